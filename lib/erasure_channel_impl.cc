@@ -1,0 +1,175 @@
+/* -*- c++ -*- */
+/*
+ * Copyright 2026 gr-largesc authors.
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#include "erasure_channel_impl.h"
+#include <gnuradio/io_signature.h>
+#include <stdexcept>
+
+namespace gr {
+namespace largesc {
+
+static loss_model build_model(const std::string& model,
+                              double loss_rate,
+                              double mean_burst,
+                              uint64_t seed,
+                              double p_gb,
+                              double p_bg,
+                              double loss_good,
+                              double loss_bad,
+                              const std::string& trace_file,
+                              bool trace_repeat)
+{
+    if (model == "bernoulli")
+        return loss_model::bernoulli(loss_rate, seed);
+    if (model == "gilbert_elliott")
+        return loss_model::gilbert_elliott_mean(loss_rate, mean_burst, seed);
+    if (model == "gilbert_elliott_raw")
+        return loss_model::gilbert_elliott(p_gb, p_bg, loss_good, loss_bad, seed);
+    if (model == "trace") {
+        if (trace_file.empty())
+            throw std::invalid_argument(
+                "erasure_channel: model 'trace' needs trace_file, a text file of 0 "
+                "(received) and 1 (lost) entries");
+        return loss_model::trace_file(trace_file, trace_repeat);
+    }
+    throw std::invalid_argument("erasure_channel: unknown model '" + model +
+                                "'; allowed: bernoulli, gilbert_elliott, "
+                                "gilbert_elliott_raw, trace");
+}
+
+erasure_channel::sptr erasure_channel::make(const std::string& model,
+                                            double loss_rate,
+                                            double mean_burst,
+                                            uint64_t seed,
+                                            double p_gb,
+                                            double p_bg,
+                                            double loss_good,
+                                            double loss_bad,
+                                            const std::string& trace_file,
+                                            bool trace_repeat,
+                                            int stats_interval)
+{
+    if (stats_interval < 0)
+        throw std::invalid_argument("erasure_channel: stats_interval must be >= 0 "
+                                    "(0 = never publish), got " +
+                                    std::to_string(stats_interval));
+    return gnuradio::make_block_sptr<erasure_channel_impl>(
+        build_model(model,
+                    loss_rate,
+                    mean_burst,
+                    seed,
+                    p_gb,
+                    p_bg,
+                    loss_good,
+                    loss_bad,
+                    trace_file,
+                    trace_repeat),
+        stats_interval);
+}
+
+erasure_channel_impl::erasure_channel_impl(loss_model model, int stats_interval)
+    : gr::block("erasure_channel",
+                gr::io_signature::make(0, 0, 0),
+                gr::io_signature::make(0, 0, 0)),
+      d_model(std::move(model)),
+      d_stats_interval(stats_interval),
+      d_out_port(pmt::mp("out")),
+      d_stats_port(pmt::mp("stats"))
+{
+    message_port_register_in(pmt::mp("in"));
+    message_port_register_out(d_out_port);
+    message_port_register_out(d_stats_port);
+    set_msg_handler(pmt::mp("in"), [this](const pmt::pmt_t& msg) { handle_msg(msg); });
+}
+
+erasure_channel_impl::~erasure_channel_impl() {}
+
+void erasure_channel_impl::handle_msg(const pmt::pmt_t& msg)
+{
+    const uint64_t n_in = ++d_in;
+    const bool is_pdu = pmt::is_pair(msg) && pmt::is_dict(pmt::car(msg)) &&
+                        pmt::is_uniform_vector(pmt::cdr(msg));
+    if (!is_pdu) {
+        const uint64_t n_rej = ++d_rejected;
+        if (n_rej == 1 || n_rej % 1000 == 0)
+            d_logger->warn("dropped a message that is not a PDU (pair of dict and "
+                           "uniform vector); {:d} rejected so far",
+                           n_rej);
+    } else {
+        bool lost;
+        {
+            std::lock_guard<std::mutex> lock(d_mutex);
+            lost = d_model.next();
+        }
+        if (lost) {
+            d_dropped++;
+            const uint64_t b = ++d_burst;
+            if (b > d_longest)
+                d_longest = b;
+        } else {
+            d_passed++;
+            d_burst = 0;
+            message_port_pub(d_out_port, msg);
+        }
+    }
+    if (d_stats_interval > 0 && n_in % uint64_t(d_stats_interval) == 0)
+        publish_stats();
+}
+
+void erasure_channel_impl::publish_stats()
+{
+    const uint64_t n_in = d_in, n_rej = d_rejected, n_drop = d_dropped;
+    const uint64_t n_pdu = n_in - n_rej;
+    pmt::pmt_t d = pmt::make_dict();
+    d = pmt::dict_add(d, pmt::mp("packets_in"), pmt::from_uint64(n_in));
+    d = pmt::dict_add(d, pmt::mp("packets_passed"), pmt::from_uint64(d_passed));
+    d = pmt::dict_add(d, pmt::mp("packets_dropped"), pmt::from_uint64(n_drop));
+    d = pmt::dict_add(d, pmt::mp("packets_rejected"), pmt::from_uint64(n_rej));
+    d = pmt::dict_add(d, pmt::mp("current_burst"), pmt::from_uint64(d_burst));
+    d = pmt::dict_add(d, pmt::mp("longest_burst"), pmt::from_uint64(d_longest));
+    d = pmt::dict_add(d,
+                      pmt::mp("measured_loss_rate"),
+                      pmt::from_double(n_pdu ? double(n_drop) / n_pdu : 0.0));
+    d = pmt::dict_add(d, pmt::mp("nominal_loss_rate"), pmt::from_double(loss_rate()));
+    message_port_pub(d_stats_port, d);
+}
+
+void erasure_channel_impl::set_loss_rate(double loss_rate)
+{
+    std::lock_guard<std::mutex> lock(d_mutex);
+    d_model.set_loss_rate(loss_rate);
+}
+
+double erasure_channel_impl::loss_rate() const
+{
+    std::lock_guard<std::mutex> lock(d_mutex);
+    return d_model.mean_loss_rate();
+}
+
+double erasure_channel_impl::mean_burst() const
+{
+    std::lock_guard<std::mutex> lock(d_mutex);
+    return d_model.mean_burst_length();
+}
+
+std::string erasure_channel_impl::model() const
+{
+    std::lock_guard<std::mutex> lock(d_mutex);
+    return d_model.kind_name();
+}
+
+void erasure_channel_impl::reset_stats()
+{
+    d_in = 0;
+    d_passed = 0;
+    d_dropped = 0;
+    d_rejected = 0;
+    d_burst = 0;
+    d_longest = 0;
+}
+
+} // namespace largesc
+} // namespace gr

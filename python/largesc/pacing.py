@@ -1,0 +1,58 @@
+#
+# Copyright 2026 gr-largesc authors.
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+"""Feeding PDUs into a running flowgraph without overrunning message queues.
+
+GNU Radio message ports have no backpressure: past max_messages (8192 by
+default) queued messages a port drops new ones with only a log line, which in a
+simulation looks exactly like channel loss. post_paced() keeps at most
+`window` messages in flight by watching a counter of messages consumed
+downstream (any callable, e.g. a block's packets_in getter).
+"""
+
+import time
+
+import pmt
+
+DEFAULT_WINDOW = 2048  # well under the 8192 default queue limit
+
+
+class PacingTimeout(RuntimeError):
+    pass
+
+
+def post_paced(block, port, msgs, consumed, window=DEFAULT_WINDOW, timeout=30.0,
+               progress=None):
+    """Posts each message of `msgs` into `block`'s input `port`.
+
+    consumed: callable returning how many of the posted messages have been taken
+    off the queue so far. Never more than `window` are waiting. Returns the
+    number posted. Raises PacingTimeout if the consumer stalls for `timeout` s.
+    progress: optional callable(n_posted) called after each window.
+    """
+    if window < 1:
+        raise ValueError("window must be >= 1")
+    bb = block.to_basic_block() if hasattr(block, "to_basic_block") else block
+    port_sym = pmt.intern(port)
+    base = consumed()
+    posted = 0
+    for m in msgs:
+        if posted - (consumed() - base) >= window:
+            wait_for(lambda: posted - (consumed() - base) < window, timeout,
+                     f"consumer stalled with {posted - (consumed() - base)} messages in flight")
+            if progress:
+                progress(posted)
+        bb._post(port_sym, m)
+        posted += 1
+    return posted
+
+
+def wait_for(cond, timeout=30.0, what="condition not reached", poll=0.0005):
+    """Polls cond() until it is true; raises PacingTimeout after timeout seconds
+    without it becoming true."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise PacingTimeout(what)
+        time.sleep(poll)
