@@ -1,0 +1,59 @@
+/* -*- c++ -*- */
+/*
+ * Copyright 2026 gr-largesc authors.
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#ifndef INCLUDED_LARGESC_UEP_DEPACKETIZER_H
+#define INCLUDED_LARGESC_UEP_DEPACKETIZER_H
+
+#include <gnuradio/block.h>
+#include <gnuradio/largesc/api.h>
+#include <map>
+#include <string>
+
+namespace gr {
+namespace largesc {
+
+/*!
+ * \brief In-band UEP depacketizer: packet PDUs -> one masked token frame per frame.
+ * \ingroup largesc
+ *
+ * \details
+ * in: packet PDUs (u8vector), from erasure_channel or a real PHY: lost packets
+ * simply never arrive. out: token-frame PDUs in frame order, exactly one per frame
+ * index (car: frame, n_q, mask (u8vector, 1 = received), primary (bool: the frame's
+ * own packet arrived); cdr: u16vector, 0 where lost). feedback: every
+ * feedback_interval frames a dict with loss_rate, mean_burst and window over the
+ * last feedback_window frames. flush: any message plays out the frames still
+ * waiting for copies (end of stream); so does flush().
+ *
+ * The playout delay of \p delay frames (0..2) lets copies up to that offset arrive.
+ * Malformed packets (too short, wrong version, wrong length, bad padding, bad CRC,
+ * not a u8 PDU) are counted and dropped; duplicates and late packets are counted.
+ * Counters add up: packets_in = accepted + duplicates + late + malformed.
+ * require_crc: the transmitter uses CRCs, so a packet without one is malformed.
+ */
+class LARGESC_API uep_depacketizer : virtual public gr::block
+{
+public:
+    typedef std::shared_ptr<uep_depacketizer> sptr;
+    static sptr make(int delay = 1,
+                     int default_n_q = 8,
+                     int feedback_window = 125,
+                     int feedback_interval = 25,
+                     bool require_crc = false);
+
+    //! Plays out the frames still waiting for copies.
+    virtual void flush() = 0;
+    //! All counters by name (packets_in, packets_accepted, malformed, ...).
+    virtual std::map<std::string, uint64_t> counters() const = 0;
+    virtual uint64_t packets_in() const = 0;
+    virtual uint64_t frames_out() const = 0;
+    virtual int delay() const = 0;
+};
+
+} // namespace largesc
+} // namespace gr
+
+#endif

@@ -1,0 +1,226 @@
+/* -*- c++ -*- */
+/*
+ * Copyright 2026 gr-largesc authors.
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#ifndef INCLUDED_LARGESC_UEP_PACKET_H
+#define INCLUDED_LARGESC_UEP_PACKET_H
+
+#include <gnuradio/largesc/api.h>
+#include <gnuradio/largesc/loss_model.h>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+namespace gr {
+namespace largesc {
+
+/*
+ * In-band UEP packet format (byte-exact specification: docs/packet_format.md).
+ *
+ *  byte 0: seq         frame index mod 256
+ *  byte 1: [7:6] version (01), [5] CRC flag, [4:0] K-1 (primary codebooks 1..32)
+ *  byte 2: [7:4] r1 (codebooks of frame n-1 copied, 0..15), [3:0] r2 (frame n-2)
+ *  payload: K tokens of frame n, r1 of frame n-1, r2 of frame n-2, 11 bits each,
+ *           MSB first, zero-padded to a byte
+ *  trailer: CRC-16/CCITT-FALSE over header + payload, big-endian (CRC flag only)
+ */
+constexpr unsigned TOKEN_BITS = 11;
+constexpr unsigned MAX_TOKEN = 2047;
+constexpr unsigned MAX_CODEBOOKS = 32;
+constexpr unsigned MAX_COPY_OFFSET = 2;
+constexpr unsigned MAX_COPIES = 15;
+constexpr unsigned HEADER_BYTES = 3;
+constexpr unsigned CRC_BYTES = 2;
+constexpr unsigned PACKET_VERSION = 1;
+
+struct LARGESC_API packet_header {
+    uint8_t seq = 0;
+    bool crc = false;
+    uint8_t k = 1;                          //!< primary codebooks of frame n (1..32)
+    std::array<uint8_t, MAX_COPY_OFFSET> r{ { 0, 0 } }; //!< copies of frames n-1, n-2
+    unsigned n_tokens() const { return k + r[0] + r[1]; }
+};
+
+//! Total packet size in bytes for a header.
+LARGESC_API size_t packet_size(const packet_header& h);
+
+enum class parse_status {
+    OK = 0,
+    TOO_SHORT,   //!< fewer than 3 bytes
+    BAD_VERSION, //!< version bits are not 01
+    BAD_LENGTH,  //!< length differs from what the header announces
+    BAD_PADDING, //!< non-zero padding bits
+    BAD_CRC,     //!< CRC flag set and the CRC does not match
+};
+LARGESC_API const char* parse_status_name(parse_status s);
+
+/*!
+ * Builds a packet. tokens = K tokens of frame n, then r1 of frame n-1, then r2 of
+ * frame n-2 (h.n_tokens() in all). Throws std::invalid_argument for fields out of
+ * range, a token > 2047 or a token count that does not match the header.
+ */
+LARGESC_API std::vector<uint8_t> build_packet(const packet_header& h,
+                                              const uint16_t* tokens,
+                                              size_t n_tokens);
+
+/*!
+ * Parses a packet from its bytes alone. On OK fills h and tokens (in packet order).
+ * Never throws, never reads past len.
+ */
+LARGESC_API parse_status parse_packet(const uint8_t* data,
+                                      size_t len,
+                                      packet_header& h,
+                                      std::vector<uint16_t>& tokens);
+
+/*!
+ * \brief Transmit side: turns planned token frames into packets. Keeps the last
+ * two frames to take copies from. Scheduler-free.
+ */
+class LARGESC_API packetizer_core
+{
+public:
+    explicit packetizer_core(bool crc = false) : d_crc(crc) {}
+
+    /*!
+     * Packet for frame \p frame with tokens[0..n_q). k = primary codebooks (1..n_q,
+     * at most 32), r_d = copies of frame - d (clipped to 15 and to the tokens that
+     * frame had; 0 if that frame was not seen). Throws std::invalid_argument for a
+     * bad k, n_q outside 1..32 or a token > 2047.
+     */
+    std::vector<uint8_t> packetize(uint64_t frame,
+                                   const uint16_t* tokens,
+                                   size_t n_q,
+                                   unsigned k,
+                                   unsigned r1 = 0,
+                                   unsigned r2 = 0);
+    //! Header of the last packet built (after clipping).
+    const packet_header& last_header() const { return d_last; }
+    void reset() { d_hist.clear(); }
+    bool crc() const { return d_crc; }
+
+private:
+    struct past_frame {
+        uint64_t frame;
+        std::vector<uint16_t> tokens;
+    };
+    bool d_crc;
+    std::deque<past_frame> d_hist; // newest first, at most 2
+    packet_header d_last;
+};
+
+//! One output frame of the depacketizer.
+struct LARGESC_API rx_frame {
+    uint64_t frame = 0;
+    std::vector<uint16_t> tokens; //!< n_q tokens, 0 where lost
+    std::vector<uint8_t> mask;    //!< 1 = received
+    bool primary = false;         //!< the frame's own packet arrived
+};
+
+struct LARGESC_API depacketizer_counters {
+    uint64_t packets_in = 0;
+    uint64_t packets_accepted = 0;
+    uint64_t malformed = 0; //!< sum of the reasons below
+    uint64_t too_short = 0, bad_version = 0, bad_length = 0, bad_padding = 0, bad_crc = 0;
+    uint64_t duplicates = 0; //!< packets for a frame whose packet had arrived
+    uint64_t late = 0;       //!< packets for frames already played out
+    uint64_t restarts = 0;   //!< transmitter restarts detected
+    uint64_t frames_out = 0;
+    uint64_t frames_primary = 0;  //!< output frames whose own packet arrived
+    uint64_t frames_empty = 0;    //!< output frames with no token at all
+    uint64_t tokens_from_copies = 0;
+};
+
+/*!
+ * \brief Receive side: merges packets into token frames with a received mask.
+ *
+ * Works from sequence numbers alone. Frame n is played out (emitted) once a packet
+ * of frame n + delay or later has been accepted, so copies at offsets up to delay
+ * can still fill it. Emits exactly one rx_frame per frame index, in order, from the
+ * first packet's frame (less the copies it carries) on; frames nothing of which
+ * arrived have an all-zero mask. A frame's width n_q is its K if its packet
+ * arrived, else the last K seen, widened to its widest copy.
+ *
+ * Sequence numbers are unwrapped against the newest frame: a packet up to 127
+ * frames ahead is a jump (the frames in between are lost); behind the playout
+ * point it is late. Four packets in a row (nothing else arriving in between) with
+ * consecutive sequence numbers, all more than restart_gap frames behind, mean the
+ * transmitter restarted: the pending frames are played out and numbering
+ * continues from there (the first three of the new stream count as late).
+ * With require_crc, a packet without a CRC is malformed (counted as bad_crc):
+ * on a link that uses CRCs this rejects nearly all random junk.
+ */
+class LARGESC_API depacketizer_core
+{
+public:
+    depacketizer_core(unsigned delay = 1,
+                      unsigned default_n_q = 8,
+                      unsigned feedback_window = 125,
+                      unsigned restart_gap = 32,
+                      bool require_crc = false);
+
+    //! Takes one packet. Returns its parse status (OK also for late/duplicate).
+    parse_status push(const uint8_t* data, size_t len);
+    //! Frames ready for playout, in order (moved out).
+    std::vector<rx_frame> pop();
+    //! Plays out every frame up to the newest one seen (end of stream).
+    void flush();
+    //! Forgets all state (not the counters).
+    void reset();
+
+    const depacketizer_counters& counters() const { return d_cnt; }
+    //! Loss statistics of the last feedback_window played-out frames' own packets.
+    burst_stats window_stats() const;
+    unsigned delay() const { return d_delay; }
+
+private:
+    struct slot {
+        int64_t frame = -1;
+        std::vector<uint16_t> tokens;
+        std::vector<uint8_t> mask;
+        bool primary = false;
+        unsigned k = 0;
+    };
+    slot& slot_for(int64_t frame);
+    void emit_until(int64_t last); // emit frames d_next..last inclusive
+    void accept(int64_t frame, const packet_header& h, const std::vector<uint16_t>& tok);
+
+    static constexpr int RESTART_RUN = 4;
+    unsigned d_delay, d_default_n_q, d_window, d_restart_gap;
+    bool d_require_crc;
+    bool d_started = false;
+    int64_t d_next = 0;    // next frame to play out
+    int64_t d_newest = 0;  // newest frame index seen
+    unsigned d_last_k;
+    std::vector<slot> d_ring; // 256 slots keyed by frame mod 256
+    std::deque<uint8_t> d_fates; // 1 = own packet lost, per played-out frame
+    std::vector<rx_frame> d_ready;
+    // restart detection
+    int d_behind_run = 0;
+    int d_behind_last_seq = -1;
+    uint8_t d_seq_offset = 0; // added to incoming seq (changes at a restart)
+    depacketizer_counters d_cnt;
+};
+
+/*!
+ * Token-level simulation without a flowgraph. k[N], copies[N*D] (row-major, D <= 2),
+ * lost[N] -> mask[N*n_codebooks]: mask[f*C + c] = 1 if codebook c of frame f arrived
+ * in packet f (c < k[f], not lost[f]) or as a copy in packet f+d
+ * (c < copies[(f+d)*D + d-1], not lost[f+d]).
+ */
+LARGESC_API void simulate_uep(const int32_t* k,
+                              const int32_t* copies,
+                              size_t D,
+                              const uint8_t* lost,
+                              size_t n_frames,
+                              size_t n_codebooks,
+                              uint8_t* mask);
+
+} // namespace largesc
+} // namespace gr
+
+#endif /* INCLUDED_LARGESC_UEP_PACKET_H */

@@ -1,0 +1,46 @@
+/* -*- c++ -*- */
+/*
+ * Copyright 2026 gr-largesc authors.
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#ifndef INCLUDED_LARGESC_UEP_PACKETIZER_H
+#define INCLUDED_LARGESC_UEP_PACKETIZER_H
+
+#include <gnuradio/block.h>
+#include <gnuradio/largesc/api.h>
+
+namespace gr {
+namespace largesc {
+
+/*!
+ * \brief In-band UEP packetizer: planned token frames -> packet PDUs.
+ * \ingroup largesc
+ *
+ * \details
+ * in: token-frame PDUs (car: frame, optional uep_k and uep_copies; cdr: u16vector of
+ * n_q 11-bit tokens). out: packet PDUs (car: dict with frame; cdr: u8vector of the
+ * on-air bytes, format in docs/packet_format.md). The sequence number is the frame
+ * index mod 256, so a frame that never becomes a packet looks like a lost packet at
+ * the receiver. Without a plan a frame is sent whole (K = n_q), without copies.
+ * Malformed input (not a PDU, cdr not u16vector, n_q outside 1..32, a token > 2047,
+ * uep_k outside 1..n_q) is counted in frames_rejected and dropped.
+ */
+class LARGESC_API uep_packetizer : virtual public gr::block
+{
+public:
+    typedef std::shared_ptr<uep_packetizer> sptr;
+    static sptr make(bool crc = false);
+
+    virtual void set_crc(bool crc) = 0;
+    virtual bool crc() const = 0;
+    virtual uint64_t frames_in() const = 0;
+    virtual uint64_t packets_out() const = 0;
+    virtual uint64_t frames_rejected() const = 0;
+    virtual uint64_t bytes_out() const = 0;
+};
+
+} // namespace largesc
+} // namespace gr
+
+#endif

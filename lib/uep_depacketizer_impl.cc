@@ -1,0 +1,149 @@
+/* -*- c++ -*- */
+/*
+ * Copyright 2026 gr-largesc authors.
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#include <gnuradio/io_signature.h>
+#include <gnuradio/largesc/uep_depacketizer.h>
+#include <gnuradio/largesc/uep_packet.h>
+#include <mutex>
+#include <stdexcept>
+
+namespace gr {
+namespace largesc {
+
+class uep_depacketizer_impl : public uep_depacketizer
+{
+    depacketizer_core d_core;
+    mutable std::mutex d_mutex;
+    uint64_t d_not_pdu = 0;
+    unsigned d_fb_interval;
+    uint64_t d_next_fb;
+    const pmt::pmt_t d_out_port, d_fb_port;
+    const pmt::pmt_t k_frame = pmt::mp("frame"), k_nq = pmt::mp("n_q"),
+                     k_mask = pmt::mp("mask"), k_primary = pmt::mp("primary");
+
+    // called with d_mutex held
+    void publish_ready()
+    {
+        for (auto& f : d_core.pop()) {
+            pmt::pmt_t meta = pmt::make_dict();
+            meta = pmt::dict_add(meta, k_frame, pmt::from_uint64(f.frame));
+            meta = pmt::dict_add(meta, k_nq, pmt::from_long(long(f.tokens.size())));
+            meta = pmt::dict_add(meta, k_mask, pmt::init_u8vector(f.mask.size(), f.mask));
+            meta = pmt::dict_add(meta, k_primary, pmt::from_bool(f.primary));
+            message_port_pub(d_out_port,
+                             pmt::cons(meta, pmt::init_u16vector(f.tokens.size(), f.tokens)));
+        }
+        if (d_fb_interval && d_core.counters().frames_out >= d_next_fb) {
+            d_next_fb = d_core.counters().frames_out + d_fb_interval;
+            const burst_stats s = d_core.window_stats();
+            pmt::pmt_t fb = pmt::make_dict();
+            fb = pmt::dict_add(fb, pmt::mp("loss_rate"), pmt::from_double(s.loss_rate()));
+            fb = pmt::dict_add(fb,
+                               pmt::mp("mean_burst"),
+                               pmt::from_double(s.n_bursts ? s.mean_burst() : 1.0));
+            fb = pmt::dict_add(fb, pmt::mp("window"), pmt::from_long(long(s.n_packets)));
+            message_port_pub(d_fb_port, pmt::cons(fb, pmt::make_u8vector(0, 0)));
+        }
+    }
+
+    void handle(const pmt::pmt_t& msg)
+    {
+        std::lock_guard<std::mutex> lock(d_mutex);
+        if (!pmt::is_pair(msg) || !pmt::is_u8vector(pmt::cdr(msg))) {
+            d_not_pdu++;
+            if (d_not_pdu == 1 || d_not_pdu % 1000 == 0)
+                d_logger->warn("dropped a message that is not a u8 packet PDU; {:d} so far",
+                               d_not_pdu);
+            return;
+        }
+        size_t len = 0;
+        const uint8_t* p = pmt::u8vector_elements(pmt::cdr(msg), len);
+        d_core.push(p, len);
+        publish_ready();
+    }
+
+public:
+    uep_depacketizer_impl(
+        int delay, int default_n_q, int fb_window, int fb_interval, bool require_crc)
+        : gr::block("uep_depacketizer",
+                    gr::io_signature::make(0, 0, 0),
+                    gr::io_signature::make(0, 0, 0)),
+          d_core(unsigned(delay), unsigned(default_n_q), unsigned(fb_window), 32, require_crc),
+          d_fb_interval(unsigned(fb_interval)),
+          d_next_fb(unsigned(fb_interval)),
+          d_out_port(pmt::mp("out")),
+          d_fb_port(pmt::mp("feedback"))
+    {
+        message_port_register_in(pmt::mp("in"));
+        message_port_register_in(pmt::mp("flush"));
+        message_port_register_out(d_out_port);
+        message_port_register_out(d_fb_port);
+        set_msg_handler(pmt::mp("in"), [this](const pmt::pmt_t& m) { handle(m); });
+        set_msg_handler(pmt::mp("flush"), [this](const pmt::pmt_t&) { flush(); });
+    }
+
+    void flush() override
+    {
+        std::lock_guard<std::mutex> lock(d_mutex);
+        d_core.flush();
+        publish_ready();
+    }
+
+    std::map<std::string, uint64_t> counters() const override
+    {
+        std::lock_guard<std::mutex> lock(d_mutex);
+        const auto& c = d_core.counters();
+        return { { "packets_in", c.packets_in + d_not_pdu },
+                 { "packets_accepted", c.packets_accepted },
+                 { "malformed", c.malformed + d_not_pdu },
+                 { "not_pdu", d_not_pdu },
+                 { "too_short", c.too_short },
+                 { "bad_version", c.bad_version },
+                 { "bad_length", c.bad_length },
+                 { "bad_padding", c.bad_padding },
+                 { "bad_crc", c.bad_crc },
+                 { "duplicates", c.duplicates },
+                 { "late", c.late },
+                 { "restarts", c.restarts },
+                 { "frames_out", c.frames_out },
+                 { "frames_primary", c.frames_primary },
+                 { "frames_empty", c.frames_empty },
+                 { "tokens_from_copies", c.tokens_from_copies } };
+    }
+    uint64_t packets_in() const override
+    {
+        std::lock_guard<std::mutex> lock(d_mutex);
+        return d_core.counters().packets_in + d_not_pdu;
+    }
+    uint64_t frames_out() const override
+    {
+        std::lock_guard<std::mutex> lock(d_mutex);
+        return d_core.counters().frames_out;
+    }
+    int delay() const override { return int(d_core.delay()); }
+};
+
+uep_depacketizer::sptr
+uep_depacketizer::make(int delay,
+                       int default_n_q,
+                       int feedback_window,
+                       int feedback_interval,
+                       bool require_crc)
+{
+    if (delay < 0 || delay > 2)
+        throw std::invalid_argument("uep_depacketizer: delay (playout delay in frames) "
+                                    "must be 0..2, got " + std::to_string(delay));
+    if (feedback_window < 1)
+        throw std::invalid_argument("uep_depacketizer: feedback_window must be >= 1");
+    if (feedback_interval < 0)
+        throw std::invalid_argument(
+            "uep_depacketizer: feedback_interval must be >= 0 (0 = no feedback)");
+    return gnuradio::make_block_sptr<uep_depacketizer_impl>(
+        delay, default_n_q, feedback_window, feedback_interval, require_crc);
+}
+
+} // namespace largesc
+} // namespace gr

@@ -1,0 +1,408 @@
+/* -*- c++ -*- */
+/*
+ * Copyright 2026 gr-largesc authors.
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#include <gnuradio/largesc/bitpack.h>
+#include <gnuradio/largesc/crc.h>
+#include <gnuradio/largesc/uep_packet.h>
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+namespace gr {
+namespace largesc {
+
+size_t packet_size(const packet_header& h)
+{
+    return HEADER_BYTES + (h.n_tokens() * TOKEN_BITS + 7) / 8 + (h.crc ? CRC_BYTES : 0);
+}
+
+const char* parse_status_name(parse_status s)
+{
+    switch (s) {
+    case parse_status::OK:
+        return "ok";
+    case parse_status::TOO_SHORT:
+        return "too_short";
+    case parse_status::BAD_VERSION:
+        return "bad_version";
+    case parse_status::BAD_LENGTH:
+        return "bad_length";
+    case parse_status::BAD_PADDING:
+        return "bad_padding";
+    case parse_status::BAD_CRC:
+        return "bad_crc";
+    }
+    return "unknown";
+}
+
+std::vector<uint8_t>
+build_packet(const packet_header& h, const uint16_t* tokens, size_t n_tokens)
+{
+    if (h.k < 1 || h.k > MAX_CODEBOOKS)
+        throw std::invalid_argument("primary codebooks K must be in 1..32, got " +
+                                    std::to_string(h.k));
+    for (unsigned d = 0; d < MAX_COPY_OFFSET; d++)
+        if (h.r[d] > MAX_COPIES)
+            throw std::invalid_argument("copies r" + std::to_string(d + 1) +
+                                        " must be in 0..15, got " +
+                                        std::to_string(h.r[d]));
+    if (n_tokens != h.n_tokens())
+        throw std::invalid_argument("header announces " + std::to_string(h.n_tokens()) +
+                                    " tokens, got " + std::to_string(n_tokens));
+    std::vector<uint8_t> out;
+    out.reserve(packet_size(h));
+    out.push_back(h.seq);
+    out.push_back(uint8_t((PACKET_VERSION << 6) | (h.crc ? 0x20 : 0) | (h.k - 1)));
+    out.push_back(uint8_t((h.r[0] << 4) | h.r[1]));
+    {
+        bit_writer w(out);
+        for (size_t i = 0; i < n_tokens; i++) {
+            if (tokens[i] > MAX_TOKEN)
+                throw std::invalid_argument("token " + std::to_string(i) + " = " +
+                                            std::to_string(tokens[i]) +
+                                            " is not an 11-bit token (0..2047)");
+            w.put(tokens[i], TOKEN_BITS);
+        }
+        w.flush();
+    }
+    if (h.crc) {
+        const uint16_t c = crc16(out.data(), out.size());
+        out.push_back(uint8_t(c >> 8));
+        out.push_back(uint8_t(c & 0xFF));
+    }
+    return out;
+}
+
+parse_status parse_packet(const uint8_t* data,
+                          size_t len,
+                          packet_header& h,
+                          std::vector<uint16_t>& tokens)
+{
+    if (len < HEADER_BYTES)
+        return parse_status::TOO_SHORT;
+    if ((data[1] >> 6) != PACKET_VERSION)
+        return parse_status::BAD_VERSION;
+    h.seq = data[0];
+    h.crc = (data[1] & 0x20) != 0;
+    h.k = uint8_t((data[1] & 0x1F) + 1);
+    h.r[0] = uint8_t(data[2] >> 4);
+    h.r[1] = uint8_t(data[2] & 0x0F);
+    if (len != packet_size(h))
+        return parse_status::BAD_LENGTH;
+    if (h.crc) {
+        const uint16_t want = uint16_t((data[len - 2] << 8) | data[len - 1]);
+        if (crc16(data, len - CRC_BYTES) != want)
+            return parse_status::BAD_CRC;
+    }
+    const size_t n = h.n_tokens();
+    const size_t payload = len - HEADER_BYTES - (h.crc ? CRC_BYTES : 0);
+    bit_reader r(data + HEADER_BYTES, payload);
+    tokens.resize(n);
+    for (size_t i = 0; i < n; i++)
+        tokens[i] = uint16_t(r.get(TOKEN_BITS));
+    const size_t pad = r.bits_left();
+    if (pad && r.get(unsigned(pad)) != 0)
+        return parse_status::BAD_PADDING;
+    return parse_status::OK;
+}
+
+// ---------------------------------------------------------------- packetizer
+
+std::vector<uint8_t> packetizer_core::packetize(uint64_t frame,
+                                                const uint16_t* tokens,
+                                                size_t n_q,
+                                                unsigned k,
+                                                unsigned r1,
+                                                unsigned r2)
+{
+    if (n_q < 1 || n_q > MAX_CODEBOOKS)
+        throw std::invalid_argument("a token frame has 1..32 tokens, got " +
+                                    std::to_string(n_q));
+    if (k < 1 || k > n_q)
+        throw std::invalid_argument("primary codebooks K must be in 1..n_q (" +
+                                    std::to_string(n_q) + "), got " + std::to_string(k));
+    for (size_t i = 0; i < n_q; i++)
+        if (tokens[i] > MAX_TOKEN)
+            throw std::invalid_argument("token " + std::to_string(i) + " = " +
+                                        std::to_string(tokens[i]) +
+                                        " is not an 11-bit token (0..2047)");
+    // a restart or a jump back in frame numbering forgets the history
+    if (!d_hist.empty() && frame <= d_hist.front().frame)
+        d_hist.clear();
+
+    packet_header h;
+    h.seq = uint8_t(frame & 0xFF);
+    h.crc = d_crc;
+    h.k = uint8_t(k);
+    const unsigned want[MAX_COPY_OFFSET] = { r1, r2 };
+    std::vector<uint16_t> tok(tokens, tokens + k);
+    for (unsigned d = 1; d <= MAX_COPY_OFFSET; d++) {
+        unsigned r = std::min(want[d - 1], MAX_COPIES);
+        const past_frame* src = nullptr;
+        for (const auto& p : d_hist)
+            if (p.frame + d == frame)
+                src = &p;
+        r = src ? std::min<unsigned>(r, unsigned(src->tokens.size())) : 0;
+        h.r[d - 1] = uint8_t(r);
+        if (r)
+            tok.insert(tok.end(), src->tokens.begin(), src->tokens.begin() + r);
+    }
+    d_hist.push_front(past_frame{ frame, std::vector<uint16_t>(tokens, tokens + n_q) });
+    while (d_hist.size() > MAX_COPY_OFFSET)
+        d_hist.pop_back();
+    d_last = h;
+    return build_packet(h, tok.data(), tok.size());
+}
+
+// -------------------------------------------------------------- depacketizer
+
+depacketizer_core::depacketizer_core(unsigned delay,
+                                     unsigned default_n_q,
+                                     unsigned feedback_window,
+                                     unsigned restart_gap,
+                                     bool require_crc)
+    : d_delay(delay),
+      d_default_n_q(default_n_q),
+      d_window(feedback_window),
+      d_restart_gap(restart_gap),
+      d_require_crc(require_crc),
+      d_last_k(default_n_q),
+      d_ring(256)
+{
+    if (delay > MAX_COPY_OFFSET)
+        throw std::invalid_argument("playout delay must be 0..2 frames (copies reach "
+                                    "back at most 2 frames), got " +
+                                    std::to_string(delay));
+    if (default_n_q < 1 || default_n_q > MAX_CODEBOOKS)
+        throw std::invalid_argument("default_n_q must be in 1..32, got " +
+                                    std::to_string(default_n_q));
+    if (feedback_window < 1)
+        throw std::invalid_argument("feedback_window must be >= 1 packet");
+    if (restart_gap < 2 * MAX_COPY_OFFSET + 1 || restart_gap > 120)
+        throw std::invalid_argument("restart_gap must be in 5..120 frames, got " +
+                                    std::to_string(restart_gap));
+}
+
+void depacketizer_core::reset()
+{
+    d_started = false;
+    d_next = d_newest = 0;
+    d_last_k = d_default_n_q;
+    for (auto& s : d_ring)
+        s.frame = -1;
+    d_fates.clear();
+    d_ready.clear();
+    d_behind_run = 0;
+    d_behind_last_seq = -1;
+    d_seq_offset = 0;
+}
+
+depacketizer_core::slot& depacketizer_core::slot_for(int64_t frame)
+{
+    slot& s = d_ring[size_t(frame) & 0xFF];
+    if (s.frame != frame) {
+        s.frame = frame;
+        s.tokens.clear();
+        s.mask.clear();
+        s.primary = false;
+        s.k = 0;
+    }
+    return s;
+}
+
+void depacketizer_core::emit_until(int64_t last)
+{
+    for (; d_next <= last; d_next++) {
+        slot& s = slot_for(d_next);
+        rx_frame f;
+        f.frame = uint64_t(d_next);
+        f.primary = s.primary;
+        // width: the frame's own K (or the last K seen), widened by any copies
+        const unsigned n_q =
+            std::max<unsigned>(s.primary ? s.k : d_last_k, unsigned(s.tokens.size()));
+        if (s.primary)
+            d_last_k = s.k;
+        f.tokens.assign(n_q, 0);
+        f.mask.assign(n_q, 0);
+        const size_t have = std::min<size_t>(n_q, s.tokens.size());
+        std::copy(s.tokens.begin(), s.tokens.begin() + have, f.tokens.begin());
+        std::copy(s.mask.begin(), s.mask.begin() + have, f.mask.begin());
+        bool any = false;
+        for (auto m : f.mask)
+            any |= m != 0;
+        d_cnt.frames_out++;
+        d_cnt.frames_primary += s.primary;
+        d_cnt.frames_empty += !any;
+        d_fates.push_back(s.primary ? 0 : 1);
+        while (d_fates.size() > d_window)
+            d_fates.pop_front();
+        s.frame = -1; // free the slot
+        d_ready.push_back(std::move(f));
+    }
+}
+
+void depacketizer_core::accept(int64_t frame,
+                               const packet_header& h,
+                               const std::vector<uint16_t>& tok)
+{
+    if (frame > d_newest)
+        d_newest = frame;
+    slot& s = slot_for(frame);
+    if (s.primary) {
+        d_cnt.duplicates++;
+    } else {
+        d_cnt.packets_accepted++;
+        s.primary = true;
+        s.k = h.k;
+        if (s.tokens.size() < h.k) {
+            s.tokens.resize(h.k, 0);
+            s.mask.resize(h.k, 0);
+        }
+        std::copy(tok.begin(), tok.begin() + h.k, s.tokens.begin());
+        std::fill(s.mask.begin(), s.mask.begin() + h.k, 1);
+        size_t pos = h.k;
+        for (unsigned d = 1; d <= MAX_COPY_OFFSET; d++) {
+            const unsigned r = h.r[d - 1];
+            const int64_t target = frame - int64_t(d);
+            if (r && target >= d_next) {
+                slot& t = slot_for(target);
+                if (t.tokens.size() < r) {
+                    t.tokens.resize(r, 0);
+                    t.mask.resize(r, 0);
+                }
+                for (unsigned c = 0; c < r; c++) {
+                    if (!t.mask[c]) {
+                        t.tokens[c] = tok[pos + c];
+                        t.mask[c] = 1;
+                        d_cnt.tokens_from_copies++;
+                    }
+                }
+            }
+            pos += r;
+        }
+    }
+    emit_until(d_newest - int64_t(d_delay));
+}
+
+parse_status depacketizer_core::push(const uint8_t* data, size_t len)
+{
+    d_cnt.packets_in++;
+    packet_header h;
+    std::vector<uint16_t> tok;
+    parse_status st = parse_packet(data, len, h, tok);
+    if (st == parse_status::OK && d_require_crc && !h.crc)
+        st = parse_status::BAD_CRC; // the link uses CRCs: a packet without one is junk
+    if (st != parse_status::OK) {
+        d_behind_run = 0;
+        d_cnt.malformed++;
+        switch (st) {
+        case parse_status::TOO_SHORT:
+            d_cnt.too_short++;
+            break;
+        case parse_status::BAD_VERSION:
+            d_cnt.bad_version++;
+            break;
+        case parse_status::BAD_LENGTH:
+            d_cnt.bad_length++;
+            break;
+        case parse_status::BAD_PADDING:
+            d_cnt.bad_padding++;
+            break;
+        default:
+            d_cnt.bad_crc++;
+        }
+        return st;
+    }
+    if (!d_started) {
+        d_started = true;
+        d_seq_offset = 0;
+        d_newest = h.seq;
+        // play out from the oldest frame this packet carries tokens of
+        const unsigned depth = h.r[1] ? 2 : (h.r[0] ? 1 : 0);
+        d_next = std::max<int64_t>(0, int64_t(h.seq) - depth);
+        accept(h.seq, h, tok);
+        return st;
+    }
+    // unwrap against the newest frame: -128..127
+    const uint8_t seq = uint8_t(h.seq + d_seq_offset);
+    const int delta = int(int8_t(uint8_t(seq - uint8_t(d_newest & 0xFF))));
+    const int64_t frame = d_newest + delta;
+    if (frame >= d_next) {
+        d_behind_run = 0;
+        accept(frame, h, tok);
+        return st;
+    }
+    // behind the playout point
+    if (d_next - frame > int64_t(d_restart_gap)) {
+        const bool consecutive = d_behind_last_seq >= 0 &&
+                                 uint8_t(d_behind_last_seq + 1) == h.seq;
+        d_behind_run = consecutive ? d_behind_run + 1 : 1;
+        d_behind_last_seq = h.seq;
+        if (d_behind_run >= RESTART_RUN) { // transmitter restart: continue numbering after what we have
+            d_cnt.restarts++;
+            d_behind_run = 0;
+            emit_until(d_newest);
+            d_newest = d_next; // this packet becomes frame d_next
+            d_seq_offset = uint8_t((d_next & 0xFF) - h.seq);
+            accept(d_next, h, tok);
+            return st;
+        }
+    } else {
+        d_behind_run = 0;
+    }
+    d_cnt.late++;
+    return st;
+}
+
+std::vector<rx_frame> depacketizer_core::pop()
+{
+    std::vector<rx_frame> out;
+    out.swap(d_ready);
+    return out;
+}
+
+void depacketizer_core::flush()
+{
+    if (d_started)
+        emit_until(d_newest);
+}
+
+burst_stats depacketizer_core::window_stats() const
+{
+    std::vector<uint8_t> v(d_fates.begin(), d_fates.end());
+    return measure_bursts(v.data(), v.size());
+}
+
+// ----------------------------------------------------------- token-level sim
+
+void simulate_uep(const int32_t* k,
+                  const int32_t* copies,
+                  size_t D,
+                  const uint8_t* lost,
+                  size_t n_frames,
+                  size_t n_codebooks,
+                  uint8_t* mask)
+{
+    if (D > MAX_COPY_OFFSET)
+        throw std::invalid_argument("simulate_uep: D must be 0..2");
+    std::fill(mask, mask + n_frames * n_codebooks, 0);
+    for (size_t f = 0; f < n_frames; f++) {
+        if (lost[f])
+            continue;
+        uint8_t* row = mask + f * n_codebooks;
+        const size_t kk = std::min<size_t>(size_t(std::max(k[f], 0)), n_codebooks);
+        std::fill(row, row + kk, 1);
+        for (size_t d = 1; d <= D && d <= f; d++) {
+            const size_t r = std::min<size_t>(size_t(std::max(copies[f * D + d - 1], 0)),
+                                              n_codebooks);
+            uint8_t* prow = mask + (f - d) * n_codebooks;
+            std::fill(prow, prow + r, 1);
+        }
+    }
+}
+
+} // namespace largesc
+} // namespace gr

@@ -1,0 +1,237 @@
+/*
+ * Copyright 2026 gr-largesc authors.
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ *
+ * Bindings of the UEP packet core (format, packetizer/depacketizer cores,
+ * token-level simulation) and of the two UEP blocks.
+ */
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <gnuradio/largesc/uep_depacketizer.h>
+#include <gnuradio/largesc/uep_packet.h>
+#include <gnuradio/largesc/uep_packetizer.h>
+
+namespace py = pybind11;
+using namespace gr::largesc;
+
+template <typename T>
+using carray = py::array_t<T, py::array::c_style | py::array::forcecast>;
+
+static std::vector<uint16_t> to_tokens(carray<int64_t> a)
+{
+    std::vector<uint16_t> t(size_t(a.size()));
+    const int64_t* p = a.data();
+    for (size_t i = 0; i < t.size(); i++) {
+        if (p[i] < 0 || p[i] > int64_t(MAX_TOKEN))
+            throw py::value_error("token " + std::to_string(i) + " = " +
+                                  std::to_string(p[i]) +
+                                  " is not an 11-bit token (0..2047)");
+        t[i] = uint16_t(p[i]);
+    }
+    return t;
+}
+
+static py::dict frame_dict(const rx_frame& f)
+{
+    py::dict d;
+    d["frame"] = f.frame;
+    d["tokens"] = py::array_t<uint16_t>(f.tokens.size(), f.tokens.data());
+    d["mask"] = py::array_t<uint8_t>(f.mask.size(), f.mask.data());
+    d["primary"] = f.primary;
+    return d;
+}
+
+void bind_uep(py::module& m)
+{
+    m.attr("TOKEN_BITS") = TOKEN_BITS;
+    m.attr("HEADER_BYTES") = HEADER_BYTES;
+    m.attr("CRC_BYTES") = CRC_BYTES;
+    m.attr("MAX_COPIES") = MAX_COPIES;
+    m.attr("MAX_COPY_OFFSET") = MAX_COPY_OFFSET;
+
+    py::class_<packet_header>(m, "packet_header", "UEP packet header fields.")
+        .def(py::init([](int seq, bool crc, int k, int r1, int r2) {
+                 packet_header h;
+                 if (seq < 0 || seq > 255)
+                     throw py::value_error("seq must be in 0..255");
+                 if (k < 1 || k > 32)
+                     throw py::value_error("k must be in 1..32");
+                 if (r1 < 0 || r1 > 15 || r2 < 0 || r2 > 15)
+                     throw py::value_error("r1, r2 must be in 0..15");
+                 h.seq = uint8_t(seq);
+                 h.crc = crc;
+                 h.k = uint8_t(k);
+                 h.r = { { uint8_t(r1), uint8_t(r2) } };
+                 return h;
+             }),
+             py::arg("seq") = 0,
+             py::arg("crc") = false,
+             py::arg("k") = 1,
+             py::arg("r1") = 0,
+             py::arg("r2") = 0)
+        .def_property_readonly("seq", [](const packet_header& h) { return h.seq; })
+        .def_property_readonly("crc", [](const packet_header& h) { return h.crc; })
+        .def_property_readonly("k", [](const packet_header& h) { return h.k; })
+        .def_property_readonly("r1", [](const packet_header& h) { return h.r[0]; })
+        .def_property_readonly("r2", [](const packet_header& h) { return h.r[1]; })
+        .def_property_readonly("n_tokens", &packet_header::n_tokens)
+        .def("__repr__", [](const packet_header& h) {
+            return "packet_header(seq=" + std::to_string(h.seq) +
+                   ", crc=" + (h.crc ? "True" : "False") + ", k=" + std::to_string(h.k) +
+                   ", r1=" + std::to_string(h.r[0]) + ", r2=" + std::to_string(h.r[1]) + ")";
+        });
+    m.def("packet_size", &packet_size, py::arg("header"), "Packet bytes for a header.");
+    m.def(
+        "build_packet",
+        [](const packet_header& h, carray<int64_t> tokens) {
+            auto t = to_tokens(tokens);
+            auto b = build_packet(h, t.data(), t.size());
+            return py::bytes(reinterpret_cast<const char*>(b.data()), b.size());
+        },
+        py::arg("header"),
+        py::arg("tokens"),
+        "Packet bytes: header, then K tokens of frame n, r1 of n-1, r2 of n-2.");
+    m.def(
+        "parse_packet",
+        [](const py::bytes& data) {
+            std::string s = data;
+            packet_header h;
+            std::vector<uint16_t> tok;
+            auto st = parse_packet(
+                reinterpret_cast<const uint8_t*>(s.data()), s.size(), h, tok);
+            if (st != parse_status::OK)
+                return py::make_tuple(std::string(parse_status_name(st)), py::none(), py::none());
+            return py::make_tuple(
+                std::string("ok"), h, py::array_t<uint16_t>(tok.size(), tok.data()));
+        },
+        py::arg("data"),
+        "Returns (status, header, tokens); status 'ok' or the reason it is malformed.");
+
+    py::class_<packetizer_core>(m, "packetizer_core", "Scheduler-free UEP packetizer.")
+        .def(py::init<bool>(), py::arg("crc") = false)
+        .def(
+            "packetize",
+            [](packetizer_core& self, uint64_t frame, carray<int64_t> tokens, unsigned k,
+               unsigned r1, unsigned r2) {
+                auto t = to_tokens(tokens);
+                auto b = self.packetize(frame, t.data(), t.size(), k, r1, r2);
+                return py::bytes(reinterpret_cast<const char*>(b.data()), b.size());
+            },
+            py::arg("frame"),
+            py::arg("tokens"),
+            py::arg("k"),
+            py::arg("r1") = 0,
+            py::arg("r2") = 0)
+        .def_property_readonly("last_header", &packetizer_core::last_header)
+        .def("reset", &packetizer_core::reset);
+
+    py::class_<depacketizer_core>(m, "depacketizer_core", "Scheduler-free UEP depacketizer.")
+        .def(py::init<unsigned, unsigned, unsigned, unsigned, bool>(),
+             py::arg("delay") = 1,
+             py::arg("default_n_q") = 8,
+             py::arg("feedback_window") = 125,
+             py::arg("restart_gap") = 32,
+             py::arg("require_crc") = false)
+        .def(
+            "push",
+            [](depacketizer_core& self, const py::bytes& data) {
+                std::string s = data;
+                return std::string(parse_status_name(
+                    self.push(reinterpret_cast<const uint8_t*>(s.data()), s.size())));
+            },
+            py::arg("data"))
+        .def("pop",
+             [](depacketizer_core& self) {
+                 py::list out;
+                 for (const auto& f : self.pop())
+                     out.append(frame_dict(f));
+                 return out;
+             })
+        .def("flush", &depacketizer_core::flush)
+        .def("reset", &depacketizer_core::reset)
+        .def("counters",
+             [](const depacketizer_core& self) {
+                 const auto& c = self.counters();
+                 py::dict d;
+                 d["packets_in"] = c.packets_in;
+                 d["packets_accepted"] = c.packets_accepted;
+                 d["malformed"] = c.malformed;
+                 d["too_short"] = c.too_short;
+                 d["bad_version"] = c.bad_version;
+                 d["bad_length"] = c.bad_length;
+                 d["bad_padding"] = c.bad_padding;
+                 d["bad_crc"] = c.bad_crc;
+                 d["duplicates"] = c.duplicates;
+                 d["late"] = c.late;
+                 d["restarts"] = c.restarts;
+                 d["frames_out"] = c.frames_out;
+                 d["frames_primary"] = c.frames_primary;
+                 d["frames_empty"] = c.frames_empty;
+                 d["tokens_from_copies"] = c.tokens_from_copies;
+                 return d;
+             })
+        .def("window_stats", &depacketizer_core::window_stats);
+
+    m.def(
+        "simulate_uep",
+        [](carray<int32_t> k, carray<int32_t> copies, carray<uint8_t> lost, size_t n_codebooks) {
+            const size_t n = size_t(k.size());
+            if (size_t(lost.size()) != n)
+                throw py::value_error("k and lost must have the same length");
+            size_t D = 0;
+            if (copies.ndim() == 2) {
+                if (size_t(copies.shape(0)) != n)
+                    throw py::value_error("copies must have shape [N, D]");
+                D = size_t(copies.shape(1));
+            } else if (copies.size() != 0) {
+                throw py::value_error("copies must have shape [N, D] (D = 0..2)");
+            }
+            if (D > MAX_COPY_OFFSET)
+                throw py::value_error("copies: D must be 0..2");
+            if (n_codebooks < 1 || n_codebooks > 32)
+                throw py::value_error("n_codebooks must be in 1..32");
+            py::array_t<uint8_t> mask({ n, n_codebooks });
+            {
+                py::gil_scoped_release release;
+                simulate_uep(k.data(), copies.data(), D, lost.data(), n, n_codebooks,
+                             mask.mutable_data());
+            }
+            return mask;
+        },
+        py::arg("k"),
+        py::arg("copies"),
+        py::arg("lost"),
+        py::arg("n_codebooks") = 32,
+        "Token-level UEP simulation: received mask [N, n_codebooks] for plans k[N], "
+        "copies[N, D] and packet losses lost[N] (see docs/interfaces.md).");
+
+    py::class_<uep_packetizer, gr::block, gr::basic_block, std::shared_ptr<uep_packetizer>>(
+        m, "uep_packetizer", "UEP packetizer: token-frame PDUs on 'in' -> packet PDUs on 'out'.")
+        .def(py::init(&uep_packetizer::make), py::arg("crc") = false)
+        .def("set_crc", &uep_packetizer::set_crc, py::arg("crc"))
+        .def("crc", &uep_packetizer::crc)
+        .def("frames_in", &uep_packetizer::frames_in)
+        .def("packets_out", &uep_packetizer::packets_out)
+        .def("frames_rejected", &uep_packetizer::frames_rejected)
+        .def("bytes_out", &uep_packetizer::bytes_out);
+
+    py::class_<uep_depacketizer, gr::block, gr::basic_block, std::shared_ptr<uep_depacketizer>>(
+        m,
+        "uep_depacketizer",
+        "UEP depacketizer: packet PDUs on 'in' -> one masked token frame per frame on 'out'; "
+        "loss feedback on 'feedback'; 'flush' plays out pending frames.")
+        .def(py::init(&uep_depacketizer::make),
+             py::arg("delay") = 1,
+             py::arg("default_n_q") = 8,
+             py::arg("feedback_window") = 125,
+             py::arg("feedback_interval") = 25,
+             py::arg("require_crc") = false)
+        .def("flush", &uep_depacketizer::flush)
+        .def("counters", &uep_depacketizer::counters)
+        .def("packets_in", &uep_depacketizer::packets_in)
+        .def("frames_out", &uep_depacketizer::frames_out)
+        .def("delay", &uep_depacketizer::delay);
+}

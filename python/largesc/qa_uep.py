@@ -1,0 +1,363 @@
+#!/usr/bin/env python3
+#
+# Copyright 2026 gr-largesc authors.
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+"""QA for the UEP packet format, the packetizer/depacketizer cores and blocks,
+and the token-level simulation."""
+
+import os
+import random
+import time
+
+import numpy as np
+import pmt
+from gnuradio import blocks, gr, gr_unittest
+
+from gnuradio import largesc
+from gnuradio.largesc.pacing import post_paced, wait_for
+
+
+def random_frames(n, n_q, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 2048, size=(n, n_q))
+
+
+def run_core(frames, plans, lost=None, delay=2, crc=False, default_n_q=8):
+    """frames [N, n_q]; plans list of (k, r1, r2) per frame -> (list of rx frames, core)."""
+    tx = largesc.packetizer_core(crc)
+    rx = largesc.depacketizer_core(delay, default_n_q)
+    for f, (tok, (k, r1, r2)) in enumerate(zip(frames, plans)):
+        pkt = tx.packetize(f, tok, k, r1, r2)
+        if lost is None or not lost[f]:
+            assert rx.push(pkt) == "ok"
+    rx.flush()
+    return rx.pop(), rx
+
+
+class qa_packet_format(gr_unittest.TestCase):
+
+    def test_vector_no_copies(self):
+        # seq 5, K=2, no copies, no CRC: tokens 0x7FF, 0x001
+        h = largesc.packet_header(seq=5, crc=False, k=2)
+        b = largesc.build_packet(h, [0x7FF, 0x001])
+        self.assertEqual(b.hex(), "05" + "41" + "00" + "ffe004")
+
+    def test_vector_with_copies_and_crc(self):
+        h = largesc.packet_header(seq=255, crc=True, k=4, r1=2, r2=1)
+        toks = [1, 2, 3, 4, 5, 6, 7]
+        b = largesc.build_packet(h, toks)
+        # header: ff, 01 1 00011 = 0x63, r1=2 r2=1 -> 0x21
+        self.assertEqual(b[:3].hex(), "ff6321")
+        self.assertEqual(len(b), 3 + (7 * 11 + 7) // 8 + 2)
+        body = b[3:-2]
+        bits = "".join(f"{x:08b}" for x in body)
+        self.assertEqual([int(bits[i * 11:(i + 1) * 11], 2) for i in range(7)], toks)
+        self.assertEqual(int.from_bytes(b[-2:], "big"), largesc.crc16(b[:-2]))
+        st, hh, tt = largesc.parse_packet(b)
+        self.assertEqual(st, "ok")
+        self.assertEqual((hh.seq, hh.crc, hh.k, hh.r1, hh.r2), (255, True, 4, 2, 1))
+        np.testing.assert_array_equal(tt, toks)
+
+    def test_parse_rejects(self):
+        good = largesc.build_packet(largesc.packet_header(seq=1, crc=True, k=3), [1, 2, 3])
+        self.assertEqual(largesc.parse_packet(good[:2])[0], "too_short")
+        self.assertEqual(largesc.parse_packet(good[:-1])[0], "bad_length")
+        self.assertEqual(largesc.parse_packet(good + b"\0")[0], "bad_length")
+        bad_ver = bytes([good[0], good[1] & 0x3F]) + good[2:]
+        self.assertEqual(largesc.parse_packet(bad_ver)[0], "bad_version")
+        flipped = bytearray(good)
+        flipped[4] ^= 0x10
+        self.assertEqual(largesc.parse_packet(bytes(flipped))[0], "bad_crc")
+        nocrc = largesc.build_packet(largesc.packet_header(seq=1, k=1), [5])
+        pad = bytearray(nocrc)
+        pad[-1] |= 0x01  # 11 bits in 2 bytes: 5 padding bits must be zero
+        self.assertEqual(largesc.parse_packet(bytes(pad))[0], "bad_padding")
+        with self.assertRaisesRegex(ValueError, "11-bit"):
+            largesc.build_packet(largesc.packet_header(k=1), [2048])
+        with self.assertRaisesRegex(ValueError, "announces"):
+            largesc.build_packet(largesc.packet_header(k=2), [1])
+
+    def test_sizes(self):
+        for k in range(1, 33):
+            for r1 in (0, 3, 15):
+                for crc in (False, True):
+                    h = largesc.packet_header(k=k, r1=r1, crc=crc)
+                    self.assertEqual(largesc.packet_size(h),
+                                     3 + (11 * (k + r1) + 7) // 8 + (2 if crc else 0))
+
+
+class qa_uep_core(gr_unittest.TestCase):
+
+    def test_no_loss_every_plan_bit_exact(self):
+        """Every (K, r1, r2) the header can carry: tokens out == tokens in."""
+        n_q = 32
+        frames = random_frames(6, n_q, seed=1)
+        for k in range(1, 33):
+            for r1 in range(0, 16):
+                for r2 in range(0, 16):
+                    plans = [(k, r1, r2)] * len(frames)
+                    out, rx = run_core(frames, plans, delay=2)
+                    self.assertEqual([f["frame"] for f in out], list(range(6)))
+                    for f, fr in zip(out, frames):
+                        self.assertEqual(len(fr[:k]), k)
+                        np.testing.assert_array_equal(f["tokens"][:k], fr[:k])
+                        self.assertTrue(f["mask"][:k].all())
+                        self.assertTrue(f["primary"])
+                    self.assertEqual(rx.counters()["malformed"], 0)
+
+    def test_copies_fill_lost_frames(self):
+        frames = random_frames(10, 8, seed=2)
+        plans = [(6, 3, 2)] * 10
+        lost = [0, 0, 1, 0, 0, 1, 1, 0, 0, 0]
+        out, rx = run_core(frames, plans, lost=lost, delay=2)
+        self.assertEqual(len(out), 10)
+        # frame 2 lost: copies from packet 3 (r1=3) and packet 4 (r2=2) -> 3 tokens
+        f2 = out[2]
+        self.assertFalse(f2["primary"])
+        np.testing.assert_array_equal(f2["mask"], [1, 1, 1, 0, 0, 0])
+        np.testing.assert_array_equal(f2["tokens"][:3], frames[2][:3])
+        np.testing.assert_array_equal(f2["tokens"][3:], 0)
+        # frame 5 lost, packet 6 lost, packet 7 carries r2=2 of frame 5
+        np.testing.assert_array_equal(out[5]["mask"], [1, 1, 0, 0, 0, 0])
+        # frame 6 lost: packet 7 carries r1=3
+        np.testing.assert_array_equal(out[6]["mask"], [1, 1, 1, 0, 0, 0])
+        self.assertEqual(rx.counters()["frames_primary"], 7)
+
+    def test_core_matches_token_level_simulation(self):
+        n, n_q = 3000, 16
+        rng = np.random.default_rng(3)
+        frames = random_frames(n, n_q, seed=3)
+        k = rng.integers(1, n_q + 1, size=n).astype(np.int32)
+        copies = rng.integers(0, 8, size=(n, 2)).astype(np.int32)
+        lost = largesc.loss_model.gilbert_elliott_mean(0.3, 3.0, 5).pattern(n)
+        lost[0] = 0  # the receiver starts at the first packet it hears
+        plans = list(zip(k, copies[:, 0], copies[:, 1]))
+        out, _ = run_core(frames, plans, lost=lost, delay=2, default_n_q=n_q)
+        sim = largesc.simulate_uep(k, np.minimum(copies, n_q), lost, n_q)
+        # copies of frames before 0 do not exist; the packetizer clips r_d to what it has
+        sim_first = sim.copy()
+        self.assertEqual(len(out), n)
+        for f in out:
+            m = np.zeros(n_q, np.uint8)
+            m[:len(f["mask"])] = f["mask"]
+            np.testing.assert_array_equal(m, sim_first[f["frame"]], err_msg=f"frame {f['frame']}")
+
+    def test_sequence_wraparound(self):
+        frames = random_frames(1000, 4, seed=4)
+        out, rx = run_core(frames, [(4, 1, 0)] * 1000, delay=1)
+        self.assertEqual([f["frame"] for f in out], list(range(1000)))
+        self.assertTrue(all(f["primary"] for f in out))
+
+    def test_long_gap_and_wraparound(self):
+        # 100 packets lost in a row across a seq wrap
+        frames = random_frames(400, 4, seed=5)
+        lost = np.zeros(400, np.uint8)
+        lost[200:300] = 1
+        out, rx = run_core(frames, [(4, 0, 0)] * 400, lost=lost, delay=1)
+        self.assertEqual([f["frame"] for f in out], list(range(400)))
+        self.assertEqual(sum(not f["mask"].any() for f in out), 100)
+
+    def test_duplicates_reordering_late(self):
+        tx = largesc.packetizer_core()
+        frames = random_frames(8, 4, seed=6)
+        pk = [tx.packetize(i, frames[i], 4, 1, 0) for i in range(8)]
+        rx = largesc.depacketizer_core(delay=2)
+        for i in (0, 2, 1, 1, 3, 4, 0, 5, 7, 6):  # 1 reordered + duplicate, 0 late, 6 after 7
+            rx.push(pk[i])
+        rx.flush()
+        out = rx.pop()
+        c = rx.counters()
+        self.assertEqual([f["frame"] for f in out], list(range(8)))
+        self.assertTrue(all(f["primary"] for f in out))
+        self.assertEqual(c["duplicates"], 1)
+        self.assertEqual(c["late"], 1)
+        self.assertEqual(c["packets_in"], c["packets_accepted"] + c["duplicates"] + c["late"] + c["malformed"])
+
+    def test_transmitter_restart(self):
+        tx = largesc.packetizer_core()
+        frames = random_frames(300, 4, seed=7)
+        rx = largesc.depacketizer_core(delay=1)
+        for i in range(100):
+            rx.push(tx.packetize(i, frames[i], 4))
+        tx2 = largesc.packetizer_core()  # restarts counting at 0
+        for i in range(50):
+            rx.push(tx2.packetize(i, frames[100 + i], 4))
+        rx.flush()
+        out = rx.pop()
+        c = rx.counters()
+        self.assertEqual(c["restarts"], 1)
+        idx = [f["frame"] for f in out]
+        self.assertEqual(idx, list(range(len(idx))))  # in order, no gaps, no repeats
+        # after the restart, the new stream's tokens come out in order
+        tail = [f for f in out if f["primary"]][-47:]
+        for f, want in zip(tail, frames[103:150]):
+            np.testing.assert_array_equal(f["tokens"], want)
+
+    def test_bad_parameters(self):
+        with self.assertRaisesRegex(ValueError, "0..2"):
+            largesc.depacketizer_core(delay=3)
+        with self.assertRaisesRegex(ValueError, "1..32"):
+            largesc.depacketizer_core(default_n_q=0)
+        tx = largesc.packetizer_core()
+        with self.assertRaisesRegex(ValueError, "1..n_q"):
+            tx.packetize(0, [1, 2], 3)
+        with self.assertRaisesRegex(ValueError, "11-bit"):
+            tx.packetize(0, [1, 4000], 2)
+        with self.assertRaisesRegex(ValueError, "1..32"):
+            tx.packetize(0, list(range(33)), 2)
+
+    def test_fuzz_malformed_packets(self):
+        """100,000 random, truncated, bit-flipped and replayed packets between valid
+        ones (CRC on): no crash, counters add up, valid frames delivered exactly."""
+        rnd = random.Random(8)
+        n_valid = 2000
+        frames = random_frames(n_valid, 8, seed=8)
+        tx = largesc.packetizer_core(crc=True)
+        valid = [tx.packetize(i, frames[i], 6, 2, 1) for i in range(n_valid)]
+        rx = largesc.depacketizer_core(delay=2, require_crc=True)
+        n_junk = 0
+        kinds = {"random": 0, "truncated": 0, "flipped": 0, "replayed": 0}
+        for i, pkt in enumerate(valid):
+            for _ in range(50):
+                kind = rnd.choice(list(kinds))
+                kinds[kind] += 1
+                if kind == "random":
+                    j = bytes(rnd.getrandbits(8) for _ in range(rnd.randint(0, 40)))
+                elif kind == "truncated":
+                    j = pkt[:rnd.randint(0, len(pkt) - 1)]
+                elif kind == "flipped":
+                    b = bytearray(pkt)
+                    for _ in range(rnd.randint(1, 3)):
+                        b[rnd.randrange(len(b))] ^= 1 << rnd.randrange(8)
+                    j = bytes(b)
+                else:  # an earlier valid packet again
+                    j = valid[rnd.randint(max(0, i - 100), i)] if i else pkt
+                rx.push(j)
+                n_junk += 1
+            rx.push(pkt)
+        rx.flush()
+        out = rx.pop()
+        c = rx.counters()
+        self.assertEqual(n_junk, 100_000)
+        self.assertEqual(c["packets_in"], n_valid + n_junk)
+        self.assertEqual(c["packets_in"], c["packets_accepted"] + c["duplicates"] + c["late"] + c["malformed"])
+        self.assertEqual(c["packets_accepted"], n_valid)
+        self.assertEqual([f["frame"] for f in out], list(range(n_valid)))
+        for f, want in zip(out, frames):
+            np.testing.assert_array_equal(f["tokens"], want[:6])
+            self.assertTrue(f["mask"].all())
+        self.assertGreater(c["bad_crc"], 0)
+        self.assertGreater(c["duplicates"] + c["late"], 0)
+
+    def test_simulate_uep_semantics(self):
+        k = np.array([2, 3, 1, 2], np.int32)
+        copies = np.array([[0, 0], [1, 0], [2, 1], [0, 3]], np.int32)
+        lost = np.array([1, 0, 1, 0], np.uint8)
+        m = largesc.simulate_uep(k, copies, lost, 4)
+        want = np.array([[1, 0, 0, 0],   # lost; copy r1=1 in packet 1 (packet 2 lost)
+                         [1, 1, 1, 0],   # own packet (packet 3's r2=3 is beyond K but counts)
+                         [0, 0, 0, 0],   # lost, packet 3 has r1=0
+                         [1, 1, 0, 0]], np.uint8)
+        np.testing.assert_array_equal(m, want)
+        with self.assertRaisesRegex(ValueError, "same length"):
+            largesc.simulate_uep(k, copies, lost[:3], 4)
+
+
+def pdu_frame(frame, tokens, k=None, copies=None):
+    meta = pmt.dict_add(pmt.make_dict(), pmt.intern("frame"), pmt.from_uint64(frame))
+    meta = pmt.dict_add(meta, pmt.intern("n_q"), pmt.from_long(len(tokens)))
+    if k is not None:
+        meta = pmt.dict_add(meta, pmt.intern("uep_k"), pmt.from_long(k))
+    if copies is not None:
+        meta = pmt.dict_add(meta, pmt.intern("uep_copies"), pmt.init_s32vector(len(copies), list(copies)))
+    return pmt.cons(meta, pmt.init_u16vector(len(tokens), [int(t) for t in tokens]))
+
+
+class qa_uep_blocks(gr_unittest.TestCase):
+
+    def run_link(self, msgs, loss_rate=0.0, delay=1, crc=False, seed=1, model="bernoulli", mean_burst=1.0):
+        tb = gr.top_block()
+        pkz = largesc.uep_packetizer(crc)
+        chan = largesc.erasure_channel(model, loss_rate, mean_burst, seed=seed)
+        dpk = largesc.uep_depacketizer(delay, 8, 50, 10, crc)
+        sink = blocks.message_debug()
+        fb = blocks.message_debug()
+        tb.msg_connect((pkz, "out"), (chan, "in"))
+        tb.msg_connect((chan, "out"), (dpk, "in"))
+        tb.msg_connect((dpk, "out"), (sink, "store"))
+        tb.msg_connect((dpk, "feedback"), (fb, "store"))
+        tb.start()
+        post_paced(pkz, "in", msgs, dpk.packets_in if loss_rate == 0 else chan.packets_in)
+        wait_for(lambda: pkz.frames_in() == len(msgs) and chan.packets_in() == pkz.packets_out()
+                 and dpk.packets_in() == chan.packets_passed(), 20, "link did not drain")
+        dpk.flush()
+        wait_for(lambda: sink.num_messages() == dpk.frames_out(), 20, "frames not delivered")
+        tb.stop()
+        tb.wait()
+        out = [sink.get_message(i) for i in range(sink.num_messages())]
+        fbs = [fb.get_message(i) for i in range(fb.num_messages())]
+        return out, fbs, pkz, chan, dpk
+
+    def test_flowgraph_no_loss_bit_exact(self):
+        frames = random_frames(500, 8, seed=9)
+        msgs = [pdu_frame(i, frames[i], k=4 + i % 5, copies=[i % 3, i % 2]) for i in range(500)]
+        out, _, pkz, chan, dpk = self.run_link(msgs)
+        self.assertEqual(len(out), 500)
+        for i, m in enumerate(out):
+            meta = pmt.car(m)
+            self.assertEqual(pmt.to_uint64(pmt.dict_ref(meta, pmt.intern("frame"), pmt.PMT_NIL)), i)
+            toks = pmt.u16vector_elements(pmt.cdr(m))
+            k = 4 + i % 5
+            self.assertEqual(list(toks), list(frames[i][:k]))
+            self.assertEqual(list(pmt.u8vector_elements(pmt.dict_ref(meta, pmt.intern("mask"), pmt.PMT_NIL))), [1] * k)
+        self.assertEqual(pkz.packets_out(), 500)
+
+    def test_flowgraph_counts_add_up_under_loss(self):
+        n = 3000
+        frames = random_frames(n, 8, seed=10)
+        msgs = [pdu_frame(i, frames[i], k=6, copies=[2]) for i in range(n)]
+        msgs.insert(100, pmt.intern("not a frame"))
+        msgs.insert(200, pdu_frame(5000, [4000] * 8))
+        out, fbs, pkz, chan, dpk = self.run_link(msgs, loss_rate=0.2, mean_burst=2.0,
+                                                 model="gilbert_elliott", delay=1, crc=True)
+        c = dpk.counters()
+        self.assertEqual(pkz.frames_rejected(), 2)
+        sent = pkz.packets_out()
+        self.assertEqual(sent, n)
+        # every packet accounted for: none lost to a message queue
+        self.assertEqual(sent, c["packets_accepted"] + chan.packets_dropped() + c["malformed"]
+                         + c["duplicates"] + c["late"])
+        self.assertEqual(c["malformed"], 0)
+        frames_out = [pmt.to_uint64(pmt.dict_ref(pmt.car(m), pmt.intern("frame"), pmt.PMT_NIL)) for m in out]
+        first = frames_out[0]
+        self.assertEqual(frames_out, list(range(first, n)))
+        self.assertGreater(len(fbs), 10)
+        last = pmt.car(fbs[-1])
+        lr = pmt.to_double(pmt.dict_ref(last, pmt.intern("loss_rate"), pmt.PMT_NIL))
+        self.assertGreaterEqual(lr, 0.0)
+        self.assertLessEqual(lr, 1.0)
+        measured = 1 - c["frames_primary"] / c["frames_out"]
+        self.assertAlmostEqual(measured, chan.packets_dropped() / sent, delta=0.01)
+
+    def test_feedback_reports_window_loss(self):
+        dpk_core = largesc.depacketizer_core(delay=0, feedback_window=10)
+        tx = largesc.packetizer_core()
+        for i in range(20):
+            p = tx.packetize(i, [1, 2], 2)
+            if i not in (12, 13, 14, 17):
+                dpk_core.push(p)
+        s = dpk_core.window_stats()
+        self.assertEqual(s.n_packets, 10)      # frames 10..19 played out
+        self.assertAlmostEqual(s.loss_rate, 0.4)
+        self.assertAlmostEqual(s.mean_burst, 2.0)
+
+    def test_block_parameters(self):
+        with self.assertRaisesRegex(ValueError, "0..2"):
+            largesc.uep_depacketizer(5)
+        with self.assertRaisesRegex(ValueError, "feedback_interval"):
+            largesc.uep_depacketizer(1, 8, 125, -1)
+
+
+if __name__ == "__main__":
+    gr_unittest.run(qa_uep_core)
