@@ -27,7 +27,7 @@ class uep_depacketizer_impl : public uep_depacketizer
     // called with d_mutex held
     void publish_ready()
     {
-        for (auto& f : d_core.pop()) {
+        d_core.drain([this](const rx_frame& f) {
             pmt::pmt_t meta = pmt::make_dict();
             meta = pmt::dict_add(meta, k_frame, pmt::from_uint64(f.frame));
             meta = pmt::dict_add(meta, k_nq, pmt::from_long(long(f.tokens.size())));
@@ -35,7 +35,7 @@ class uep_depacketizer_impl : public uep_depacketizer
             meta = pmt::dict_add(meta, k_primary, pmt::from_bool(f.primary));
             message_port_pub(d_out_port,
                              pmt::cons(meta, pmt::init_u16vector(f.tokens.size(), f.tokens)));
-        }
+        });
         if (d_fb_interval && d_core.counters().frames_out >= d_next_fb) {
             d_next_fb = d_core.counters().frames_out + d_fb_interval;
             const burst_stats s = d_core.window_stats();

@@ -41,6 +41,16 @@ const char* parse_status_name(parse_status s)
 std::vector<uint8_t>
 build_packet(const packet_header& h, const uint16_t* tokens, size_t n_tokens)
 {
+    std::vector<uint8_t> out;
+    build_packet_into(h, tokens, n_tokens, out);
+    return out;
+}
+
+void build_packet_into(const packet_header& h,
+                       const uint16_t* tokens,
+                       size_t n_tokens,
+                       std::vector<uint8_t>& out)
+{
     if (h.k < 1 || h.k > MAX_CODEBOOKS)
         throw std::invalid_argument("primary codebooks K must be in 1..32, got " +
                                     std::to_string(h.k));
@@ -52,7 +62,7 @@ build_packet(const packet_header& h, const uint16_t* tokens, size_t n_tokens)
     if (n_tokens != h.n_tokens())
         throw std::invalid_argument("header announces " + std::to_string(h.n_tokens()) +
                                     " tokens, got " + std::to_string(n_tokens));
-    std::vector<uint8_t> out;
+    out.clear();
     out.reserve(packet_size(h));
     out.push_back(h.seq);
     out.push_back(uint8_t((PACKET_VERSION << 6) | (h.crc ? 0x20 : 0) | (h.k - 1)));
@@ -73,7 +83,6 @@ build_packet(const packet_header& h, const uint16_t* tokens, size_t n_tokens)
         out.push_back(uint8_t(c >> 8));
         out.push_back(uint8_t(c & 0xFF));
     }
-    return out;
 }
 
 parse_status parse_packet(const uint8_t* data,
@@ -111,7 +120,7 @@ parse_status parse_packet(const uint8_t* data,
 
 // ---------------------------------------------------------------- packetizer
 
-std::vector<uint8_t> packetizer_core::packetize(uint64_t frame,
+const std::vector<uint8_t>& packetizer_core::packetize(uint64_t frame,
                                                 const uint16_t* tokens,
                                                 size_t n_q,
                                                 unsigned k,
@@ -130,31 +139,37 @@ std::vector<uint8_t> packetizer_core::packetize(uint64_t frame,
                                         std::to_string(tokens[i]) +
                                         " is not an 11-bit token (0..2047)");
     // a restart or a jump back in frame numbering forgets the history
-    if (!d_hist.empty() && frame <= d_hist.front().frame)
-        d_hist.clear();
+    if (d_n_hist && frame <= d_hist[0].frame)
+        d_n_hist = 0;
 
     packet_header h;
     h.seq = uint8_t(frame & 0xFF);
     h.crc = d_crc;
     h.k = uint8_t(k);
     const unsigned want[MAX_COPY_OFFSET] = { r1, r2 };
-    std::vector<uint16_t> tok(tokens, tokens + k);
+    std::copy(tokens, tokens + k, d_tok.begin());
+    size_t n_tok = k;
     for (unsigned d = 1; d <= MAX_COPY_OFFSET; d++) {
         unsigned r = std::min(want[d - 1], MAX_COPIES);
         const past_frame* src = nullptr;
-        for (const auto& p : d_hist)
-            if (p.frame + d == frame)
-                src = &p;
-        r = src ? std::min<unsigned>(r, unsigned(src->tokens.size())) : 0;
+        for (unsigned i = 0; i < d_n_hist; i++)
+            if (d_hist[i].frame + d == frame)
+                src = &d_hist[i];
+        r = src ? std::min(r, src->n_q) : 0;
         h.r[d - 1] = uint8_t(r);
-        if (r)
-            tok.insert(tok.end(), src->tokens.begin(), src->tokens.begin() + r);
+        if (r) {
+            std::copy(src->tokens.begin(), src->tokens.begin() + r, d_tok.begin() + n_tok);
+            n_tok += r;
+        }
     }
-    d_hist.push_front(past_frame{ frame, std::vector<uint16_t>(tokens, tokens + n_q) });
-    while (d_hist.size() > MAX_COPY_OFFSET)
-        d_hist.pop_back();
+    d_hist[1] = d_hist[0];
+    d_hist[0].frame = frame;
+    d_hist[0].n_q = unsigned(n_q);
+    std::copy(tokens, tokens + n_q, d_hist[0].tokens.begin());
+    d_n_hist = std::min<unsigned>(d_n_hist + 1, MAX_COPY_OFFSET);
     d_last = h;
-    return build_packet(h, tok.data(), tok.size());
+    build_packet_into(h, d_tok.data(), n_tok, d_packet);
+    return d_packet;
 }
 
 // -------------------------------------------------------------- depacketizer
@@ -194,7 +209,7 @@ void depacketizer_core::reset()
     for (auto& s : d_ring)
         s.frame = -1;
     d_fates.clear();
-    d_ready.clear();
+    d_n_ready = 0;
     d_behind_run = 0;
     d_behind_last_seq = -1;
     d_seq_offset = 0;
@@ -217,7 +232,9 @@ void depacketizer_core::emit_until(int64_t last)
 {
     for (; d_next <= last; d_next++) {
         slot& s = slot_for(d_next);
-        rx_frame f;
+        if (d_n_ready == d_ready.size())
+            d_ready.emplace_back();
+        rx_frame& f = d_ready[d_n_ready++];
         f.frame = uint64_t(d_next);
         f.primary = s.primary;
         // width: the frame's own K (or the last K seen), widened by any copies
@@ -240,7 +257,6 @@ void depacketizer_core::emit_until(int64_t last)
         while (d_fates.size() > d_window)
             d_fates.pop_front();
         s.frame = -1; // free the slot
-        d_ready.push_back(std::move(f));
     }
 }
 
@@ -359,8 +375,8 @@ parse_status depacketizer_core::push(const uint8_t* data, size_t len)
 
 std::vector<rx_frame> depacketizer_core::pop()
 {
-    std::vector<rx_frame> out;
-    out.swap(d_ready);
+    std::vector<rx_frame> out(d_ready.begin(), d_ready.begin() + d_n_ready);
+    d_n_ready = 0;
     return out;
 }
 
@@ -402,6 +418,50 @@ void simulate_uep(const int32_t* k,
             std::fill(prow, prow + r, 1);
         }
     }
+}
+
+uint64_t run_packet_path(const uint16_t* tokens,
+                         size_t n_q,
+                         const int32_t* k,
+                         const int32_t* copies,
+                         size_t D,
+                         const uint8_t* lost,
+                         size_t n_frames,
+                         unsigned delay,
+                         bool crc,
+                         uint16_t* tokens_out,
+                         uint8_t* mask_out)
+{
+    if (D > MAX_COPY_OFFSET)
+        throw std::invalid_argument("run_packet_path: D must be 0..2");
+    packetizer_core tx(crc);
+    depacketizer_core rx(delay, unsigned(std::min<size_t>(n_q, MAX_CODEBOOKS)));
+    std::fill(tokens_out, tokens_out + n_frames * MAX_CODEBOOKS, 0);
+    std::fill(mask_out, mask_out + n_frames * MAX_CODEBOOKS, 0);
+    uint64_t bytes = 0;
+    auto drain = [&]() {
+        rx.drain([&](const rx_frame& f) {
+            if (f.frame >= n_frames)
+                return;
+            const size_t w = std::min<size_t>(f.tokens.size(), MAX_CODEBOOKS);
+            std::copy(f.tokens.begin(), f.tokens.begin() + w, tokens_out + f.frame * MAX_CODEBOOKS);
+            std::copy(f.mask.begin(), f.mask.begin() + w, mask_out + f.frame * MAX_CODEBOOKS);
+        });
+    };
+    for (size_t f = 0; f < n_frames; f++) {
+        const unsigned r1 = D >= 1 ? unsigned(std::max(copies[f * D], 0)) : 0;
+        const unsigned r2 = D >= 2 ? unsigned(std::max(copies[f * D + 1], 0)) : 0;
+        const auto pkt = tx.packetize(
+            f, tokens + f * n_q, n_q, unsigned(std::max(k[f], 0)), r1, r2);
+        bytes += pkt.size();
+        if (!lost[f]) {
+            rx.push(pkt.data(), pkt.size());
+            drain();
+        }
+    }
+    rx.flush();
+    drain();
+    return bytes;
 }
 
 } // namespace largesc

@@ -95,19 +95,19 @@ class uep_packetizer_impl : public uep_packetizer
             if (r[0] < 0 || r[1] < 0)
                 return reject("uep_copies holds a negative count");
         }
-        std::vector<uint8_t> bytes;
+        const std::vector<uint8_t>* bytes;
         try {
-            bytes = d_core.packetize(frame, tok, n_q, unsigned(std::max(k, 0L)),
+            bytes = &d_core.packetize(frame, tok, n_q, unsigned(std::max(k, 0L)),
                                      unsigned(r[0]), unsigned(r[1]));
         } catch (const std::invalid_argument& e) {
             return reject(e.what());
         }
         d_next_frame = frame + 1;
-        pmt::pmt_t out_meta = pmt::dict_add(pmt::make_dict(), k_frame, pmt::from_uint64(frame));
         d_out++;
-        d_bytes += bytes.size();
+        d_bytes += bytes->size();
+        // packets carry only their on-air bytes, as over a real PHY
         message_port_pub(d_out_port,
-                         pmt::cons(out_meta, pmt::init_u8vector(bytes.size(), bytes)));
+                         pmt::cons(pmt::make_dict(), pmt::init_u8vector(bytes->size(), *bytes)));
     }
 
 public:

@@ -21,3 +21,6 @@ except ModuleNotFoundError:
 
 # import any pure python here
 #
+
+from . import uep_plan
+from .adaptive_controller import adaptive_controller

@@ -250,6 +250,25 @@ class qa_uep_core(gr_unittest.TestCase):
         self.assertGreater(c["bad_crc"], 0)
         self.assertGreater(c["duplicates"] + c["late"], 0)
 
+    def test_run_packet_path_matches_simulation(self):
+        n, n_q = 20000, 12
+        rng = np.random.default_rng(11)
+        tok = rng.integers(0, 2048, size=(n, n_q)).astype(np.uint16)
+        k = rng.integers(1, n_q + 1, size=n).astype(np.int32)
+        copies = rng.integers(0, 6, size=(n, 2)).astype(np.int32)
+        for model in (largesc.loss_model.bernoulli(0.2, 1),
+                      largesc.loss_model.gilbert_elliott_mean(0.2, 3.0, 2)):
+            lost = model.pattern(n)
+            lost[0] = 0
+            out, mask, nbytes = largesc.run_packet_path(tok, k, copies, lost, 2, True)
+            np.testing.assert_array_equal(mask, largesc.simulate_uep(k, copies, lost, 32))
+            got = np.where(mask[:, :n_q] == 1, out[:, :n_q], 0)
+            np.testing.assert_array_equal(got, np.where(mask[:, :n_q] == 1, tok, 0))
+            hdr_crc = 5 * n
+            payload = sum((11 * (k[f] + (min(copies[f, 0], n_q) if f >= 1 else 0)
+                                 + (min(copies[f, 1], n_q) if f >= 2 else 0)) + 7) // 8 for f in range(n))
+            self.assertEqual(nbytes, hdr_crc + payload)
+
     def test_simulate_uep_semantics(self):
         k = np.array([2, 3, 1, 2], np.int32)
         copies = np.array([[0, 0], [1, 0], [2, 1], [0, 3]], np.int32)

@@ -67,6 +67,11 @@ LARGESC_API const char* parse_status_name(parse_status s);
 LARGESC_API std::vector<uint8_t> build_packet(const packet_header& h,
                                               const uint16_t* tokens,
                                               size_t n_tokens);
+//! As above, writing into \p out (cleared first; its capacity is reused).
+LARGESC_API void build_packet_into(const packet_header& h,
+                                   const uint16_t* tokens,
+                                   size_t n_tokens,
+                                   std::vector<uint8_t>& out);
 
 /*!
  * Parses a packet from its bytes alone. On OK fills h and tokens (in packet order).
@@ -92,25 +97,29 @@ public:
      * frame had; 0 if that frame was not seen). Throws std::invalid_argument for a
      * bad k, n_q outside 1..32 or a token > 2047.
      */
-    std::vector<uint8_t> packetize(uint64_t frame,
-                                   const uint16_t* tokens,
-                                   size_t n_q,
-                                   unsigned k,
-                                   unsigned r1 = 0,
-                                   unsigned r2 = 0);
+    const std::vector<uint8_t>& packetize(uint64_t frame,
+                                          const uint16_t* tokens,
+                                          size_t n_q,
+                                          unsigned k,
+                                          unsigned r1 = 0,
+                                          unsigned r2 = 0);
     //! Header of the last packet built (after clipping).
     const packet_header& last_header() const { return d_last; }
-    void reset() { d_hist.clear(); }
+    void reset() { d_n_hist = 0; }
     bool crc() const { return d_crc; }
 
 private:
     struct past_frame {
-        uint64_t frame;
-        std::vector<uint16_t> tokens;
+        uint64_t frame = 0;
+        unsigned n_q = 0;
+        std::array<uint16_t, MAX_CODEBOOKS> tokens{};
     };
     bool d_crc;
-    std::deque<past_frame> d_hist; // newest first, at most 2
+    std::array<past_frame, MAX_COPY_OFFSET> d_hist; // [0] newest
+    unsigned d_n_hist = 0;
     packet_header d_last;
+    std::array<uint16_t, MAX_CODEBOOKS + 2 * MAX_COPIES> d_tok{};
+    std::vector<uint8_t> d_packet;
 };
 
 //! One output frame of the depacketizer.
@@ -165,8 +174,16 @@ public:
 
     //! Takes one packet. Returns its parse status (OK also for late/duplicate).
     parse_status push(const uint8_t* data, size_t len);
-    //! Frames ready for playout, in order (moved out).
+    //! Frames ready for playout, in order (copied out; clears them).
     std::vector<rx_frame> pop();
+    //! Calls fn(const rx_frame&) for each frame ready for playout, then clears them.
+    template <typename F>
+    void drain(F&& fn)
+    {
+        for (size_t i = 0; i < d_n_ready; i++)
+            fn(const_cast<const rx_frame&>(d_ready[i]));
+        d_n_ready = 0;
+    }
     //! Plays out every frame up to the newest one seen (end of stream).
     void flush();
     //! Forgets all state (not the counters).
@@ -198,7 +215,8 @@ private:
     unsigned d_last_k;
     std::vector<slot> d_ring; // 256 slots keyed by frame mod 256
     std::deque<uint8_t> d_fates; // 1 = own packet lost, per played-out frame
-    std::vector<rx_frame> d_ready;
+    std::vector<rx_frame> d_ready; // reused storage; first d_n_ready are valid
+    size_t d_n_ready = 0;
     // restart detection
     int d_behind_run = 0;
     int d_behind_last_seq = -1;
@@ -219,6 +237,26 @@ LARGESC_API void simulate_uep(const int32_t* k,
                               size_t n_frames,
                               size_t n_codebooks,
                               uint8_t* mask);
+
+/*!
+ * The whole packet path without a scheduler: for each frame f, packetize
+ * tokens[f*n_q ..] with plan k[f], copies[f*D ..] (D <= 2), drop the packet if
+ * lost[f], feed the rest to a depacketizer with the given playout delay, flush.
+ * Writes tokens_out[f*32 + c] and mask_out[f*32 + c] (zero beyond each frame's
+ * width); frames before the first received packet stay all-zero. Returns the
+ * number of bytes sent. Used for bit-exact sweeps and the core-speed benchmark.
+ */
+LARGESC_API uint64_t run_packet_path(const uint16_t* tokens,
+                                     size_t n_q,
+                                     const int32_t* k,
+                                     const int32_t* copies,
+                                     size_t D,
+                                     const uint8_t* lost,
+                                     size_t n_frames,
+                                     unsigned delay,
+                                     bool crc,
+                                     uint16_t* tokens_out,
+                                     uint8_t* mask_out);
 
 } // namespace largesc
 } // namespace gr

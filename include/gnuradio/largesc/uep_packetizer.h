@@ -19,7 +19,7 @@ namespace largesc {
  *
  * \details
  * in: token-frame PDUs (car: frame, optional uep_k and uep_copies; cdr: u16vector of
- * n_q 11-bit tokens). out: packet PDUs (car: dict with frame; cdr: u8vector of the
+ * n_q 11-bit tokens). out: packet PDUs (car: empty dict; cdr: u8vector of the
  * on-air bytes, format in docs/packet_format.md). The sequence number is the frame
  * index mod 256, so a frame that never becomes a packet looks like a lost packet at
  * the receiver. Without a plan a frame is sent whole (K = n_q), without copies.

@@ -208,6 +208,41 @@ void bind_uep(py::module& m)
         "Token-level UEP simulation: received mask [N, n_codebooks] for plans k[N], "
         "copies[N, D] and packet losses lost[N] (see docs/interfaces.md).");
 
+    m.def(
+        "run_packet_path",
+        [](py::array_t<uint16_t, py::array::c_style | py::array::forcecast> tokens,
+           carray<int32_t> k, carray<int32_t> copies, carray<uint8_t> lost,
+           unsigned delay, bool crc) {
+            if (tokens.ndim() != 2)
+                throw py::value_error("tokens must have shape [N, n_q]");
+            const size_t n = size_t(tokens.shape(0)), n_q = size_t(tokens.shape(1));
+            if (size_t(k.size()) != n || size_t(lost.size()) != n)
+                throw py::value_error("tokens, k and lost must have the same length N");
+            size_t D = 0;
+            if (copies.ndim() == 2 && size_t(copies.shape(0)) == n)
+                D = size_t(copies.shape(1));
+            else if (copies.size() != 0)
+                throw py::value_error("copies must have shape [N, D] (D = 0..2)");
+            py::array_t<uint16_t> tok_out({ n, size_t(MAX_CODEBOOKS) });
+            py::array_t<uint8_t> mask_out({ n, size_t(MAX_CODEBOOKS) });
+            uint64_t bytes;
+            {
+                py::gil_scoped_release release;
+                bytes = run_packet_path(tokens.data(), n_q, k.data(), copies.data(), D,
+                                        lost.data(), n, delay, crc,
+                                        tok_out.mutable_data(), mask_out.mutable_data());
+            }
+            return py::make_tuple(tok_out, mask_out, bytes);
+        },
+        py::arg("tokens"),
+        py::arg("k"),
+        py::arg("copies"),
+        py::arg("lost"),
+        py::arg("delay") = 2,
+        py::arg("crc") = false,
+        "Packetizer -> loss -> depacketizer in C++ without a flowgraph. Returns "
+        "(tokens_out [N, 32], mask [N, 32], bytes_sent).");
+
     py::class_<uep_packetizer, gr::block, gr::basic_block, std::shared_ptr<uep_packetizer>>(
         m, "uep_packetizer", "UEP packetizer: token-frame PDUs on 'in' -> packet PDUs on 'out'.")
         .def(py::init(&uep_packetizer::make), py::arg("crc") = false)

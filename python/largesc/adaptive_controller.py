@@ -1,0 +1,208 @@
+#
+# Copyright 2026 gr-largesc authors.
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+"""adaptive_controller: adds an in-band UEP plan (`uep_k`, `uep_copies`) to
+every token-frame PDU. The planning math lives in uep_plan.py; this file is
+the GNU Radio glue (ports, parameters, counters)."""
+
+import threading
+
+import numpy as np
+import pmt
+from gnuradio import gr
+
+from . import uep_plan
+
+MAX_TOKEN = 2047
+
+_K_FRAME = pmt.intern("frame")
+_K_NQ = pmt.intern("n_q")
+_K_VAD = pmt.intern("vad")
+_K_UEP_K = pmt.intern("uep_k")
+_K_UEP_COPIES = pmt.intern("uep_copies")
+_K_LOSS = pmt.intern("loss_rate")
+_K_BURST = pmt.intern("mean_burst")
+_K_WINDOW = pmt.intern("window")
+
+# feedback estimates are clamped to what a Gilbert channel can express
+MAX_FEEDBACK_LOSS = 0.95
+
+
+def _to_int(v):
+    if pmt.is_uint64(v):
+        return int(pmt.to_uint64(v))
+    if pmt.is_integer(v):
+        return int(pmt.to_long(v))
+    return None
+
+
+def _to_float(v):
+    if pmt.is_real(v) or pmt.is_integer(v) or pmt.is_uint64(v):
+        return float(pmt.to_double(v)) if pmt.is_real(v) else float(_to_int(v))
+    return None
+
+
+class adaptive_controller(gr.basic_block):
+    """Adaptive UEP controller for token-frame PDUs.
+
+    Ports
+      in: token-frame PDUs (dict with `frame`, `n_q`, optional `vad`;
+          u16vector of n_q tokens, codebook order).
+      out: the same PDUs with `uep_k` (long) and `uep_copies` (s32vector of
+          length max_offset) added.
+      feedback: feedback PDUs from the depacketizer (dict with `loss_rate`,
+          `mean_burst`, `window`); each one replaces the loss model.
+
+    Parameters
+      budget: token-payload budget in bit/s (slots S = floor(B*1.01/137.5)).
+      loss_rate, mean_burst: Gilbert-Elliott loss model used until feedback
+          arrives (mean_burst = 1/(1-loss_rate) is i.i.d. loss).
+      max_offset: D in 0..2, copies ride up to D packets later (D*80 ms
+          playout delay at the receiver).
+      weights: 'default' or a non-increasing list of per-codebook weights.
+      mode: 'adaptive' or 'fixed' (K = S, no copies).
+      content_adaptation: frames with vad False need only silence_codebooks
+          codebooks; their spare slots protect the speech frames before them.
+    """
+
+    def __init__(self, budget=1100.0, loss_rate=0.1, mean_burst=1.0, max_offset=1,
+                 weights="default", mode="adaptive", content_adaptation=True,
+                 silence_codebooks=uep_plan.SILENCE_CODEBOOKS):
+        gr.basic_block.__init__(self, name="adaptive_controller", in_sig=None, out_sig=None)
+        model = uep_plan.check_loss_parameters(loss_rate, mean_burst)
+        self._core = uep_plan.UepController(budget, model, max_offset, weights, mode,
+                                            content_adaptation, silence_codebooks)
+        self._loss_rate, self._mean_burst = float(loss_rate), float(mean_burst)
+        self._lock = threading.Lock()
+        self._frames_in = self._frames_out = self._frames_rejected = 0
+        self._feedback_in = self._feedback_rejected = 0
+        self.message_port_register_in(pmt.intern("in"))
+        self.message_port_register_in(pmt.intern("feedback"))
+        self.message_port_register_out(pmt.intern("out"))
+        self.set_msg_handler(pmt.intern("in"), self._handle_frame)
+        self.set_msg_handler(pmt.intern("feedback"), self._handle_feedback)
+
+    # --- message handlers -------------------------------------------------
+
+    def _parse(self, msg):
+        """(meta, tokens, frame, n_q, vad) or None if msg is not a valid token frame."""
+        try:
+            return self._parse_checked(msg)
+        except Exception:  # a malformed dict (e.g. a bare pair) makes pmt throw
+            return None
+
+    @staticmethod
+    def _parse_checked(msg):
+        if not pmt.is_pair(msg):
+            return None
+        meta, tokens = pmt.car(msg), pmt.cdr(msg)
+        if not pmt.is_dict(meta) or not pmt.is_u16vector(tokens):
+            return None
+        n = pmt.length(tokens)
+        frame = _to_int(pmt.dict_ref(meta, _K_FRAME, pmt.PMT_NIL))
+        n_q = _to_int(pmt.dict_ref(meta, _K_NQ, pmt.PMT_NIL))
+        if frame is None or frame < 0 or n_q is None or n_q != n or not 1 <= n <= uep_plan.MAX_K:
+            return None
+        if max(pmt.u16vector_elements(tokens)) > MAX_TOKEN:
+            return None
+        vad = pmt.dict_ref(meta, _K_VAD, pmt.PMT_NIL)
+        if pmt.is_null(vad):
+            vad = None
+        elif pmt.is_bool(vad):
+            vad = pmt.to_bool(vad)
+        else:
+            return None
+        return meta, tokens, frame, n_q, vad
+
+    def _handle_frame(self, msg):
+        with self._lock:
+            self._frames_in += 1
+            parsed = self._parse(msg)
+            if parsed is None:
+                self._frames_rejected += 1
+                return
+            meta, tokens, frame, n_q, vad = parsed
+            plan = self._core.plan(frame, n_q, vad)
+        meta = pmt.dict_add(meta, _K_UEP_K, pmt.from_long(plan.k))
+        meta = pmt.dict_add(meta, _K_UEP_COPIES, pmt.init_s32vector(len(plan.copies), list(plan.copies)))
+        self.message_port_pub(pmt.intern("out"), pmt.cons(meta, tokens))
+        with self._lock:
+            self._frames_out += 1  # counted once published
+
+    def _handle_feedback(self, msg):
+        with self._lock:
+            self._feedback_in += 1
+            L = B = window = None
+            try:
+                meta = pmt.car(msg) if pmt.is_pair(msg) else msg
+                if pmt.is_dict(meta):
+                    L = _to_float(pmt.dict_ref(meta, _K_LOSS, pmt.PMT_NIL))
+                    B = _to_float(pmt.dict_ref(meta, _K_BURST, pmt.PMT_NIL))
+                    window = _to_int(pmt.dict_ref(meta, _K_WINDOW, pmt.from_long(1)))
+            except Exception:
+                L = None
+            if (L is None or B is None or not np.isfinite(L) or not np.isfinite(B)
+                    or not 0.0 <= L <= 1.0 or B < 0 or window is None or window < 0):
+                self._feedback_rejected += 1
+                return
+            if window == 0:
+                return  # nothing measured yet: keep the current model
+            L = min(L, MAX_FEEDBACK_LOSS)
+            B = max(B, 1.0, L / (1.0 - L))
+            self._core.set_model(uep_plan.LossModel.gilbert_elliott(L, B))
+            self._loss_rate, self._mean_burst = L, B
+
+    # --- run-time settings (GRC callbacks) ----------------------------------
+
+    def set_budget(self, budget):
+        with self._lock:
+            self._core.set_budget(budget)
+
+    def set_loss(self, loss_rate, mean_burst):
+        model = uep_plan.check_loss_parameters(loss_rate, mean_burst)
+        with self._lock:
+            self._core.set_model(model)
+            self._loss_rate, self._mean_burst = float(loss_rate), float(mean_burst)
+
+    def set_content_adaptation(self, on):
+        with self._lock:
+            self._core.set_content_adaptation(on)
+
+    # --- state and counters ----------------------------------------------
+
+    def budget(self):
+        return self._core.budget
+
+    def slots(self):
+        return self._core.slots
+
+    def loss_rate(self):
+        return self._loss_rate
+
+    def mean_burst(self):
+        return self._mean_burst
+
+    def speech_plan(self):
+        """(K, [r_1..r_D]) of the steady-state plan for speech frames."""
+        with self._lock:
+            p = self._core.speech_plan()
+        return p.k, list(p.copies)
+
+    def token_bitrate(self):
+        return uep_plan.SLOT_BITRATE * self._core.slots
+
+    def frames_in(self):
+        return self._frames_in
+
+    def frames_out(self):
+        return self._frames_out
+
+    def frames_rejected(self):
+        return self._frames_rejected
+
+    def feedback_in(self):
+        return self._feedback_in
+
+    def feedback_rejected(self):
+        return self._feedback_rejected
