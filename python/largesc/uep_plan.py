@@ -27,21 +27,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import largesc_python as _core
 from .largesc_python import loss_model as _core_loss_model
 
 # Mimi token frames
 FRAME_RATE = 12.5            # frames (and packets) per second
 FRAME_MS = 80.0              # one frame, ms
-TOKEN_BITS = 11              # 2048-entry codebooks
+TOKEN_BITS = _core.TOKEN_BITS  # 11: 2048-entry codebooks
 SLOT_BITRATE = TOKEN_BITS * FRAME_RATE  # 137.5 bit/s per token slot per frame
 N_CODEBOOKS = 32             # Mimi's residual VQ depth
 
-# packet format limits (uep_packetizer)
-HEADER_BYTES = 3
-CRC_BYTES = 2
-MAX_K = 32
-MAX_COPIES = 15
-MAX_OFFSET = 2
+# packet format limits, from the C++ packet core (uep_packetizer)
+HEADER_BYTES = _core.HEADER_BYTES
+CRC_BYTES = _core.CRC_BYTES
+MAX_K = N_CODEBOOKS
+MAX_COPIES = _core.MAX_COPIES
+MAX_OFFSET = _core.MAX_COPY_OFFSET
 
 # The paper quotes 2.06 kbit/s for 15 tokens/frame, which is 2062.5 bit/s
 # exactly: its budgets are rounded. A budget within 1 % below a whole number of
@@ -160,8 +161,10 @@ class Plan:
 
 
 def packet_bytes(plan, crc=False):
-    """On-air bytes of one packet: header + 11-bit tokens (+ CRC-16)."""
-    return HEADER_BYTES + (TOKEN_BITS * plan.slots + 7) // 8 + (CRC_BYTES if crc else 0)
+    """On-air bytes of one packet: header + 11-bit tokens (+ CRC-16), as the
+    C++ packet core builds it."""
+    copies = list(plan.copies) + [0] * (MAX_OFFSET - len(plan.copies))
+    return _core.packet_size(_core.packet_header(k=plan.k, r1=copies[0], r2=copies[1], crc=crc))
 
 
 def token_bitrate(plan):
