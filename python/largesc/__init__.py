@@ -24,3 +24,13 @@ except ModuleNotFoundError:
 
 from . import uep_plan
 from .adaptive_controller import adaptive_controller
+
+# Mimi codec blocks (Python, need torch + moshi). Wrapped so that a torch or
+# moshi import problem leaves the C++ blocks importable; the reason is kept in
+# MIMI_IMPORT_ERROR.
+MIMI_IMPORT_ERROR = None
+try:
+    from .mimi_encoder import mimi_encoder
+    from .mimi_decoder import mimi_decoder
+except ImportError as _e:  # pragma: no cover
+    MIMI_IMPORT_ERROR = _e

@@ -1,0 +1,211 @@
+#
+# Copyright 2026 gr-largesc authors.
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+"""One LargeSC link as a GNU Radio flowgraph built from the module's blocks:
+
+  audio -> mimi_encoder -> adaptive_controller -> uep_packetizer
+        -> erasure_channel -> uep_depacketizer -> token_recovery -> mimi_decoder -> audio
+
+Message ports have no backpressure (past max_messages a port drops messages
+with only a log line), so the audio source is paced: it hands the encoder a
+new frame of audio only while fewer than `window` frames are between the
+encoder and the decoder. After the run every packet is accounted for:
+sent = delivered + dropped by the channel, and packets lost anywhere else
+make the run fail (LinkAccountingError).
+"""
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pmt
+from gnuradio import blocks, gr
+
+from . import largesc_python as _core
+from .pacing import PacingTimeout, wait_for
+
+MIMI_RATE = 24000
+FRAME_SAMPLES_24K = 1920
+FRAME_S = 0.08
+
+
+class LinkAccountingError(RuntimeError):
+    """Packets or frames went missing outside the channel (a message queue)."""
+
+
+class paced_audio_source(gr.sync_block):
+    """Float source that plays `audio` in chunks of `chunk` samples, and only
+    while in_flight() < window (frames between encoder and decoder). Ends
+    its stream (WORK_DONE) after the last sample."""
+
+    def __init__(self, audio, chunk, in_flight, window=64):
+        gr.sync_block.__init__(self, name="paced_audio_source", in_sig=None, out_sig=[np.float32])
+        self._audio = np.ascontiguousarray(audio, dtype=np.float32)
+        self._chunk = int(chunk)
+        self._in_flight = in_flight
+        self._window = int(window)
+        self._pos = 0
+        self.done = threading.Event()
+
+    def work(self, input_items, output_items):
+        if self._pos >= len(self._audio):
+            self.done.set()
+            return -1
+        if self._in_flight() >= self._window:
+            time.sleep(0.002)  # the decoder is behind: wait, do not overrun its queue
+            return 0
+        out = output_items[0]
+        n = min(len(out), self._chunk, len(self._audio) - self._pos)
+        out[:n] = self._audio[self._pos:self._pos + n]
+        self._pos += n
+        return n
+
+
+@dataclass
+class LinkConfig:
+    budget: float = 1100.0          # token payload bit/s (550..2060)
+    loss_model: str = "gilbert_elliott"  # erasure_channel model
+    loss_rate: float = 0.1
+    mean_burst: float = 1.0
+    seed: int = 0
+    max_offset: int = 1             # D: copies up to D frames later = playout delay
+    mode: str = "adaptive"          # controller: adaptive | fixed
+    recovery: str = "hold"          # token_recovery backend, or "none"
+    recovery_args: dict = field(default_factory=dict)
+    weights: str = "random:0"       # Mimi weight spec (see weights.py)
+    codec_mode: str = "eager"
+    out_rate: int = 16000
+    crc: bool = False
+    feedback: bool = False          # close the loop: depacketizer feedback -> controller
+    window: int = 32                # frames in flight between encoder and decoder
+    threads: int = 0
+
+    def check(self):
+        if not 500 <= float(self.budget) <= 4400:
+            raise ValueError(f"budget {self.budget} bit/s is outside 500..4400 (1..32 token slots "
+                             "of 137.5 bit/s; LargeSC's range is 550..2060)")
+        if self.max_offset not in (0, 1, 2):
+            raise ValueError(f"max_offset (D) must be 0, 1 or 2, got {self.max_offset}")
+
+
+@dataclass
+class LinkResult:
+    audio: np.ndarray
+    rate: int
+    frames: int
+    untrained: bool
+    counters: dict
+    latency_ms: float
+    seconds: float
+
+
+def _loss_kwargs(cfg):
+    if cfg.loss_model == "bernoulli":
+        return dict(model="bernoulli", loss_rate=cfg.loss_rate)
+    if cfg.loss_model == "gilbert_elliott":
+        burst = max(cfg.mean_burst, 1.0)
+        return dict(model="gilbert_elliott", loss_rate=cfg.loss_rate, mean_burst=burst)
+    raise ValueError(f"unknown loss model {cfg.loss_model!r}; allowed: bernoulli, gilbert_elliott")
+
+
+def algorithmic_latency_ms(cfg, in_rate):
+    """Mic-to-speaker algorithmic latency: one 80 ms frame of audio buffering at
+    the encoder, D frames of playout delay at the depacketizer, and the decoder's
+    frame (Mimi's streaming decoder emits a frame per token frame: no look-ahead
+    beyond the frame). Processing time is not included."""
+    return FRAME_S * 1000 * (1 + cfg.max_offset)
+
+
+def run_link(audio, in_rate, cfg=None, timeout=600.0):
+    """Runs `audio` (float, in_rate Hz) through the link; returns LinkResult."""
+    from .mimi_decoder import mimi_decoder
+    from .mimi_encoder import make_eos_pdu, mimi_encoder
+    from .adaptive_controller import adaptive_controller
+    from . import uep_plan
+
+    cfg = cfg or LinkConfig()
+    cfg.check()
+    slots = uep_plan.slots_for_budget(cfg.budget)
+    n_q = min(32, slots)
+    t_start = time.perf_counter()
+
+    tb = gr.top_block("largesc_link")
+    enc = mimi_encoder(sample_rate=int(in_rate), n_q=n_q, weights=cfg.weights,
+                       threads=cfg.threads, mode=cfg.codec_mode, send_eos=False)
+    dec = mimi_decoder(sample_rate=cfg.out_rate, weights=cfg.weights, threads=cfg.threads,
+                       mode=cfg.codec_mode, done_grace_s=3600.0)
+    ctrl = adaptive_controller(budget=cfg.budget, loss_rate=min(cfg.loss_rate, 0.9),
+                               mean_burst=max(cfg.mean_burst, 1.0 / (1.0 - min(cfg.loss_rate, 0.9))),
+                               max_offset=cfg.max_offset, mode=cfg.mode)
+    pkz = _core.uep_packetizer(cfg.crc)
+    chan = _core.erasure_channel(seed=cfg.seed, stats_interval=0, **_loss_kwargs(cfg))
+    dpk = _core.uep_depacketizer(cfg.max_offset, n_q, 125, 25 if cfg.feedback else 0, cfg.crc)
+    rec = None
+    if cfg.recovery != "none":
+        from .token_recovery import token_recovery
+        rec = token_recovery(backend=cfg.recovery, **cfg.recovery_args)
+    chunk = max(1, int(round(FRAME_S * in_rate)))
+    src = paced_audio_source(audio, chunk, lambda: enc.frames_out() - dec.frames_in(), cfg.window)
+    sink = blocks.vector_sink_f()
+
+    tb.connect(src, enc)
+    tb.connect(dec, sink)
+    tb.msg_connect((enc, "out"), (ctrl, "in"))
+    tb.msg_connect((ctrl, "out"), (pkz, "in"))
+    tb.msg_connect((pkz, "out"), (chan, "in"))
+    tb.msg_connect((chan, "out"), (dpk, "in"))
+    if rec is not None:
+        tb.msg_connect((dpk, "out"), (rec, "in"))
+        tb.msg_connect((rec, "out"), (dec, "in"))
+    else:
+        tb.msg_connect((dpk, "out"), (dec, "in"))
+    if cfg.feedback:
+        tb.msg_connect((dpk, "feedback"), (ctrl, "feedback"))
+
+    tb.start()
+    try:
+        wait_for(src.done.is_set, timeout, "audio source did not finish")
+        wait_for(lambda: enc.nitems_read(0) >= len(audio), timeout, "encoder did not consume the audio")
+        n = enc.frames_out()
+        stage = lambda: (ctrl.frames_in(), pkz.frames_in(), chan.packets_in(), dpk.packets_in())
+        wait_for(lambda: ctrl.frames_in() == n and pkz.frames_in() == ctrl.frames_out()
+                 and chan.packets_in() == pkz.packets_out()
+                 and dpk.packets_in() == chan.packets_passed(), timeout,
+                 f"packets stuck between blocks: {stage()} of {n}")
+        dpk.flush()
+        n_rx = dpk.frames_out()
+        if rec is not None:
+            wait_for(lambda: rec.frames_out() == n_rx, timeout, "recovery did not finish")
+        dec.to_basic_block()._post(pmt.intern("in"), make_eos_pdu(n))
+        want = n * int(round(FRAME_S * cfg.out_rate))
+        wait_for(lambda: len(sink.data()) >= want, timeout, "decoder did not play out every frame")
+    except PacingTimeout:
+        tb.stop()
+        tb.wait()
+        raise
+    tb.wait()
+    out = np.array(sink.data(), dtype=np.float32)
+
+    c = dpk.counters()
+    counters = dict(
+        frames_encoded=n, frames_planned=ctrl.frames_out(), frames_rejected=ctrl.frames_rejected() + pkz.frames_rejected(),
+        packets_sent=pkz.packets_out(), packets_dropped_by_channel=chan.packets_dropped(),
+        packets_delivered=chan.packets_passed(), packets_accepted=c["packets_accepted"],
+        packets_malformed=c["malformed"], packets_late=c["late"], packets_duplicate=c["duplicates"],
+        frames_out=c["frames_out"], frames_primary=c["frames_primary"], frames_empty=c["frames_empty"],
+        tokens_from_copies=c["tokens_from_copies"], bytes_sent=pkz.bytes_out(),
+        decoder=dec.stats(), recovery=(rec.stats() if rec is not None and hasattr(rec, "stats") else None),
+        samples_out=len(out), samples_expected=want)
+    counters["packets_lost_elsewhere"] = (counters["packets_sent"] - counters["packets_delivered"]
+                                          - counters["packets_dropped_by_channel"]
+                                          + (counters["packets_delivered"] - dpk.packets_in()))
+    if counters["packets_lost_elsewhere"] or counters["frames_planned"] != n or len(out) != want:
+        raise LinkAccountingError(f"link lost data outside the channel: {counters}")
+    secs = n * FRAME_S
+    counters["token_bitrate"] = uep_plan.SLOT_BITRATE * slots
+    counters["on_air_bitrate"] = 8 * pkz.bytes_out() / secs if secs else 0.0
+    return LinkResult(audio=out, rate=cfg.out_rate, frames=n, untrained=bool(enc.untrained),
+                      counters=counters, latency_ms=algorithmic_latency_ms(cfg, in_rate),
+                      seconds=time.perf_counter() - t_start)

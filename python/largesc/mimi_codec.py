@@ -1,0 +1,350 @@
+#
+# Copyright 2026 gr-largesc authors.
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+"""Scheduler-free streaming Mimi codec: the logic the mimi_encoder and
+mimi_decoder blocks wrap, usable directly from simulations and benchmarks.
+
+Shapes: audio is float32 mono at 24 kHz, one frame = FRAME_SIZE = 1920
+samples (80 ms). Tokens are int64 arrays [T, K]: T frames, codebook k in
+column k (0 = semantic, 1.. acoustic).
+
+MimiStreamingEncoder.encode(pcm)     pcm [T*1920] -> tokens [T, 32]
+MimiStreamingDecoder.decode(tokens, present=None) tokens [T, K] (K <= 32),
+                                     present [T, K] bool (False = codebook
+                                     absent, contributes nothing) -> pcm [T*1920]
+FrameResampler                       24 kHz <-> other rates with an exact,
+                                     fixed number of samples per frame.
+
+mode selects the implementation of the streaming step:
+  "eager"  upstream moshi modules, fp32, uncompiled: the exact reference path.
+  "fast"   see mimi_fast.py (compiled, pre-packed weights); same tokens.
+  "fast-int8"  "fast" plus int8 dynamic quantisation of transformer linears.
+"""
+
+import math
+import time
+from contextlib import ExitStack
+
+import numpy as np
+import torch
+
+from . import weights as W
+
+SAMPLE_RATE = W.SAMPLE_RATE
+FRAME_RATE = W.FRAME_RATE
+FRAME_SIZE = W.FRAME_SIZE
+N_CODEBOOKS = W.N_CODEBOOKS
+CARDINALITY = W.CARDINALITY
+FRAME_SECONDS = 0.08
+SUPPORTED_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 96000)
+MODES = ("eager", "fast", "fast-int8")
+SILENCE_DB = -120.0
+
+
+def check_rate(rate):
+    """Returns rate as int; ValueError for a rate outside SUPPORTED_RATES."""
+    try:
+        r = int(rate)
+    except (TypeError, ValueError):
+        raise ValueError(f"sample rate {rate!r} is not a number")
+    if r != rate or r not in SUPPORTED_RATES:
+        raise ValueError(f"unsupported sample rate {rate!r} Hz: use one of "
+                         f"{', '.join(str(x) for x in SUPPORTED_RATES)} (80 ms must be a whole "
+                         f"number of samples)")
+    return r
+
+
+def check_n_q(n_q):
+    if isinstance(n_q, bool) or int(n_q) != n_q or not 1 <= int(n_q) <= N_CODEBOOKS:
+        raise ValueError(f"number of codebooks must be an integer in 1..{N_CODEBOOKS}, got {n_q!r}")
+    return int(n_q)
+
+
+def samples_per_frame(rate):
+    return int(round(check_rate(rate) * FRAME_SECONDS))
+
+
+def set_threads(threads):
+    """Sets torch's intra-op thread count (process-wide); 0 or None keeps it."""
+    if threads:
+        if int(threads) < 1:
+            raise ValueError(f"threads must be >= 1 (or 0 = leave as is), got {threads!r}")
+        torch.set_num_threads(int(threads))
+
+
+def frame_energy_db(frames):
+    """RMS level per frame in dBFS (1.0 full scale); SILENCE_DB for digital silence.
+    frames: [T, N] float."""
+    ms = np.mean(np.asarray(frames, dtype=np.float64) ** 2, axis=-1)
+    with np.errstate(divide="ignore"):
+        db = 10.0 * np.log10(ms)
+    return np.maximum(db, SILENCE_DB)
+
+
+class FrameResampler:
+    """Streaming rational resampler with a fixed number of output samples per
+    input frame: in_frame samples at in_rate -> out_frame samples at out_rate,
+    exactly, every call (no drift, no edge loss). Kaiser-windowed sinc,
+    `half_taps` input samples each side, group delay half_taps input samples
+    (plus the decimation filter's own), DC gain 1. Identity when rates match."""
+
+    def __init__(self, in_rate, out_rate, frame_seconds=FRAME_SECONDS, half_taps=16, beta=8.0):
+        self.in_rate, self.out_rate = int(in_rate), int(out_rate)
+        self.n_in = int(round(in_rate * frame_seconds))
+        self.n_out = int(round(out_rate * frame_seconds))
+        self.identity = self.in_rate == self.out_rate
+        if self.identity:
+            return
+        ratio = self.out_rate / self.in_rate
+        # filter support in input samples: widen it when decimating
+        fc = 0.5 * min(1.0, ratio) * 0.92          # cycles per input sample
+        half = int(math.ceil(half_taps / min(1.0, ratio)))
+        self.half = half
+        t = np.arange(self.n_out) * (self.in_rate / self.out_rate)   # output times, input units
+        base = np.floor(t).astype(np.int64)
+        offs = np.arange(-half + 1, half + 1)
+        idx = base[:, None] + offs[None, :]                          # [n_out, 2*half]
+        d = t[:, None] - idx
+        win = np.i0(beta * np.sqrt(np.clip(1.0 - (d / (half + 1)) ** 2, 0.0, 1.0))) / np.i0(beta)
+        h = 2 * fc * np.sinc(2 * fc * d) * win
+        h /= h.sum(axis=1, keepdims=True)
+        # causal: output n of this frame uses inputs up to base+half -> shift by `half`
+        self.idx = (idx + half).astype(np.int64)        # into buffer [history(2*half) + frame]
+        self.h = h.astype(np.float32)
+        self.hist = np.zeros(2 * half, dtype=np.float32)
+
+    @property
+    def delay_seconds(self):
+        return 0.0 if self.identity else self.half / self.in_rate
+
+    def reset(self):
+        if not self.identity:
+            self.hist[:] = 0
+
+    def process(self, x):
+        """x: [k * n_in] float32 -> [k * n_out] float32."""
+        x = np.asarray(x, dtype=np.float32)
+        if len(x) % self.n_in:
+            raise ValueError(f"input length {len(x)} is not a multiple of {self.n_in}")
+        if self.identity:
+            return x.copy()
+        out = np.empty(len(x) // self.n_in * self.n_out, dtype=np.float32)
+        for f in range(len(x) // self.n_in):
+            buf = np.concatenate([self.hist, x[f * self.n_in:(f + 1) * self.n_in]])
+            out[f * self.n_out:(f + 1) * self.n_out] = np.einsum("ij,ij->i", buf[self.idx], self.h)
+            self.hist = buf[-len(self.hist):].copy()
+        return out
+
+
+def _streaming_stack(modules, what):
+    """Puts `modules` in streaming mode (batch 1). One streaming encoder and one
+    streaming decoder can share a model; two encoders (or two decoders) cannot."""
+    if any(m.is_streaming for m in modules):
+        raise RuntimeError(f"this Mimi model already drives another streaming {what}: "
+                           f"close() it first or load a second model")
+    stack = ExitStack()
+    for m in modules:
+        stack.enter_context(m.streaming(1))
+    return stack
+
+
+class MimiStreamingEncoder:
+    """Streaming Mimi encoder: whole 80 ms frames of 24 kHz audio in, all 32
+    codebooks' tokens out (RVQ is residual: the first K of 32 equal a K-codebook
+    encode). State persists across calls until reset()."""
+
+    def __init__(self, model, mode="eager", info=None):
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}: use one of {MODES}")
+        self.model = model
+        self.mode = mode
+        self.info = dict(info or {})
+        self.frames = 0
+        self._stack = None
+        self._fast = None
+        if mode != "eager":
+            from . import mimi_fast
+            self._fast = mimi_fast.FastEncoder(model, int8=(mode == "fast-int8"))
+        self.reset()
+
+    @property
+    def untrained(self):
+        return bool(self.info.get("untrained", False))
+
+    def reset(self):
+        self.frames = 0
+        if self._fast is not None:
+            self._fast.reset()
+            return
+        self.close()
+        m = self.model
+        self._stack = _streaming_stack([m.encoder, m.encoder_transformer, m.downsample.conv], "encoder")
+
+    def close(self):
+        """Leaves streaming mode (the model can then serve another codec)."""
+        if getattr(self, "_stack", None) is not None:
+            self._stack.close()
+            self._stack = None
+
+    def __del__(self):
+        self.close()
+
+    def encode(self, pcm):
+        """pcm: float32 [T * 1920] at 24 kHz (T >= 1) -> int64 tokens [T, 32]."""
+        pcm = np.ascontiguousarray(pcm, dtype=np.float32).reshape(-1)
+        if len(pcm) == 0 or len(pcm) % FRAME_SIZE:
+            raise ValueError(f"encode needs a positive multiple of {FRAME_SIZE} samples, got {len(pcm)}")
+        x = torch.from_numpy(pcm).view(1, 1, -1)
+        with torch.inference_mode():
+            if self._fast is not None:
+                codes = self._fast.step(x)
+            else:
+                m = self.model
+                emb = m.encoder(x)
+                (emb,) = m.encoder_transformer(emb)
+                emb = m.downsample(emb)
+                codes = m.quantizer.encode(emb)          # [1, 32, T]
+        self.frames += codes.shape[-1]
+        return codes[0].T.numpy().astype(np.int64)
+
+
+class MimiStreamingDecoder:
+    """Streaming Mimi decoder: token frames in, 24 kHz audio out (1920 samples
+    per frame). A frame may carry any number of codebooks (0..32) and any
+    subset of them may be marked absent: absent codebooks contribute nothing
+    to the latent (the residual sum simply stops short)."""
+
+    def __init__(self, model, mode="eager", info=None):
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}: use one of {MODES}")
+        self.model = model
+        self.mode = mode
+        self.info = dict(info or {})
+        self.frames = 0
+        self._stack = None
+        q = model.quantizer
+        self._tables = [q.rvq_first.vq.layers[0]._codebook.embedding] + \
+                       [l._codebook.embedding for l in q.rvq_rest.vq.layers]
+        self._fast = None
+        if mode != "eager":
+            from . import mimi_fast
+            self._fast = mimi_fast.FastDecoder(model, int8=(mode == "fast-int8"))
+        self.reset()
+
+    @property
+    def untrained(self):
+        return bool(self.info.get("untrained", False))
+
+    def reset(self):
+        self.frames = 0
+        if self._fast is not None:
+            self._fast.reset()
+            return
+        self.close()
+        m = self.model
+        self._stack = _streaming_stack([m.upsample.convtr, m.decoder_transformer, m.decoder], "decoder")
+
+    def close(self):
+        """Leaves streaming mode (the model can then serve another codec)."""
+        if getattr(self, "_stack", None) is not None:
+            self._stack.close()
+            self._stack = None
+
+    def __del__(self):
+        self.close()
+
+    def latent(self, tokens, present=None):
+        """tokens [T, K] ints, present [T, K] bool or None -> latent [1, 512, T]
+        at 12.5 Hz, exactly the sum moshi's quantizer.decode forms."""
+        tok = torch.as_tensor(np.asarray(tokens, dtype=np.int64))
+        if tok.dim() != 2 or tok.shape[1] > N_CODEBOOKS:
+            raise ValueError(f"tokens must be [T, K<=32], got shape {tuple(tok.shape)}")
+        if tok.numel() and (int(tok.min()) < 0 or int(tok.max()) >= CARDINALITY):
+            raise ValueError(f"token values must be in 0..{CARDINALITY - 1}")
+        T, K = tok.shape
+        pres = None if present is None else torch.as_tensor(np.asarray(present, dtype=bool))
+        q = self.model.quantizer
+        first = torch.zeros(T, self._tables[0].shape[1])
+        rest = torch.zeros(T, self._tables[0].shape[1])
+        for k in range(K):
+            e = self._tables[k][tok[:, k]]
+            if pres is not None:
+                e = e * pres[:, k:k + 1].to(e.dtype)
+            if k == 0:
+                first = first + e
+            else:
+                rest = rest + e
+        first = first.T[None]
+        rest = rest.T[None]
+        return q.rvq_first.output_proj(first) + q.rvq_rest.output_proj(rest)
+
+    def decode(self, tokens, present=None):
+        """tokens [T, K] (T >= 1) -> float32 [T * 1920] at 24 kHz."""
+        with torch.inference_mode():
+            lat = self.latent(tokens, present)
+            if self._fast is not None:
+                out = self._fast.step(lat)
+            else:
+                m = self.model
+                emb = m.upsample(lat)
+                (emb,) = m.decoder_transformer(emb)
+                out = m.decoder(emb)
+        self.frames += lat.shape[-1]
+        return out.reshape(-1).numpy().astype(np.float32, copy=False)
+
+
+class _NotStreaming:
+    """Takes model's sub-modules out of streaming mode for a batch call and
+    puts their streaming state back afterwards."""
+
+    def __init__(self, model):
+        self.mods = [model.encoder, model.encoder_transformer, model.downsample.conv,
+                     model.upsample.convtr, model.decoder_transformer, model.decoder]
+
+    def __enter__(self):
+        self.saved = []
+        for m in self.mods:
+            if m.is_streaming:
+                self.saved.append((m, m.get_streaming_state()))
+                m._stop_streaming()
+
+    def __exit__(self, *a):
+        for m, st in self.saved:
+            m.set_streaming_state(st)
+
+
+def batch_encode(model, pcm, n_q=N_CODEBOOKS):
+    """Non-streaming reference encode (moshi's own path): tokens [T, n_q]."""
+    x = torch.from_numpy(np.ascontiguousarray(pcm, dtype=np.float32)).view(1, 1, -1)
+    with torch.inference_mode(), _NotStreaming(model):
+        model.set_num_codebooks(n_q)
+        try:
+            codes = model.encode(x)
+        finally:
+            model.set_num_codebooks(N_CODEBOOKS)
+    return codes[0].T.numpy().astype(np.int64)
+
+
+def batch_decode(model, tokens):
+    """Non-streaming reference decode (moshi's own path): tokens [T, K] -> pcm."""
+    codes = torch.as_tensor(np.asarray(tokens, dtype=np.int64)).T[None]
+    with torch.inference_mode(), _NotStreaming(model):
+        out = model.decode(codes)
+    return out.reshape(-1).numpy().astype(np.float32)
+
+
+def load_codec(weights="random", mode="eager", threads=0, offline=None):
+    """(encoder, decoder) sharing one model. Encoder and decoder drive disjoint
+    sub-modules (plus the read-only quantizer tables), so sharing is safe."""
+    set_threads(threads)
+    model, info = W.load_mimi(weights, offline=offline)
+    return MimiStreamingEncoder(model, mode, info), MimiStreamingDecoder(model, mode, info)
+
+
+class Timer:
+    def __init__(self):
+        self.t = time.perf_counter()
+
+    def __call__(self):
+        return time.perf_counter() - self.t

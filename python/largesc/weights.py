@@ -1,0 +1,266 @@
+#
+# Copyright 2026 gr-largesc authors.
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+"""Mimi weights: the one place that knows about weight files.
+
+A weight spec is a string:
+
+  "hf"                    the published Mimi checkpoint: file MIMI_NAME of the
+                          Hugging Face repo DEFAULT_REPO (kyutai/moshiko-pytorch-bf16),
+                          taken from the local Hugging Face cache, downloaded if
+                          missing and the machine is online.
+  "hf:OWNER/REPO"         file MIMI_NAME of another hub repo.
+  "hf:OWNER/REPO/FILE"    any file of any hub repo ("hf://..." also accepted).
+  "/path/to/file"         a local .safetensors file (or a torch .pt/.pth/.ckpt
+                          file holding {"model": state_dict}); "file://" prefix
+                          optional.
+  "random" / "random:SEED"  an UNTRAINED model of the real architecture,
+                          seeded (default seed 0), RVQ codebooks filled with
+                          random vectors. For tests and plumbing checks only:
+                          anything it outputs is noise, never speech quality.
+
+load_mimi(spec) returns (model, info); info["untrained"] is True for random
+weights (and for files written by save_mimi(..., untrained=True)).
+"""
+
+import os
+from pathlib import Path
+
+import torch
+
+MIMI_NAME = "tokenizer-e351c8d8-checkpoint125.safetensors"
+DEFAULT_REPO = "kyutai/moshiko-pytorch-bf16"
+SAMPLE_RATE = 24000
+FRAME_RATE = 12.5
+FRAME_SIZE = 1920            # samples per frame at 24 kHz (80 ms)
+N_CODEBOOKS = 32             # codebooks in the Mimi RVQ
+CARDINALITY = 2048           # entries per codebook (11-bit tokens)
+
+_UNTRAINED_KEY = "largesc_untrained"
+_TORCH_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
+_SAFETENSORS_SUFFIXES = (".safetensors", ".sft", ".sfts")
+
+
+class WeightsError(RuntimeError):
+    """A weight spec could not be resolved or its file is not a Mimi checkpoint."""
+
+
+class WeightsUnavailableError(WeightsError):
+    """The hub file is not cached locally and cannot be downloaded (offline)."""
+
+
+def build_mimi(device="cpu"):
+    """The Mimi architecture (moshi 0.2.13 config), randomly initialised, all
+    32 codebooks active. RVQ codebooks are zero as moshi leaves them."""
+    from moshi.models import loaders
+    model = loaders.get_mimi(None, device=device, num_codebooks=N_CODEBOOKS)
+    model.eval()
+    return model
+
+
+def fill_codebooks(model, seed=0, calib_seconds=4.0):
+    """Fills the RVQ codebooks (left at zero by moshi's random init) and marks
+    them initialised. Codebook vectors are seeded Gaussians scaled to the
+    residual each level sees on seeded calibration audio (noise bursts and
+    tones through this model's own encoder), so every level spreads its
+    tokens over the codebook the way a trained quantizer does."""
+    g = torch.Generator().manual_seed(int(seed) + 7919)
+    n = int(calib_seconds * SAMPLE_RATE) // FRAME_SIZE * FRAME_SIZE
+    t = torch.arange(n) / SAMPLE_RATE
+    env = (torch.sin(2 * torch.pi * 1.5 * t) > 0).float()
+    audio = 0.1 * torch.randn(n, generator=g) * env + 0.2 * torch.sin(2 * torch.pi * 180 * t * (1 + t / 4))
+    with torch.no_grad():
+        emb = model.encoder(audio.view(1, 1, -1))
+        (emb,) = model.encoder_transformer(emb)
+        emb = model.downsample(emb)                       # [1, 512, T]
+        for rvq in (model.quantizer.rvq_first, model.quantizer.rvq_rest):
+            residual = rvq.input_proj(emb)[0].T              # [T, 256]
+            for layer in rvq.vq.layers:
+                cb = layer._codebook
+                std = residual.std(dim=0, keepdim=True).clamp(min=1e-6)
+                mean = residual.mean(dim=0, keepdim=True)
+                vecs = mean + torch.randn(cb.embedding_sum.shape, generator=g) * std
+                cb.cluster_usage.fill_(1.0)
+                cb.embedding_sum.copy_(vecs)
+                cb._initialized.fill_(1.0)
+                cb._cached_initialized = False
+                cb.register_buffer("_embedding", None, persistent=False)
+                codes = torch.cdist(residual, cb.embedding).argmin(dim=-1)
+                residual = residual - cb.embedding[codes]
+
+
+def random_mimi(seed=0, device="cpu"):
+    """An untrained Mimi of the real architecture: deterministic for a seed."""
+    torch.manual_seed(int(seed))
+    model = build_mimi(device)
+    fill_codebooks(model, seed)
+    return model
+
+
+def save_mimi(model, path, untrained=False):
+    """Writes the model's state dict to a safetensors file that load_mimi reads
+    back (the same path a downloaded checkpoint takes)."""
+    from safetensors.torch import save_file
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(state, str(path), metadata={_UNTRAINED_KEY: "1" if untrained else "0"})
+
+
+def parse_spec(spec):
+    """Splits a weight spec into (kind, value): ("random", seed),
+    ("hub", (repo, filename)) or ("file", path)."""
+    if spec is None:
+        raise WeightsError("no weight spec given: use 'hf', 'random[:seed]' or a file path")
+    if isinstance(spec, Path):
+        return "file", spec
+    s = str(spec).strip()
+    if s == "random" or s.startswith("random:"):
+        seed = s.split(":", 1)[1] if ":" in s else "0"
+        try:
+            return "random", int(seed)
+        except ValueError:
+            raise WeightsError(f"bad weight spec {spec!r}: seed must be an integer, e.g. 'random:3'")
+    if s == "hf":
+        return "hub", (DEFAULT_REPO, MIMI_NAME)
+    if s.startswith("hf://") or s.startswith("hf:"):
+        rest = s[5:] if s.startswith("hf://") else s[3:]
+        parts = [p for p in rest.split("/") if p]
+        if len(parts) < 2:
+            raise WeightsError(f"bad weight spec {spec!r}: expected 'hf:OWNER/REPO[/FILE]'")
+        repo = parts[0] + "/" + parts[1]
+        fname = "/".join(parts[2:]) or MIMI_NAME
+        return "hub", (repo, fname)
+    if s.startswith("file://"):
+        s = s[len("file://"):]
+    return "file", Path(os.path.expanduser(s))
+
+
+def hub_file(repo, filename, offline=None, cache_dir=None):
+    """Path of a hub file in the local Hugging Face cache; downloads it when
+    missing unless offline (offline=None follows HF_HUB_OFFLINE)."""
+    how = (f"To provide it: on a machine with internet run "
+           f"`huggingface-cli download {repo} {filename}` and copy the Hugging Face cache "
+           f"(~/.cache/huggingface/hub, or $HF_HOME) to this machine, or download "
+           f"https://huggingface.co/{repo}/resolve/main/{filename} and pass its path as the "
+           f"weights parameter (weights='/path/to/{os.path.basename(filename)}').")
+    try:
+        from huggingface_hub import hf_hub_download
+    except ImportError as e:  # pragma: no cover
+        raise WeightsUnavailableError(f"huggingface_hub is not installed ({e}). {how}")
+    if offline is None:
+        offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
+    try:
+        return Path(hf_hub_download(repo, filename, cache_dir=cache_dir, local_files_only=True))
+    except Exception as cached_err:
+        if offline:
+            raise WeightsUnavailableError(
+                f"Mimi weights file '{filename}' of Hugging Face repo '{repo}' is not in the "
+                f"local cache and the hub is offline (HF_HUB_OFFLINE). {how}") from cached_err
+    try:
+        return Path(hf_hub_download(repo, filename, cache_dir=cache_dir))
+    except Exception as e:
+        raise WeightsUnavailableError(
+            f"Mimi weights file '{filename}' of Hugging Face repo '{repo}' is not in the "
+            f"local cache and could not be downloaded ({type(e).__name__}: "
+            f"{str(e).splitlines()[0] if str(e) else ''}). {how}") from e
+
+
+def read_state_dict(path):
+    """Reads a weight file into (state_dict, metadata). WeightsError when the
+    file is missing or unreadable."""
+    path = Path(path)
+    if not path.exists():
+        raise WeightsError(f"Mimi weights file {str(path)!r} does not exist")
+    if path.is_dir():
+        cand = path / MIMI_NAME
+        if cand.exists():
+            path = cand
+        else:
+            raise WeightsError(f"{str(path)!r} is a directory without {MIMI_NAME}: name the file")
+    meta = {}
+    if path.suffix in _TORCH_SUFFIXES:
+        try:
+            pkg = torch.load(str(path), map_location="cpu", weights_only=True)
+        except Exception as e:
+            raise WeightsError(f"cannot read Mimi weights file {str(path)!r} as a torch "
+                               f"checkpoint: {type(e).__name__}: {e}") from e
+        state = pkg.get("model", pkg) if isinstance(pkg, dict) else None
+        if not isinstance(state, dict):
+            raise WeightsError(f"{str(path)!r} holds no state dict (expected {{'model': ...}})")
+        return state, meta
+    try:
+        from safetensors import safe_open
+        state = {}
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            meta = f.metadata() or {}
+            for k in f.keys():
+                state[k] = f.get_tensor(k)
+    except Exception as e:
+        raise WeightsError(f"cannot read Mimi weights file {str(path)!r} as safetensors "
+                           f"({type(e).__name__}: {e}); expected the Mimi checkpoint "
+                           f"{MIMI_NAME} or a file written by largesc.weights.save_mimi") from e
+    return state, meta
+
+
+def load_state_into(model, state, source):
+    """Loads a state dict strictly; WeightsError naming missing/unexpected keys
+    or shape mismatches when the file is not a Mimi checkpoint."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
+    # moshi renames a few old codebook keys itself; only judge what it cannot fix
+    if missing or unexpected or wrong:
+        try:
+            model.load_state_dict(state, strict=True)
+            return
+        except Exception as e:
+            detail = []
+            if missing:
+                detail.append(f"{len(missing)} missing keys (e.g. {missing[:3]})")
+            if unexpected:
+                detail.append(f"{len(unexpected)} unexpected keys (e.g. {unexpected[:3]})")
+            if wrong:
+                k = wrong[0]
+                detail.append(f"{len(wrong)} tensors of the wrong shape (e.g. {k}: file "
+                              f"{tuple(state[k].shape)}, Mimi {tuple(expected[k].shape)})")
+            raise WeightsError(f"{source} is not a Mimi checkpoint of the moshi 0.2.13 "
+                               f"architecture: " + "; ".join(detail)) from e
+    model.load_state_dict(state, strict=True)
+
+
+def resolve(spec, offline=None, cache_dir=None):
+    """Resolves a spec without building a model: ("random", seed) or ("file", Path)."""
+    kind, value = parse_spec(spec)
+    if kind == "hub":
+        return "file", hub_file(value[0], value[1], offline=offline, cache_dir=cache_dir)
+    if kind == "file" and not Path(value).exists():
+        raise WeightsError(f"Mimi weights file {str(value)!r} does not exist (weight spec "
+                           f"{spec!r}); give an existing file, 'hf' for the published "
+                           f"checkpoint, or 'random[:seed]' for an untrained model")
+    return kind, value
+
+
+def load_mimi(spec="hf", device="cpu", offline=None, cache_dir=None):
+    """Builds Mimi with the weights named by `spec`. Returns (model, info) with
+    info = {"spec", "source", "untrained"}; the model is in eval mode with all
+    32 codebooks active and its codebook embeddings materialised."""
+    kind, value = resolve(spec, offline=offline, cache_dir=cache_dir)
+    if kind == "random":
+        model = random_mimi(value, device)
+        info = {"spec": str(spec), "source": f"random seed {value}", "untrained": True}
+    else:
+        state, meta = read_state_dict(value)
+        model = build_mimi(device)
+        load_state_into(model, state, f"weights file {str(value)!r}")
+        info = {"spec": str(spec), "source": str(value),
+                "untrained": meta.get(_UNTRAINED_KEY, "0") == "1"}
+    model.set_num_codebooks(N_CODEBOOKS)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    # materialise codebook embeddings now (lazy, not thread safe otherwise)
+    for rvq in (model.quantizer.rvq_first, model.quantizer.rvq_rest):
+        for layer in rvq.vq.layers:
+            layer._codebook.register_buffer("_embedding", None, persistent=False)
+            _ = layer._codebook.embedding
+    return model, info
