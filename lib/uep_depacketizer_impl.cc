@@ -83,6 +83,18 @@ public:
         message_port_register_out(d_fb_port);
         set_msg_handler(pmt::mp("in"), [this](const pmt::pmt_t& m) { handle(m); });
         set_msg_handler(pmt::mp("flush"), [this](const pmt::pmt_t&) { flush(); });
+        // End of stream: when every upstream block is done, take the packets
+        // still queued, play out the frames waiting for copies, then let GNU
+        // Radio tell the downstream blocks.
+        set_msg_handler(pmt::mp("system"), [this](const pmt::pmt_t& msg) {
+            if (pmt::is_pair(msg) && pmt::eqv(pmt::car(msg), pmt::mp("done"))) {
+                pmt::pmt_t m;
+                while ((m = delete_head_nowait(pmt::mp("in"))))
+                    handle(m);
+                flush();
+            }
+            system_handler(msg);
+        });
     }
 
     void flush() override

@@ -32,5 +32,7 @@ MIMI_IMPORT_ERROR = None
 try:
     from .mimi_encoder import mimi_encoder
     from .mimi_decoder import mimi_decoder
+    from .largesc_tx import largesc_tx
+    from .largesc_rx import largesc_rx
 except ImportError as _e:  # pragma: no cover
     MIMI_IMPORT_ERROR = _e

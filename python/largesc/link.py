@@ -24,6 +24,7 @@ import pmt
 from gnuradio import blocks, gr
 
 from . import largesc_python as _core
+from . import uep_plan
 from .pacing import PacingTimeout, wait_for
 
 MIMI_RATE = 24000
@@ -120,49 +121,37 @@ def algorithmic_latency_ms(cfg, in_rate):
 
 def run_link(audio, in_rate, cfg=None, timeout=600.0):
     """Runs `audio` (float, in_rate Hz) through the link; returns LinkResult."""
-    from .mimi_decoder import mimi_decoder
-    from .mimi_encoder import make_eos_pdu, mimi_encoder
-    from .adaptive_controller import adaptive_controller
-    from . import uep_plan
+    from .largesc_rx import largesc_rx
+    from .largesc_tx import largesc_tx
+    from .mimi_encoder import make_eos_pdu
 
     cfg = cfg or LinkConfig()
     cfg.check()
-    slots = uep_plan.slots_for_budget(cfg.budget)
-    n_q = min(32, slots)
     t_start = time.perf_counter()
 
     tb = gr.top_block("largesc_link")
-    enc = mimi_encoder(sample_rate=int(in_rate), n_q=n_q, weights=cfg.weights,
-                       threads=cfg.threads, mode=cfg.codec_mode, send_eos=False)
-    dec = mimi_decoder(sample_rate=cfg.out_rate, weights=cfg.weights, threads=cfg.threads,
-                       mode=cfg.codec_mode, done_grace_s=3600.0)
-    ctrl = adaptive_controller(budget=cfg.budget, loss_rate=min(cfg.loss_rate, 0.9),
-                               mean_burst=max(cfg.mean_burst, 1.0 / (1.0 - min(cfg.loss_rate, 0.9))),
-                               max_offset=cfg.max_offset, mode=cfg.mode)
-    pkz = _core.uep_packetizer(cfg.crc)
+    loss0 = min(cfg.loss_rate, 0.9)
+    tx = largesc_tx(sample_rate=int(in_rate), budget=cfg.budget, loss_rate=loss0,
+                    mean_burst=max(cfg.mean_burst, 1.0 / (1.0 - loss0)), max_offset=cfg.max_offset,
+                    mode=cfg.mode, weights=cfg.weights, crc=cfg.crc, threads=cfg.threads,
+                    codec_mode=cfg.codec_mode)
+    rx = largesc_rx(sample_rate=cfg.out_rate, delay=cfg.max_offset, recovery=cfg.recovery,
+                    weights=cfg.weights, require_crc=cfg.crc,
+                    feedback_interval=25 if cfg.feedback else 0, threads=cfg.threads,
+                    codec_mode=cfg.codec_mode, recovery_args=cfg.recovery_args)
+    enc, ctrl, pkz = tx.encoder, tx.controller, tx.packetizer
+    dpk, rec, dec = rx.depacketizer, rx.recovery, rx.decoder
     chan = _core.erasure_channel(seed=cfg.seed, stats_interval=0, **_loss_kwargs(cfg))
-    dpk = _core.uep_depacketizer(cfg.max_offset, n_q, 125, 25 if cfg.feedback else 0, cfg.crc)
-    rec = None
-    if cfg.recovery != "none":
-        from .token_recovery import token_recovery
-        rec = token_recovery(backend=cfg.recovery, **cfg.recovery_args)
     chunk = max(1, int(round(FRAME_S * in_rate)))
     src = paced_audio_source(audio, chunk, lambda: enc.frames_out() - dec.frames_in(), cfg.window)
     sink = blocks.vector_sink_f()
 
-    tb.connect(src, enc)
-    tb.connect(dec, sink)
-    tb.msg_connect((enc, "out"), (ctrl, "in"))
-    tb.msg_connect((ctrl, "out"), (pkz, "in"))
-    tb.msg_connect((pkz, "out"), (chan, "in"))
-    tb.msg_connect((chan, "out"), (dpk, "in"))
-    if rec is not None:
-        tb.msg_connect((dpk, "out"), (rec, "in"))
-        tb.msg_connect((rec, "out"), (dec, "in"))
-    else:
-        tb.msg_connect((dpk, "out"), (dec, "in"))
+    tb.connect(src, tx)
+    tb.connect(rx, sink)
+    tb.msg_connect((tx, "out"), (chan, "in"))
+    tb.msg_connect((chan, "out"), (rx, "in"))
     if cfg.feedback:
-        tb.msg_connect((dpk, "feedback"), (ctrl, "feedback"))
+        tb.msg_connect((rx, "feedback"), (tx, "feedback"))
 
     tb.start()
     try:
@@ -204,7 +193,7 @@ def run_link(audio, in_rate, cfg=None, timeout=600.0):
     if counters["packets_lost_elsewhere"] or counters["frames_planned"] != n or len(out) != want:
         raise LinkAccountingError(f"link lost data outside the channel: {counters}")
     secs = n * FRAME_S
-    counters["token_bitrate"] = uep_plan.SLOT_BITRATE * slots
+    counters["token_bitrate"] = uep_plan.SLOT_BITRATE * uep_plan.slots_for_budget(cfg.budget)
     counters["on_air_bitrate"] = 8 * pkz.bytes_out() / secs if secs else 0.0
     return LinkResult(audio=out, rate=cfg.out_rate, frames=n, untrained=bool(enc.untrained),
                       counters=counters, latency_ms=algorithmic_latency_ms(cfg, in_rate),

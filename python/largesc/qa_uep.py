@@ -371,6 +371,29 @@ class qa_uep_blocks(gr_unittest.TestCase):
         self.assertAlmostEqual(s.loss_rate, 0.4)
         self.assertAlmostEqual(s.mean_burst, 2.0)
 
+    def test_end_of_stream_flushes(self):
+        """When its upstream finishes, the depacketizer plays out the frames still
+        waiting for copies and the flowgraph ends by itself."""
+        from gnuradio import pdu
+        tx = largesc.packetizer_core()
+        pk = [tx.packetize(i, [1, 2, 3], 3, 1, 0) for i in range(30)]
+        size = len(pk[1])
+        tb = gr.top_block()
+        src = blocks.vector_source_b(list(b"".join(pk[1:])), False)
+        s2t = blocks.stream_to_tagged_stream(1, 1, size, "len")
+        t2p = pdu.tagged_stream_to_pdu(gr.types.byte_t, "len")
+        dpk = largesc.uep_depacketizer(2, 8, 125, 0)
+        dbg = blocks.message_debug()
+        tb.connect(src, s2t, t2p)
+        tb.msg_connect((t2p, "pdus"), (dpk, "in"))
+        tb.msg_connect((dpk, "out"), (dbg, "store"))
+        tb.run()
+        frames = [pmt.to_uint64(pmt.dict_ref(pmt.car(dbg.get_message(i)), pmt.intern("frame"), pmt.PMT_NIL))
+                  for i in range(dbg.num_messages())]
+        # packet 0 never sent; packet 1 carries a copy of frame 0
+        self.assertEqual(frames, list(range(30)))
+        self.assertEqual(dpk.counters()["packets_in"], 29)
+
     def test_block_parameters(self):
         with self.assertRaisesRegex(ValueError, "0..2"):
             largesc.uep_depacketizer(5)

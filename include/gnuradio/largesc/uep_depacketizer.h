@@ -26,7 +26,8 @@ namespace largesc {
  * own packet arrived); cdr: u16vector, 0 where lost). feedback: every
  * feedback_interval frames a dict with loss_rate, mean_burst and window over the
  * last feedback_window frames. flush: any message plays out the frames still
- * waiting for copies (end of stream); so does flush().
+ * waiting for copies (end of stream); so does flush(), and so does the block by
+ * itself when every upstream block has finished.
  *
  * The playout delay of \p delay frames (0..2) lets copies up to that offset arrive.
  * Malformed packets (too short, wrong version, wrong length, bad padding, bad CRC,

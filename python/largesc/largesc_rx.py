@@ -1,0 +1,55 @@
+#
+# Copyright 2026 gr-largesc authors.
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+"""largesc_rx: the receive chain as one block (packets in, audio out)."""
+
+from gnuradio import gr
+
+from . import largesc_python as _core
+from .mimi_decoder import mimi_decoder
+
+
+class largesc_rx(gr.hier_block2):
+    """LargeSC receiver: uep_depacketizer -> token_recovery -> mimi_decoder.
+
+    Message ports: `in` packet PDUs (u8; lost packets simply never arrive),
+    `flush` (in) plays out the frames waiting for copies at end of stream,
+    `feedback` (out) loss rate and mean burst for largesc_tx's `feedback`.
+    Output: float audio at `sample_rate`, exactly sample_rate x 0.08 samples
+    per frame from the first packet received, lost frames included.
+
+    delay: playout delay in frames (0..2) = the transmitter's max_offset.
+    recovery: 'hold', 'lm' or 'moshi' (see docs/recovery.md), or 'none'."""
+
+    def __init__(self, sample_rate=16000, delay=1, recovery="hold", weights="hf",
+                 require_crc=False, feedback_interval=25, threads=0, codec_mode="eager",
+                 recovery_args=None):
+        gr.hier_block2.__init__(self, "largesc_rx", gr.io_signature(0, 0, 0),
+                                gr.io_signature(1, 1, gr.sizeof_float))
+        self.message_port_register_hier_in("in")
+        self.message_port_register_hier_in("flush")
+        self.message_port_register_hier_out("feedback")
+        self.depacketizer = _core.uep_depacketizer(delay, 8, 125, feedback_interval, require_crc)
+        self.decoder = mimi_decoder(sample_rate=sample_rate, weights=weights, threads=threads,
+                                    mode=codec_mode)
+        self.recovery = None
+        self.msg_connect(self, "in", self.depacketizer, "in")
+        self.msg_connect(self, "flush", self.depacketizer, "flush")
+        self.msg_connect(self.depacketizer, "feedback", self, "feedback")
+        if recovery != "none":
+            from .token_recovery import token_recovery
+            self.recovery = token_recovery(backend=recovery, **(recovery_args or {}))
+            self.msg_connect(self.depacketizer, "out", self.recovery, "in")
+            self.msg_connect(self.recovery, "out", self.decoder, "in")
+        else:
+            self.msg_connect(self.depacketizer, "out", self.decoder, "in")
+        self.connect(self.decoder, self)
+
+    def flush(self):
+        self.depacketizer.flush()
+
+    def counters(self):
+        c = dict(self.depacketizer.counters())
+        c["decoder"] = self.decoder.stats()
+        return c
