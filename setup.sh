@@ -19,7 +19,7 @@ step() { STEP="$1"; printf '\n==> [setup] %s\n' "$1"; }
 trap 'rc=$?; [[ $rc -ne 0 ]] && printf "\n!!! [setup] FAILED at step: %s (exit %d)\n" "$STEP" "$rc" >&2' EXIT
 
 APT_PACKAGES=(gnuradio gnuradio-dev castxml python3-pygccxml python3-venv cmake g++ pkg-config
-              libboost-test-dev pocketsphinx-testdata)
+              libboost-test-dev pocketsphinx-testdata libcodec2-1.0 libopus0 libsndfile1)
 
 step "1/5 Debian packages"
 missing=()
@@ -43,6 +43,8 @@ fi
 stamp="$VENV/.requirements.sha"
 want=$(cat "$ROOT/requirements.txt" "$ROOT/requirements-nodeps.txt" | sha256sum | cut -d' ' -f1)
 if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
+    # PEP 517 builds: pesq 0.0.4's legacy setup.py fails with the venv's setuptools
+    export PIP_USE_PEP517=1
     "$VENV/bin/pip" install --disable-pip-version-check -r "$ROOT/requirements.txt"
     "$VENV/bin/pip" install --disable-pip-version-check --no-deps -r "$ROOT/requirements-nodeps.txt"
     echo "$want" > "$stamp"

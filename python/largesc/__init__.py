@@ -1,29 +1,25 @@
 #
-# Copyright 2008,2009 Free Software Foundation, Inc.
-#
+# Copyright 2026 gr-largesc authors.
 # SPDX-License-Identifier: GPL-3.0-or-later
 #
-
-# The presence of this file turns this directory into a Python package
-
 '''
-This is the GNU Radio LARGESC module. Place your Python package
-description here (python/__init__.py).
+gr-largesc: LargeSC semantic speech links for GNU Radio.
+
+C++ blocks and the scheduler-free core (loss models, UEP packet format,
+token-level simulation) come from the pybind11 module; the Python blocks
+(controller, Mimi codec, recovery, hierarchical TX/RX, packet modem) are
+imported below. See README.md and docs/.
 '''
-import os
 
 # import pybind11 generated symbols into the largesc namespace
 try:
-    # this might fail if the module is python-only
     from .largesc_python import *
 except ModuleNotFoundError:
     pass
 
-# import any pure python here
-#
-
 from . import uep_plan
 from .adaptive_controller import adaptive_controller
+from .phy import packet_modem_tx, packet_modem_rx, packet_source
 
 # Mimi codec blocks (Python, need torch + moshi). Wrapped so that a torch or
 # moshi import problem leaves the C++ blocks importable; the reason is kept in

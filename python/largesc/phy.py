@@ -1,0 +1,524 @@
+#
+# Copyright 2026 gr-largesc authors.
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+"""A packet modem for LargeSC packet PDUs, built from GNU Radio's own blocks.
+
+TX (packet_modem_tx): packet PDU -> CRC-32 (digital.crc32_async_bb) ->
+access code + length header (digital.protocol_formatter_async with
+digital.header_format_default) -> byte stream with preamble/postamble or idle
+fill (packet_framer) -> GMSK (digital.gmsk_mod, BT 0.35, h = 0.5).
+
+RX (packet_modem_rx): complex baseband -> channel filter (decimating low-pass)
+-> FM discriminator (analog.quadrature_demod_cf) -> AFC (the discriminator's
+running mean is subtracted: removes a carrier frequency offset) -> symbol
+timing recovery (digital.symbol_sync_ff, Mueller & Mueller) -> slicer ->
+access code correlation and length header (digital.correlate_access_code_bb_ts)
+-> bytes -> PDU -> CRC-32 check (digital.crc32_async_bb, drops bad packets).
+
+A packet that fails sync, header or CRC never leaves the receiver, which is
+what uep_depacketizer expects. Frame on air (MSB first):
+
+    preamble 0x55 x P | access code 64 bit | len16 | len16 | packet | CRC-32 | postamble 0x55 x Q
+
+Rates: bit rate = samp_rate / samples_per_symbol (integer). At 12.5 packets/s
+a 30-byte packet needs (P + 8 + 4 + 30 + 4 + Q) x 8 x 12.5 bit/s, about
+5.2 kbit/s with P = Q = 2; 10 kbit/s is the default. See docs/phy.md.
+"""
+
+import collections
+import math
+import threading
+import time
+
+import numpy as np
+import pmt
+from gnuradio import analog, blocks, digital, filter, gr, pdu
+from gnuradio.digital import packet_utils
+
+DEFAULT_ACCESS_CODE = packet_utils.default_access_code  # 64 bits, 0xACDDA4E2F28C20FC
+DEFAULT_BIT_RATE = 10000.0
+DEFAULT_SAMP_RATE = 80000.0     # simulation: 8 samples per symbol
+USRP_SAMP_RATE = 250000.0       # USRP examples: 25 samples per symbol
+GMSK_BT = 0.5                   # measured 3 dB better than 0.35 with discriminator detection
+IDLE_BYTE = 0x55                # alternating bits: zero-mean, strong timing tone
+LENGTH_TAG = "packet_len"
+HEADER_BYTES = 4                # header_format_default: len16 twice
+CRC_BYTES = 4                   # CRC-32
+MODES = ("stream", "continuous", "burst")
+STARTUP_BYTES = 16              # idle bytes before the first frame of a stream
+
+
+def samples_per_symbol(samp_rate, bit_rate):
+    """Integer samples per symbol; raises ValueError if samp_rate / bit_rate is
+    not an integer >= 2 (GMSK modulator and timing recovery need that)."""
+    sps = samp_rate / bit_rate
+    if abs(sps - round(sps)) > 1e-9 * sps or round(sps) < 2:
+        raise ValueError(f"samp_rate / bit_rate must be an integer >= 2, got {samp_rate} / {bit_rate} = {sps}")
+    return int(round(sps))
+
+
+def frame_bytes(packet_bytes, access_code=DEFAULT_ACCESS_CODE, preamble=2, postamble=2):
+    """Bytes on air for one packet of `packet_bytes` bytes (with pre/postamble)."""
+    return preamble + len(access_code) // 8 + HEADER_BYTES + packet_bytes + CRC_BYTES + postamble
+
+
+def _check_access_code(code):
+    if not code or len(code) > 64 or len(code) % 8 or set(code) - {"0", "1"}:
+        raise ValueError("access code: a string of '0'/'1', a multiple of 8 bits, at most 64")
+
+
+class packet_framer(gr.basic_block):
+    """Header PDUs + payload PDUs (from protocol_formatter_async) -> byte stream.
+
+    Each frame is preamble + header + payload + postamble. Modes:
+      stream:     bytes only when packets arrive (simulations run as fast as the
+                  CPU allows; the sample stream has no gaps, so the receiver's
+                  timing loop stays locked).
+      continuous: idle bytes (0x55) between frames, paced by the wall clock at
+                  bit_rate (a little ahead), so a real-time sink (USRP in
+                  streaming mode, or a throttled simulation) never starves and
+                  the receiver keeps timing through gaps.
+      burst:      like stream, with a length tag on the first byte of each frame
+                  (for tagged-stream bursts to a USRP sink).
+    """
+
+    def __init__(self, mode="stream", preamble=2, postamble=2, bit_rate=DEFAULT_BIT_RATE,
+                 lead_s=0.02, length_tag=LENGTH_TAG, startup=STARTUP_BYTES):
+        gr.basic_block.__init__(self, "largesc_packet_framer", in_sig=None, out_sig=[np.uint8])
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}")
+        self.mode = mode
+        self.pre = np.full(int(preamble), IDLE_BYTE, np.uint8)
+        self.post = np.full(int(postamble), IDLE_BYTE, np.uint8)
+        self.byte_rate = bit_rate / 8.0
+        self.lead = max(4, int(lead_s * self.byte_rate))
+        self.startup = int(startup)
+        self.tag_key = pmt.intern(length_tag)
+        self.headers = collections.deque()
+        self.payloads = collections.deque()
+        self.frames = collections.deque()
+        self.current = None   # frame being written
+        self.pos = 0
+        self.produced = 0
+        self.t0 = None
+        self.n_frames = 0
+        self.n_idle = 0
+        for port, handler in (("header", self._on_header), ("payload", self._on_payload)):
+            self.message_port_register_in(pmt.intern(port))
+            self.set_msg_handler(pmt.intern(port), handler)
+
+    def _on_header(self, msg):
+        self._on_msg(self.headers, msg)
+
+    def _on_payload(self, msg):
+        self._on_msg(self.payloads, msg)
+
+    def _on_msg(self, q, msg):
+        if not pmt.is_pair(msg) or not pmt.is_u8vector(pmt.cdr(msg)):
+            return
+        q.append(np.asarray(pmt.u8vector_elements(pmt.cdr(msg)), np.uint8))
+        while self.headers and self.payloads:   # protocol_formatter publishes header, then payload
+            self.frames.append((np.concatenate([self.pre, self.headers.popleft(), self.payloads.popleft(),
+                                                self.post]), True))
+
+    def idle(self, nbytes):
+        """Queues nbytes idle bytes (not a packet). Not in burst mode."""
+        if self.mode == "burst":
+            raise ValueError("idle bytes would break the tagged bursts")
+        self.frames.append((np.full(int(nbytes), IDLE_BYTE, np.uint8), False))
+
+    def frames_framed(self):
+        """Frames (packets) taken into the byte stream so far."""
+        return self.n_frames
+
+    def bytes_out(self):
+        return self.produced
+
+    def idle_bytes(self):
+        return self.n_idle
+
+    def general_work(self, input_items, output_items):
+        out = output_items[0]
+        n = 0
+        while n < len(out):
+            if self.current is None:
+                if not self.frames:
+                    break
+                self.current, is_packet = self.frames.popleft()
+                if self.produced + n == 0 and self.mode == "stream" and self.startup:
+                    # first frame of the stream: the receiver's AFC and timing loops settle
+                    self.current = np.concatenate([np.full(self.startup, IDLE_BYTE, np.uint8), self.current])
+                self.pos = 0
+                self.n_frames += is_packet
+                if self.mode == "burst" and is_packet:
+                    self.add_item_tag(0, self.produced + n, self.tag_key, pmt.from_long(len(self.current)))
+            k = min(len(out) - n, len(self.current) - self.pos)
+            out[n:n + k] = self.current[self.pos:self.pos + k]
+            n += k
+            self.pos += k
+            if self.pos == len(self.current):
+                self.current = None
+        if self.mode == "continuous" and n < len(out):
+            now = time.monotonic()
+            if self.t0 is None:
+                self.t0 = now
+            due = int((now - self.t0) * self.byte_rate) + self.lead - (self.produced + n)
+            if due < -self.lead:   # fell behind (sink stalled): do not burst to catch up
+                self.t0 = now - (self.produced + n - self.lead) / self.byte_rate
+            k = max(0, min(due, len(out) - n))
+            out[n:n + k] = IDLE_BYTE
+            n += k
+            self.n_idle += k
+            if n == 0:
+                time.sleep(min(0.005, 0.5 * self.lead / self.byte_rate))
+        self.produced += n
+        return n
+
+
+class _pdu_counter(gr.basic_block):
+    """Message sink that counts PDUs (receiver statistics)."""
+
+    def __init__(self):
+        gr.basic_block.__init__(self, "largesc_pdu_counter", in_sig=None, out_sig=None)
+        self.count = 0
+        self.message_port_register_in(pmt.intern("in"))
+        self.set_msg_handler(pmt.intern("in"), self._on_msg)
+
+    def _on_msg(self, msg):
+        self.count += 1
+
+
+class packet_modem_tx(gr.hier_block2):
+    """Packet PDUs (message port `in`) -> GMSK complex baseband (stream out).
+
+    samp_rate, bit_rate: samples and bits per second; samp_rate / bit_rate is
+        the integer samples per symbol (>= 2).
+    access_code: '0'/'1' string (multiple of 8 bits, <= 64).
+    mode: 'stream', 'continuous' or 'burst' (see packet_framer).
+    preamble, postamble: 0x55 bytes before / after each frame. In 'burst'
+        mode the receiver must re-acquire timing on every burst: use >= 8.
+    amplitude: output scale (constant envelope).
+    length_tag: burst mode only: the length tag on the output samples (set the
+        same name as the UHD sink's "TSB tag name" for SOB/EOB bursts).
+    """
+
+    def __init__(self, samp_rate=DEFAULT_SAMP_RATE, bit_rate=DEFAULT_BIT_RATE,
+                 access_code=DEFAULT_ACCESS_CODE, mode="stream", preamble=2, postamble=2,
+                 amplitude=1.0, length_tag=LENGTH_TAG, bt=GMSK_BT):
+        gr.hier_block2.__init__(self, "packet_modem_tx", gr.io_signature(0, 0, 0),
+                                gr.io_signature(1, 1, gr.sizeof_gr_complex))
+        _check_access_code(access_code)
+        self.sps = samples_per_symbol(samp_rate, bit_rate)
+        self.bit_rate = bit_rate
+        self.mode = mode
+        self.postamble = int(postamble)
+        self.message_port_register_hier_in("in")
+        self.crc = digital.crc32_async_bb(False)
+        self.hdr_format = digital.header_format_default(access_code, 0)
+        self.formatter = digital.protocol_formatter_async(self.hdr_format)
+        self.framer = packet_framer(mode, preamble, postamble, bit_rate, length_tag=length_tag)
+        self.mod = digital.gmsk_mod(self.sps, bt)
+        self.scale = blocks.multiply_const_cc(amplitude)
+        self.msg_connect(self, "in", self.crc, "in")
+        self.msg_connect(self.crc, "out", self.formatter, "in")
+        self.msg_connect(self.formatter, "header", self.framer, "header")
+        self.msg_connect(self.formatter, "payload", self.framer, "payload")
+        if mode == "burst":
+            # length tag in bytes -> in samples; soft ramps over the first and
+            # last byte (inside the preamble/postamble)
+            self.tag_scale = blocks.tagged_stream_multiply_length(gr.sizeof_gr_complex, length_tag, 8 * self.sps)
+            ramp = int(min(8, 4 * min(preamble, postamble)) * self.sps)
+            taps = list(np.hanning(2 * ramp)) if ramp > 0 else [1.0]
+            self.shaper = digital.burst_shaper_cc(taps, 0, 0, False, length_tag)
+            self.connect(self.framer, self.mod, self.tag_scale, self.shaper, self.scale, self)
+        else:
+            self.connect(self.framer, self.mod, self.scale, self)
+
+    def packets_in(self):
+        """Packets taken into the modulator's byte stream so far."""
+        return self.framer.frames_framed()
+
+    def bytes_out(self):
+        return self.framer.bytes_out()
+
+    def samples_out(self):
+        return self.scale.nitems_written(0)
+
+    def set_amplitude(self, amplitude):
+        self.scale.set_k(amplitude)
+
+
+class packet_modem_rx(gr.hier_block2):
+    """GMSK complex baseband (stream in) -> packet PDUs (message port `out`).
+
+    samp_rate, bit_rate: as the transmitter.
+    access_code: as the transmitter.
+    threshold: bit errors allowed in the access code (of 64).
+    max_freq_offset: widens the channel filter (cutoff 0.6 x bit_rate +
+        max_freq_offset Hz). With 0, offsets up to about 10 % of the bit rate
+        cost little; every Hz of widening costs sensitivity. The AFC removes
+        whatever offset passes the filter.
+    timing_loop_bw: symbol timing loop bandwidth (normalised, per symbol).
+    afc_symbols: time constant of the AFC in symbols.
+    Only packets whose CRC-32 matches leave `out` (payload without CRC).
+    """
+
+    def __init__(self, samp_rate=DEFAULT_SAMP_RATE, bit_rate=DEFAULT_BIT_RATE,
+                 access_code=DEFAULT_ACCESS_CODE, threshold=4, max_freq_offset=0.0,
+                 timing_loop_bw=0.02, afc_symbols=256, length_tag=LENGTH_TAG):
+        gr.hier_block2.__init__(self, "packet_modem_rx", gr.io_signature(1, 1, gr.sizeof_gr_complex),
+                                gr.io_signature(0, 0, 0))
+        _check_access_code(access_code)
+        sps = samples_per_symbol(samp_rate, bit_rate)
+        # decimate in the channel filter to the fewest samples per symbol >= 4
+        decim = max(d for d in range(1, sps + 1) if sps % d == 0 and sps // d >= min(4, sps))
+        self.sps = sps
+        self.decim = decim
+        sps_d = sps // decim
+        self.message_port_register_hier_out("out")
+        cutoff = 0.6 * bit_rate + abs(max_freq_offset)
+        taps = filter.firdes.low_pass(1.0, samp_rate, cutoff, 0.5 * bit_rate, filter.window.WIN_HAMMING)
+        self.chan_filter = filter.fir_filter_ccf(decim, taps)
+        self.fmdemod = analog.quadrature_demod_cf(sps_d / (math.pi / 2))
+        self.afc_mean = filter.single_pole_iir_filter_ff(1.0 / (afc_symbols * sps_d))
+        self.afc = blocks.sub_ff()
+        self.timing = digital.symbol_sync_ff(digital.TED_MUELLER_AND_MULLER, sps_d, timing_loop_bw, 1.0,
+                                             1.0, 0.005 * sps_d, 1, digital.constellation_bpsk().base(),
+                                             digital.IR_MMSE_8TAP, 128, [])
+        self.slicer = digital.binary_slicer_fb()
+        self.correlator = digital.correlate_access_code_bb_ts(access_code, threshold, length_tag)
+        self.repack = blocks.repack_bits_bb(1, 8, length_tag, False, gr.GR_MSB_FIRST)
+        self.to_pdu = pdu.tagged_stream_to_pdu(gr.types.byte_t, length_tag)
+        self.crc = digital.crc32_async_bb(True)
+        self.frames_counter = _pdu_counter()
+        self.packets_counter = _pdu_counter()
+        self.connect(self, self.chan_filter, self.fmdemod, (self.afc, 0))
+        self.connect(self.fmdemod, self.afc_mean, (self.afc, 1))
+        self.connect(self.afc, self.timing, self.slicer, self.correlator, self.repack, self.to_pdu)
+        self.msg_connect(self.to_pdu, "pdus", self.crc, "in")
+        self.msg_connect(self.to_pdu, "pdus", self.frames_counter, "in")
+        self.msg_connect(self.crc, "out", self.packets_counter, "in")
+        self.msg_connect(self.crc, "out", self, "out")
+
+    def frames_detected(self):
+        """Frames whose access code and length header were found."""
+        return self.frames_counter.count
+
+    def packets_out(self):
+        """Packets that passed the CRC and left `out`."""
+        return self.packets_counter.count
+
+    def crc_failures(self):
+        return self.frames_detected() - self.packets_out()
+
+    def samples_in(self):
+        return self.chan_filter.nitems_read(0)
+
+    def bits_out(self):
+        """Bits out of the slicer (one per recovered symbol)."""
+        return self.slicer.nitems_written(0)
+
+
+class packet_source(gr.basic_block):
+    """LargeSC test packets on message port `out`: real packets from
+    largesc.packetizer_core on seeded random 11-bit tokens, one every
+    `interval` seconds (0.08 = real time, 12.5 packets/s), frame numbers
+    0, 1, 2, ... Plan: K primary codebooks plus r1/r2 copies of frames n-1/n-2
+    (none for the first frames). After `count` packets (0 = endless) it waits
+    `linger` seconds and tells the flowgraph it is done, so a flowgraph of
+    message blocks can finish. sent() counts the packets posted.
+    """
+
+    def __init__(self, count=0, interval=0.08, k=8, r1=2, r2=0, crc=False, seed=1, linger=1.0):
+        gr.basic_block.__init__(self, "largesc_packet_source", in_sig=None, out_sig=None)
+        from gnuradio.largesc import packetizer_core
+        self.count, self.interval, self.linger = int(count), float(interval), float(linger)
+        self.plan = (int(k), int(r1), int(r2))
+        self.core = packetizer_core(bool(crc))
+        self.rng = np.random.default_rng(seed)
+        self.n_sent = 0
+        self.packets = []   # kept (for comparison) when count > 0
+        self._stop = threading.Event()
+        self._thread = None
+        self.message_port_register_out(pmt.intern("out"))
+
+    def make_packet(self, frame):
+        k, r1, r2 = self.plan
+        tokens = self.rng.integers(0, 2048, size=max(k, r1, r2), dtype=np.int64)
+        return self.core.packetize(frame, tokens, k, r1 if frame >= 1 else 0, r2 if frame >= 2 else 0)
+
+    def sent(self):
+        return self.n_sent
+
+    def start(self):
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return True
+
+    def stop(self):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        return True
+
+    def _run(self):
+        port = pmt.intern("out")
+        t_next = time.monotonic()
+        frame = 0
+        while not self._stop.is_set() and (self.count == 0 or frame < self.count):
+            b = self.make_packet(frame)
+            if self.count:
+                self.packets.append(b)
+            self.message_port_pub(port, pmt.cons(pmt.make_dict(), pmt.init_u8vector(len(b), list(b))))
+            self.n_sent += 1
+            frame += 1
+            t_next += self.interval
+            self._stop.wait(max(0.0, t_next - time.monotonic()))
+        if not self._stop.wait(self.linger):
+            self._post(pmt.intern("system"), pmt.cons(pmt.intern("done"), pmt.from_long(1)))
+
+
+# ---------------------------------------------------------------------------
+# USRP helpers (gr-uhd): the same error message everywhere a device is opened
+
+USRP_HELP = (
+    "check the device arguments {args!r}: run `uhd_find_devices` (Debian package uhd-host) "
+    "and `uhd_usrp_probe --args \"{args}\"`; name the device with e.g. type=b200, serial=..., "
+    "or addr=192.168.10.2 (networked USRPs: host interface on the same subnet); "
+    "USB devices need the udev rules (uhd-host) and a USB 3 port; "
+    "FPGA images: `uhd_images_downloader`")
+
+
+class USRPNotFound(RuntimeError):
+    pass
+
+
+def _usrp_error(kind, args, err):
+    return USRPNotFound(f"cannot open USRP {kind} ({err}); " + USRP_HELP.format(args=args))
+
+
+def open_usrp_source(args="", samp_rate=USRP_SAMP_RATE, center_freq=433.92e6, gain=30.0, antenna=""):
+    """uhd.usrp_source (fc32, one channel) tuned and set; raises USRPNotFound
+    naming the device arguments to check when no device answers."""
+    from gnuradio import uhd
+    try:
+        src = uhd.usrp_source(args, uhd.stream_args(cpu_format="fc32", channels=[0]))
+    except RuntimeError as e:
+        raise _usrp_error("source", args, e) from None
+    src.set_samp_rate(samp_rate)
+    src.set_center_freq(uhd.tune_request(center_freq), 0)
+    src.set_gain(gain, 0)
+    if antenna:
+        src.set_antenna(antenna, 0)
+    return src
+
+
+def open_usrp_sink(args="", samp_rate=USRP_SAMP_RATE, center_freq=433.92e6, gain=30.0, antenna="",
+                   length_tag=LENGTH_TAG):
+    """uhd.usrp_sink (fc32, one channel); with length_tag set it sends each
+    tagged burst with start/end of burst. Raises USRPNotFound as above."""
+    from gnuradio import uhd
+    try:
+        snk = uhd.usrp_sink(args, uhd.stream_args(cpu_format="fc32", channels=[0]), length_tag or "")
+    except RuntimeError as e:
+        raise _usrp_error("sink", args, e) from None
+    snk.set_samp_rate(samp_rate)
+    snk.set_center_freq(uhd.tune_request(center_freq), 0)
+    snk.set_gain(gain, 0)
+    if antenna:
+        snk.set_antenna(antenna, 0)
+    return snk
+
+
+def check_usrp(args=""):
+    """Opens and closes the USRP named by `args`; on failure prints what to
+    check and exits (used by the example flowgraphs before their UHD blocks)."""
+    import sys
+    from gnuradio import uhd
+    try:
+        dev = uhd.usrp_source(args, uhd.stream_args(cpu_format="fc32", channels=[0]))
+        del dev
+    except RuntimeError as e:
+        sys.stderr.write(f"No USRP: {_usrp_error('device', args, e)}\n")
+        raise SystemExit(2)
+
+
+# ---------------------------------------------------------------------------
+# Link simulation: packets through TX -> channels.channel_model -> RX
+
+def noise_voltage(ebn0_db, sps):
+    """channel_model noise voltage for a unit-power signal at Eb/N0 (dB):
+    noise power in the full sample bandwidth = sps / (Eb/N0), one bit per symbol."""
+    return math.sqrt(sps / 10 ** (ebn0_db / 10.0))
+
+
+def snr_db(ebn0_db, sps):
+    """SNR in the sample-rate bandwidth, and in a 2 x bit-rate bandwidth."""
+    return ebn0_db - 10 * math.log10(sps), ebn0_db - 10 * math.log10(2.0)
+
+
+STALE_NOISE_SAMPLES = 65536
+
+
+class link_sim:
+    """A running simulated link: packet_modem_tx -> channel_model -> packet_modem_rx,
+    the received packets collected. Use send() for a batch of packets at one
+    Eb/N0 and set_ebn0() between batches: the receiver keeps running."""
+
+    def __init__(self, samp_rate=DEFAULT_SAMP_RATE, bit_rate=DEFAULT_BIT_RATE, ebn0_db=20.0,
+                 freq_offset_hz=0.0, epsilon=1.0, seed=1, tx_kw=None, **rx_kw):
+        self.tb = gr.top_block("largesc_link_sim")
+        self.tx = packet_modem_tx(samp_rate, bit_rate, **(tx_kw or {}))
+        self.sps = self.tx.sps
+        self.rx = packet_modem_rx(samp_rate, bit_rate, **rx_kw)
+        self.channel = __import__("gnuradio.channels", fromlist=["channels"]).channel_model(
+            noise_voltage(ebn0_db, self.sps), freq_offset_hz / samp_rate, epsilon, [1.0], float(seed))
+        self.sink = blocks.message_debug(False)
+        self.tb.connect(self.tx, self.channel, self.rx)
+        self.tb.msg_connect(self.rx, "out", self.sink, "store")
+        self.epsilon = epsilon
+        self.tb.start()
+
+    def set_ebn0(self, ebn0_db):
+        """New noise level. The channel's noise source runs ahead of the signal
+        (its output buffer holds noise made at the old level), so idle bytes
+        worth STALE_NOISE_SAMPLES are queued to carry that noise away."""
+        self.channel.set_noise_voltage(noise_voltage(ebn0_db, self.sps))
+        self.tx.framer.idle(-(-STALE_NOISE_SAMPLES // (8 * self.sps)))
+
+    def received(self, start=0):
+        return [bytes(pmt.u8vector_elements(pmt.cdr(self.sink.get_message(i))))
+                for i in range(start, self.sink.num_messages())]
+
+    def send(self, packets, timeout=60.0, pace=256):
+        """Posts the packets (at most `pace` in flight), waits until the receiver
+        has consumed every sample they make, returns the packets delivered
+        meanwhile (bytes, in order of delivery)."""
+        from .pacing import post_paced, wait_for
+        start = self.sink.num_messages()
+        n0 = self.tx.packets_in()
+        msgs = (pmt.cons(pmt.make_dict(), pmt.init_u8vector(len(b), list(b))) for b in packets)
+        post_paced(self.tx.crc, "in", msgs, self.tx.packets_in, window=pace, timeout=timeout)
+        wait_for(lambda: self.tx.packets_in() - n0 == len(packets), timeout, "modulator stalled")
+        # every sample up to the last frame's postamble has entered the receiver
+        # (channel_model resamples by 1/epsilon; counting recovered bits instead
+        # would drift with timing slips at low SNR) ...
+        sps = self.tx.sps
+        target = (self.tx.samples_out() - 8 * sps * self.tx.postamble) / self.epsilon - 4 * sps
+        wait_for(lambda: self.rx.samples_in() >= target, timeout, "receiver stalled")
+        # ... and the receiver's stream blocks and the message chain after them
+        # (to_pdu -> CRC -> sink), which is asynchronous, have gone quiet
+        last = None
+        while True:
+            now = (self.rx.bits_out(), self.rx.frames_detected(), self.rx.packets_out(), self.sink.num_messages())
+            if now == last and now[2] == now[3]:
+                break
+            last = now
+            time.sleep(0.05)
+        return self.received(start)
+
+    def close(self):
+        self.tb.stop()
+        self.tb.wait()

@@ -1,0 +1,190 @@
+#
+# Copyright 2026 gr-largesc authors.
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+"""largesc-sim: end-to-end link simulation campaigns.
+
+A campaign is a grid of independent sweep points (system x bit rate x loss
+setting x recovery backend). Each point runs every speech clip through the
+system and scores the output; points run in parallel on the local cores
+(process pool) or, given a scheduler address, on a Dask distributed cluster.
+Every finished point is appended to rows.jsonl at once, so an interrupted
+campaign keeps what it finished and a re-run with the same output folder
+skips it.
+"""
+
+import dataclasses
+import json
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+
+import numpy as np
+
+LARGESC = "largesc"
+SLOT_BITRATE = 137.5
+
+
+@dataclasses.dataclass(frozen=True)
+class Point:
+    system: str          # "largesc" or a baseline name
+    bitrate: float       # LargeSC token budget (bit/s); the codec's own rate for baselines
+    loss_rate: float
+    mean_burst: float
+    recovery: str        # LargeSC recovery backend; "-" for baselines
+    seed: int
+
+    def key(self):
+        return f"{self.system}|{self.bitrate:g}|{self.loss_rate:g}|{self.mean_burst:g}|{self.recovery}|{self.seed}"
+
+
+@dataclasses.dataclass
+class Options:
+    weights: str = "random:0"
+    codec_mode: str = "eager"
+    metrics: tuple = ("pesq_wb", "stoi")
+    max_offset: int = 1
+    feedback: bool = False
+    out_dir: str = "out"
+    save_audio: bool = True
+    metric_rate: int = 16000
+
+
+def make_grid(systems, bitrates, losses, bursts, recoveries, seed, baseline_bitrates):
+    """Sweep points; the loss pattern seed depends only on the loss setting, so
+    every system sees the same channel."""
+    pts = []
+    for li, loss in enumerate(losses):
+        for bi, burst in enumerate(bursts):
+            s = seed * 1000 + li * 10 + bi
+            for system in systems:
+                if system == LARGESC:
+                    for br in bitrates:
+                        for rec in recoveries:
+                            pts.append(Point(LARGESC, float(br), float(loss), float(burst), rec, s))
+                else:
+                    pts.append(Point(system, float(baseline_bitrates.get(system, 0)), float(loss),
+                                     float(burst), "-", s))
+    return pts
+
+
+def check_bitrate(br):
+    if not 550 * 0.99 <= br <= 2060 * 1.01 + 1e-9:
+        raise ValueError(f"bit rate {br:g} bit/s is outside LargeSC's 550..2060 bit/s "
+                         f"(4..15 token slots of {SLOT_BITRATE} bit/s)")
+
+
+def run_point(point, clips, opts):
+    """Runs one sweep point over every clip -> list of result rows (dicts)."""
+    from .eval import metrics as M
+    from .eval import speech as S
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    rows = []
+    for clip in clips:
+        ref, sr = S.load(clip["path"], opts.metric_rate), opts.metric_rate
+        t0 = time.perf_counter()
+        row = dict(point=point.key(), system=point.system, bitrate=point.bitrate,
+                   loss_rate=point.loss_rate, mean_burst=point.mean_burst,
+                   recovery=point.recovery, seed=point.seed, clip=clip["name"])
+        if point.system == LARGESC:
+            from .link import LinkConfig, run_link
+            cfg = LinkConfig(budget=point.bitrate, loss_rate=point.loss_rate,
+                             mean_burst=max(point.mean_burst, 1.0),
+                             loss_model="bernoulli" if point.mean_burst <= 1.0 else "gilbert_elliott",
+                             seed=point.seed, max_offset=opts.max_offset, recovery=point.recovery,
+                             weights=opts.weights, codec_mode=opts.codec_mode, out_rate=sr,
+                             feedback=opts.feedback, threads=1)
+            res = run_link(ref, sr, cfg)
+            deg = res.audio
+            c = res.counters
+            row.update(untrained=res.untrained, token_bitrate=c["token_bitrate"],
+                       on_air_bitrate=c["on_air_bitrate"], latency_ms=res.latency_ms,
+                       packets_sent=c["packets_sent"], packets_delivered=c["packets_delivered"],
+                       packets_dropped=c["packets_dropped_by_channel"],
+                       packets_lost_elsewhere=c["packets_lost_elsewhere"],
+                       frames_empty=c["frames_empty"], tokens_from_copies=c["tokens_from_copies"])
+        else:
+            from .eval import baselines as B
+            loss = B.LossSpec(loss_rate=point.loss_rate, seed=point.seed,
+                              model="bernoulli" if point.mean_burst <= 1.0 else "gilbert_elliott",
+                              mean_burst=max(point.mean_burst, 1.0))
+            res = B.run_baseline(point.system, ref, sr, loss)
+            deg = res.audio
+            row.update(untrained=False, token_bitrate=float(res.payload_bps),
+                       on_air_bitrate=float(res.on_air_bps), latency_ms=float(res.latency_ms),
+                       packets_sent=int(res.packets), packets_delivered=int(res.packets - res.packets_lost),
+                       packets_dropped=int(res.packets_lost), packets_lost_elsewhere=0)
+        row["run_s"] = round(time.perf_counter() - t0, 3)
+        scores = M.evaluate(ref, deg, sr, opts.metrics, text=clip.get("text"), errors="nan")
+        row["lag_ms"] = float(scores.get("lag_ms", 0.0))
+        row.update({f"m_{k}": (None if not np.isfinite(scores[k]) else float(scores[k]))
+                    for k in opts.metrics})
+        if scores.get("errors"):
+            row["metric_errors"] = scores["errors"]
+        if opts.save_audio:
+            d = os.path.join(opts.out_dir, "audio")
+            os.makedirs(d, exist_ok=True)
+            name = point.key().replace("|", "_") + "_" + clip["name"] + ".wav"
+            S.save(os.path.join(d, name), deg, sr)
+            row["audio"] = os.path.join("audio", name)
+        rows.append(row)
+    return rows
+
+
+def _run_point_job(args):
+    point, clips, opts = args
+    import torch
+    torch.set_num_threads(1)
+    return point, run_point(point, clips, opts)
+
+
+def load_done(path):
+    done = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                line = line.strip()
+                if line:
+                    r = json.loads(line)
+                    done.setdefault(r["point"], []).append(r)
+    return done
+
+
+def run_campaign(points, clips, opts, jobs=None, scheduler=None, progress=True, log=print):
+    """Runs every point not already in out_dir/rows.jsonl. Returns all rows."""
+    os.makedirs(opts.out_dir, exist_ok=True)
+    rows_path = os.path.join(opts.out_dir, "rows.jsonl")
+    done = load_done(rows_path)
+    todo = [p for p in points if p.key() not in done]
+    if len(todo) < len(points):
+        log(f"resuming: {len(points) - len(todo)} of {len(points)} points already in {rows_path}")
+    from tqdm import tqdm
+    bar = tqdm(total=len(todo), desc="sweep points", unit="pt", disable=not progress, file=sys.stderr)
+    args = [(p, clips, opts) for p in todo]
+
+    def record(point, rows):
+        with open(rows_path, "a") as f:
+            for r in rows:
+                f.write(json.dumps(r) + "\n")
+        done[point.key()] = rows
+        bar.update(1)
+        bar.set_postfix_str(point.key())
+
+    if scheduler:
+        from dask.distributed import Client, as_completed as dask_completed
+        client = scheduler if not isinstance(scheduler, str) else Client(scheduler)
+        futs = client.map(_run_point_job, args, pure=False)
+        for fut in dask_completed(futs):
+            record(*fut.result())
+    elif (jobs or 1) <= 1 or len(args) <= 1:
+        for a in args:
+            record(*_run_point_job(a))
+    else:
+        import multiprocessing as mp
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as ex:
+            futs = [ex.submit(_run_point_job, a) for a in args]
+            for fut in as_completed(futs):
+                record(*fut.result())
+    bar.close()
+    return [r for p in points for r in done.get(p.key(), [])]
