@@ -20,11 +20,14 @@ class largesc_rx(gr.hier_block2):
     per frame from the first packet received, lost frames included.
 
     delay: playout delay in frames (0..2) = the transmitter's max_offset.
-    recovery: 'hold', 'lm' or 'moshi' (see docs/recovery.md), or 'none'."""
+    recovery: 'hold', 'lm' or 'moshi' (see docs/recovery.md), or 'none'.
+    start_frame: play out from this frame index (0 when the receiver hears the
+    transmitter from its start, as in simulations) instead of from the first
+    packet heard."""
 
     def __init__(self, sample_rate=16000, delay=1, recovery="hold", weights="hf",
                  require_crc=False, feedback_interval=25, threads=0, codec_mode="eager",
-                 recovery_args=None):
+                 recovery_args=None, start_frame=None):
         gr.hier_block2.__init__(self, "largesc_rx", gr.io_signature(0, 0, 0),
                                 gr.io_signature(1, 1, gr.sizeof_float))
         self.message_port_register_hier_in("in")
@@ -32,7 +35,7 @@ class largesc_rx(gr.hier_block2):
         self.message_port_register_hier_out("feedback")
         self.depacketizer = _core.uep_depacketizer(delay, 8, 125, feedback_interval, require_crc)
         self.decoder = mimi_decoder(sample_rate=sample_rate, weights=weights, threads=threads,
-                                    mode=codec_mode)
+                                    mode=codec_mode, start_frame=start_frame)
         self.recovery = None
         self.msg_connect(self, "in", self.depacketizer, "in")
         self.msg_connect(self, "flush", self.depacketizer, "flush")

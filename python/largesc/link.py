@@ -138,7 +138,7 @@ def run_link(audio, in_rate, cfg=None, timeout=600.0):
     rx = largesc_rx(sample_rate=cfg.out_rate, delay=cfg.max_offset, recovery=cfg.recovery,
                     weights=cfg.weights, require_crc=cfg.crc,
                     feedback_interval=25 if cfg.feedback else 0, threads=cfg.threads,
-                    codec_mode=cfg.codec_mode, recovery_args=cfg.recovery_args)
+                    codec_mode=cfg.codec_mode, recovery_args=cfg.recovery_args, start_frame=0)
     enc, ctrl, pkz = tx.encoder, tx.controller, tx.packetizer
     dpk, rec, dec = rx.depacketizer, rx.recovery, rx.decoder
     chan = _core.erasure_channel(seed=cfg.seed, stats_interval=0, **_loss_kwargs(cfg))

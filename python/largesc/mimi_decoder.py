@@ -77,12 +77,12 @@ def parse_frame_pdu(msg):
 class FramePlayout:
     """Token frames (by index) in, audio out, no scheduler.
 
-    Each frame index from the first one received yields exactly
-    out_rate * 0.08 samples: decoded audio for a valid frame, silence for a
-    missing or malformed one. Frames older than the next expected index
-    (late or duplicate) are counted and dropped."""
+    Each frame index from the first one received (or from start_frame, when
+    given) yields exactly out_rate * 0.08 samples: decoded audio for a valid
+    frame, silence for a missing or malformed one. Frames older than the next
+    expected index (late or duplicate) are counted and dropped."""
 
-    def __init__(self, codec, sample_rate=16000, frames_per_call=1):
+    def __init__(self, codec, sample_rate=16000, frames_per_call=1, start_frame=None):
         self.codec = codec
         self.sample_rate = C.check_rate(sample_rate)
         if int(frames_per_call) < 1:
@@ -90,7 +90,7 @@ class FramePlayout:
         self.frames_per_call = int(frames_per_call)
         self.resampler = C.FrameResampler(C.SAMPLE_RATE, self.sample_rate)
         self.spf = self.resampler.n_out
-        self.next_frame = None
+        self.next_frame = None if start_frame is None else int(start_frame)
         self.stats = collections.Counter(frames_in=0, frames_decoded=0, frames_missing=0,
                                          frames_malformed=0, frames_late=0, samples_out=0)
 
@@ -159,14 +159,17 @@ class mimi_decoder(gr.sync_block):
 
     Message port `in`: token-frame PDUs. Output: float audio at sample_rate,
     exactly sample_rate * 0.08 samples per frame index from the first frame
-    received; missing and malformed frames become silence and are counted.
+    received (or from start_frame: a transmitter's first frame is 0, so with
+    start_frame=0 the output stays aligned with the input even when the first
+    packets are lost); missing and malformed frames become silence and are
+    counted.
     The block ends its stream after an end-of-stream PDU (car eos=True,
     frame = number of frames; missing trailing frames are filled first), or,
     when no such PDU comes, `done_grace_s` seconds after every upstream
     message block has finished."""
 
     def __init__(self, sample_rate=16000, weights="hf", device="cpu", threads=0,
-                 frames_per_call=1, mode="eager", done_grace_s=1.0):
+                 frames_per_call=1, mode="eager", done_grace_s=1.0, start_frame=None):
         gr.sync_block.__init__(self, name="mimi_decoder", in_sig=None, out_sig=[np.float32])
         C.check_rate(sample_rate)
         if str(device) != "cpu":
@@ -176,7 +179,7 @@ class mimi_decoder(gr.sync_block):
         C.set_threads(threads)
         model, info = W.load_mimi(weights, device=device)
         self.codec = C.MimiStreamingDecoder(model, mode=mode, info=info)
-        self.playout = FramePlayout(self.codec, sample_rate, frames_per_call)
+        self.playout = FramePlayout(self.codec, sample_rate, frames_per_call, start_frame)
         self.untrained = bool(info.get("untrained"))
         self.weights_info = info
         self.done_grace_s = float(done_grace_s)

@@ -1,0 +1,164 @@
+#
+# Copyright 2026 gr-largesc authors.
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+"""largesc-sim: speech over a simulated lossy packet link, LargeSC against the
+codecs radio people deploy (Codec2, Opus, LPCNet), with quality metrics,
+a JSON/CSV report and plots.
+
+Examples:
+  largesc-sim --demo                                   # real LibriVox speech, small sweep
+  largesc-sim talk.wav --loss 0,0.05,0.1,0.2,0.3 --burst 1,3 \\
+      --bitrate 550,1100,2060 --recovery hold --out campaign1
+  largesc-sim --demo --scheduler tcp://10.0.0.5:8786   # run the points on a Dask cluster
+
+Each sweep point runs as an independent job (local processes by default).
+Finished points are kept in OUT/rows.jsonl: re-running the same command
+resumes an interrupted campaign.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+
+def floats(s):
+    try:
+        return [float(x) for x in s.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {s!r}")
+
+
+def words(s):
+    return [x.strip() for x in s.split(",") if x.strip()]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="largesc-sim", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("inputs", nargs="*", help="speech files (any rate, wav)")
+    ap.add_argument("--demo", action="store_true", help="use real recorded speech shipped by Debian "
+                    "(pocketsphinx-testdata, LibriVox clips with transcripts)")
+    ap.add_argument("--clips", type=int, default=2, help="demo clips to use (default 2)")
+    ap.add_argument("--max-seconds", type=float, default=6.0, help="cut each clip to this length (default 6 s)")
+    ap.add_argument("--loss", type=floats, default=[0.0, 0.1, 0.3], help="packet loss rates (default 0,0.1,0.3)")
+    ap.add_argument("--burst", type=floats, default=[1.0], help="mean burst lengths in packets; 1 = i.i.d. (default 1)")
+    ap.add_argument("--bitrate", type=floats, default=[1100.0], help="LargeSC token budgets in bit/s, 550..2060 (default 1100)")
+    ap.add_argument("--recovery", type=words, default=["hold"], help="LargeSC recovery backends (default hold)")
+    ap.add_argument("--baselines", type=words, default=None,
+                    help="baseline systems (default: every one available; 'none' for none)")
+    ap.add_argument("--metrics", type=words, default=None, help="metrics (default: every one available)")
+    ap.add_argument("--weights", default="hf", help="Mimi weights: hf (Hugging Face cache), a file, or random[:seed] "
+                    "(untrained; plumbing only). Default hf, falling back to random with a warning if offline")
+    ap.add_argument("--codec-mode", default="eager", help="Mimi streaming path (see docs/mimi.md)")
+    ap.add_argument("--max-offset", type=int, default=1, help="UEP copy offset D = playout delay in frames (0..2)")
+    ap.add_argument("--feedback", action="store_true", help="close the loss feedback loop (ideal return channel)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel local jobs (default: cores)")
+    ap.add_argument("--scheduler", default=None, help="Dask scheduler address (tcp://host:8786): run points there")
+    ap.add_argument("--out", default="largesc-sim-out", help="output folder (default largesc-sim-out)")
+    ap.add_argument("--no-audio", action="store_true", help="do not write output audio")
+    ap.add_argument("--no-progress", action="store_true")
+    a = ap.parse_args(argv)
+
+    from . import report as R
+    from . import sim
+    from . import weights as W
+    from .eval import baselines as B
+    from .eval import metrics as M
+    from .eval import speech as S
+
+    # ---- every check before any long work
+    if not a.inputs and not a.demo:
+        ap.error("give speech files or --demo")
+    for br in a.bitrate:
+        try:
+            sim.check_bitrate(br)
+        except ValueError as e:
+            ap.error(str(e))
+    for p in a.loss:
+        if not 0.0 <= p < 1.0:
+            ap.error(f"loss rate {p} must be in [0, 1)")
+    for b in a.burst:
+        if b < 1.0:
+            ap.error(f"mean burst {b} must be >= 1 packet")
+    metrics = a.metrics or list(M.DEFAULT_METRICS)
+    try:
+        M.check_metrics(metrics)
+    except ValueError as e:
+        ap.error(str(e))
+    avail = B.available_baselines()
+    if a.baselines == ["none"]:
+        baselines = []
+    elif a.baselines is None:
+        baselines = [b for b in B.DEFAULT_BASELINES if avail[b][0]]
+        for b in B.DEFAULT_BASELINES:
+            if not avail[b][0]:
+                print(f"note: baseline {b} skipped: {avail[b][1]}", file=sys.stderr)
+    else:
+        baselines = a.baselines
+        for b in baselines:
+            if b not in avail:
+                ap.error(f"unknown codec {b!r}; known: {', '.join(B.BASELINES)}")
+            if not avail[b][0]:
+                ap.error(f"codec {b!r} cannot run here: {avail[b][1]}")
+    try:
+        os.makedirs(a.out, exist_ok=True)
+        probe = os.path.join(a.out, ".write-test")
+        open(probe, "w").close()
+        os.remove(probe)
+    except OSError as e:
+        ap.error(f"output folder {a.out!r} cannot be written: {e}")
+    try:
+        clips = ([dict(name=c.name, path=c.path, text=c.text) for c in S.demo_clips(a.clips)] if a.demo
+                 else [dict(name=os.path.splitext(os.path.basename(p))[0], path=p, text=None) for p in a.inputs])
+    except FileNotFoundError as e:
+        ap.error(str(e))
+    for c in clips:
+        try:
+            x = S.load(c["path"], 16000)
+        except S.SpeechError as e:
+            ap.error(str(e))
+        if a.max_seconds and len(x) > a.max_seconds * 16000:
+            cut = os.path.join(a.out, "clips", c["name"] + ".wav")
+            os.makedirs(os.path.dirname(cut), exist_ok=True)
+            S.save(cut, x[:int(a.max_seconds * 16000)], 16000)
+            c["path"] = cut
+            c["text"] = None  # the transcript covers the whole clip
+    weights = a.weights
+    try:
+        W.resolve(weights)
+    except W.WeightsError as e:
+        if weights != "hf":
+            ap.error(str(e))
+        weights = f"random:{a.seed}"
+        print("=" * 78, file=sys.stderr)
+        print("WARNING: real Mimi weights are not available here:", file=sys.stderr)
+        print("  " + str(e).replace("\n", "\n  "), file=sys.stderr)
+        print(f"Running LargeSC with UNTRAINED random codec weights ({weights}) for plumbing only.", file=sys.stderr)
+        print("Every such row is marked untrained and kept out of quality comparisons and plots.", file=sys.stderr)
+        print("=" * 78, file=sys.stderr)
+
+    opts = sim.Options(weights=weights, codec_mode=a.codec_mode, metrics=tuple(metrics),
+                       max_offset=a.max_offset, feedback=a.feedback, out_dir=a.out,
+                       save_audio=not a.no_audio)
+    points = sim.make_grid(["largesc"] + baselines, a.bitrate, a.loss, a.burst, a.recovery, a.seed,
+                           {b: B.get_baseline(b).payload_bps for b in baselines})
+    print(f"largesc-sim: {len(points)} sweep points x {len(clips)} clips, metrics {', '.join(metrics)}, "
+          f"{'Dask at ' + a.scheduler if a.scheduler else str(a.jobs) + ' local jobs'} -> {a.out}/",
+          file=sys.stderr)
+    t0 = time.time()
+    rows = sim.run_campaign(points, clips, opts, jobs=a.jobs, scheduler=a.scheduler,
+                            progress=not a.no_progress, log=lambda s: print(s, file=sys.stderr))
+    config = dict(vars(a), weights=weights, clips=[c["name"] for c in clips], points=len(points))
+    rep = R.write_report(rows, config, a.out)
+    plots = R.plot_report(rep, a.out)
+    print(f"done in {time.time() - t0:.0f} s: {a.out}/report.json, report.csv, "
+          f"{len(plots)} plots in {a.out}/plots/", file=sys.stderr)
+    print(R.format_summary(rep))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
