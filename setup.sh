@@ -77,7 +77,9 @@ done
 
 step "5/5 main job"
 if ((RUN_JOB)); then
-    "$VENV/bin/largesc-channel-demo" --packets 20000
+    # the main job: a small LargeSC campaign on real recorded speech against
+    # Codec2, Opus and LPCNet (see README); output in largesc-sim-demo/
+    "$VENV/bin/largesc-sim" --demo --out "$ROOT/largesc-sim-demo"
 else
     echo "skipped (--no-run)"
 fi

@@ -32,3 +32,11 @@ try:
     from .largesc_rx import largesc_rx
 except ImportError as _e:  # pragma: no cover
     MIMI_IMPORT_ERROR = _e
+
+# Token recovery (Python; the lm/moshi backends import torch + moshi lazily).
+# Wrapped like the Mimi blocks so a problem here leaves the C++ blocks importable.
+RECOVERY_IMPORT_ERROR = None
+try:
+    from .token_recovery import token_recovery
+except ImportError as _e:  # pragma: no cover
+    RECOVERY_IMPORT_ERROR = _e

@@ -47,7 +47,7 @@ class qa_sim(gr_unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             clips = short_clip(d)
             opts = sim.Options(weights="random:3", metrics=("stoi",), out_dir=d, save_audio=True)
-            pts = sim.make_grid(["largesc", "codec2_700c"], [1100], [0.0, 0.3], [1.0], ["none"], 7,
+            pts = sim.make_grid(["largesc", "codec2_700c"], [1100], [0.0, 0.3], [1.0], ["hold"], 7,
                                 {"codec2_700c": 700})
             self.assertEqual(len(pts), 4)
             rows = sim.run_campaign(pts, clips, opts, jobs=1, progress=False, log=lambda s: None)

@@ -135,14 +135,16 @@ def parse_spec(spec):
     return "file", Path(os.path.expanduser(s))
 
 
-def hub_file(repo, filename, offline=None, cache_dir=None):
+def hub_file(repo, filename, offline=None, cache_dir=None, what="Mimi weights", param="weights"):
     """Path of a hub file in the local Hugging Face cache; downloads it when
-    missing unless offline (offline=None follows HF_HUB_OFFLINE)."""
+    missing unless offline (offline=None follows HF_HUB_OFFLINE). `what` and
+    `param` name the file and the block parameter that takes a local path in
+    the error messages (shared by the Mimi and Moshi loaders)."""
     how = (f"To provide it: on a machine with internet run "
            f"`huggingface-cli download {repo} {filename}` and copy the Hugging Face cache "
            f"(~/.cache/huggingface/hub, or $HF_HOME) to this machine, or download "
            f"https://huggingface.co/{repo}/resolve/main/{filename} and pass its path as the "
-           f"weights parameter (weights='/path/to/{os.path.basename(filename)}').")
+           f"{param} parameter ({param}='/path/to/{os.path.basename(filename)}').")
     try:
         from huggingface_hub import hf_hub_download
     except ImportError as e:  # pragma: no cover
@@ -154,14 +156,14 @@ def hub_file(repo, filename, offline=None, cache_dir=None):
     except Exception as cached_err:
         if offline:
             raise WeightsUnavailableError(
-                f"Mimi weights file '{filename}' of Hugging Face repo '{repo}' is not in the "
-                f"local cache and the hub is offline (HF_HUB_OFFLINE). {how}") from cached_err
+                f"{what} file '{filename}' of Hugging Face repo '{repo}' is not in the "
+                f"local Hugging Face cache and the hub is offline (HF_HUB_OFFLINE). {how}") from cached_err
     try:
         return Path(hf_hub_download(repo, filename, cache_dir=cache_dir))
     except Exception as e:
         raise WeightsUnavailableError(
-            f"Mimi weights file '{filename}' of Hugging Face repo '{repo}' is not in the "
-            f"local cache and could not be downloaded ({type(e).__name__}: "
+            f"{what} file '{filename}' of Hugging Face repo '{repo}' is not in the "
+            f"local Hugging Face cache and could not be downloaded ({type(e).__name__}: "
             f"{str(e).splitlines()[0] if str(e) else ''}). {how}") from e
 
 

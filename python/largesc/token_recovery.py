@@ -1,0 +1,192 @@
+#
+# Copyright 2026 gr-largesc authors.
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+"""token_recovery: masked token frames in, complete token frames out. The
+recovery logic is recovery.py; this file is the GNU Radio glue."""
+
+import threading
+
+import numpy as np
+import pmt
+from gnuradio import gr
+
+from . import recovery as R
+
+_K_FRAME = pmt.intern("frame")
+_K_NQ = pmt.intern("n_q")
+_K_MASK = pmt.intern("mask")
+_K_RECOVERED = pmt.intern("recovered")
+_K_NQ_IN = pmt.intern("n_q_in")
+_K_MALFORMED = pmt.intern("recovery_malformed")
+_K_UNTRAINED = pmt.intern("recovery_untrained")
+
+
+def _to_int(v):
+    if pmt.is_uint64(v):
+        return int(pmt.to_uint64(v))
+    if pmt.is_integer(v):
+        return int(pmt.to_long(v))
+    return None
+
+
+class token_recovery(gr.basic_block):
+    """Fills the tokens a lossy link lost, frame by frame.
+
+    Ports
+      in:    token-frame PDUs from uep_depacketizer: dict with `frame`, `n_q`,
+             `mask` (u8vector, 1 = received); u16vector of n_q tokens.
+      out:   complete token frames: every token valid, received ones
+             unchanged; `n_q` may shrink (hold drops stale fine codebooks;
+             `n_q_in` keeps the input width), `mask` is cut to n_q and
+             `recovered` (u8vector, n_q, 1 = filled by recovery) added.
+      flush: any message: plays out the frames the lm backend still holds
+             (latency max(delays) frames) and starts a new stream.
+
+    A frame whose number is not the previous + 1 starts a new stream (state
+    reset). A malformed frame (not a pair/dict/u16vector, mask length or
+    values wrong, tokens > 2047, n_q mismatch) is counted and passed on as an
+    all-lost frame of the last good width (`recovery_malformed` True).
+
+    Parameters: see recovery.make_recovery. threads > 0 sets torch's thread
+    count (process-wide; 1 is fastest for small models on CPU).
+    """
+
+    def __init__(self, backend="hold", max_hold=R.DEFAULT_MAX_HOLD, min_codebooks=1, model="",
+                 checkpoint="", adapter="", lora_rank=0, temperature=0.0, top_k=0, seed=0,
+                 feed_back="auto", device="auto", threads=0):
+        gr.basic_block.__init__(self, name="token_recovery", in_sig=None, out_sig=None)
+        if backend != "hold" and int(threads) > 0:
+            import torch
+            torch.set_num_threads(int(threads))
+        self._core = R.make_recovery(backend, max_hold, min_codebooks, model, checkpoint, adapter,
+                                     lora_rank, temperature, top_k, seed, feed_back, device)
+        self._untrained = bool(self._core.info.get("untrained", False))
+        self._lock = threading.Lock()
+        self._last_frame = None
+        self._last_width = 1
+        self._frames_in = self._frames_out = self._malformed = 0
+        self._tokens_lost = self._tokens_recovered = self._codebooks_dropped = 0
+        self._restarts = 0
+        self.message_port_register_in(pmt.intern("in"))
+        self.message_port_register_in(pmt.intern("flush"))
+        self.message_port_register_out(pmt.intern("out"))
+        self.set_msg_handler(pmt.intern("in"), self._handle)
+        self.set_msg_handler(pmt.intern("flush"), lambda _m: self.flush())
+
+    # --- parsing ------------------------------------------------------------
+
+    def _parse(self, msg):
+        """(meta, tokens, mask, frame) or raises ValueError."""
+        if not pmt.is_pair(msg):
+            raise ValueError("not a PDU")
+        meta, vec = pmt.car(msg), pmt.cdr(msg)
+        if not pmt.is_dict(meta) or not pmt.is_u16vector(vec):
+            raise ValueError("expected a dict and a u16vector")
+        tokens = np.asarray(pmt.u16vector_elements(vec), dtype=np.int64)
+        mv = pmt.dict_ref(meta, _K_MASK, pmt.PMT_NIL)
+        if not pmt.is_u8vector(mv):
+            raise ValueError("no u8vector mask")
+        mask = np.asarray(pmt.u8vector_elements(mv), dtype=np.int64)
+        n_q = _to_int(pmt.dict_ref(meta, _K_NQ, pmt.PMT_NIL))
+        if n_q is not None and n_q != len(tokens):
+            raise ValueError("n_q does not match the tokens")
+        tokens, mask = R.check_frame(tokens, mask)
+        return meta, tokens, mask, _to_int(pmt.dict_ref(meta, _K_FRAME, pmt.PMT_NIL))
+
+    def _handle(self, msg):
+        with self._lock:
+            self._frames_in += 1
+            malformed = False
+            try:
+                meta, tokens, mask, frame = self._parse(msg)
+            except Exception:
+                malformed = True
+                self._malformed += 1
+                meta = frame = None
+                try:
+                    if pmt.is_pair(msg) and pmt.is_dict(pmt.car(msg)):
+                        meta = pmt.car(msg)
+                        frame = _to_int(pmt.dict_ref(meta, _K_FRAME, pmt.PMT_NIL))
+                except Exception:
+                    meta = frame = None
+                if meta is None:
+                    meta = pmt.make_dict()
+                n = self._last_width
+                tokens, mask = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
+                meta = pmt.dict_add(meta, _K_MALFORMED, pmt.PMT_T)
+            if frame is None:
+                frame = 0 if self._last_frame is None else self._last_frame + 1
+                meta = pmt.dict_add(meta, _K_FRAME, pmt.from_uint64(frame))
+            out = []
+            if self._last_frame is not None and frame != self._last_frame + 1:
+                out += self._core.flush()   # new stream: play out the old one, reset
+                self._restarts += 1
+            self._last_frame = frame
+            if not malformed:
+                self._last_width = len(tokens)
+            self._tokens_lost += int((~mask).sum())
+            out += self._core.push(tokens, mask, meta)
+        self._publish(out)
+
+    def _publish(self, frames):
+        for f in frames:
+            meta = f.meta
+            meta = pmt.dict_add(meta, _K_NQ, pmt.from_long(len(f.tokens)))
+            meta = pmt.dict_add(meta, _K_NQ_IN, pmt.from_long(f.n_q_in))
+            meta = pmt.dict_add(meta, _K_MASK, pmt.init_u8vector(len(f.mask), f.mask.tolist()))
+            meta = pmt.dict_add(meta, _K_RECOVERED,
+                                pmt.init_u8vector(len(f.recovered), f.recovered.tolist()))
+            if self._untrained:
+                meta = pmt.dict_add(meta, _K_UNTRAINED, pmt.PMT_T)
+            vec = pmt.init_u16vector(len(f.tokens), f.tokens.tolist())
+            self.message_port_pub(pmt.intern("out"), pmt.cons(meta, vec))
+            with self._lock:
+                self._frames_out += 1
+                self._tokens_recovered += int(f.recovered.sum())
+                self._codebooks_dropped += f.n_q_in - len(f.tokens)
+
+    # --- control and statistics --------------------------------------------
+
+    def flush(self):
+        """Plays out held frames (lm backend) and resets the stream state."""
+        with self._lock:
+            out = self._core.flush()
+            self._last_frame = None
+        self._publish(out)
+
+    def reset(self):
+        """Drops held frames and starts a new stream."""
+        with self._lock:
+            self._core.reset()
+            self._last_frame = None
+
+    def backend(self):
+        return self._core.backend
+
+    def info(self):
+        return dict(self._core.info)
+
+    def latency_frames(self):
+        return self._core.latency_frames
+
+    def frames_in(self):
+        return self._frames_in
+
+    def frames_out(self):
+        return self._frames_out
+
+    def frames_malformed(self):
+        return self._malformed
+
+    def tokens_lost(self):
+        return self._tokens_lost
+
+    def tokens_recovered(self):
+        return self._tokens_recovered
+
+    def codebooks_dropped(self):
+        return self._codebooks_dropped
+
+    def restarts(self):
+        return self._restarts
