@@ -135,6 +135,22 @@ def parse_spec(spec):
     return "file", Path(os.path.expanduser(s))
 
 
+def hub_reachable(timeout=3.0):
+    """True if the Hugging Face endpoint ($HF_ENDPOINT or huggingface.co)
+    accepts a TCP connection within `timeout` s. Checked before a download so
+    that a machine without internet fails at once instead of retrying for
+    half a minute."""
+    import socket
+    from urllib.parse import urlparse
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    try:
+        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)),
+                                 timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
 def hub_file(repo, filename, offline=None, cache_dir=None, what="Mimi weights", param="weights"):
     """Path of a hub file in the local Hugging Face cache; downloads it when
     missing unless offline (offline=None follows HF_HUB_OFFLINE). `what` and
@@ -158,6 +174,10 @@ def hub_file(repo, filename, offline=None, cache_dir=None, what="Mimi weights", 
             raise WeightsUnavailableError(
                 f"{what} file '{filename}' of Hugging Face repo '{repo}' is not in the "
                 f"local Hugging Face cache and the hub is offline (HF_HUB_OFFLINE). {how}") from cached_err
+    if not hub_reachable():
+        raise WeightsUnavailableError(
+            f"{what} file '{filename}' of Hugging Face repo '{repo}' is not in the local "
+            f"Hugging Face cache and the hub cannot be reached from this machine. {how}")
     try:
         return Path(hf_hub_download(repo, filename, cache_dir=cache_dir))
     except Exception as e:
