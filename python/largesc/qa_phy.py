@@ -170,6 +170,24 @@ class qa_phy(gr_unittest.TestCase):
         self.assertEqual(summary["delivered_exact"], 60)
         self.assertEqual(summary["depacketizer_packets_in"], 60)
 
+    def test_007b_sim_link_headless(self):
+        """The sim_link example (LargeSC TX -> erasure channel -> LargeSC RX,
+        feedback closed, untrained codec) runs headless to the end and writes
+        0.08 s of audio per frame up to the last frame the receiver heard of."""
+        import soundfile as sf
+        frames = 25
+        out = os.path.join(self.out.name, "sim_link_out.wav")
+        r = subprocess.run([sys.executable, self.generated("sim_link_nogui"), "--max-frames", str(frames),
+                            "--output-file", out, "--weights", "random:0"],
+                           capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        # the example's channel: Gilbert-Elliott, loss 0.1, mean burst 2, seed 1
+        lost = largesc.loss_model.gilbert_elliott_mean(0.1, 2.0, 1).pattern(frames)
+        last_heard = int(np.nonzero(lost == 0)[0].max())
+        info = sf.info(out)
+        self.assertEqual(info.samplerate, 16000)
+        self.assertEqual(info.frames, (last_heard + 1) * 1280)
+
     def test_008_usrp_examples_no_device(self):
         procs = {name: subprocess.Popen([sys.executable, self.generated(name), "-a", "serial=largesc-qa-none"],
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
