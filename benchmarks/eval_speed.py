@@ -73,6 +73,21 @@ def main():
                           "payload_bps": round(r.payload_bps, 1),
                           "on_air_bps": round(r.on_air_bps, 1),
                           "latency_ms": r.latency_ms, **common}), flush=True)
+    if not args.only or "largesc" in args.only:
+        # the LargeSC link flowgraph (encoder, controller, packetizer, channel,
+        # depacketizer, hold recovery, decoder), untrained codec: speed only
+        from gnuradio.largesc.link import LinkConfig, run_link
+        for mode in ("eager",):
+            cfg = LinkConfig(budget=1100, loss_model="bernoulli", loss_rate=args.loss, seed=1,
+                             weights="random:0", codec_mode=mode, recovery="hold", threads=1)
+            t0 = time.perf_counter()
+            res = run_link(x, SR, cfg)
+            wall = time.perf_counter() - t0
+            print(json.dumps({"figure": "system_s_per_min", "system": "largesc_1100_hold",
+                              "codec_mode": mode, "value": round(wall / minutes, 3),
+                              "unit": "s per min of speech (incl. model load)",
+                              "loss_rate": args.loss, "on_air_bps": round(res.counters["on_air_bitrate"], 1),
+                              "latency_ms": res.latency_ms, "untrained": res.untrained, **common}), flush=True)
     if deg is None:
         deg = B.get_baseline("opus_6k").run(x, SR, spec).audio
     a = M.align(x, deg, SR)

@@ -13,6 +13,7 @@ import pmt
 from gnuradio import gr
 
 from . import uep_plan
+from .pmt_util import to_float as _to_float, to_int as _to_int
 
 MAX_TOKEN = 2047
 
@@ -27,20 +28,6 @@ _K_WINDOW = pmt.intern("window")
 
 # feedback estimates are clamped to what a Gilbert channel can express
 MAX_FEEDBACK_LOSS = 0.95
-
-
-def _to_int(v):
-    if pmt.is_uint64(v):
-        return int(pmt.to_uint64(v))
-    if pmt.is_integer(v):
-        return int(pmt.to_long(v))
-    return None
-
-
-def _to_float(v):
-    if pmt.is_real(v) or pmt.is_integer(v) or pmt.is_uint64(v):
-        return float(pmt.to_double(v)) if pmt.is_real(v) else float(_to_int(v))
-    return None
 
 
 class adaptive_controller(gr.basic_block):

@@ -172,10 +172,6 @@ class mimi_decoder(gr.sync_block):
                  frames_per_call=1, mode="eager", done_grace_s=1.0, start_frame=None):
         gr.sync_block.__init__(self, name="mimi_decoder", in_sig=None, out_sig=[np.float32])
         C.check_rate(sample_rate)
-        if str(device) != "cpu":
-            import torch
-            if not torch.cuda.is_available():
-                raise ValueError(f"device {device!r} is not available here (no CUDA); use 'cpu'")
         C.set_threads(threads)
         model, info = W.load_mimi(weights, device=device)
         self.codec = C.MimiStreamingDecoder(model, mode=mode, info=info)

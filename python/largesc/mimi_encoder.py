@@ -148,10 +148,6 @@ class mimi_encoder(gr.sync_block):
         gr.sync_block.__init__(self, name="mimi_encoder", in_sig=[np.float32], out_sig=None)
         C.check_rate(sample_rate)
         C.check_n_q(n_q)
-        if str(device) != "cpu":
-            import torch
-            if not torch.cuda.is_available():
-                raise ValueError(f"device {device!r} is not available here (no CUDA); use 'cpu'")
         C.set_threads(threads)
         model, info = W.load_mimi(weights, device=device)
         self.codec = C.MimiStreamingEncoder(model, mode=mode, info=info)

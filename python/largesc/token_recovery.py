@@ -12,6 +12,7 @@ import pmt
 from gnuradio import gr
 
 from . import recovery as R
+from .pmt_util import to_int as _to_int
 
 _K_FRAME = pmt.intern("frame")
 _K_NQ = pmt.intern("n_q")
@@ -20,14 +21,6 @@ _K_RECOVERED = pmt.intern("recovered")
 _K_NQ_IN = pmt.intern("n_q_in")
 _K_MALFORMED = pmt.intern("recovery_malformed")
 _K_UNTRAINED = pmt.intern("recovery_untrained")
-
-
-def _to_int(v):
-    if pmt.is_uint64(v):
-        return int(pmt.to_uint64(v))
-    if pmt.is_integer(v):
-        return int(pmt.to_long(v))
-    return None
 
 
 class token_recovery(gr.basic_block):

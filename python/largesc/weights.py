@@ -267,6 +267,10 @@ def load_mimi(spec="hf", device="cpu", offline=None, cache_dir=None):
     """Builds Mimi with the weights named by `spec`. Returns (model, info) with
     info = {"spec", "source", "untrained"}; the model is in eval mode with all
     32 codebooks active and its codebook embeddings materialised."""
+    if str(device) != "cpu":
+        import torch
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} is not available here (no CUDA); use 'cpu'")
     kind, value = resolve(spec, offline=offline, cache_dir=cache_dir)
     if kind == "random":
         model = random_mimi(value, device)
