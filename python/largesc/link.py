@@ -15,6 +15,8 @@ sent = delivered + dropped by the channel, and packets lost anywhere else
 make the run fail (LinkAccountingError).
 """
 
+import os
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -67,10 +69,11 @@ class paced_audio_source(gr.sync_block):
 @dataclass
 class LinkConfig:
     budget: float = 1100.0          # token payload bit/s (550..2060)
-    loss_model: str = "gilbert_elliott"  # erasure_channel model
+    loss_model: str = "gilbert_elliott"  # erasure_channel model: bernoulli, gilbert_elliott, trace
     loss_rate: float = 0.1
     mean_burst: float = 1.0
     seed: int = 0
+    trace: tuple = ()               # loss_model "trace": 0/1 per packet (1 = lost), repeated
     max_offset: int = 1             # D: copies up to D frames later = playout delay
     mode: str = "adaptive"          # controller: adaptive | fixed
     recovery: str = "hold"          # token_recovery backend, or "none"
@@ -102,13 +105,18 @@ class LinkResult:
     seconds: float
 
 
-def _loss_kwargs(cfg):
+def _loss_kwargs(cfg, tmpdir):
+    if cfg.loss_model == "trace":
+        path = os.path.join(tmpdir, "loss_trace.txt")
+        with open(path, "w") as f:
+            f.write(" ".join(str(int(bool(v))) for v in cfg.trace))
+        return dict(model="trace", trace_file=path, trace_repeat=True)
     if cfg.loss_model == "bernoulli":
         return dict(model="bernoulli", loss_rate=cfg.loss_rate)
     if cfg.loss_model == "gilbert_elliott":
         burst = max(cfg.mean_burst, 1.0)
         return dict(model="gilbert_elliott", loss_rate=cfg.loss_rate, mean_burst=burst)
-    raise ValueError(f"unknown loss model {cfg.loss_model!r}; allowed: bernoulli, gilbert_elliott")
+    raise ValueError(f"unknown loss model {cfg.loss_model!r}; allowed: bernoulli, gilbert_elliott, trace")
 
 
 def algorithmic_latency_ms(cfg, in_rate):
@@ -141,7 +149,8 @@ def run_link(audio, in_rate, cfg=None, timeout=600.0):
                     codec_mode=cfg.codec_mode, recovery_args=cfg.recovery_args, start_frame=0)
     enc, ctrl, pkz = tx.encoder, tx.controller, tx.packetizer
     dpk, rec, dec = rx.depacketizer, rx.recovery, rx.decoder
-    chan = _core.erasure_channel(seed=cfg.seed, stats_interval=0, **_loss_kwargs(cfg))
+    with tempfile.TemporaryDirectory() as tmp:  # the channel reads a trace at construction
+        chan = _core.erasure_channel(seed=cfg.seed, stats_interval=0, **_loss_kwargs(cfg, tmp))
     chunk = max(1, int(round(FRAME_S * in_rate)))
     src = paced_audio_source(audio, chunk, lambda: enc.frames_out() - dec.frames_in(), cfg.window)
     sink = blocks.vector_sink_f()

@@ -124,6 +124,21 @@ class qa_sim(gr_unittest.TestCase):
             self.assertEqual(a["packets_dropped"], b["packets_dropped"])
             self.assertAlmostEqual(a["m_stoi"], b["m_stoi"], places=9)
 
+    def test_link_over_a_loss_trace(self):
+        """A measured loss trace (as largesc-phy-sweep --speech passes one) drives
+        the link's channel packet by packet; every frame still comes out."""
+        from gnuradio.largesc.link import LinkConfig, run_link
+        with tempfile.TemporaryDirectory() as d:
+            x = S.load(short_clip(d, 1.6)[0]["path"], 16000)
+        trace = (0, 1, 1, 0, 0)
+        res = run_link(x, 16000, LinkConfig(loss_model="trace", trace=trace, weights="random:1",
+                                            recovery="hold", threads=1))
+        n = res.frames
+        self.assertEqual(n, 20)
+        self.assertEqual(res.counters["packets_sent"], n)
+        self.assertEqual(res.counters["packets_dropped_by_channel"], sum(trace[i % 5] for i in range(n)))
+        self.assertEqual(len(res.audio), n * 1280)
+
     def test_report_schema(self):
         good = dict(point="p", system="codec2_700c", bitrate=700.0, loss_rate=0.1, mean_burst=1.0,
                     recovery="-", seed=1, clip="c", untrained=False, token_bitrate=700.0,

@@ -117,7 +117,7 @@ def run_point(point, clips, opts):
                        packets_dropped=int(res.packets_lost), packets_lost_elsewhere=0)
         row["run_s"] = round(time.perf_counter() - t0, 3)
         scores = M.evaluate(ref, deg, sr, opts.metrics, text=clip.get("text"), errors="nan")
-        row["lag_ms"] = float(scores.get("lag_ms", 0.0))
+        row["lag_ms"] = scores.get("lag_ms")  # None when the alignment failed (see metric_errors)
         row.update({f"m_{k}": (None if not np.isfinite(scores[k]) else float(scores[k]))
                     for k in opts.metrics})
         if scores.get("errors"):

@@ -126,19 +126,10 @@ def main(argv=None):
             S.save(cut, x[:int(a.max_seconds * 16000)], 16000)
             c["path"] = cut
             c["text"] = None  # the transcript covers the whole clip
-    weights = a.weights
     try:
-        W.resolve(weights)
+        weights = W.hf_or_untrained(a.weights, a.seed)
     except W.WeightsError as e:
-        if weights != "hf":
-            ap.error(str(e))
-        weights = f"random:{a.seed}"
-        print("=" * 78, file=sys.stderr)
-        print("WARNING: real Mimi weights are not available here:", file=sys.stderr)
-        print("  " + str(e).replace("\n", "\n  "), file=sys.stderr)
-        print(f"Running LargeSC with UNTRAINED random codec weights ({weights}) for plumbing only.", file=sys.stderr)
-        print("Every such row is marked untrained and kept out of quality comparisons and plots.", file=sys.stderr)
-        print("=" * 78, file=sys.stderr)
+        ap.error(str(e))
 
     opts = sim.Options(weights=weights, codec_mode=a.codec_mode, metrics=tuple(metrics),
                        max_offset=a.max_offset, feedback=a.feedback, out_dir=a.out,

@@ -290,3 +290,25 @@ def load_mimi(spec="hf", device="cpu", offline=None, cache_dir=None):
             layer._codebook.register_buffer("_embedding", None, persistent=False)
             _ = layer._codebook.embedding
     return model, info
+
+
+def hf_or_untrained(spec, seed=0, log=None):
+    """For tools that must run anywhere: `spec` itself if it resolves; for the
+    default "hf" without a cached or downloadable file, "random:SEED" (an
+    UNTRAINED codec) after a loud warning through `log` (default stderr).
+    Any other unresolvable spec raises WeightsError."""
+    import sys
+    try:
+        resolve(spec)
+        return spec
+    except WeightsError as e:
+        if spec != "hf":
+            raise
+        fallback = f"random:{seed}"
+        msg = ("=" * 78 + "\nWARNING: real Mimi weights are not available here:\n  "
+               + str(e).replace("\n", "\n  ")
+               + f"\nRunning LargeSC with UNTRAINED random codec weights ({fallback}) for plumbing only."
+               "\nEvery such result is marked untrained and says nothing about speech quality.\n"
+               + "=" * 78)
+        (log or (lambda m: print(m, file=sys.stderr)))(msg)
+        return fallback

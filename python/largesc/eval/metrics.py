@@ -330,7 +330,9 @@ def evaluate(ref, deg, sr, metrics=DEFAULT_METRICS, text=None, align_signals=Tru
 
     Returns a dict {metric: value, "lag_ms": ..., "align_method": ...}.
     ``errors="nan"`` records NaN (and the message under ``"errors"``) for a
-    metric that fails on this input (e.g. PESQ on silence) instead of raising.
+    metric that fails on this input (e.g. PESQ on silence) instead of raising;
+    when the alignment itself fails it scores the signals as they start and
+    records that under ``"errors"["align"]``.
     Unknown metric names and unusable reference audio fail before any work."""
     check_metrics(metrics)
     if errors not in ("raise", "nan"):
@@ -341,12 +343,22 @@ def evaluate(ref, deg, sr, metrics=DEFAULT_METRICS, text=None, align_signals=Tru
     if deg.ndim != 1 or deg.size == 0 or not np.all(np.isfinite(deg)):
         raise SpeechError("output audio: expected finite mono 1-D samples")
     out = {}
-    if align_signals:
-        a = align(ref, deg, sr, max_lag_s)
-        ref, deg = a.ref, a.deg
-        out["lag_ms"] = a.lag_ms
-        out["align_method"] = a.method
     errs = {}
+    if align_signals:
+        try:
+            a = align(ref, deg, sr, max_lag_s)
+            ref, deg = a.ref, a.deg
+            out["lag_ms"] = a.lag_ms
+            out["align_method"] = a.method
+        except AlignmentError as e:
+            # e.g. an output that is mostly silence after heavy loss: with
+            # errors="nan" score it as it came (same start), and say so
+            if errors == "raise":
+                raise
+            n = min(len(ref), len(deg))
+            ref, deg = ref[:n], deg[:n]
+            out["align_method"] = "none (alignment failed)"
+            errs["align"] = str(e)
     for name in metrics:
         try:
             out[name] = compute(name, ref, deg, sr, text=text, seed=seed)
