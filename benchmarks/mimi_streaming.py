@@ -16,9 +16,17 @@ does not depend on the weight values; agreement figures from random weights
 understate approximation error (random init scales transformer outputs by
 0.01) and say nothing about speech quality.
 
-  .venv/bin/python3 benchmarks/mimi_streaming.py [--frames 30] [--modes eager,fast-int8] [--weights random:1]
+  .venv/bin/python3 benchmarks/mimi_streaming.py [--frames 30] [--modes eager,exact,fast-int8] [--weights random:1]
 Mode "fast" compiles with torch.compile (minutes on 2 cores when the inductor
-cache is cold); add it to --modes to measure it.
+cache is cold; the cache is on disk, ~/.cache/gr-largesc/inductor); add it to
+--modes to measure it. Its first_encode_s / first_decode_s are the cold or
+warm compile times (run twice to see both; "compiled" says whether the
+compiled step ran or it fell back to "exact").
+
+Timing: each setting runs --frames frames after 3 warm-up calls; ms per frame
+is reported as the median and the best (min) call, divided by frames per call.
+Run when the machine is otherwise idle; the "load" field is the 1-minute load
+average when the setting started (2 cores: above ~1 the figures are inflated).
 """
 
 import argparse
@@ -43,7 +51,12 @@ T_IMPORT = time.perf_counter() - T_START
 
 
 def emit(**kw):
+    kw.setdefault("load", round(os.getloadavg()[0], 2))
     print(json.dumps(kw), flush=True)
+
+
+def ms(ts, fpc):
+    return round(1000 * float(np.median(ts)) / fpc, 2), round(1000 * float(np.min(ts)) / fpc, 2)
 
 
 def signal(n_frames, seed=0):
@@ -68,7 +81,7 @@ def timed(fn, chunks, warmup=3):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--frames", type=int, default=30, help="timed frames per setting (+ warm-up)")
-    ap.add_argument("--modes", default="eager,fast-int8")
+    ap.add_argument("--modes", default="eager,exact,fast-int8")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--fpc", default="1,2,4")
     ap.add_argument("--weights", default="random:1")
@@ -105,9 +118,9 @@ def main():
             with torch.inference_mode(), model.streaming(1):
                 _, td = timed(lambda c: model.decode(c), cchunks)
             model.set_num_codebooks(C.N_CODEBOOKS)
+            (em, eb), (dm, db) = ms(te, fpc), ms(td, fpc)
             emit(figure="ms_per_frame", impl="upstream_moshi_eager", threads=nth, frames_per_call=fpc,
-                 encode_ms=round(1000 * np.median(te) / fpc, 2), decode_ms=round(1000 * np.median(td) / fpc, 2),
-                 **common)
+                 encode_ms=em, decode_ms=dm, encode_ms_best=eb, decode_ms_best=db, **common)
         for mode in modes:
             for fpc in fpcs:
                 t = time.perf_counter()
@@ -132,8 +145,12 @@ def main():
                 agree = float((toks == ref_tokens[:n]).mean())
                 agree_k = float((toks[:, :args.n_q] == ref_tokens[:n, :args.n_q]).mean())
                 err = float(np.abs(pcm - ref_audio[:len(pcm)]).max())
+                (em, eb), (dm, db) = ms(te, fpc), ms(td, fpc)
+                extra = {}
+                if enc._fast is not None:
+                    extra["compiled"] = bool(enc._fast.compiled and dec._fast.compiled)
                 emit(figure="ms_per_frame", impl=f"largesc_{mode}", threads=nth, frames_per_call=fpc,
-                     encode_ms=round(1000 * np.median(te) / fpc, 2), decode_ms=round(1000 * np.median(td) / fpc, 2),
+                     encode_ms=em, decode_ms=dm, encode_ms_best=eb, decode_ms_best=db, **extra,
                      setup_s=round(t_setup, 3), first_encode_s=round(t_first_enc, 3),
                      first_decode_s=round(t_first_dec, 3),
                      token_agreement_32=round(agree, 5), token_agreement_nq=round(agree_k, 5),

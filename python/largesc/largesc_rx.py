@@ -26,7 +26,7 @@ class largesc_rx(gr.hier_block2):
     packet heard."""
 
     def __init__(self, sample_rate=16000, delay=1, recovery="hold", weights="hf",
-                 require_crc=False, feedback_interval=25, threads=0, codec_mode="eager",
+                 require_crc=False, feedback_interval=25, threads=0, codec_mode="exact",
                  recovery_args=None, start_frame=None):
         gr.hier_block2.__init__(self, "largesc_rx", gr.io_signature(0, 0, 0),
                                 gr.io_signature(1, 1, gr.sizeof_float))

@@ -27,7 +27,7 @@ class largesc_tx(gr.hier_block2):
 
     def __init__(self, sample_rate=16000, budget=1100.0, loss_rate=0.1, mean_burst=1.0,
                  max_offset=1, mode="adaptive", weights="hf", crc=False, threads=0,
-                 codec_mode="eager"):
+                 codec_mode="exact"):
         gr.hier_block2.__init__(self, "largesc_tx", gr.io_signature(1, 1, gr.sizeof_float),
                                 gr.io_signature(0, 0, 0))
         self.message_port_register_hier_in("feedback")

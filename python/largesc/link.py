@@ -79,7 +79,7 @@ class LinkConfig:
     recovery: str = "hold"          # token_recovery backend, or "none"
     recovery_args: dict = field(default_factory=dict)
     weights: str = "random:0"       # Mimi weight spec (see weights.py)
-    codec_mode: str = "eager"
+    codec_mode: str = "exact"
     out_rate: int = 16000
     crc: bool = False
     feedback: bool = False          # close the loop: depacketizer feedback -> controller

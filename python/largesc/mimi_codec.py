@@ -17,9 +17,14 @@ FrameResampler                       24 kHz <-> other rates with an exact,
                                      fixed number of samples per frame.
 
 mode selects the implementation of the streaming step:
-  "eager"  upstream moshi modules, fp32, uncompiled: the exact reference path.
-  "fast"   see mimi_fast.py (compiled, pre-packed weights); same tokens.
-  "fast-int8"  "fast" plus int8 dynamic quantisation of transformer linears.
+  "eager"  upstream moshi modules, fp32, uncompiled: the reference path.
+  "exact"  mimi_fast.py's rewrite of the step (every conv/linear one matrix
+           product on pre-arranged weights, no compile), fp32: same tokens as
+           "eager", audio within float rounding (~1e-7).
+  "fast"   "exact" under torch.compile (on-disk inductor cache; falls back to
+           "exact" where compiling fails). Same tokens.
+  "fast-int8"  "exact" with int8 dynamic quantisation of the transformer's
+           linears. Approximate (tokens differ).
 """
 
 import math
@@ -38,7 +43,7 @@ N_CODEBOOKS = W.N_CODEBOOKS
 CARDINALITY = W.CARDINALITY
 FRAME_SECONDS = 0.08
 SUPPORTED_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 96000)
-MODES = ("eager", "fast", "fast-int8")
+MODES = ("eager", "exact", "fast", "fast-int8")
 SILENCE_DB = -120.0
 
 
@@ -165,7 +170,7 @@ class MimiStreamingEncoder:
         self._fast = None
         if mode != "eager":
             from . import mimi_fast
-            self._fast = mimi_fast.FastEncoder(model, int8=(mode == "fast-int8"))
+            self._fast = mimi_fast.FastEncoder(model, mode)
         self.reset()
 
     @property
@@ -229,7 +234,7 @@ class MimiStreamingDecoder:
         self._fast = None
         if mode != "eager":
             from . import mimi_fast
-            self._fast = mimi_fast.FastDecoder(model, int8=(mode == "fast-int8"))
+            self._fast = mimi_fast.FastDecoder(model, mode)
         self.reset()
 
     @property

@@ -169,7 +169,7 @@ class mimi_decoder(gr.sync_block):
     message block has finished."""
 
     def __init__(self, sample_rate=16000, weights="hf", device="cpu", threads=0,
-                 frames_per_call=1, mode="eager", done_grace_s=1.0, start_frame=None):
+                 frames_per_call=1, mode="exact", done_grace_s=1.0, start_frame=None):
         gr.sync_block.__init__(self, name="mimi_decoder", in_sig=None, out_sig=[np.float32])
         C.check_rate(sample_rate)
         C.set_threads(threads)

@@ -144,7 +144,7 @@ class mimi_encoder(gr.sync_block):
     next frame (or from frame index `frame`)."""
 
     def __init__(self, sample_rate=16000, n_q=8, weights="hf", device="cpu", threads=0,
-                 frames_per_call=1, mode="eager", vad_threshold_db=-50.0, send_eos=True):
+                 frames_per_call=1, mode="exact", vad_threshold_db=-50.0, send_eos=True):
         gr.sync_block.__init__(self, name="mimi_encoder", in_sig=[np.float32], out_sig=None)
         C.check_rate(sample_rate)
         C.check_n_q(n_q)

@@ -183,6 +183,76 @@ class qa_codec(gr_unittest.TestCase):
         self.assertLess(float((c - d).abs().max()), 1e-6)
         dec.close()
 
+    def _run_mode(self, mode, x, toks, fpc):
+        m, info = model()
+        enc = C.MimiStreamingEncoder(m, mode=mode, info=info)
+        dec = C.MimiStreamingDecoder(m, mode=mode, info=info)
+        T = len(toks)
+        got_t = np.concatenate([enc.encode(x[i * C.FRAME_SIZE:(i + fpc) * C.FRAME_SIZE])
+                                for i in range(0, T, fpc)])
+        got_a = np.concatenate([dec.decode(toks[i:i + fpc]) for i in range(0, T, fpc)])
+        enc.close()
+        dec.close()
+        return got_t, got_a, enc, dec
+
+    def test_exact_mode_equals_eager(self):
+        """The rewritten step (mode "exact": convs as matrix products,
+        conv-transpose as matmul + overlap-add, own KV cache, precomputed
+        codebook norms) gives eager's tokens and eager's audio within 1e-5,
+        with 1 and 2 frames per call, and after reset()."""
+        T = 6
+        x = test_signal(T * C.FRAME_SIZE, seed=3)
+        toks = np.random.default_rng(7).integers(0, 2048, (T, 8))
+        ref_t, ref_a, _, _ = self._run_mode("eager", x, toks, 1)
+        for fpc in (1, 2):
+            with self.subTest(frames_per_call=fpc):
+                got_t, got_a, enc, dec = self._run_mode("exact", x, toks, fpc)
+                np.testing.assert_array_equal(got_t, ref_t)
+                self.assertLess(float(np.abs(got_a - ref_a).max()), 1e-5)
+        # reset() restarts the stream: same first frames again
+        m, info = model()
+        enc = C.MimiStreamingEncoder(m, mode="exact", info=info)
+        enc.encode(x[:2 * C.FRAME_SIZE])
+        enc.reset()
+        np.testing.assert_array_equal(enc.encode(x[:2 * C.FRAME_SIZE]), ref_t[:2])
+
+    def test_fast_int8_runs(self):
+        """Approximate mode: right shapes and value ranges, mostly the same
+        semantic tokens (agreement itself is measured by the benchmark)."""
+        T = 4
+        x = test_signal(T * C.FRAME_SIZE, seed=4)
+        toks = np.random.default_rng(8).integers(0, 2048, (T, 8))
+        got_t, got_a, _, _ = self._run_mode("fast-int8", x, toks, 1)
+        self.assertEqual(got_t.shape, (T, 32))
+        self.assertTrue(((got_t >= 0) & (got_t < 2048)).all())
+        self.assertEqual(len(got_a), T * C.FRAME_SIZE)
+        self.assertTrue(np.isfinite(got_a).all())
+
+    def test_fast_mode_falls_back_without_compiler(self):
+        """Mode "fast" where torch.compile cannot work: warns, runs the exact
+        uncompiled step, same tokens as eager. (The compiled path itself is
+        not exercised here: its first compile takes minutes on 2 cores.)"""
+        import warnings
+        T = 3
+        x = test_signal(T * C.FRAME_SIZE, seed=5)
+        toks = np.random.default_rng(9).integers(0, 2048, (T, 8))
+        ref_t, ref_a, _, _ = self._run_mode("eager", x, toks, 1)
+
+        def no_compile(*a, **kw):
+            raise RuntimeError("compiler unavailable (test)")
+        saved = torch.compile
+        torch.compile = no_compile
+        try:
+            with warnings.catch_warnings(record=True) as w:
+                warnings.simplefilter("always")
+                got_t, got_a, enc, dec = self._run_mode("fast", x, toks, 1)
+        finally:
+            torch.compile = saved
+        self.assertTrue(any("torch.compile failed" in str(i.message) for i in w))
+        self.assertFalse(enc._fast.compiled)
+        np.testing.assert_array_equal(got_t, ref_t)
+        self.assertLess(float(np.abs(got_a - ref_a).max()), 1e-5)
+
     def test_frame_resampler_exact_and_clean(self):
         for rate in C.SUPPORTED_RATES:
             for direction in ("down", "up"):

@@ -42,7 +42,7 @@ class Point:
 @dataclasses.dataclass
 class Options:
     weights: str = "random:0"
-    codec_mode: str = "eager"
+    codec_mode: str = "exact"
     metrics: tuple = ("pesq_wb", "stoi")
     max_offset: int = 1
     feedback: bool = False

@@ -51,7 +51,8 @@ def main(argv=None):
     ap.add_argument("--metrics", type=words, default=None, help="metrics (default: every one available)")
     ap.add_argument("--weights", default="hf", help="Mimi weights: hf (Hugging Face cache), a file, or random[:seed] "
                     "(untrained; plumbing only). Default hf, falling back to random with a warning if offline")
-    ap.add_argument("--codec-mode", default="eager", help="Mimi streaming path (see docs/mimi.md)")
+    ap.add_argument("--codec-mode", default="exact", choices=["exact", "eager", "fast", "fast-int8"],
+                    help="Mimi streaming path (default exact: upstream tokens, faster kernels; see docs/mimi.md)")
     ap.add_argument("--max-offset", type=int, default=1, help="UEP copy offset D = playout delay in frames (0..2)")
     ap.add_argument("--feedback", action="store_true", help="close the loss feedback loop (ideal return channel)")
     ap.add_argument("--seed", type=int, default=1)
