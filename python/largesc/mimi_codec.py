@@ -154,10 +154,11 @@ def _streaming_stack(modules, what):
     return stack
 
 
-class MimiStreamingEncoder:
-    """Streaming Mimi encoder: whole 80 ms frames of 24 kHz audio in, all 32
-    codebooks' tokens out (RVQ is residual: the first K of 32 equal a K-codebook
-    encode). State persists across calls until reset()."""
+class _StreamingCodec:
+    """What the streaming encoder and decoder share: the mode (eager = upstream
+    moshi in streaming mode; the other modes run mimi_fast's step), the
+    weights info, reset and close."""
+    _fast_class = None
 
     def __init__(self, model, mode="eager", info=None):
         if mode not in MODES:
@@ -170,7 +171,7 @@ class MimiStreamingEncoder:
         self._fast = None
         if mode != "eager":
             from . import mimi_fast
-            self._fast = mimi_fast.FastEncoder(model, mode)
+            self._fast = getattr(mimi_fast, self._fast_class)(model, mode)
         self.reset()
 
     @property
@@ -183,8 +184,7 @@ class MimiStreamingEncoder:
             self._fast.reset()
             return
         self.close()
-        m = self.model
-        self._stack = _streaming_stack([m.encoder, m.encoder_transformer, m.downsample.conv], "encoder")
+        self._stack = _streaming_stack(*self._stack_modules())
 
     def close(self):
         """Leaves streaming mode (the model can then serve another codec)."""
@@ -194,6 +194,18 @@ class MimiStreamingEncoder:
 
     def __del__(self):
         self.close()
+
+
+class MimiStreamingEncoder(_StreamingCodec):
+    """Streaming Mimi encoder: whole 80 ms frames of 24 kHz audio in, all 32
+    codebooks' tokens out (RVQ is residual: the first K of 32 equal a K-codebook
+    encode). State persists across calls until reset()."""
+
+    _fast_class = "FastEncoder"
+
+    def _stack_modules(self):
+        m = self.model
+        return [m.encoder, m.encoder_transformer, m.downsample.conv], "encoder"
 
     def encode(self, pcm):
         """pcm: float32 [T * 1920] at 24 kHz (T >= 1) -> int64 tokens [T, 32]."""
@@ -214,50 +226,23 @@ class MimiStreamingEncoder:
         return codes[0].T.numpy().astype(np.int64)
 
 
-class MimiStreamingDecoder:
+class MimiStreamingDecoder(_StreamingCodec):
     """Streaming Mimi decoder: token frames in, 24 kHz audio out (1920 samples
     per frame). A frame may carry any number of codebooks (0..32) and any
     subset of them may be marked absent: absent codebooks contribute nothing
     to the latent (the residual sum simply stops short)."""
 
+    _fast_class = "FastDecoder"
+
     def __init__(self, model, mode="eager", info=None):
-        if mode not in MODES:
-            raise ValueError(f"unknown mode {mode!r}: use one of {MODES}")
-        self.model = model
-        self.mode = mode
-        self.info = dict(info or {})
-        self.frames = 0
-        self._stack = None
         q = model.quantizer
         self._tables = [q.rvq_first.vq.layers[0]._codebook.embedding] + \
                        [l._codebook.embedding for l in q.rvq_rest.vq.layers]
-        self._fast = None
-        if mode != "eager":
-            from . import mimi_fast
-            self._fast = mimi_fast.FastDecoder(model, mode)
-        self.reset()
+        super().__init__(model, mode, info)
 
-    @property
-    def untrained(self):
-        return bool(self.info.get("untrained", False))
-
-    def reset(self):
-        self.frames = 0
-        if self._fast is not None:
-            self._fast.reset()
-            return
-        self.close()
+    def _stack_modules(self):
         m = self.model
-        self._stack = _streaming_stack([m.upsample.convtr, m.decoder_transformer, m.decoder], "decoder")
-
-    def close(self):
-        """Leaves streaming mode (the model can then serve another codec)."""
-        if getattr(self, "_stack", None) is not None:
-            self._stack.close()
-            self._stack = None
-
-    def __del__(self):
-        self.close()
+        return [m.upsample.convtr, m.decoder_transformer, m.decoder], "decoder"
 
     def latent(self, tokens, present=None):
         """tokens [T, K] ints, present [T, K] bool or None -> latent [1, 512, T]
