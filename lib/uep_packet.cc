@@ -307,7 +307,7 @@ parse_status depacketizer_core::push(const uint8_t* data, size_t len)
 {
     d_cnt.packets_in++;
     packet_header h;
-    std::vector<uint16_t> tok;
+    std::vector<uint16_t>& tok = d_tok; // reused: no allocation per packet
     parse_status st = parse_packet(data, len, h, tok);
     if (st == parse_status::OK && d_require_crc && !h.crc)
         st = parse_status::BAD_CRC; // the link uses CRCs: a packet without one is junk

@@ -221,6 +221,7 @@ private:
     int d_behind_run = 0;
     int d_behind_last_seq = -1;
     uint8_t d_seq_offset = 0; // added to incoming seq (changes at a restart)
+    std::vector<uint16_t> d_tok; // tokens of the packet being parsed
     depacketizer_counters d_cnt;
 };
 
