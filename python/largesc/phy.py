@@ -399,6 +399,17 @@ def _usrp_error(kind, args, err):
     return USRPNotFound(f"cannot open USRP {kind} ({err}); " + USRP_HELP.format(args=args))
 
 
+def _tune(dev, samp_rate, center_freq, gain, antenna):
+    """Rate, frequency, gain and antenna of channel 0 of a USRP source or sink."""
+    from gnuradio import uhd
+    dev.set_samp_rate(samp_rate)
+    dev.set_center_freq(uhd.tune_request(center_freq), 0)
+    dev.set_gain(gain, 0)
+    if antenna:
+        dev.set_antenna(antenna, 0)
+    return dev
+
+
 def open_usrp_source(args="", samp_rate=USRP_SAMP_RATE, center_freq=433.92e6, gain=30.0, antenna=""):
     """uhd.usrp_source (fc32, one channel) tuned and set; raises USRPNotFound
     naming the device arguments to check when no device answers."""
@@ -407,12 +418,7 @@ def open_usrp_source(args="", samp_rate=USRP_SAMP_RATE, center_freq=433.92e6, ga
         src = uhd.usrp_source(args, uhd.stream_args(cpu_format="fc32", channels=[0]))
     except RuntimeError as e:
         raise _usrp_error("source", args, e) from None
-    src.set_samp_rate(samp_rate)
-    src.set_center_freq(uhd.tune_request(center_freq), 0)
-    src.set_gain(gain, 0)
-    if antenna:
-        src.set_antenna(antenna, 0)
-    return src
+    return _tune(src, samp_rate, center_freq, gain, antenna)
 
 
 def open_usrp_sink(args="", samp_rate=USRP_SAMP_RATE, center_freq=433.92e6, gain=30.0, antenna="",
@@ -424,12 +430,7 @@ def open_usrp_sink(args="", samp_rate=USRP_SAMP_RATE, center_freq=433.92e6, gain
         snk = uhd.usrp_sink(args, uhd.stream_args(cpu_format="fc32", channels=[0]), length_tag or "")
     except RuntimeError as e:
         raise _usrp_error("sink", args, e) from None
-    snk.set_samp_rate(samp_rate)
-    snk.set_center_freq(uhd.tune_request(center_freq), 0)
-    snk.set_gain(gain, 0)
-    if antenna:
-        snk.set_antenna(antenna, 0)
-    return snk
+    return _tune(snk, samp_rate, center_freq, gain, antenna)
 
 
 def check_usrp(args=""):
