@@ -20,7 +20,6 @@ import json
 import os
 import time
 
-import numpy as np
 
 from gnuradio.largesc.eval import baselines as B
 from gnuradio.largesc.eval import metrics as M

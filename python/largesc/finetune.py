@@ -22,10 +22,8 @@ Pipeline (docs/recovery.md):
 import argparse
 import hashlib
 import json
-import math
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np

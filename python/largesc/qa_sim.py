@@ -10,7 +10,6 @@ and the CLI's input checks."""
 
 import contextlib
 import io
-import json
 import os
 import tempfile
 

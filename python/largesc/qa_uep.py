@@ -6,9 +6,7 @@
 """QA for the UEP packet format, the packetizer/depacketizer cores and blocks,
 and the token-level simulation."""
 
-import os
 import random
-import time
 
 import numpy as np
 import pmt

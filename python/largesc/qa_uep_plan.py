@@ -8,7 +8,6 @@ probabilities (analytic and measured over 100,000 frames), greedy versus brute
 force, plan limits, and the frame-by-frame controller with content adaptation."""
 
 import itertools
-import math
 import os
 import unittest
 

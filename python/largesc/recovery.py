@@ -337,7 +337,6 @@ def load_base(lm_cfg, checkpoint, device="cpu", dtype=None):
         if "lm_config" in meta and config_digest(meta["lm_config"]) != config_digest(lm_cfg):
             raise RecoveryError(f"checkpoint {str(st)!r} is for another model config than the one given")
     if not js.exists() and config_digest(lm_cfg) == config_digest(moshi_config()):
-        import torch
         from moshi.models import loaders   # the published Moshi checkpoint layout
         model = loaders.get_moshi_lm(str(st), device=device, dtype=dtype or torch.bfloat16)
         return model.eval(), {"checkpoint": str(st), "untrained": False}
@@ -681,7 +680,7 @@ def make_recovery(backend="hold", max_hold=DEFAULT_MAX_HOLD, min_codebooks=1, mo
     if feed_back not in FEED_BACK + ("auto",):
         raise RecoveryError(f"feed_back must be 'auto' or one of {FEED_BACK}, got {feed_back!r}")
     try:
-        import torch  # noqa: F401
+        import torch
         import moshi.models.lm  # noqa: F401
     except ImportError as e:
         raise RecoveryError(f"backend {backend!r} needs torch and moshi ({e})") from e
@@ -690,7 +689,6 @@ def make_recovery(backend="hold", max_hold=DEFAULT_MAX_HOLD, min_codebooks=1, mo
         _, ameta = read_adapter(adapter)
     info = {"backend": backend}
     if backend == "moshi":
-        import torch
         if not torch.cuda.is_available() and device in ("auto", "", None, "cuda"):
             raise RecoveryError(
                 "backend 'moshi' runs the Moshi 7B language model and needs a CUDA GPU with "

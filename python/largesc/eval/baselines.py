@@ -49,7 +49,6 @@ Loss alignment (``LossSpec.alignment``):
 import ctypes
 import ctypes.util
 import dataclasses
-import math
 
 import numpy as np
 
