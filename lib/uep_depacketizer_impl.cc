@@ -24,15 +24,49 @@ class uep_depacketizer_impl : public uep_depacketizer
     const pmt::pmt_t k_frame = pmt::mp("frame"), k_nq = pmt::mp("n_q"),
                      k_mask = pmt::mp("mask"), k_primary = pmt::mp("primary");
 
+    // Metadata of a frame: {frame, n_q, mask, primary}. Everything but the
+    // frame index repeats from frame to frame, so the dict is built as
+    // (frame . i) consed onto a shared, immutable tail (n_q, mask, primary)
+    // for the common cases (mask all ones, or all zeros), which costs one
+    // pair and one integer per frame instead of four pairs, two integers and
+    // a vector. A PMT dict is an association list: dict_ref and friends see
+    // the same four keys either way. The shared mask vectors must be treated
+    // as read-only, as every PMT a block receives.
+    pmt::pmt_t d_tail[2][33][2]; // [all ones?][n_q][primary?], built on first use
+
+    pmt::pmt_t tail(const rx_frame& f)
+    {
+        const size_t n = f.tokens.size();
+        int kind = -1;
+        if (n <= 32) {
+            size_t ones = 0;
+            for (uint8_t m : f.mask)
+                ones += m ? 1 : 0;
+            kind = ones == n ? 1 : (ones == 0 ? 0 : -1);
+        }
+        if (kind < 0)
+            return make_tail(f);
+        pmt::pmt_t& t = d_tail[kind][n][f.primary ? 1 : 0];
+        if (!t)
+            t = make_tail(f);
+        return t;
+    }
+
+    pmt::pmt_t make_tail(const rx_frame& f) const
+    {
+        return pmt::acons(
+            k_nq,
+            pmt::from_long(long(f.tokens.size())),
+            pmt::acons(k_mask,
+                       pmt::init_u8vector(f.mask.size(), f.mask),
+                       pmt::acons(k_primary, pmt::from_bool(f.primary), pmt::PMT_NIL)));
+    }
+
     // called with d_mutex held
     void publish_ready()
     {
         d_core.drain([this](const rx_frame& f) {
-            pmt::pmt_t meta = pmt::make_dict();
-            meta = pmt::dict_add(meta, k_frame, pmt::from_uint64(f.frame));
-            meta = pmt::dict_add(meta, k_nq, pmt::from_long(long(f.tokens.size())));
-            meta = pmt::dict_add(meta, k_mask, pmt::init_u8vector(f.mask.size(), f.mask));
-            meta = pmt::dict_add(meta, k_primary, pmt::from_bool(f.primary));
+            const pmt::pmt_t meta = pmt::acons(k_frame, pmt::from_uint64(f.frame), tail(f));
             message_port_pub(d_out_port,
                              pmt::cons(meta, pmt::init_u16vector(f.tokens.size(), f.tokens)));
         });

@@ -9,7 +9,7 @@ Shapes: audio is float32 mono at 24 kHz, one frame = FRAME_SIZE = 1920
 samples (80 ms). Tokens are int64 arrays [T, K]: T frames, codebook k in
 column k (0 = semantic, 1.. acoustic).
 
-MimiStreamingEncoder.encode(pcm)     pcm [T*1920] -> tokens [T, 32]
+MimiStreamingEncoder.encode(pcm, n_q=32) pcm [T*1920] -> tokens [T, n_q]
 MimiStreamingDecoder.decode(tokens, present=None) tokens [T, K] (K <= 32),
                                      present [T, K] bool (False = codebook
                                      absent, contributes nothing) -> pcm [T*1920]
@@ -207,21 +207,30 @@ class MimiStreamingEncoder(_StreamingCodec):
         m = self.model
         return [m.encoder, m.encoder_transformer, m.downsample.conv], "encoder"
 
-    def encode(self, pcm):
-        """pcm: float32 [T * 1920] at 24 kHz (T >= 1) -> int64 tokens [T, 32]."""
+    def encode(self, pcm, n_q=N_CODEBOOKS):
+        """pcm: float32 [T * 1920] at 24 kHz (T >= 1) -> int64 tokens [T, n_q].
+
+        Only the first n_q codebooks are searched (RVQ is residual: they equal
+        the first n_q of a 32-codebook encode, token for token); the streaming
+        state does not depend on n_q, so it may change from call to call."""
+        n_q = check_n_q(n_q)
         pcm = np.ascontiguousarray(pcm, dtype=np.float32).reshape(-1)
         if len(pcm) == 0 or len(pcm) % FRAME_SIZE:
             raise ValueError(f"encode needs a positive multiple of {FRAME_SIZE} samples, got {len(pcm)}")
         x = torch.from_numpy(pcm).view(1, 1, -1)
         with torch.inference_mode():
             if self._fast is not None:
-                codes = self._fast.step(x)
+                codes = self._fast.step(x, n_q)[:, :n_q]
             else:
                 m = self.model
                 emb = m.encoder(x)
                 (emb,) = m.encoder_transformer(emb)
                 emb = m.downsample(emb)
-                codes = m.quantizer.encode(emb)          # [1, 32, T]
+                m.quantizer.set_num_codebooks(n_q)
+                try:
+                    codes = m.quantizer.encode(emb)      # [1, n_q, T]
+                finally:
+                    m.quantizer.set_num_codebooks(N_CODEBOOKS)
         self.frames += codes.shape[-1]
         return codes[0].T.numpy().astype(np.int64)
 

@@ -70,6 +70,10 @@ class TokenFramer:
             self._pending = keep
         return self.n_q
 
+    def buffered(self):
+        """Input samples waiting for the rest of their frame."""
+        return len(self._buf)
+
     def push(self, samples):
         x = np.asarray(samples, dtype=np.float32).reshape(-1)
         buf = np.concatenate([self._buf, x]) if len(self._buf) else x.copy()
@@ -85,12 +89,13 @@ class TokenFramer:
 
     def _encode(self, audio):
         pcm24 = self.resampler.process(audio)
-        toks = self.codec.encode(pcm24)                     # [k, 32]
+        k = len(audio) // self.spf
+        n_qs = [self._n_q_for(self.next_frame + i) for i in range(k)]
+        toks = self.codec.encode(pcm24, max(n_qs))          # [k, max n_q]: only what is sent is searched
         energy = C.frame_energy_db(audio.reshape(-1, self.spf))
         out = []
-        for i in range(len(toks)):
+        for i, n_q in enumerate(n_qs):
             idx = self.next_frame
-            n_q = self._n_q_for(idx)
             out.append((idx, toks[i, :n_q].astype(np.uint16), float(energy[i]),
                         bool(energy[i] > self.vad_threshold_db)))
             self.next_frame += 1
@@ -187,8 +192,12 @@ class mimi_encoder(gr.sync_block):
             self.logger.warn(f"n_q message rejected: {e}")
 
     def work(self, input_items, output_items):
-        x = input_items[0]
-        for idx, toks, e_db, vad in self.framer.push(x):
+        # Take at most one model call's worth of audio per work() call, so each
+        # frame is published as soon as it is encoded (a large input buffer
+        # would otherwise hold every frame in it back until the last one).
+        f = self.framer
+        x = input_items[0][:max(1, f.frames_per_call * f.spf - f.buffered())]
+        for idx, toks, e_db, vad in f.push(x):
             self.message_port_pub(PORT_OUT, make_frame_pdu(idx, toks, e_db, vad, self.untrained))
             self._frames_out += 1
         return len(x)

@@ -374,6 +374,7 @@ class _RVQ(nn.Module):
                 aug = torch.cat([e, torch.ones_like(e[:, :1]), e.pow(2).sum(-1, keepdim=True)], -1)
                 books.append((self._reg(e), self._reg(aug.T)))      # [d+2, N], contiguous
             self.groups.append((self._reg(wp), self._reg(bp), books))
+        self.n_books = sum(len(b) for _, _, b in self.groups)
 
     def _reg(self, t):
         if t is None:
@@ -382,13 +383,17 @@ class _RVQ(nn.Module):
         self.register_parameter(name, _t(t))
         return name
 
-    def forward(self, h):
-        """h [T, C] -> codes [1, K, T]."""
+    def forward(self, h, n_q=None):
+        """h [T, C] -> codes [1, K, T] (K = n_q: only the first n_q codebooks
+        are searched; None = all)."""
         out = []
         g = self._parameters
+        left = self.n_books if n_q is None else n_q
         for wp, bp, books in self.groups:
+            if left <= 0:
+                break
             r = h if wp is None else F.linear(h, g[wp], None if bp is None else g[bp])   # [T, d]
-            for en, an in books:
+            for en, an in books[:left]:
                 e, aug = g[en], g[an]
                 xn = r.pow(2).sum(-1, keepdim=True)
                 xa = torch.cat([r.mul(-2), xn, torch.ones_like(xn)], -1)
@@ -397,6 +402,7 @@ class _RVQ(nn.Module):
                 i = d.argmin(dim=-1)
                 r = r - F.embedding(i, e)
                 out.append(i)
+            left -= len(books)
         return torch.stack(out)[None]                                # [1, K, T]
 
 
@@ -429,13 +435,13 @@ class _EncNet(nn.Module):
     def state(self):
         return {"ops": [op.state() for op in self.ops], "tr": self.tr.state(), "down": self.down.state()}
 
-    def forward(self, x, st):
+    def forward(self, x, st, n_q=None):
         h = x.reshape(-1, 1)
         for op, s in zip(self.ops, st["ops"]):
             h = op(h, s)
         h = self.tr(h, st["tr"])
         h = self.down(h, st["down"])
-        return self.rvq(h)
+        return self.rvq(h, n_q)
 
 
 class _DecNet(nn.Module):
@@ -494,9 +500,12 @@ class _Step:
             self._fns[n] = fn
         return fn
 
-    def step(self, x):
+    def step(self, x, *args):
+        """One streaming call. Extra args go to the net uncompiled only (the
+        encoder's n_q: a compiled step always searches every codebook, so
+        that it is compiled once)."""
         if not self.want_compile:
-            return self.net(x, self.st)
+            return self.net(x, self.st, *args)
         n = x.shape[-1]
         if n in self._fns:
             return self._fns[n](x, self.st)
@@ -509,7 +518,7 @@ class _Step:
                           f"using the uncompiled exact step")
             self.want_compile = False
             self._fns.clear()
-            y = self.net(x, self.st)   # compiling fails before the step runs: state intact
+            y = self.net(x, self.st, *args)   # compiling fails before the step runs: state intact
         self.compile_s += time.perf_counter() - t
         return y
 

@@ -216,6 +216,30 @@ class qa_codec(gr_unittest.TestCase):
         enc.reset()
         np.testing.assert_array_equal(enc.encode(x[:2 * C.FRAME_SIZE]), ref_t[:2])
 
+    def test_encode_searches_only_n_q_codebooks(self):
+        """encode(pcm, n_q) returns [T, n_q] equal to the first n_q of the
+        32-codebook encode, in eager and exact mode, with n_q changing from
+        call to call (the streaming state does not depend on it); n_q outside
+        1..32 is refused."""
+        T = 6
+        x = test_signal(T * C.FRAME_SIZE, seed=9)
+        m, info = model()
+        ref = C.batch_encode(m, x)
+        n_qs = [8, 1, 32, 2, 13, 9]
+        for mode in ("eager", "exact"):
+            with self.subTest(mode=mode):
+                enc = C.MimiStreamingEncoder(m, mode=mode, info=info)
+                for i, k in enumerate(n_qs):
+                    got = enc.encode(x[i * C.FRAME_SIZE:(i + 1) * C.FRAME_SIZE], k)
+                    self.assertEqual(got.shape, (1, k))
+                    np.testing.assert_array_equal(got[0], ref[i, :k])
+                with self.assertRaisesRegex(ValueError, "1..32"):
+                    enc.encode(x[:C.FRAME_SIZE], 33)
+                with self.assertRaisesRegex(ValueError, "1..32"):
+                    enc.encode(x[:C.FRAME_SIZE], 0)
+                enc.close()
+        self.assertEqual(m.quantizer.n_q, 32)       # eager path restores the model
+
     def test_fast_int8_runs(self):
         """Approximate mode: right shapes and value ranges, mostly the same
         semantic tokens (agreement itself is measured by the benchmark)."""
