@@ -197,9 +197,9 @@ class _StreamingCodec:
 
 
 class MimiStreamingEncoder(_StreamingCodec):
-    """Streaming Mimi encoder: whole 80 ms frames of 24 kHz audio in, all 32
-    codebooks' tokens out (RVQ is residual: the first K of 32 equal a K-codebook
-    encode). State persists across calls until reset()."""
+    """Streaming Mimi encoder: whole 80 ms frames of 24 kHz audio in, the
+    first n_q codebooks' tokens out (RVQ is residual: the first K of 32 equal a
+    K-codebook encode). State persists across calls until reset()."""
 
     _fast_class = "FastEncoder"
 

@@ -41,8 +41,8 @@ fast       the same step under torch.compile (inductor, dynamic=False per
            available, on-disk cache under ~/.cache/gr-largesc/inductor unless
            TORCHINDUCTOR_CACHE_DIR is set). If compiling fails, it falls back
            to "exact" with a warning (`compiled` attribute says which).
-           First call: minutes cold (GEMM autotuning), tens of seconds with a
-           warm cache (tracing and freezing are redone at every start).
+           First call: 45 s to minutes cold (GEMM autotuning), ~4 s when
+           the on-disk cache is hit (docs/mimi.md, "Start-up").
            LARGESC_MIMI_COMPILE_MODE=default skips autotuning (faster
            compile, slower step); LARGESC_MIMI_FREEZING=0 turns freezing off.
 fast-int8  "exact" with the transformer's matrix products in int8 (dynamic
