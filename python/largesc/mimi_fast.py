@@ -132,7 +132,7 @@ class _Conv(nn.Module):
             prev = st["prev"]
             if self.replicate:
                 prev.copy_(torch.where(st["first"], x[:1].expand_as(prev), prev))
-                st["first"].fill_(False)
+                st["first"].zero_()
             xp = torch.cat([prev, x], 0)
             prev.copy_(xp[-self.tp:])
         else:
