@@ -20,6 +20,7 @@ Random weights (UNTRAINED): speed and agreement only.
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
@@ -43,12 +44,12 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--weights", default="random:1")
     a = ap.parse_args()
-    try:
-        import onnx  # noqa: F401  (torch.onnx.export needs it)
-        import onnxruntime as ort
-    except ImportError as e:
-        emit(figure="mimi_onnx", skipped=f"{e}: install with .venv/bin/pip install onnxruntime onnx")
+    missing = [m for m in ("onnx", "onnxruntime") if importlib.util.find_spec(m) is None]
+    if missing:      # (torch.onnx.export needs onnx; the session needs onnxruntime)
+        emit(figure="mimi_onnx", skipped=f"{', '.join(missing)} not installed: "
+             f".venv/bin/pip install onnxruntime onnx")
         return 0
+    import onnxruntime as ort
     from gnuradio.largesc import mimi_codec as C, mimi_fast as F, weights as W
     from torch.utils import _pytree as pytree
 
