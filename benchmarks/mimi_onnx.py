@@ -71,11 +71,7 @@ def main():
     ref = np.concatenate(ref)
 
     # the same step with plain weights (no oneDNN packing), state in -> state out
-    F._Lin.enable = False
-    try:
-        net = F._EncNet(model, int8=False).eval()
-    finally:
-        F._Lin.enable = True
+    net = F.build_net(F._EncNet, model, packed=False)
     flat, spec = pytree.tree_flatten(net.state())
     n_q = a.n_q
 

@@ -465,6 +465,16 @@ class _DecNet(nn.Module):
         return h.reshape(1, 1, -1)
 
 
+def build_net(net_cls, model, int8=False, packed=True):
+    """net_cls(model) in eval mode. packed=False keeps plain weights (no oneDNN
+    packing), for a net that will be compiled or exported."""
+    _Lin.enable = packed
+    try:
+        return net_cls(model, int8=int8).eval()
+    finally:
+        _Lin.enable = True
+
+
 class _Step:
     """Driver shared by FastEncoder / FastDecoder: streaming state, optional
     torch.compile (one compiled graph per frames-per-call value)."""
@@ -478,11 +488,7 @@ class _Step:
         self.want_compile = mode == "fast"
         if self.want_compile:
             _inductor_setup()
-        _Lin.enable = not self.want_compile
-        try:
-            self.net = net_cls(model, int8=(mode == "fast-int8")).eval()
-        finally:
-            _Lin.enable = True
+        self.net = build_net(net_cls, model, int8=(mode == "fast-int8"), packed=not self.want_compile)
         self.compiled = False          # True once a compiled step has run
         self.compile_s = 0.0           # time spent in first calls (compile or cache load)
         self._fns = {}
