@@ -129,6 +129,70 @@ class qa_weights(gr_unittest.TestCase):
             self.assertIn(W.DEFAULT_REPO, msg)
             self.assertIn("huggingface-cli download", msg)
             self.assertIn("weights=", msg)
+            # the plumbing-only alternative is named, as the block parameter
+            self.assertIn("weights='random'", msg)
+            self.assertIn("UNTRAINED", msg)
+
+    def test_tool_weights_rule(self):
+        """The one rule (docs/mimi.md): weights the user named are used or the
+        call fails with how to get them and `random` for plumbing; only no
+        weights at all falls back to an UNTRAINED codec, loudly."""
+        with tempfile.TemporaryDirectory() as d:
+            kw = dict(offline=True, cache_dir=d)
+            # named hf, unreachable: error naming the download and the option's random
+            for spec in ("hf", "hf:someone/else"):
+                logs = []
+                with self.assertRaises(W.WeightsUnavailableError) as cm:
+                    W.tool_weights(spec, 4, log=logs.append, **kw)
+                msg = str(cm.exception)
+                self.assertIn("huggingface-cli download", msg)
+                self.assertIn("`--weights random`", msg)
+                self.assertIn("`--weights /path/to/", msg)
+                self.assertEqual(logs, [])
+            with self.assertRaisesRegex(W.WeightsUnavailableError, "`--mimi-weights random`"):
+                W.tool_weights("hf", option="--mimi-weights", **kw)
+            # no weights given: random:SEED after one loud warning
+            logs = []
+            self.assertEqual(W.tool_weights(None, 4, log=logs.append, **kw), "random:4")
+            self.assertEqual(len(logs), 1)
+            self.assertIn("UNTRAINED random codec weights (random:4)", logs[0])
+            self.assertIn("huggingface-cli download", logs[0])
+            # other named specs: returned as given, or WeightsError
+            logs = []
+            self.assertEqual(W.tool_weights("random:2", 4, log=logs.append, **kw), "random:2")
+            self.assertEqual(logs, [])
+            with self.assertRaisesRegex(W.WeightsError, "does not exist"):
+                W.tool_weights(os.path.join(d, "missing.safetensors"), **kw)
+            # a file in the Hugging Face cache: hf is used, named or by default, no warning
+            repo_dir = os.path.join(d, "models--" + W.DEFAULT_REPO.replace("/", "--"))
+            rev = "0" * 40
+            os.makedirs(os.path.join(repo_dir, "refs"))
+            os.makedirs(os.path.join(repo_dir, "snapshots", rev))
+            with open(os.path.join(repo_dir, "refs", "main"), "w") as f:
+                f.write(rev)
+            with open(os.path.join(repo_dir, "snapshots", rev, W.MIMI_NAME), "wb") as f:
+                f.write(b"placeholder")
+            logs = []
+            self.assertEqual(W.tool_weights(None, 4, log=logs.append, **kw), "hf")
+            self.assertEqual(W.tool_weights("hf", 4, log=logs.append, **kw), "hf")
+            self.assertEqual(logs, [])
+
+    def test_phy_sweep_follows_rule(self):
+        """largesc-phy-sweep --speech with an explicit --weights hf and no hub
+        stops before any work with the rule's error (no silent fallback)."""
+        import subprocess
+        import sys
+        from pathlib import Path
+        app = Path(__file__).resolve().parents[2] / "apps" / "largesc-phy-sweep"
+        with tempfile.TemporaryDirectory() as d:
+            env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HOME=d, HF_HUB_CACHE=os.path.join(d, "hub"))
+            r = subprocess.run([sys.executable, str(app), "--speech", "--weights", "hf",
+                                "--ebn0", "10", "--packets", "5"],
+                               capture_output=True, text=True, env=env, timeout=120)
+        self.assertEqual(r.returncode, 2, r.stderr[-2000:])
+        self.assertIn("`--weights random`", r.stderr)
+        self.assertIn("huggingface-cli download", r.stderr)
+        self.assertEqual(r.stdout, "")
 
 
 class qa_codec(gr_unittest.TestCase):

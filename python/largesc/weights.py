@@ -22,12 +22,14 @@ A weight spec is a string:
 
 load_mimi(spec) returns (model, info); info["untrained"] is True for random
 weights (and for files written by save_mimi(..., untrained=True)).
+
+torch is imported only where a model is built or read, so tools can take
+their option help and weights rule from here without loading torch.
 """
 
 import os
 from pathlib import Path
 
-import torch
 
 MIMI_NAME = "tokenizer-e351c8d8-checkpoint125.safetensors"
 DEFAULT_REPO = "kyutai/moshiko-pytorch-bf16"
@@ -65,6 +67,7 @@ def fill_codebooks(model, seed=0, calib_seconds=4.0):
     residual each level sees on seeded calibration audio (noise bursts and
     tones through this model's own encoder), so every level spreads its
     tokens over the codebook the way a trained quantizer does."""
+    import torch
     g = torch.Generator().manual_seed(int(seed) + 7919)
     n = int(calib_seconds * SAMPLE_RATE) // FRAME_SIZE * FRAME_SIZE
     t = torch.arange(n) / SAMPLE_RATE
@@ -92,6 +95,7 @@ def fill_codebooks(model, seed=0, calib_seconds=4.0):
 
 def random_mimi(seed=0, device="cpu"):
     """An untrained Mimi of the real architecture: deterministic for a seed."""
+    import torch
     torch.manual_seed(int(seed))
     model = build_mimi(device)
     fill_codebooks(model, seed)
@@ -160,7 +164,8 @@ def hub_file(repo, filename, offline=None, cache_dir=None, what="Mimi weights", 
            f"`huggingface-cli download {repo} {filename}` and copy the Hugging Face cache "
            f"(~/.cache/huggingface/hub, or $HF_HOME) to this machine, or download "
            f"https://huggingface.co/{repo}/resolve/main/{filename} and pass its path as the "
-           f"{param} parameter ({param}='/path/to/{os.path.basename(filename)}').")
+           f"{param} {'option' if str(param).startswith('-') else 'parameter'} "
+           f"({_as_option(param, '/path/to/' + os.path.basename(filename))}).")
     try:
         from huggingface_hub import hf_hub_download
     except ImportError as e:  # pragma: no cover
@@ -201,6 +206,7 @@ def read_state_dict(path):
             raise WeightsError(f"{str(path)!r} is a directory without {MIMI_NAME}: name the file")
     meta = {}
     if path.suffix in _TORCH_SUFFIXES:
+        import torch
         try:
             pkg = torch.load(str(path), map_location="cpu", weights_only=True)
         except Exception as e:
@@ -251,11 +257,32 @@ def load_state_into(model, state, source):
     model.load_state_dict(state, strict=True)
 
 
-def resolve(spec, offline=None, cache_dir=None):
-    """Resolves a spec without building a model: ("random", seed) or ("file", Path)."""
+def _as_option(param, value):
+    """How to write `param` = `value` in a hint: `--opt value` for a command-line
+    option, param='value' for a block parameter."""
+    return f"`{param} {value}`" if str(param).startswith("-") else f"{param}='{value}'"
+
+
+def random_hint(param="weights"):
+    """The sentence every 'weights unavailable' error ends with: the untrained
+    random codec is the plumbing-only alternative."""
+    return (f"For plumbing checks only, {_as_option(param, 'random')} builds an UNTRAINED Mimi "
+            f"of the real architecture instead: it runs everything, but its tokens and audio "
+            f"say nothing about speech quality.")
+
+
+def resolve(spec, offline=None, cache_dir=None, param="weights"):
+    """Resolves a spec without building a model: ("random", seed) or ("file", Path).
+    `param` names the block parameter or command-line option that took the
+    spec, in error messages (WeightsUnavailableError for a hub file that is
+    neither cached nor downloadable: how to get it, and `random` for plumbing)."""
     kind, value = parse_spec(spec)
     if kind == "hub":
-        return "file", hub_file(value[0], value[1], offline=offline, cache_dir=cache_dir)
+        try:
+            return "file", hub_file(value[0], value[1], offline=offline, cache_dir=cache_dir,
+                                    param=param)
+        except WeightsUnavailableError as e:
+            raise WeightsUnavailableError(f"{e} {random_hint(param)}") from e
     if kind == "file" and not Path(value).exists():
         raise WeightsError(f"Mimi weights file {str(value)!r} does not exist (weight spec "
                            f"{spec!r}); give an existing file, 'hf' for the published "
@@ -263,15 +290,18 @@ def resolve(spec, offline=None, cache_dir=None):
     return kind, value
 
 
-def load_mimi(spec="hf", device="cpu", offline=None, cache_dir=None):
+def load_mimi(spec="hf", device="cpu", offline=None, cache_dir=None, param="weights"):
     """Builds Mimi with the weights named by `spec`. Returns (model, info) with
     info = {"spec", "source", "untrained"}; the model is in eval mode with all
-    32 codebooks active and its codebook embeddings materialised."""
+    32 codebooks active and its codebook embeddings materialised. A spec that
+    cannot be resolved raises (never falls back): WeightsUnavailableError for a
+    hub file that is not cached and cannot be downloaded, WeightsError
+    otherwise; `param` names the parameter or option in those messages."""
     if str(device) != "cpu":
         import torch
         if not torch.cuda.is_available():
             raise ValueError(f"device {device!r} is not available here (no CUDA); use 'cpu'")
-    kind, value = resolve(spec, offline=offline, cache_dir=cache_dir)
+    kind, value = resolve(spec, offline=offline, cache_dir=cache_dir, param=param)
     if kind == "random":
         model = random_mimi(value, device)
         info = {"spec": str(spec), "source": f"random seed {value}", "untrained": True}
@@ -292,23 +322,60 @@ def load_mimi(spec="hf", device="cpu", offline=None, cache_dir=None):
     return model, info
 
 
-def hf_or_untrained(spec, seed=0, log=None):
-    """For tools that must run anywhere: `spec` itself if it resolves; for the
-    default "hf" without a cached or downloadable file, "random:SEED" (an
-    UNTRAINED codec) after a loud warning through `log` (default stderr).
-    Any other unresolvable spec raises WeightsError."""
+DEFAULT_TOOL_SPEC = "hf"
+
+
+def untrained_warning(reason, fallback):
+    """The loud banner printed when a tool falls back to untrained weights."""
+    return ("=" * 78 + "\nWARNING: real Mimi weights are not available here:\n  "
+            + str(reason).replace("\n", "\n  ")
+            + f"\nRunning LargeSC with UNTRAINED random codec weights ({fallback}) for plumbing only."
+            "\nEvery such result is marked untrained and says nothing about speech quality.\n"
+            + "=" * 78)
+
+
+def tool_weights(spec=None, seed=0, log=None, option="--weights", offline=None, cache_dir=None):
+    """THE rule for Mimi weights in command-line tools (docs/mimi.md, "When the
+    hub is unreachable"); blocks and library calls follow it by calling
+    load_mimi, which never falls back.
+
+    spec None: the user gave no weights option. The published checkpoint
+        ("hf") if it is cached or downloadable; otherwise "random:SEED", an
+        UNTRAINED codec, after a loud warning through `log` (default stderr).
+    spec given (any string, "hf" included): the user asked for those weights,
+        so they are used or the call fails: returns `spec` if it resolves,
+        else raises WeightsUnavailableError (hub file neither cached nor
+        downloadable: says how to get it and names `OPTION random` as the
+        plumbing-only choice) or WeightsError (bad spec, missing file).
+
+    Returns the weight spec to pass on (to load_mimi, blocks, LinkConfig...).
+    A tool declares its option with default=None, e.g.
+        ap.add_argument("--weights", default=None, help=W.TOOL_WEIGHTS_HELP)
+        weights = W.tool_weights(a.weights, a.seed)   # WeightsError -> ap.error(str(e))
+    """
     import sys
-    try:
-        resolve(spec)
+    if spec is not None and str(spec).strip() != "":
+        resolve(spec, offline=offline, cache_dir=cache_dir, param=option)
         return spec
+    try:
+        resolve(DEFAULT_TOOL_SPEC, offline=offline, cache_dir=cache_dir, param=option)
+        return DEFAULT_TOOL_SPEC
     except WeightsError as e:
-        if spec != "hf":
-            raise
-        fallback = f"random:{seed}"
-        msg = ("=" * 78 + "\nWARNING: real Mimi weights are not available here:\n  "
-               + str(e).replace("\n", "\n  ")
-               + f"\nRunning LargeSC with UNTRAINED random codec weights ({fallback}) for plumbing only."
-               "\nEvery such result is marked untrained and says nothing about speech quality.\n"
-               + "=" * 78)
-        (log or (lambda m: print(m, file=sys.stderr)))(msg)
+        fallback = f"random:{int(seed)}"
+        (log or (lambda m: print(m, file=sys.stderr)))(untrained_warning(e, fallback))
         return fallback
+
+
+TOOL_WEIGHTS_HELP = ("Mimi weights: hf (the published checkpoint, from the Hugging Face cache or "
+                     "downloaded), hf:OWNER/REPO[/FILE], a file, or random[:seed] (UNTRAINED; "
+                     "plumbing only). Weights named here are used or the tool stops with an "
+                     "error. Default: hf if cached or downloadable, else an UNTRAINED random "
+                     "codec with a loud warning")
+
+
+def hf_or_untrained(spec, seed=0, log=None):
+    """Deprecated: for callers whose option defaults to the string "hf" and so
+    cannot tell the user's "hf" from the default. Treats spec "hf" as "no
+    weights given" (tool_weights(None, ...): falls back to random with a
+    warning) and any other spec as given. New code: tool_weights."""
+    return tool_weights(None if spec == "hf" else spec, seed, log)
