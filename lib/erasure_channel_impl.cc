@@ -89,7 +89,12 @@ erasure_channel_impl::~erasure_channel_impl() {}
 
 void erasure_channel_impl::handle_msg(const pmt::pmt_t& msg)
 {
-    const uint64_t n_in = ++d_in;
+    // Counters are updated only after the packet's fate is final and, for a
+    // passed packet, after it is in the downstream queue: packets_in() counts
+    // messages completely handled, so packets_in() <= passed + dropped +
+    // rejected at any instant (equal between messages), and a caller that
+    // sees every packet counted in knows none is still inside the channel
+    // (see run_link).
     const bool is_pdu = pmt::is_pair(msg) && pmt::is_dict(pmt::car(msg)) &&
                         pmt::is_uniform_vector(pmt::cdr(msg));
     if (!is_pdu) {
@@ -110,11 +115,12 @@ void erasure_channel_impl::handle_msg(const pmt::pmt_t& msg)
             if (b > d_longest)
                 d_longest = b;
         } else {
-            d_passed++;
             d_burst = 0;
             message_port_pub(d_out_port, msg);
+            d_passed++;
         }
     }
+    const uint64_t n_in = ++d_in;
     if (d_stats_interval > 0 && n_in % uint64_t(d_stats_interval) == 0)
         publish_stats();
 }

@@ -46,9 +46,18 @@ class uep_packetizer_impl : public uep_packetizer
         return false;
     }
 
+    // frames_in() counts frames completely handled (packet published or frame
+    // rejected), so frames_in() == packets_out() + frames_rejected() between
+    // messages: a caller that sees every frame counted in knows no packet is
+    // still being built (see run_link's drain condition).
+    struct count_on_exit {
+        std::atomic<uint64_t>& n;
+        ~count_on_exit() { n++; }
+    };
+
     void handle(const pmt::pmt_t& msg)
     {
-        d_in++;
+        const count_on_exit done{ d_in };
         if (!pmt::is_pair(msg) || !pmt::is_dict(pmt::car(msg)) ||
             !pmt::is_u16vector(pmt::cdr(msg)))
             return reject("not a PDU with a u16vector of tokens");
@@ -103,11 +112,11 @@ class uep_packetizer_impl : public uep_packetizer
             return reject(e.what());
         }
         d_next_frame = frame + 1;
-        d_out++;
         d_bytes += bytes->size();
         // packets carry only their on-air bytes, as over a real PHY
         message_port_pub(d_out_port,
                          pmt::cons(pmt::make_dict(), pmt::init_u8vector(bytes->size(), *bytes)));
+        d_out++; // counted once published
     }
 
 public:

@@ -52,6 +52,9 @@ class paced_audio_source(gr.sync_block):
         self._pos = 0
         self.done = threading.Event()
 
+    def position(self):
+        return self._pos
+
     def work(self, input_items, output_items):
         if self._pos >= len(self._audio):
             self.done.set()
@@ -99,10 +102,11 @@ class LinkResult:
     audio: np.ndarray
     rate: int
     frames: int
-    untrained: bool
+    untrained: bool                 # the Mimi codec runs random weights
     counters: dict
     latency_ms: float
     seconds: float
+    recovery_untrained: bool = False  # the recovery model is untrained (lm on random weights)
 
 
 def _loss_kwargs(cfg, tmpdir):
@@ -119,16 +123,51 @@ def _loss_kwargs(cfg, tmpdir):
     raise ValueError(f"unknown loss model {cfg.loss_model!r}; allowed: bernoulli, gilbert_elliott, trace")
 
 
-def algorithmic_latency_ms(cfg, in_rate):
+def algorithmic_latency_ms(cfg, in_rate, recovery_frames=0):
     """Mic-to-speaker algorithmic latency: one 80 ms frame of audio buffering at
-    the encoder, D frames of playout delay at the depacketizer, and the decoder's
-    frame (Mimi's streaming decoder emits a frame per token frame: no look-ahead
-    beyond the frame). Processing time is not included."""
-    return FRAME_S * 1000 * (1 + cfg.max_offset)
+    the encoder, D frames of playout delay at the depacketizer, the frames the
+    recovery model holds back for its codebook delays (0 for hold), and the
+    decoder's frame (Mimi's streaming decoder emits a frame per token frame: no
+    look-ahead beyond the frame). Processing time is not included."""
+    return FRAME_S * 1000 * (1 + cfg.max_offset + recovery_frames)
 
 
-def run_link(audio, in_rate, cfg=None, timeout=600.0):
-    """Runs `audio` (float, in_rate Hz) through the link; returns LinkResult."""
+def packets_lost_elsewhere(sent, delivered, dropped, depacketizer_in):
+    """Packets lost outside the channel: between packetizer and channel
+    (sent - delivered - dropped) plus between channel and depacketizer
+    (delivered - depacketizer_in). 0 in a healthy run."""
+    return (sent - delivered - dropped) + (delivered - depacketizer_in)
+
+
+def packet_path_drained(n, ctrl, pkz, chan, dpk):
+    """True once all n encoded frames have gone through controller, packetizer
+    and channel into the depacketizer, with no message inside any block or
+    queue. Exact because each block counts a message in only after its outputs
+    are published (the C++ blocks' frames_in/packets_in, the controller's
+    frames_out + frames_rejected), and the stages are checked from the source
+    on: once the encoder has finished, a stage found drained stays drained."""
+    return (ctrl.frames_out() + ctrl.frames_rejected() == n
+            and pkz.frames_in() == ctrl.frames_out()
+            and chan.packets_in() == pkz.packets_out()
+            and dpk.packets_in() == chan.packets_passed())
+
+
+def stage_counters(ctrl, pkz, chan, dpk, rec=None, dec=None):
+    """Counters along the link, for progress checks and stall messages."""
+    return (("ctrl_out", ctrl.frames_out()), ("pkz_in", pkz.frames_in()), ("pkz_out", pkz.packets_out()),
+            ("chan_in", chan.packets_in()), ("chan_passed", chan.packets_passed()),
+            ("dpk_in", dpk.packets_in()), ("dpk_out", dpk.frames_out()),
+            ("rec_in", rec.frames_in() if rec is not None else -1),
+            ("rec_out", rec.frames_out() if rec is not None else -1),
+            ("dec_in", dec.frames_in() if dec is not None else -1))
+
+
+def run_link(audio, in_rate, cfg=None, stall_timeout=60.0):
+    """Runs `audio` (float, in_rate Hz) through the link; returns LinkResult.
+
+    Never waits forever: every wait fails with PacingTimeout, naming the
+    counters of every stage, after `stall_timeout` seconds in which no
+    counter along the link moved (a slow machine only makes the run longer)."""
     from .largesc_rx import largesc_rx
     from .largesc_tx import largesc_tx
     from .mimi_encoder import make_eos_pdu
@@ -164,21 +203,28 @@ def run_link(audio, in_rate, cfg=None, timeout=600.0):
 
     tb.start()
     try:
-        wait_for(src.done.is_set, timeout, "audio source did not finish")
-        wait_for(lambda: enc.nitems_read(0) >= len(audio), timeout, "encoder did not consume the audio")
+        moving = lambda: (src.position(), enc.nitems_read(0), enc.frames_out()) + stage_counters(
+            ctrl, pkz, chan, dpk, rec, dec)
+        wait_for(src.done.is_set, stall_timeout, "audio source did not finish", progress=moving)
+        wait_for(lambda: enc.nitems_read(0) >= len(audio), stall_timeout,
+                 "encoder did not consume the audio", progress=moving)
         n = enc.frames_out()
-        stage = lambda: (ctrl.frames_in(), pkz.frames_in(), chan.packets_in(), dpk.packets_in())
-        wait_for(lambda: ctrl.frames_in() == n and pkz.frames_in() == ctrl.frames_out()
-                 and chan.packets_in() == pkz.packets_out()
-                 and dpk.packets_in() == chan.packets_passed(), timeout,
-                 f"packets stuck between blocks: {stage()} of {n}")
+        drained = lambda: packet_path_drained(n, ctrl, pkz, chan, dpk)
+        wait_for(drained, stall_timeout, "packets stuck between blocks", progress=moving)
         dpk.flush()
         n_rx = dpk.frames_out()
         if rec is not None:
-            wait_for(lambda: rec.frames_out() == n_rx, timeout, "recovery did not finish")
+            # every frame handled (its outputs published), then the frames the
+            # lm backend holds for its delays are played out
+            wait_for(lambda: rec.frames_in() == n_rx, stall_timeout, "recovery did not take every frame",
+                     progress=moving)
+            rec.flush()
+            wait_for(lambda: rec.frames_out() == n_rx, stall_timeout, "recovery did not finish",
+                     progress=moving)
         dec.to_basic_block()._post(pmt.intern("in"), make_eos_pdu(n))
         want = n * int(round(FRAME_S * cfg.out_rate))
-        wait_for(lambda: len(sink.data()) >= want, timeout, "decoder did not play out every frame")
+        wait_for(lambda: len(sink.data()) >= want, stall_timeout, "decoder did not play out every frame",
+                 progress=lambda: (len(sink.data()),) + moving())
     except PacingTimeout:
         tb.stop()
         tb.wait()
@@ -196,14 +242,16 @@ def run_link(audio, in_rate, cfg=None, timeout=600.0):
         tokens_from_copies=c["tokens_from_copies"], bytes_sent=pkz.bytes_out(),
         decoder=dec.stats(), recovery=(rec.stats() if rec is not None and hasattr(rec, "stats") else None),
         samples_out=len(out), samples_expected=want)
-    counters["packets_lost_elsewhere"] = (counters["packets_sent"] - counters["packets_delivered"]
-                                          - counters["packets_dropped_by_channel"]
-                                          + (counters["packets_delivered"] - dpk.packets_in()))
+    counters["packets_lost_elsewhere"] = packets_lost_elsewhere(
+        counters["packets_sent"], counters["packets_delivered"], counters["packets_dropped_by_channel"],
+        dpk.packets_in())
     if counters["packets_lost_elsewhere"] or counters["frames_planned"] != n or len(out) != want:
         raise LinkAccountingError(f"link lost data outside the channel: {counters}")
     secs = n * FRAME_S
     counters["token_bitrate"] = uep_plan.SLOT_BITRATE * uep_plan.slots_for_budget(cfg.budget)
     counters["on_air_bitrate"] = 8 * pkz.bytes_out() / secs if secs else 0.0
     return LinkResult(audio=out, rate=cfg.out_rate, frames=n, untrained=bool(enc.untrained),
-                      counters=counters, latency_ms=algorithmic_latency_ms(cfg, in_rate),
-                      seconds=time.perf_counter() - t_start)
+                      counters=counters, latency_ms=algorithmic_latency_ms(
+                          cfg, in_rate, rec.latency_frames() if rec is not None else 0),
+                      seconds=time.perf_counter() - t_start,
+                      recovery_untrained=bool(rec is not None and rec.info().get("untrained", False)))

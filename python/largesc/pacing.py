@@ -48,11 +48,26 @@ def post_paced(block, port, msgs, consumed, window=DEFAULT_WINDOW, timeout=30.0,
     return posted
 
 
-def wait_for(cond, timeout=30.0, what="condition not reached", poll=0.0005):
+def wait_for(cond, timeout=30.0, what="condition not reached", poll=0.0005, progress=None):
     """Polls cond() until it is true; raises PacingTimeout after timeout seconds
-    without it becoming true."""
+    without it becoming true.
+
+    progress: optional callable returning any comparable value (e.g. a tuple of
+    counters). Given one, timeout is a stall limit: the clock restarts whenever
+    progress() changes, so a slow but moving pipeline is waited for and a stuck
+    one fails after `timeout` seconds of standing still. The message then
+    names the last progress value."""
     deadline = time.monotonic() + timeout
+    last = progress() if progress else None
+    next_look = 0.0
     while not cond():
-        if time.monotonic() > deadline:
-            raise PacingTimeout(what)
+        now = time.monotonic()
+        if progress and now >= next_look:     # counters are looked at 4 times a second
+            next_look = now + 0.25
+            cur = progress()
+            if cur != last:
+                last, deadline = cur, now + timeout
+        if now > deadline:
+            raise PacingTimeout(what if progress is None
+                                else f"{what} (no progress for {timeout:g} s at {last})")
         time.sleep(poll)

@@ -88,8 +88,17 @@ class token_recovery(gr.basic_block):
         return meta, tokens, mask, _to_int(pmt.dict_ref(meta, _K_FRAME, pmt.PMT_NIL))
 
     def _handle(self, msg):
+        # frames_in() counts frames completely handled: the outputs of a frame
+        # are published before it is counted in, so a caller that sees every
+        # frame counted in knows nothing is still inside the block.
+        try:
+            self._handle_frame(msg)
+        finally:
+            with self._lock:
+                self._frames_in += 1
+
+    def _handle_frame(self, msg):
         with self._lock:
-            self._frames_in += 1
             malformed = False
             try:
                 meta, tokens, mask, frame = self._parse(msg)

@@ -27,8 +27,11 @@ namespace largesc {
  *   current_burst, longest_burst, measured_loss_rate and nominal_loss_rate.
  *
  * A message that is not a PDU is counted as rejected and dropped; it does not
- * advance the loss model. Counters satisfy
- * packets_in = packets_passed + packets_dropped + packets_rejected.
+ * advance the loss model. A message is counted in packets_in only once it is
+ * completely handled (a passed PDU is already in the downstream queue), so
+ * packets_in = packets_passed + packets_dropped + packets_rejected between
+ * messages, and packets_in equal to what the upstream block sent means no
+ * packet is left inside the channel.
  *
  * Models ("model" parameter): "bernoulli" (loss_rate), "gilbert_elliott"
  * (loss_rate and mean_burst), "gilbert_elliott_raw" (p_gb, p_bg, loss_good,

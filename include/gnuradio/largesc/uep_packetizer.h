@@ -25,6 +25,9 @@ namespace largesc {
  * the receiver. Without a plan a frame is sent whole (K = n_q), without copies.
  * Malformed input (not a PDU, cdr not u16vector, n_q outside 1..32, a token > 2047,
  * uep_k outside 1..n_q) is counted in frames_rejected and dropped.
+ * frames_in counts frames completely handled (the packet already published,
+ * or the frame rejected): frames_in = packets_out + frames_rejected between
+ * messages.
  */
 class LARGESC_API uep_packetizer : virtual public gr::block
 {
