@@ -27,27 +27,47 @@ def make_pdu(i, n_bytes=7):
     return pmt.cons(meta, data)
 
 
-def run_channel(chan, msgs, timeout=10.0):
-    """Posts msgs into chan's input port, returns (received PDUs, stats dicts)."""
+def wait_until(cond, timeout, what):
+    """Polls cond() until true; fails the test (AssertionError) after timeout s."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s: {what}")
+        time.sleep(0.005)
+
+
+def run_channel(chan, msgs, timeout=10.0, n_stats=0):
+    """Posts msgs into chan's input port, returns (received PDUs, stats dicts).
+
+    Waits until the channel has handled every message, the sink holds every
+    passed PDU and the stats sink holds n_stats dicts; fails the test if any of
+    these does not happen within timeout seconds."""
     tb = gr.top_block()
     sink = blocks.message_debug()
     stats = blocks.message_debug()
     tb.msg_connect((chan, "out"), (sink, "store"))
     tb.msg_connect((chan, "stats"), (stats, "store"))
+    in0, passed0 = chan.packets_in(), chan.packets_passed()   # a channel may be reused
     tb.start()
-    for m in msgs:
-        chan.to_basic_block()._post(pmt.intern("in"), m)
-    deadline = time.time() + timeout
-    while chan.packets_in() < len(msgs) and time.time() < deadline:
-        time.sleep(0.01)
-    # the handler publishes before packets_in is read; give the sink a moment
-    expect = chan.packets_passed()
-    while sink.num_messages() < expect and time.time() < deadline:
-        time.sleep(0.01)
-    tb.stop()
-    tb.wait()
+    try:
+        for m in msgs:
+            chan.to_basic_block()._post(pmt.intern("in"), m)
+        wait_until(lambda: chan.packets_in() - in0 >= len(msgs), timeout,
+                   f"channel handled {chan.packets_in() - in0} of {len(msgs)} messages")
+        passed = chan.packets_passed() - passed0
+        wait_until(lambda: sink.num_messages() >= passed, timeout,
+                   f"sink got {sink.num_messages()} of {passed} passed PDUs")
+        wait_until(lambda: stats.num_messages() >= n_stats, timeout,
+                   f"stats sink got {stats.num_messages()} of {n_stats} dicts")
+    finally:
+        tb.stop()
+        tb.wait()
     return ([sink.get_message(i) for i in range(sink.num_messages())],
             [stats.get_message(i) for i in range(stats.num_messages())])
+
+
+def seqs(pdus):
+    return [pmt.to_long(pmt.dict_ref(pmt.car(m), pmt.intern("seq"), pmt.PMT_NIL)) for m in pdus]
 
 
 class qa_loss_model(gr_unittest.TestCase):
@@ -206,7 +226,7 @@ class qa_erasure_channel(gr_unittest.TestCase):
                 f.write("0 0 1 1 1 0 1 0 0 0")
             chan = largesc.erasure_channel("trace", trace_file=path, trace_repeat=True,
                                            stats_interval=10)
-            out, stats = run_channel(chan, [make_pdu(i) for i in range(30)])
+            out, stats = run_channel(chan, [make_pdu(i) for i in range(30)], n_stats=3)
         kept = [pmt.to_long(pmt.dict_ref(pmt.car(m), pmt.intern("seq"), pmt.PMT_NIL)) for m in out]
         self.assertEqual(kept, [i for i in range(30) if i % 10 not in (2, 3, 4, 6)])
         self.assertEqual(len(stats), 3)
@@ -229,6 +249,37 @@ class qa_erasure_channel(gr_unittest.TestCase):
         self.assertEqual(chan.packets_in(), 5)
         self.assertEqual(chan.packets_in(),
                          chan.packets_passed() + chan.packets_dropped() + chan.packets_rejected())
+
+    def test_non_pdu_does_not_shift_the_loss_pattern(self):
+        """Rejected messages draw no loss decision: at a nonzero loss rate, with
+        junk between the PDUs, exactly the PDUs the seeded model passes come out
+        (the i-th PDU meets the i-th draw), as in a run without the junk."""
+        junk = (pmt.intern("junk"), pmt.from_long(5), pmt.cons(pmt.make_dict(), pmt.from_long(3)),
+                pmt.cons(pmt.from_long(1), pmt.init_u8vector(2, [1, 2])), pmt.make_dict())
+        for model, kw, ref in (
+                ("bernoulli", dict(loss_rate=0.3, seed=11), lambda: largesc.loss_model.bernoulli(0.3, 11)),
+                ("gilbert_elliott", dict(loss_rate=0.25, mean_burst=3.0, seed=12),
+                 lambda: largesc.loss_model.gilbert_elliott_mean(0.25, 3.0, 12))):
+            with self.subTest(model=model):
+                n = 400
+                msgs, n_junk = [], 0
+                for i in range(n):
+                    # junk before the first PDU, single and in runs of 2..3
+                    for _ in range((i % 3 == 0) + (i % 7 == 0) + (i % 11 == 0)):
+                        msgs.append(junk[n_junk % len(junk)])
+                        n_junk += 1
+                    msgs.append(make_pdu(i))
+                lost = ref().pattern(n)
+                want = [i for i in range(n) if not lost[i]]
+                self.assertTrue(0.15 * n < n - len(want) < 0.45 * n)  # the test means something
+                chan = largesc.erasure_channel(model, **kw)
+                out, _ = run_channel(chan, msgs)
+                self.assertEqual(seqs(out), want)
+                self.assertEqual((chan.packets_in(), chan.packets_rejected(), chan.packets_passed(),
+                                  chan.packets_dropped()),
+                                 (n + n_junk, n_junk, len(want), n - len(want)))
+                clean = largesc.erasure_channel(model, **kw)
+                self.assertEqual(seqs(run_channel(clean, [make_pdu(i) for i in range(n)])[0]), want)
 
     def test_set_loss_rate_at_run_time(self):
         chan = largesc.erasure_channel("bernoulli", 0.0, seed=2)

@@ -21,6 +21,14 @@ def random_frames(n, n_q, seed=0):
     return rng.integers(0, 2048, size=(n, n_q))
 
 
+X = None  # a token that did not arrive (expected value 0, mask 0)
+
+
+def labelled_frames(n, n_q):
+    """Token c of frame f is 100 f + c: every token names its frame and codebook."""
+    return np.array([[100 * f + c for c in range(n_q)] for f in range(n)])
+
+
 def run_core(frames, plans, lost=None, delay=2, crc=False, default_n_q=8):
     """frames [N, n_q]; plans list of (k, r1, r2) per frame -> (list of rx frames, core)."""
     tx = largesc.packetizer_core(crc)
@@ -51,11 +59,52 @@ class qa_packet_format(gr_unittest.TestCase):
         body = b[3:-2]
         bits = "".join(f"{x:08b}" for x in body)
         self.assertEqual([int(bits[i * 11:(i + 1) * 11], 2) for i in range(7)], toks)
-        self.assertEqual(int.from_bytes(b[-2:], "big"), largesc.crc16(b[:-2]))
+        # the literal bytes of docs/packet_format.md (CRC trailer ce e9 included),
+        # computed independently of this code
+        self.assertEqual(b.hex(), "ff6321002008018040" "0a018038" "cee9")
         st, hh, tt = largesc.parse_packet(b)
         self.assertEqual(st, "ok")
         self.assertEqual((hh.seq, hh.crc, hh.k, hh.r1, hh.r2), (255, True, 4, 2, 1))
         np.testing.assert_array_equal(tt, toks)
+
+    def test_crc_check_values(self):
+        """The documented variants, against fixed values (not against the code):
+        CRC-16/CCITT-FALSE (IBM-3740) poly 0x1021 init 0xFFFF, CRC-8/SMBUS poly
+        0x07 init 0x00, both unreflected with no final XOR."""
+        self.assertEqual(largesc.crc16(b"123456789"), 0x29B1)  # catalogue check value
+        self.assertEqual(largesc.crc16(b""), 0xFFFF)           # the init value itself
+        self.assertEqual(largesc.crc16(b"A"), 0xB915)
+        self.assertEqual(largesc.crc16(b"\x00"), 0xE1F0)
+        self.assertEqual(largesc.crc16(b"\xff\xff"), 0x0000)
+        self.assertEqual(largesc.crc8(b"123456789"), 0xF4)     # catalogue check value
+        self.assertEqual(largesc.crc8(b""), 0x00)
+        self.assertEqual(largesc.crc8(b"A"), 0xC0)
+        self.assertEqual(largesc.crc8(b"\xff\xff"), 0x24)
+
+    def test_vectors_from_the_spec(self):
+        """The three test vectors of docs/packet_format.md, literal bytes: built,
+        parsed back, and (the third) made by the packetizer from two frames."""
+        vectors = (
+            (dict(seq=5, crc=False, k=2), [2047, 1], "05 41 00 ff e0 04"),
+            (dict(seq=255, crc=True, k=4, r1=2, r2=1), [1, 2, 3, 4, 5, 6, 7],
+             "ff 63 21 00 20 08 01 80 40 0a 01 80 38 ce e9"),
+            (dict(seq=17, crc=False, k=8, r1=3), list(range(100, 111)),
+             "11 47 30 0c 81 94 33 06 70 d0 1a 43 50 6b 0d 81 b4 37 00"),
+        )
+        for hdr, toks, want in vectors:
+            with self.subTest(hdr=hdr):
+                want = bytes.fromhex(want)
+                self.assertEqual(largesc.build_packet(largesc.packet_header(**hdr), toks), want)
+                st, h, t = largesc.parse_packet(want)
+                self.assertEqual(st, "ok")
+                self.assertEqual((h.seq, h.crc, h.k, h.r1, h.r2),
+                                 (hdr["seq"], hdr["crc"], hdr["k"], hdr.get("r1", 0), hdr.get("r2", 0)))
+                self.assertEqual(list(t), toks)
+        # frame 16 = 108, 109, 110, ...; frame 17 = 100 .. 107, plan K 8 r1 3
+        tx = largesc.packetizer_core(False)
+        tx.packetize(16, [108, 109, 110, 1, 2, 3, 4, 5], 8)
+        self.assertEqual(tx.packetize(17, list(range(100, 108)), 8, 3, 0),
+                         bytes.fromhex(vectors[2][2]))
 
     def test_parse_rejects(self):
         good = largesc.build_packet(largesc.packet_header(seq=1, crc=True, k=3), [1, 2, 3])
@@ -121,6 +170,97 @@ class qa_uep_core(gr_unittest.TestCase):
         # frame 6 lost: packet 7 carries r1=3
         np.testing.assert_array_equal(out[6]["mask"], [1, 1, 1, 0, 0, 0])
         self.assertEqual(rx.counters()["frames_primary"], 7)
+
+    def test_copy_offset_1(self):
+        """r1 copies: packet n carries frame n-1's first r1 codebooks, right after
+        frame n's K; they fill frame n-1 if its own packet was lost."""
+        frames = labelled_frames(9, 4)
+        tx = largesc.packetizer_core(False)
+        pk = [tx.packetize(f, frames[f], 4, 3, 0) for f in range(9)]
+        st, h, t = largesc.parse_packet(pk[4])
+        self.assertEqual((st, h.k, h.r1, h.r2), ("ok", 4, 3, 0))
+        self.assertEqual(list(t), [400, 401, 402, 403, 300, 301, 302])
+        self.assertEqual(list(largesc.parse_packet(pk[0])[2]), [0, 1, 2, 3])  # nothing to copy yet
+        out, rx = run_core(frames, [(4, 3, 0)] * 9, lost=[0, 0, 0, 1, 0, 1, 1, 0, 0],
+                           delay=1, default_n_q=4)
+        want = {3: [300, 301, 302, X],   # from packet 4
+                5: [X, X, X, X],         # packet 6 (its r1 copy) lost too, no r2
+                6: [600, 601, 602, X]}   # from packet 7
+        self.assert_frames(out, frames, want)
+        self.assertEqual(rx.counters()["tokens_from_copies"], 6)
+
+    def test_copy_offset_2(self):
+        """r2 copies: packet n carries frame n-2's first r2 codebooks; they fill
+        frame n-2 only with a playout delay of 2."""
+        frames = labelled_frames(9, 4)
+        tx = largesc.packetizer_core(False)
+        pk = [tx.packetize(f, frames[f], 4, 0, 2) for f in range(9)]
+        st, h, t = largesc.parse_packet(pk[5])
+        self.assertEqual((st, h.k, h.r1, h.r2), ("ok", 4, 0, 2))
+        self.assertEqual(pk[5][2], 0x02)
+        self.assertEqual(list(t), [500, 501, 502, 503, 300, 301])
+        self.assertEqual(list(largesc.parse_packet(pk[1])[2]), [100, 101, 102, 103])  # no frame -1
+        lost = [0, 0, 0, 1, 1, 0, 1, 0, 0]
+        out, rx = run_core(frames, [(4, 0, 2)] * 9, lost=lost, delay=2, default_n_q=4)
+        self.assert_frames(out, frames, {3: [300, 301, X, X],   # from packet 5
+                                         4: [X, X, X, X],       # packet 6 lost
+                                         6: [600, 601, X, X]})  # from packet 8
+        self.assertEqual(rx.counters()["tokens_from_copies"], 4)
+        # delay 1: frame n is played out when a packet of frame n + 1 or later
+        # arrives, so an r2 copy fills it only if packet n + 1 was lost as well
+        out, rx = run_core(frames, [(4, 0, 2)] * 9, lost=lost, delay=1, default_n_q=4)
+        self.assert_frames(out, frames, {3: [300, 301, X, X],  # packet 4 lost: still waiting
+                                         4: [X] * 4,
+                                         6: [X] * 4})          # played when packet 7 came
+        self.assertEqual(rx.counters()["tokens_from_copies"], 2)
+
+    def test_copy_offsets_1_and_2_together(self):
+        """Payload order is frame n, then n-1 (r1), then n-2 (r2)."""
+        frames = labelled_frames(8, 4)
+        tx = largesc.packetizer_core(False)
+        pk = [tx.packetize(f, frames[f], 3, 2, 1) for f in range(8)]
+        self.assertEqual(list(largesc.parse_packet(pk[5])[2]), [500, 501, 502, 400, 401, 300])
+        self.assertEqual(list(largesc.parse_packet(pk[1])[2]), [100, 101, 102, 0, 1])
+        out, rx = run_core(frames, [(3, 2, 1)] * 8, lost=[0, 0, 0, 1, 1, 0, 0, 0],
+                           delay=2, default_n_q=4)
+        self.assert_frames(out, frames, {3: [300, X, X],         # r2 of packet 5
+                                         4: [400, 401, X]}, k=3)  # r1 of packet 5
+        self.assertEqual(rx.counters()["tokens_from_copies"], 3)
+
+    def test_first_packet_plays_out_the_frames_its_copies_reach(self):
+        """The receiver starts at the oldest frame the first packet it hears has
+        tokens of: with r2 > 0 that is frame seq - 2, even when r1 is also > 0."""
+        frames = labelled_frames(6, 4)
+        # plan, lost, delay, {frame: tokens} of the non-primary frames, first frame played
+        cases = (
+            ((4, 2, 2), [1, 1, 0, 0, 0, 0], 2, {0: [0, 1, X, X], 1: [100, 101, X, X]}, 0),
+            ((4, 0, 3), [1, 1, 0, 0, 0, 0], 2, {0: [0, 1, 2, X], 1: [100, 101, 102, X]}, 0),
+            ((4, 2, 0), [1, 0, 0, 0, 0, 0], 1, {0: [0, 1, X, X]}, 0),
+            ((4, 2, 0), [1, 1, 0, 0, 0, 0], 2, {1: [100, 101, X, X]}, 1),
+            ((4, 0, 0), [1, 1, 0, 0, 0, 0], 2, {}, 2),
+        )
+        for plan, lost, delay, want, first in cases:
+            with self.subTest(plan=plan, lost=lost):
+                out, _ = run_core(frames, [plan] * 6, lost=lost, delay=delay, default_n_q=4)
+                self.assert_frames(out, frames, want, first=first)
+
+    def assert_frames(self, out, frames, want, k=4, first=0):
+        """out holds frames first..len(frames)-1 in order; those in want (frame ->
+        expected tokens, X = missing) are non-primary with exactly those tokens,
+        every other frame is its own K tokens, complete."""
+        self.assertEqual([f["frame"] for f in out], list(range(first, len(frames))))
+        for f in out:
+            n = f["frame"]
+            if n in want:
+                self.assertFalse(f["primary"], f"frame {n}")
+                np.testing.assert_array_equal(f["tokens"], [0 if t is X else t for t in want[n]],
+                                              err_msg=f"frame {n}")
+                np.testing.assert_array_equal(f["mask"], [t is not X for t in want[n]],
+                                              err_msg=f"frame {n}")
+            else:
+                self.assertTrue(f["primary"], f"frame {n}")
+                np.testing.assert_array_equal(f["tokens"], frames[n][:k], err_msg=f"frame {n}")
+                self.assertTrue(f["mask"].all(), f"frame {n}")
 
     def test_core_matches_token_level_simulation(self):
         n, n_q = 3000, 16
