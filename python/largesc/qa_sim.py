@@ -10,8 +10,10 @@ and the CLI's input checks."""
 
 import contextlib
 import io
+import json
 import os
 import tempfile
+import time
 
 import numpy as np
 from gnuradio import gr_unittest
@@ -103,6 +105,69 @@ class qa_sim(gr_unittest.TestCase):
             self.assertEqual(ran, [pts[2].key()])
             self.assertEqual(len(rows), 3)
 
+    def test_failed_point_keeps_finished_points(self):
+        """One point fails inside its worker (an lm point whose adapter
+        vanished after the checks): every other point is kept in rows.jsonl,
+        the failure is reported with its reason, and resuming runs only it."""
+        with tempfile.TemporaryDirectory() as d:
+            clips = short_clip(d, 1.0)
+            opts = sim.Options(metrics=("stoi",), out_dir=d, save_audio=False,
+                               recovery_args=dict(model="tiny", adapter=os.path.join(d, "gone.safetensors")))
+            pts = sim.make_grid(["largesc", "codec2_1200"], [1100], [0.0, 0.2], [1.0], ["lm"], 1,
+                                {"codec2_1200": 1200})
+            bad = [p.key() for p in pts if p.system == "largesc"]
+            good = [p.key() for p in pts if p.system != "largesc"]
+            for jobs in (1, 2):   # in-process and the process pool
+                with self.subTest(jobs=jobs):
+                    for f in ("rows.jsonl", "failures.jsonl"):
+                        if os.path.exists(os.path.join(d, f)):
+                            os.remove(os.path.join(d, f))
+                    with self.assertRaises(sim.CampaignError) as cm:
+                        sim.run_campaign(pts, clips, opts, jobs=jobs, progress=False, log=lambda s: None)
+                    self.assertEqual(sorted(r["point"] for r in cm.exception.rows), sorted(good))
+                    self.assertEqual(sorted(k for k, _ in cm.exception.failures), sorted(bad))
+                    for _, why in cm.exception.failures:
+                        self.assertIn("RecoveryError", why)
+                        self.assertIn("gone.safetensors", why)
+                    with open(os.path.join(d, "rows.jsonl")) as f:
+                        self.assertEqual(sorted(json.loads(l)["point"] for l in f), sorted(good))
+                    with open(os.path.join(d, "failures.jsonl")) as f:
+                        self.assertEqual(sorted(json.loads(l)["point"] for l in f), sorted(bad))
+            # resume with a failures list: only the failed points run again
+            ran, failures = [], []
+            orig = sim._run_point_job
+            try:
+                sim._run_point_job = lambda a: (ran.append(a[0].key()), orig(a))[1]
+                rows = sim.run_campaign(pts, clips, opts, jobs=1, progress=False, log=lambda s: None,
+                                        failures=failures)
+            finally:
+                sim._run_point_job = orig
+            self.assertEqual(sorted(ran), sorted(bad))
+            self.assertEqual(len(rows), len(good))
+            self.assertEqual(sorted(k for k, _ in failures), sorted(bad))
+
+    def test_lm_recovery_in_a_campaign(self):
+        """The generative backend runs in the main job beside hold: a tiny
+        untrained LM, labelled untrained, with its extra latency."""
+        with tempfile.TemporaryDirectory() as d:
+            clips = short_clip(d, 1.0)
+            opts = sim.Options(weights="random:2", metrics=("stoi",), out_dir=d, save_audio=False,
+                               recovery_args=dict(model="tiny", device="cpu"))
+            pts = sim.make_grid(["largesc"], [1100], [0.3], [1.0], ["hold", "lm"], 4, {})
+            rows = sim.run_campaign(pts, clips, opts, jobs=1, progress=False, log=lambda s: None)
+            by = {r["recovery"]: r for r in rows}
+            self.assertEqual(sorted(by), ["hold", "lm"])
+            self.assertFalse(by["hold"]["recovery_untrained"])
+            self.assertTrue(by["lm"]["recovery_untrained"])
+            self.assertTrue(by["lm"]["untrained"])
+            # the same loss pattern for both backends
+            self.assertEqual(by["hold"]["packets_dropped"], by["lm"]["packets_dropped"])
+            self.assertGreater(by["lm"]["packets_dropped"], 0)
+            # tiny has no codebook delays: no extra frame of latency
+            self.assertEqual(by["lm"]["latency_ms"], by["hold"]["latency_ms"])
+            rep = R.write_report(rows, {}, d)
+            self.assertIn("LargeSC 1100 bit/s (lm) UNTRAINED", R.format_summary(rep))
+
     def test_dask_local_cluster(self):
         from dask.distributed import Client, LocalCluster
         with tempfile.TemporaryDirectory() as d:
@@ -137,6 +202,16 @@ class qa_sim(gr_unittest.TestCase):
         self.assertEqual(res.counters["packets_sent"], n)
         self.assertEqual(res.counters["packets_dropped_by_channel"], sum(trace[i % 5] for i in range(n)))
         self.assertEqual(len(res.audio), n * 1280)
+
+    def test_unreachable_scheduler_is_one_line(self):
+        t0 = time.monotonic()
+        with tempfile.TemporaryDirectory() as d:
+            rc, err = run_cli("--demo", "--baselines", "none", "--out", d, "--scheduler", "tcp://127.0.0.1:9")
+            self.assertFalse(os.path.exists(os.path.join(d, "rows.jsonl")))
+        self.assertEqual(rc, 2)
+        self.assertIn("cannot reach the Dask scheduler at tcp://127.0.0.1:9", err)
+        self.assertNotIn("Traceback", err)
+        self.assertLess(time.monotonic() - t0, 60)
 
     def test_report_schema(self):
         good = dict(point="p", system="codec2_700c", bitrate=700.0, loss_rate=0.1, mean_burst=1.0,
@@ -176,6 +251,21 @@ class qa_sim(gr_unittest.TestCase):
                     ([os.path.join(d, "missing.wav"), "--out", out], "no such file")):
                 with self.subTest(args=args):
                     rc, err = run_cli(*args)
+                    self.assertEqual(rc, 2)
+                    self.assertRegex(err, msg)
+            # recovery backends and their model files are checked before any work
+            for args, msg in (
+                    (["--recovery", "magic"], "unknown recovery backend 'magic'"),
+                    (["--recovery", "hold,lm"], "backend 'lm' needs a model config"),
+                    (["--recovery", "lm", "--lm-model", "huge"], "model config 'huge'"),
+                    (["--recovery", "lm", "--lm-adapter", os.path.join(d, "none.safetensors")],
+                     "adapter file .*none.safetensors' does not exist"),
+                    (["--recovery", "lm", "--lm-model", "tiny", "--lm-checkpoint", os.path.join(d, "x.safetensors")],
+                     "model checkpoint .*x.safetensors' does not exist"),
+                    (["--recovery", "moshi"], "needs a CUDA GPU"),
+                    (["--recovery", "hold", "--lm-model", "tiny"], "are for --recovery lm or moshi")):
+                with self.subTest(args=args):
+                    rc, err = run_cli("--demo", "--out", out, "--baselines", "none", *args)
                     self.assertEqual(rc, 2)
                     self.assertRegex(err, msg)
             if os.geteuid() != 0:  # root writes anywhere

@@ -663,6 +663,101 @@ def _pick_device(device):
     return device
 
 
+def check_recovery(backend="hold", model="", checkpoint="", adapter="", lora_rank=0,
+                   device="auto", temperature=0.0, top_k=0, offline=None):
+    """Checks recovery parameters without building the model (cheap: reads
+    configs and adapter metadata, looks for files and a GPU), so a campaign can
+    refuse a configuration before any work starts. Returns a dict describing
+    what would run: backend, model (preset or file), checkpoint, adapter,
+    untrained (True when neither a trained base nor a trained adapter is
+    used). Raises RecoveryError with a message that says what is allowed."""
+    if backend not in BACKENDS:
+        raise RecoveryError(f"unknown recovery backend {backend!r}: use one of {', '.join(BACKENDS)}")
+    desc = {"backend": backend, "untrained": False}
+    if backend == "hold":
+        if model or checkpoint or adapter or lora_rank:
+            raise RecoveryError("backend 'hold' takes no model, checkpoint, adapter or LoRA rank "
+                                "(they are for 'lm' and 'moshi')")
+        return desc
+    for name, v in (("temperature", temperature), ("top_k", top_k)):
+        try:
+            fv = float(v)
+        except (TypeError, ValueError):
+            raise RecoveryError(f"{name} must be a number >= 0, got {v!r}") from None
+        if not (fv >= 0.0 and fv < float("inf")):
+            raise RecoveryError(f"{name} must be a finite number >= 0, got {v!r}")
+    if device not in ("auto", "", None, "cpu", "cuda") and not str(device).startswith("cuda:"):
+        raise RecoveryError(f"device must be auto, cpu, cuda or cuda:N, got {device!r}")
+    try:
+        import torch
+        import moshi.models.lm  # noqa: F401
+    except ImportError as e:
+        raise RecoveryError(f"backend {backend!r} needs torch and moshi ({e})") from e
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise RecoveryError(f"device {device!r} asked for, but torch sees no CUDA GPU here; "
+                            "use device 'cpu' or 'auto'")
+    ameta = None
+    if adapter:
+        st, js = adapter_paths(adapter)
+        if not st.exists():
+            raise RecoveryError(f"adapter file {str(st)!r} does not exist (write one with "
+                                "largesc-finetune; see docs/recovery.md)")
+        if not js.exists():
+            raise RecoveryError(f"adapter {str(st)!r} has no config file {str(js)!r} next to it")
+        try:
+            ameta = json.loads(js.read_text())
+        except Exception as e:
+            raise RecoveryError(f"adapter config {str(js)!r} is not JSON: {e}") from e
+        if ameta.get("format") != ADAPTER_FORMAT:
+            raise RecoveryError(f"{str(js)!r} is not a {ADAPTER_FORMAT} adapter config")
+        desc.update(adapter=str(adapter), adapter_trained=bool(ameta.get("trained", False)))
+    elif lora_rank:
+        raise RecoveryError(f"lora_rank {lora_rank} given but no adapter file")
+    if backend == "moshi":
+        if not torch.cuda.is_available() and device in ("auto", "", None, "cuda"):
+            raise RecoveryError(
+                "backend 'moshi' runs the Moshi 7B language model and needs a CUDA GPU with "
+                "about 24 GB of memory (bf16) plus the Moshi weights (Hugging Face repo "
+                f"{MOSHI_REPO}, cached or downloaded, or a local {MOSHI_FILE}); this machine "
+                "has no GPU. Use backend 'hold', or 'lm' with a small model.")
+        if model not in ("", None, "moshi7b"):
+            raise RecoveryError(f"backend 'moshi' always runs the moshi7b config; model {model!r} "
+                                "is for backend 'lm'")
+        if ameta is not None:
+            check_adapter(ameta, moshi_config(), adapter, lora_rank)
+        desc.update(model="moshi7b", checkpoint=str(moshi_weights_file(checkpoint or "hf",
+                                                                       offline=offline)))
+        return desc
+    if model in ("", None):
+        if ameta is None:
+            raise RecoveryError("backend 'lm' needs a model config (preset "
+                                f"{', '.join(list(PRESETS) + ['moshi7b'])} or a .json file) or an "
+                                "adapter whose config names it")
+        cfg = lm_config(ameta["lm_config"])
+        desc["model"] = "from adapter"
+    else:
+        cfg = lm_config(model)
+        desc["model"] = str(model)
+    if ameta is not None:
+        check_adapter(ameta, cfg, adapter, lora_rank)
+    base = str(checkpoint or (ameta or {}).get("base", "random:0"))
+    if base == "random" or base.startswith("random:"):
+        if ":" in base:
+            try:
+                int(base.split(":", 1)[1])
+            except ValueError:
+                raise RecoveryError(f"bad checkpoint {base!r}: expected 'random:SEED'") from None
+        base_trained = False
+    else:
+        st, js = adapter_paths(base)
+        if not st.exists():
+            raise RecoveryError(f"model checkpoint {str(st)!r} does not exist (give a .safetensors "
+                                "file written by largesc-finetune --mode full, or 'random:SEED')")
+        base_trained = True
+    desc.update(checkpoint=base, untrained=not base_trained and not desc.get("adapter_trained", False))
+    return desc
+
+
 def make_recovery(backend="hold", max_hold=DEFAULT_MAX_HOLD, min_codebooks=1, model="",
                   checkpoint="", adapter="", lora_rank=0, temperature=0.0, top_k=0, seed=0,
                   feed_back="auto", device="auto", text_token=None, offline=None):
@@ -672,33 +767,19 @@ def make_recovery(backend="hold", max_hold=DEFAULT_MAX_HOLD, min_codebooks=1, mo
         base weights ('' = the adapter's recorded base, else 'random:0'),
         adapter = LoRA adapter file ('' = none), lora_rank = required rank (0 = any).
     moshi: checkpoint = 'hf' (default) / 'hf:OWNER/REPO' / local file; needs CUDA.
-    Raises RecoveryError with a clear message for anything unusable."""
-    if backend not in BACKENDS:
-        raise RecoveryError(f"unknown recovery backend {backend!r}: use one of {', '.join(BACKENDS)}")
+    Raises RecoveryError with a clear message for anything unusable (the
+    cheap checks are check_recovery's, made before anything is built)."""
+    if backend != "hold" and feed_back not in FEED_BACK + ("auto",):
+        raise RecoveryError(f"feed_back must be 'auto' or one of {FEED_BACK}, got {feed_back!r}")
+    desc = check_recovery(backend, model, checkpoint, adapter, lora_rank, device, temperature,
+                          top_k, offline)
     if backend == "hold":
         return TokenRecovery("hold", max_hold, min_codebooks)
-    if feed_back not in FEED_BACK + ("auto",):
-        raise RecoveryError(f"feed_back must be 'auto' or one of {FEED_BACK}, got {feed_back!r}")
-    try:
-        import torch
-        import moshi.models.lm  # noqa: F401
-    except ImportError as e:
-        raise RecoveryError(f"backend {backend!r} needs torch and moshi ({e})") from e
-    ameta = None
-    if adapter:
-        _, ameta = read_adapter(adapter)
+    import torch
     info = {"backend": backend}
     if backend == "moshi":
-        if not torch.cuda.is_available() and device in ("auto", "", None, "cuda"):
-            raise RecoveryError(
-                "backend 'moshi' runs the Moshi 7B language model and needs a CUDA GPU with "
-                "about 24 GB of memory (bf16) plus the Moshi weights (Hugging Face repo "
-                f"{MOSHI_REPO}, cached or downloaded, or a local {MOSHI_FILE}); this machine "
-                "has no GPU. Use backend 'hold', or 'lm' with a small model.")
         from moshi.models import loaders
-        if ameta is not None:
-            check_adapter(ameta, moshi_config(), adapter, lora_rank)
-        path = moshi_weights_file(checkpoint or "hf", offline=offline)
+        path = desc["checkpoint"]
         dev = _pick_device(device)
         lm_model = loaders.get_moshi_lm(str(path), device=dev, dtype=torch.bfloat16)
         cfg = moshi_config()
@@ -706,17 +787,9 @@ def make_recovery(backend="hold", max_hold=DEFAULT_MAX_HOLD, min_codebooks=1, mo
         default_text = cfg.get("existing_text_padding_id", 3)
         default_fb = "predicted"
     else:
-        if model in ("", None):
-            if ameta is None:
-                raise RecoveryError("backend 'lm' needs a model config (preset name, dict or "
-                                    "JSON file) or an adapter whose config names it")
-            cfg = lm_config(ameta["lm_config"])
-        else:
-            cfg = lm_config(model)
-        if ameta is not None:
-            check_adapter(ameta, cfg, adapter, lora_rank)
-        base = checkpoint or (ameta or {}).get("base", "random:0")
-        lm_model, binfo = load_base(cfg, base, _pick_device(device))
+        ameta = read_adapter(adapter)[1] if adapter else None
+        cfg = lm_config(model if model not in ("", None) else ameta["lm_config"])
+        lm_model, binfo = load_base(cfg, desc["checkpoint"], _pick_device(device))
         info.update(binfo)
         default_text, default_fb = -1, "erased"
     if adapter:
@@ -725,8 +798,6 @@ def make_recovery(backend="hold", max_hold=DEFAULT_MAX_HOLD, min_codebooks=1, mo
                     and not ameta.get("trained", False))
         default_text = ameta.get("text_token", default_text)
         default_fb = ameta.get("feed_back", default_fb)
-    elif lora_rank:
-        raise RecoveryError(f"lora_rank {lora_rank} given but no adapter file")
     fb = default_fb if feed_back == "auto" else feed_back
     lm = LMRecovery(lm_model, text_token=default_text if text_token is None else text_token,
                     feed_back=fb, temperature=temperature, top_k=top_k, seed=seed)

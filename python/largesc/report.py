@@ -88,11 +88,14 @@ def summarize(rows):
     return out
 
 
-def write_report(rows, config, out_dir):
+def write_report(rows, config, out_dir, failures=()):
+    """report.json and report.csv of the finished rows; `failures` (point key,
+    reason) pairs of points that did not finish are listed in report.json."""
     for r in rows:
         validate_row(r)
     rep = dict(schema_version=SCHEMA_VERSION, config=config, rows=rows, summary=summarize(rows),
-               untrained_rows=sum(1 for r in rows if r["untrained"]))
+               untrained_rows=sum(1 for r in rows if r["untrained"]),
+               failed_points=[dict(point=k, reason=why) for k, why in failures])
     validate_report(rep)
     with open(os.path.join(out_dir, "report.json"), "w") as f:
         json.dump(rep, f, indent=1)
@@ -145,7 +148,7 @@ def plot_report(rep, out_dir):
         ax.grid(alpha=0.3)
         title = f"{m} against packet loss"
         if n_untrained:
-            title += f"\n({n_untrained} LargeSC rows with UNTRAINED codec weights left out)"
+            title += f"\n({n_untrained} LargeSC rows with an UNTRAINED codec or recovery model left out)"
         ax.set_title(title, fontsize=10)
         if trained:
             ax.legend(fontsize=7)
@@ -172,6 +175,6 @@ def format_summary(rep):
                                for m in ms)
                      + f"{s['packets_sent']:>10}/{s['packets_delivered']}/{s['packets_dropped']}/{s['packets_lost_elsewhere']}")
     if rep["untrained_rows"]:
-        lines.append(f"({rep['untrained_rows']} rows ran an UNTRAINED codec: their metrics say nothing "
-                     "about speech quality)")
+        lines.append(f"({rep['untrained_rows']} rows ran an UNTRAINED codec or recovery model: their "
+                     "metrics say nothing about speech quality)")
     return "\n".join(lines)

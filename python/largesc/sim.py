@@ -49,6 +49,9 @@ class Options:
     out_dir: str = "out"
     save_audio: bool = True
     metric_rate: int = 16000
+    # token_recovery parameters for the 'lm' and 'moshi' backends (model,
+    # checkpoint, adapter, device; see recovery.make_recovery). 'hold' takes none.
+    recovery_args: dict = dataclasses.field(default_factory=dict)
 
 
 def make_grid(systems, bitrates, losses, bursts, recoveries, seed, baseline_bitrates):
@@ -75,6 +78,27 @@ def check_bitrate(br):
                          f"(4..15 token slots of {SLOT_BITRATE} bit/s)")
 
 
+def recovery_args(backend, opts):
+    """token_recovery keyword arguments of a backend: none for hold."""
+    if backend in ("hold", "none"):
+        return {}
+    return {k: v for k, v in (opts.recovery_args or {}).items() if v not in ("", None)}
+
+
+def check_recoveries(backends, opts):
+    """Checks every LargeSC recovery backend of a campaign with its arguments,
+    before any work starts; returns {backend: description} (see
+    recovery.check_recovery). Raises recovery.RecoveryError."""
+    from . import recovery as R
+    out = {}
+    for b in backends:
+        if b == "none":
+            out[b] = {"backend": "none", "untrained": False}
+            continue
+        out[b] = R.check_recovery(b, **recovery_args(b, opts))
+    return out
+
+
 def run_point(point, clips, opts):
     """Runs one sweep point over every clip -> list of result rows (dicts)."""
     from .eval import metrics as M
@@ -94,11 +118,14 @@ def run_point(point, clips, opts):
                              loss_model="bernoulli" if point.mean_burst <= 1.0 else "gilbert_elliott",
                              seed=point.seed, max_offset=opts.max_offset, recovery=point.recovery,
                              weights=opts.weights, codec_mode=opts.codec_mode, out_rate=sr,
-                             feedback=opts.feedback, threads=1)
+                             feedback=opts.feedback, threads=1,
+                             recovery_args=recovery_args(point.recovery, opts))
             res = run_link(ref, sr, cfg)
             deg = res.audio
             c = res.counters
-            row.update(untrained=res.untrained, token_bitrate=c["token_bitrate"],
+            row.update(untrained=res.untrained or res.recovery_untrained,
+                       codec_untrained=res.untrained, recovery_untrained=res.recovery_untrained,
+                       token_bitrate=c["token_bitrate"],
                        on_air_bitrate=c["on_air_bitrate"], latency_ms=res.latency_ms,
                        packets_sent=c["packets_sent"], packets_delivered=c["packets_delivered"],
                        packets_dropped=c["packets_dropped_by_channel"],
@@ -151,10 +178,35 @@ def load_done(path):
     return done
 
 
-def run_campaign(points, clips, opts, jobs=None, scheduler=None, progress=True, log=print):
-    """Runs every point not already in out_dir/rows.jsonl. Returns all rows."""
+class CampaignError(RuntimeError):
+    """Some sweep points failed; every finished point is kept in rows.jsonl.
+    .rows holds the finished rows, .failures (point key, reason) pairs."""
+
+    def __init__(self, rows, failures):
+        self.rows, self.failures = rows, failures
+        super().__init__(f"{len(failures)} sweep point(s) failed: "
+                         + "; ".join(f"{k}: {why}" for k, why in failures[:3])
+                         + (" ..." if len(failures) > 3 else ""))
+
+
+def _reason(exc):
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:500]
+
+
+def run_campaign(points, clips, opts, jobs=None, scheduler=None, progress=True, log=print,
+                 failures=None):
+    """Runs every point not already in out_dir/rows.jsonl. Returns all rows.
+
+    A point that fails does not stop the others, and every finished point is
+    written to rows.jsonl the moment it finishes, so nothing finished is lost
+    and a re-run runs only what is missing (the failed points included).
+    Failed points are written to out_dir/failures.jsonl (this run's) and
+    appended to `failures` as (point key, reason); without a `failures` list
+    a CampaignError is raised at the end instead."""
     os.makedirs(opts.out_dir, exist_ok=True)
     rows_path = os.path.join(opts.out_dir, "rows.jsonl")
+    fail_path = os.path.join(opts.out_dir, "failures.jsonl")
     done = load_done(rows_path)
     todo = [p for p in points if p.key() not in done]
     if len(todo) < len(points):
@@ -162,6 +214,9 @@ def run_campaign(points, clips, opts, jobs=None, scheduler=None, progress=True, 
     from tqdm import tqdm
     bar = tqdm(total=len(todo), desc="sweep points", unit="pt", disable=not progress, file=sys.stderr)
     args = [(p, clips, opts) for p in todo]
+    failed = []
+    if os.path.exists(fail_path):
+        os.remove(fail_path)
 
     def record(point, rows):
         with open(rows_path, "a") as f:
@@ -171,20 +226,59 @@ def run_campaign(points, clips, opts, jobs=None, scheduler=None, progress=True, 
         bar.update(1)
         bar.set_postfix_str(point.key())
 
+    def fail(point, exc):
+        why = _reason(exc)
+        failed.append((point.key(), why))
+        with open(fail_path, "a") as f:
+            f.write(json.dumps({"point": point.key(), "reason": why}) + "\n")
+        log(f"point {point.key()} FAILED: {why}")
+        bar.update(1)
+
+    def collect(point, get):
+        try:
+            p, rows = get()
+        except Exception as e:          # the point failed; the campaign goes on
+            fail(point, e)
+        else:
+            record(p, rows)
+
     if scheduler:
-        from dask.distributed import Client, as_completed as dask_completed
-        client = scheduler if not isinstance(scheduler, str) else Client(scheduler)
+        from dask.distributed import as_completed as dask_completed
+        client = scheduler if not isinstance(scheduler, str) else connect_scheduler(scheduler)
         futs = client.map(_run_point_job, args, pure=False)
+        by_fut = dict(zip(futs, todo))
         for fut in dask_completed(futs):
-            record(*fut.result())
+            collect(by_fut[fut], fut.result)
     elif (jobs or 1) <= 1 or len(args) <= 1:
-        for a in args:
-            record(*_run_point_job(a))
+        for p, a in zip(todo, args):
+            collect(p, lambda a=a: _run_point_job(a))
     else:
         import multiprocessing as mp
         with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as ex:
-            futs = [ex.submit(_run_point_job, a) for a in args]
+            futs = {ex.submit(_run_point_job, a): p for p, a in zip(todo, args)}
             for fut in as_completed(futs):
-                record(*fut.result())
+                collect(futs[fut], fut.result)
     bar.close()
-    return [r for p in points for r in done.get(p.key(), [])]
+    rows = [r for p in points for r in done.get(p.key(), [])]
+    if failed:
+        if failures is None:
+            raise CampaignError(rows, failed)
+        failures.extend(failed)
+    return rows
+
+
+class SchedulerUnreachable(RuntimeError):
+    pass
+
+
+def connect_scheduler(address, timeout=10.0):
+    """A dask.distributed Client for `address`; SchedulerUnreachable with a
+    one-line message when nothing answers there within `timeout` seconds."""
+    from dask.distributed import Client
+    try:
+        return Client(address, timeout=timeout)
+    except (OSError, TimeoutError) as e:
+        raise SchedulerUnreachable(
+            f"cannot reach the Dask scheduler at {address} within {timeout:g} s "
+            f"({type(e).__name__}); start one there with `dask scheduler` and workers with "
+            f"`dask worker {address}`, or leave out --scheduler to run on this machine") from None

@@ -45,7 +45,20 @@ def main(argv=None):
     ap.add_argument("--loss", type=floats, default=[0.0, 0.1, 0.3], help="packet loss rates (default 0,0.1,0.3)")
     ap.add_argument("--burst", type=floats, default=[1.0], help="mean burst lengths in packets; 1 = i.i.d. (default 1)")
     ap.add_argument("--bitrate", type=floats, default=[1100.0], help="LargeSC token budgets in bit/s, 550..2060 (default 1100)")
-    ap.add_argument("--recovery", type=words, default=["hold"], help="LargeSC recovery backends (default hold)")
+    ap.add_argument("--recovery", type=words, default=["hold"],
+                    help="LargeSC recovery backends, comma-separated: hold (classical repetition), "
+                    "lm (speech LM + LoRA: needs --lm-model or --lm-adapter), moshi (Moshi 7B, CUDA GPU "
+                    "and weights), none (default hold)")
+    ap.add_argument("--lm-model", default="", help="recovery LM config for 'lm': tiny, small100m, "
+                    "moshi7b or a .json file (default: the one --lm-adapter was trained for)")
+    ap.add_argument("--lm-checkpoint", default="", help="base LM weights: a .safetensors file "
+                    "(largesc-finetune --mode full), random:SEED (untrained), or for 'moshi' hf / "
+                    "hf:OWNER/REPO / a local model.safetensors (default: the adapter's base, else "
+                    "random:0 for lm, hf for moshi)")
+    ap.add_argument("--lm-adapter", default="", help="LoRA adapter written by largesc-finetune "
+                    "(PATH.safetensors with PATH.json)")
+    ap.add_argument("--recovery-device", default="auto", help="device of the recovery LM: auto, cpu, "
+                    "cuda (default auto: cuda when there is one)")
     ap.add_argument("--baselines", type=words, default=None,
                     help="baseline systems (default: every one available; 'none' for none)")
     ap.add_argument("--metrics", type=words, default=None, help="metrics (default: every one available)")
@@ -127,6 +140,30 @@ def main(argv=None):
             S.save(cut, x[:int(a.max_seconds * 16000)], 16000)
             c["path"] = cut
             c["text"] = None  # the transcript covers the whole clip
+    rec_args = dict(model=a.lm_model, checkpoint=a.lm_checkpoint, adapter=a.lm_adapter,
+                    device=a.recovery_device)
+    probe_opts = sim.Options(recovery_args=rec_args)
+    from . import recovery as RC
+    for r in a.recovery:
+        if r not in RC.BACKENDS + ("none",):
+            ap.error(f"unknown recovery backend {r!r}; use {', '.join(RC.BACKENDS + ('none',))}")
+    if any((a.lm_model, a.lm_checkpoint, a.lm_adapter)) and not set(a.recovery) & {"lm", "moshi"}:
+        ap.error("--lm-model, --lm-checkpoint and --lm-adapter are for --recovery lm or moshi")
+    try:
+        recs = sim.check_recoveries(a.recovery, probe_opts)
+    except RC.RecoveryError as e:
+        ap.error(f"--recovery: {e}")
+    for r, desc in recs.items():
+        if r not in ("hold", "none"):
+            print(f"recovery {r}: model {desc.get('model')}, base {desc.get('checkpoint')}"
+                  + (f", adapter {desc['adapter']}" if desc.get("adapter") else "")
+                  + ("  [UNTRAINED: plumbing only]" if desc.get("untrained") else ""), file=sys.stderr)
+    client = None
+    if a.scheduler:
+        try:
+            client = sim.connect_scheduler(a.scheduler)
+        except sim.SchedulerUnreachable as e:
+            ap.error(str(e))
     try:
         weights = W.hf_or_untrained(a.weights, a.seed)
     except W.WeightsError as e:
@@ -134,21 +171,34 @@ def main(argv=None):
 
     opts = sim.Options(weights=weights, codec_mode=a.codec_mode, metrics=tuple(metrics),
                        max_offset=a.max_offset, feedback=a.feedback, out_dir=a.out,
-                       save_audio=not a.no_audio)
+                       save_audio=not a.no_audio, recovery_args=rec_args)
     points = sim.make_grid(["largesc"] + baselines, a.bitrate, a.loss, a.burst, a.recovery, a.seed,
                            {b: B.get_baseline(b).payload_bps for b in baselines})
     print(f"largesc-sim: {len(points)} sweep points x {len(clips)} clips, metrics {', '.join(metrics)}, "
           f"{'Dask at ' + a.scheduler if a.scheduler else str(a.jobs) + ' local jobs'} -> {a.out}/",
           file=sys.stderr)
     t0 = time.time()
-    rows = sim.run_campaign(points, clips, opts, jobs=a.jobs, scheduler=a.scheduler,
-                            progress=not a.no_progress, log=lambda s: print(s, file=sys.stderr))
+    failures = []
+    try:
+        rows = sim.run_campaign(points, clips, opts, jobs=a.jobs, scheduler=client,
+                                progress=not a.no_progress, log=lambda s: print(s, file=sys.stderr),
+                                failures=failures)
+    finally:
+        if client is not None:
+            client.close()
     config = dict(vars(a), weights=weights, clips=[c["name"] for c in clips], points=len(points))
-    rep = R.write_report(rows, config, a.out)
+    rep = R.write_report(rows, config, a.out, failures)
     plots = R.plot_report(rep, a.out)
     print(f"done in {time.time() - t0:.0f} s: {a.out}/report.json, report.csv, "
           f"{len(plots)} plots in {a.out}/plots/", file=sys.stderr)
     print(R.format_summary(rep))
+    if failures:
+        print(f"\n{len(failures)} of {len(points)} sweep points FAILED (finished points are kept in "
+              f"{a.out}/rows.jsonl; re-run the same command to retry only these; reasons also in "
+              f"{a.out}/failures.jsonl):", file=sys.stderr)
+        for key, why in failures:
+            print(f"  {key}: {why}", file=sys.stderr)
+        return 1
     return 0
 
 
