@@ -253,10 +253,13 @@ def whisper_model():
 
 
 def transcribe(x, sr):
-    """Greedy English transcription (beam 1, no VAD, no text conditioning)."""
+    """Greedy English transcription (beam 1, no VAD, no text conditioning).
+    Temperature 0 only: faster-whisper's default falls back to unseeded
+    sampling at higher temperatures on hard (degraded) audio, which made WER
+    differ from run to run on the same input."""
     segs, _ = whisper_model().transcribe(_clip(_at(x, sr)), language="en", beam_size=1,
                                          vad_filter=False, condition_on_previous_text=False,
-                                         without_timestamps=True)
+                                         without_timestamps=True, temperature=0.0)
     return " ".join(s.text.strip() for s in segs).strip()
 
 
