@@ -19,7 +19,11 @@ step() { STEP="$1"; printf '\n==> [setup] %s\n' "$1"; }
 trap 'rc=$?; [[ $rc -ne 0 ]] && printf "\n!!! [setup] FAILED at step: %s (exit %d)\n" "$STEP" "$rc" >&2' EXIT
 
 APT_PACKAGES=(gnuradio gnuradio-dev castxml python3-pygccxml python3-venv cmake g++ pkg-config
-              libboost-test-dev pocketsphinx-testdata libcodec2-1.0 libopus0 libsndfile1)
+              libboost-test-dev pocketsphinx-testdata libcodec2-1.0 libopus0 libsndfile1
+              # GNU Radio Companion's GUI (Debian's gnuradio only suggests these; without
+              # them GRC stops with "Namespace Gtk not available"), a virtual display
+              # for checking it and for examples/grc_screenshots.sh, and 'import'
+              gir1.2-gtk-3.0 gir1.2-pango-1.0 python3-gi-cairo xvfb xauth imagemagick)
 
 step "1/5 Debian packages"
 missing=()
@@ -74,6 +78,41 @@ WRAP
     chmod +x "$VENV/bin/$tool"
 done
 "$VENV/bin/python3" -c "from gnuradio import largesc; print('gnuradio.largesc imports from', largesc.__file__)"
+
+# GRC's GUI: check that GTK initialises (on a virtual display when there is
+# one to be had); no display is not a setup failure.
+gtk_check='import gi; gi.require_version("Gtk", "3.0"); gi.require_version("PangoCairo", "1.0"); from gi.repository import Gtk; ok = Gtk.init_check(None)[0]; print("GTK", "%d.%d" % (Gtk.get_major_version(), Gtk.get_minor_version()), "initialises" if ok else "cannot open a display"); raise SystemExit(0 if ok else 3)'
+if command -v xvfb-run >/dev/null; then
+    xvfb-run -a "$VENV/bin/python3" -c "$gtk_check" \
+        || echo "WARNING: GNU Radio Companion cannot start GTK even on a virtual display (see above)" >&2
+elif [[ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]]; then
+    "$VENV/bin/python3" -c "$gtk_check" || echo "WARNING: GNU Radio Companion cannot start GTK (see above)" >&2
+else
+    "$VENV/bin/python3" -c 'import gi; gi.require_version("Gtk", "3.0"); print("GTK bindings present (no display to test on)")' \
+        || echo "WARNING: GTK bindings for GNU Radio Companion missing: apt-get install gir1.2-gtk-3.0" >&2
+fi
+
+# Desktop menu entry "GNU Radio Companion (gr-largesc)": the venv's GRC, which
+# sees the LargeSC blocks (the system entry runs /usr/bin/gnuradio-companion
+# with the system python, which has neither the module nor torch).
+APPS="${XDG_DATA_HOME:-$HOME/.local/share}/applications"
+mkdir -p "$APPS"
+cat > "$APPS/gnuradio-companion-largesc.desktop" <<DESK
+[Desktop Entry]
+Version=1.0
+Type=Application
+Name=GNU Radio Companion (gr-largesc)
+Comment=GNU Radio Companion with the LargeSC blocks ($ROOT)
+Exec=$VENV/bin/gnuradio-companion %F
+Path=$ROOT/examples
+Icon=gnuradio-grc
+Terminal=false
+Categories=Development;HamRadio;Science;
+MimeType=application/gnuradio-grc;
+StartupWMClass=gnuradio-companion
+DESK
+cp "$APPS/gnuradio-companion-largesc.desktop" "$VENV/share/gnuradio-companion-largesc.desktop"
+echo "desktop entry: $APPS/gnuradio-companion-largesc.desktop (copy in $VENV/share/)"
 
 step "5/5 main job"
 if ((RUN_JOB)); then
