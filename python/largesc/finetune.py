@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from . import recovery as R
+from . import weights as W
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".raw")
 MASK_KINDS = ("iid", "ge", "uep", "token")
@@ -95,8 +96,7 @@ def audio_tokens(inputs, cache_dir, n_q=8, mimi_weights="hf", log=print):
             out.append(np.load(cf))
             continue
         if codec is None:
-            from . import weights as W
-            codec, info = W.load_mimi(mimi_weights)
+            codec, info = W.load_mimi(mimi_weights, param="--mimi-weights")
             if info.get("untrained"):
                 log("note: Mimi weights are UNTRAINED (random): tokens carry no speech meaning")
         import sphn
@@ -205,17 +205,80 @@ def batch_loss(model, tokens, mask, lm_cfg, received_weight=0.5, text_token=-1):
     return loss, float(ce_lost.detach())
 
 
-def split_sequences(seqs, held_out=0.1, min_len=16):
-    """(train, held-out): the last `held_out` share of the sequences, or, for a
-    single sequence, of its frames."""
-    if len(seqs) >= 2:
-        n = max(1, int(round(len(seqs) * held_out)))
-        return seqs[:-n], seqs[-n:]
-    T = len(seqs[0])
-    cut = T - max(min_len, int(T * held_out))
-    if cut < min_len:
-        raise ValueError(f"too few frames ({T}) to hold some out")
-    return [seqs[0][:cut]], [seqs[0][cut:]]
+class DataError(ValueError):
+    """Too little (or unusable) token data to train and evaluate: the message
+    says how much is needed, in frames and seconds."""
+
+
+FRAME_RATE = 12.5          # Mimi token frames per second
+MIN_EVAL_WINDOW = 16       # shortest held-out evaluation window, frames (1.28 s)
+
+
+def _secs(frames):
+    return f"{frames / FRAME_RATE:.1f} s"
+
+
+def split_sequences(seqs, held_out=0.1, window=64, train_len=32, min_window=MIN_EVAL_WINDOW):
+    """Splits token sequences into (train, held-out, eval window) so that the
+    held-out part always holds at least one full evaluation window and the
+    training part at least one sequence of `train_len` frames.
+
+    1. Whole sequences, from the last one back: round(held_out * N) of them
+       (at least one), skipping those shorter than `window`, as long as the
+       held-out part stays at most half of all frames and training keeps a
+       sequence of train_len frames.
+    2. Otherwise (a single sequence, or too few long ones): a tail of whole
+       windows cut from the longest sequence, about `held_out` of all frames
+       and at least one window. When that sequence is too short for a
+       `window`-frame tail, the window shrinks to what fits (never below
+       min_window frames); the returned window says which was used.
+
+    Raises DataError, saying how many frames (and seconds of speech) are
+    needed, when neither fits."""
+    lens = [len(s) for s in seqs]
+    total = sum(lens)
+    if not seqs or max(lens) < train_len:
+        raise DataError(
+            f"too little data: the longest token sequence has {max(lens, default=0)} frames "
+            f"({_secs(max(lens, default=0))}), training windows need --seq-len {train_len} frames "
+            f"and the held-out evaluation at least {min_window} more: give at least "
+            f"{train_len + min_window} frames ({_secs(train_len + min_window)} of speech) in one "
+            f"sequence; {train_len + window} frames ({_secs(train_len + window)}) for full "
+            f"{window}-frame evaluation windows")
+    # 1. whole sequences
+    want = max(1, int(round(len(seqs) * held_out)))
+    held = []
+    for i in reversed(range(len(seqs))):
+        if len(held) >= want:
+            break
+        if lens[i] < window or sum(lens[j] for j in held) + lens[i] > 0.5 * total:
+            continue
+        if not any(lens[j] >= train_len for j in range(len(seqs)) if j != i and j not in held):
+            continue
+        held.append(i)
+    if held:
+        keep = sorted(held)
+        return ([s for j, s in enumerate(seqs) if j not in held], [seqs[j] for j in keep], window)
+    # 2. a tail of the longest sequence (the last of equally long ones)
+    i = max(range(len(seqs)), key=lambda j: (lens[j], j))
+    others_train = any(lens[j] >= train_len for j in range(len(seqs)) if j != i)
+    room = lens[i] - (0 if others_train else train_len)
+    w = min(window, room)
+    if w < min_window:
+        raise DataError(
+            f"too little data to train and hold some out for evaluation: {len(seqs)} token "
+            f"sequence(s) of {', '.join(map(str, lens))} frames ({_secs(total)} in all). "
+            f"Training windows need --seq-len {train_len} frames and the held-out evaluation "
+            f"at least {min_window} frames: give at least {train_len + min_window} frames "
+            f"({_secs(train_len + min_window)} of speech) in one sequence, or a second sequence "
+            f"of {min_window}+ frames; full {window}-frame evaluation windows need "
+            f"{train_len + window} frames ({_secs(train_len + window)})")
+    n_win = max(1, min(int(held_out * total) // w, room // w))
+    cut = lens[i] - n_win * w
+    train = [s for j, s in enumerate(seqs) if j != i]
+    if cut > 0:
+        train.insert(i, seqs[i][:cut])
+    return train, [seqs[i][cut:]], w
 
 
 def sample_batch(rng, seqs, batch, T, dq, masks):
@@ -264,6 +327,9 @@ def evaluate(recovery, seqs, masks, rng_seed=1234, kind="iid", p=0.2, burst=2.0,
                 break
             toks.append(s[o:o + window, :dq])
             msks.append(masks.make(rng, window, dq, kind=kind, p=p, burst=burst))
+    if not toks:
+        raise DataError(f"no held-out sequence has a full evaluation window of {window} frames "
+                        f"({_secs(window)}); held-out lengths {[len(s) for s in seqs]}")
     toks, msks = np.stack(toks), np.stack(msks)
     lost = msks == 0
     outs = {"hold": np.stack([hold.recover_sequence(t, m)[0] for t, m in zip(toks, msks)])}
@@ -280,6 +346,7 @@ def evaluate(recovery, seqs, masks, rng_seed=1234, kind="iid", p=0.2, burst=2.0,
         acc[k] = (hit / np.maximum(lost.sum(axis=(0, 1)), 1)).tolist()
         tot[k] = float(hit.sum() / max(lost.sum(), 1))
     return {"loss": {"kind": kind, "p": p, "burst": burst}, "frames": int(toks.shape[0] * window),
+            "window": int(window),
             "lost_tokens": lost.sum(axis=(0, 1)).tolist(), "accuracy_per_codebook": acc,
             "accuracy": tot, "path": "batch" if fast else "streaming"}
 
@@ -310,7 +377,8 @@ def plot_loss(history, path):
 DEFAULTS = dict(model="tiny", base="random:0", mode="lora", rank=16, scaling=2.0, steps=300,
                 batch=16, seq_len=32, lr=3e-3, received_weight=0.5, seed=0,
                 mask_kinds=["iid", "ge", "uep"], p_min=0.05, p_max=0.4, ckpt_every=100,
-                eval_kind="iid", eval_p=0.2, eval_frames=1024, threads=0, held_out=0.1,
+                eval_kind="iid", eval_p=0.2, eval_frames=1024, eval_window=64, threads=0,
+                held_out=0.1,
                 text_token=-1, device="cpu")
 
 
@@ -325,6 +393,11 @@ def train(seqs, out_dir, resume=True, log=print, progress=True, **kw):
     args.update(kw)
     if args["threads"]:
         torch.set_num_threads(int(args["threads"]))
+    # Flush subnormal floats to zero. Optimiser moments of weights whose
+    # gradient is (near) zero decay geometrically into the subnormal range
+    # after a few hundred steps, and x86 arithmetic on subnormals is ~100x
+    # slower: CPU training dropped from ~4 steps/s to 2-9 s/step near step 200.
+    torch.set_flush_denormal(True)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     cfg = R.lm_config(args["model"])
@@ -334,7 +407,11 @@ def train(seqs, out_dir, resume=True, log=print, progress=True, **kw):
         raise ValueError(f"token sequences must be [T, n_q] with n_q >= dep_q = {dq}")
     if any(s.min() < 0 or s.max() >= R.CARD for s in seqs):
         raise ValueError("tokens must be in 0..2047")
-    train_seqs, eval_seqs = split_sequences(seqs, args["held_out"])
+    train_seqs, eval_seqs, eval_window = split_sequences(
+        seqs, args["held_out"], int(args["eval_window"]), int(args["seq_len"]))
+    if eval_window < int(args["eval_window"]):
+        log(f"note: too little data for {args['eval_window']}-frame evaluation windows: "
+            f"evaluating on {eval_window}-frame windows ({_secs(eval_window)}) instead")
     masks = MaskMaker(args["mask_kinds"], (args["p_min"], args["p_max"]))
 
     model, binfo = R.load_base(cfg, args["base"], args["device"])
@@ -351,7 +428,8 @@ def train(seqs, out_dir, resume=True, log=print, progress=True, **kw):
     torch.manual_seed(args["seed"])
     step, history = 0, []
     digest = hashlib.sha256(json.dumps({k: args[k] for k in sorted(args) if k not in
-                                        ("steps", "ckpt_every", "threads", "eval_frames")},
+                                        ("steps", "ckpt_every", "threads", "eval_frames",
+                                         "eval_window")},
                                        sort_keys=True).encode()).hexdigest()[:16]
     state_file = out / "train_state.pt"
     if resume and state_file.exists():
@@ -418,7 +496,7 @@ def train(seqs, out_dir, resume=True, log=print, progress=True, **kw):
     lm = R.LMRecovery(model, text_token=args["text_token"], feed_back="erased")
     rec = R.TokenRecovery("lm", lm=lm)
     ev = evaluate(rec, eval_seqs, masks, kind=args["eval_kind"], p=args["eval_p"],
-                  max_frames=args["eval_frames"], lm_cfg=cfg)
+                  max_frames=args["eval_frames"], window=eval_window, lm_cfg=cfg)
     lm.close()
     (out / "eval.json").write_text(json.dumps(ev, indent=1))
     js = json.loads(path_js.read_text())
@@ -432,7 +510,7 @@ def train(seqs, out_dir, resume=True, log=print, progress=True, **kw):
 def format_eval(ev):
     acc = ev["accuracy_per_codebook"]
     lines = [f"held-out token accuracy on lost tokens ({ev['loss']['kind']} loss "
-             f"p={ev['loss']['p']}, {ev['frames']} frames)",
+             f"p={ev['loss']['p']}, {ev['frames']} frames in windows of {ev['window']})",
              "codebook " + " ".join(f"{c:6d}" for c in range(len(acc["lm"]))) + "    all"]
     for k in ("lm", "hold"):
         lines.append(f"{k:8s} " + " ".join(f"{a:6.3f}" for a in acc[k]) +
@@ -456,7 +534,10 @@ def main(argv=None):
                      help="N synthetic sequences of 256 frames (Markov token process, see docs)")
     ap.add_argument("--cache", default=None, help="token cache folder (default OUT/token_cache)")
     ap.add_argument("--mimi-weights", default="hf",
-                    help="Mimi weights: 'hf' (hub, cached), a file, or 'random' (untrained)")
+                    help="Mimi weights for speech inputs: 'hf' (default: the published checkpoint, "
+                         "from the Hugging Face cache or downloaded; an error if neither works), "
+                         "a file, or 'random' (an UNTRAINED Mimi: tokens without speech meaning, "
+                         "for plumbing checks only)")
     ap.add_argument("--out", required=True, help="output folder (adapter, checkpoints, plot)")
     ap.add_argument("--model", default=DEFAULTS["model"],
                     help="model config: tiny, small100m, moshi7b, or a JSON file")
@@ -466,6 +547,9 @@ def main(argv=None):
     ap.add_argument("--mode", choices=("lora", "full"), default="lora")
     for k in ("rank", "steps", "batch", "seq_len", "seed", "ckpt_every", "eval_frames", "threads"):
         ap.add_argument("--" + k.replace("_", "-"), type=int, default=DEFAULTS[k])
+    ap.add_argument("--eval-window", type=int, default=DEFAULTS["eval_window"],
+                    help=f"held-out evaluation window, frames (default {DEFAULTS['eval_window']}; "
+                         f"shrinks to what the held-out data allows, at least {MIN_EVAL_WINDOW})")
     for k in ("scaling", "lr", "received_weight", "p_min", "p_max", "eval_p"):
         ap.add_argument("--" + k.replace("_", "-"), type=float, default=DEFAULTS[k])
     ap.add_argument("--mask-kinds", default=",".join(DEFAULTS["mask_kinds"]),
@@ -475,7 +559,13 @@ def main(argv=None):
     ap.add_argument("--no-resume", action="store_true", help="start over even if OUT has a checkpoint")
     ap.add_argument("--no-progress", action="store_true")
     a = ap.parse_args(argv)
+    try:
+        return _run(ap, a)
+    except (DataError, W.WeightsError, R.RecoveryError) as e:
+        ap.exit(2, f"{ap.prog}: error: {e}\n")
 
+
+def _run(ap, a):
     seqs = []
     for f in a.tokens:
         seqs += load_token_file(f)
@@ -500,7 +590,8 @@ def main(argv=None):
                 received_weight=a.received_weight, seed=a.seed,
                 mask_kinds=a.mask_kinds.split(","), p_min=a.p_min, p_max=a.p_max,
                 ckpt_every=a.ckpt_every, eval_kind=a.eval_kind, eval_p=a.eval_p,
-                eval_frames=a.eval_frames, threads=a.threads, device=a.device)
+                eval_frames=a.eval_frames, eval_window=a.eval_window, threads=a.threads,
+                device=a.device)
     print(json.dumps({"adapter": res["adapter"], "config": res["config"], "plot": res["plot"],
                       "accuracy": res["eval"]["accuracy"]}))
     return 0

@@ -356,6 +356,121 @@ class qa_token_recovery(gr_unittest.TestCase):
                                                     pmt.PMT_NIL)), 101)
         self.assertEqual(blk.tokens_recovered(), sum(int(e.recovered.sum()) for e in exp))
 
+    # --- held-out split, short data ---------------------------------------------
+
+    def test_split_full_windows(self):
+        """Held-out data always holds full evaluation windows; frames are
+        neither lost nor duplicated; too little data is a clear error."""
+        seqs = [np.full((n, 8), i, dtype=np.int64) for i, n in enumerate((80, 70, 42))]
+        # the last clip (42 frames) is shorter than the window: the one before is held out
+        tr, ho, w = F.split_sequences(seqs, 0.1, 64, 32)
+        self.assertEqual((w, [len(s) for s in tr], [len(s) for s in ho]), (64, [80, 42], [70]))
+        self.assertEqual(int(ho[0][0, 0]), 1)
+        # one 89-frame sequence (seq-len 32): the window shrinks to the 57 frames that fit
+        one = [np.arange(89 * 8).reshape(89, 8)]
+        tr, ho, w = F.split_sequences(one, 0.1, 64, 32)
+        self.assertEqual((w, [len(s) for s in tr], [len(s) for s in ho]), (57, [32], [57]))
+        self.assertTrue((np.concatenate(tr + ho) == one[0]).all())
+        # one long sequence: whole 64-frame windows from its tail, about held_out of it
+        tr, ho, w = F.split_sequences([np.zeros((1000, 8), np.int64)], 0.1, 64, 32)
+        self.assertEqual((w, [len(s) for s in tr], [len(s) for s in ho]), (64, [936], [64]))
+        tr, ho, w = F.split_sequences([np.zeros((1000, 8), np.int64)], 0.2, 64, 32)
+        self.assertEqual((w, [len(s) for s in tr], [len(s) for s in ho]), (64, [808], [192]))
+        # many sequences: round(10 %) of them, from the end (as before)
+        many = [np.zeros((128, 8), np.int64) for _ in range(24)]
+        tr, ho, w = F.split_sequences(many, 0.1, 64, 16)
+        self.assertEqual((len(tr), len(ho), w), (22, 2, 64))
+        # two clips, the long one would be more than half: a tail of it instead
+        tr, ho, w = F.split_sequences([seqs[0], seqs[2]], 0.1, 64, 32)
+        self.assertEqual((w, [len(s) for s in tr], [len(s) for s in ho]), (64, [16, 42], [64]))
+        # too little: the message says how much is needed, in frames and seconds
+        for lens, need in (((40,), "48 frames (3.8 s"), ((20, 20), "48 frames (3.8 s")):
+            with self.assertRaises(F.DataError) as cm:
+                F.split_sequences([np.zeros((n, 8), np.int64) for n in lens], 0.1, 64, 32)
+            self.assertIn(need, str(cm.exception))
+            self.assertIn("96 frames (7.7 s)", str(cm.exception))
+
+    def test_finetune_short_held_out(self):
+        """Training on data whose last clip is shorter than the evaluation
+        window finishes, writes eval.json with full windows, and flushes
+        subnormal floats (CPU speed)."""
+        seqs = list(F.synthetic_tokens(3, 80, 8, seed=3))
+        seqs[-1] = seqs[-1][:42]
+        out = Path(TMP) / "short"
+        res = F.train(seqs, out, progress=False, log=lambda *_: None, mode="lora", rank=2,
+                      steps=2, batch=2, seq_len=16, eval_frames=256, ckpt_every=2, threads=1)
+        ev = json.loads((out / "eval.json").read_text())
+        self.assertEqual((ev["window"], ev["frames"]), (64, 64))
+        self.assertEqual([len(s) for s in res["held_out"]], [80])
+        self.assertEqual(json.loads((out / "adapter.json").read_text())["eval"]["window"], 64)
+        self.assertEqual(torch.tensor([1e-39], dtype=torch.float32).item(), 0.0)
+
+    def test_cli_one_short_sequence(self):
+        """--tokens with one 89-frame sequence (default --seq-len 32): the
+        evaluation window shrinks to 57 frames, eval.json is written; 40
+        frames is a clear error before training, in frames and seconds."""
+        env = dict(os.environ, OMP_NUM_THREADS="1")
+        base = [sys.executable, str(APPS / "largesc-finetune"), "--steps", "2", "--batch", "2",
+                "--rank", "2", "--threads", "1", "--no-progress"]
+        toks = F.synthetic_tokens(1, 89, 8, seed=2)[0]
+        np.save(os.path.join(TMP, "one.npy"), toks)
+        out = os.path.join(TMP, "one")
+        p = subprocess.run(base + ["--tokens", os.path.join(TMP, "one.npy"), "--out", out],
+                           capture_output=True, text=True, env=env, timeout=300)
+        self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+        ev = json.loads(Path(out, "eval.json").read_text())
+        self.assertEqual((ev["window"], ev["frames"]), (57, 57))
+        self.assertIn("57-frame windows", p.stdout + p.stderr)
+        np.save(os.path.join(TMP, "tiny.npy"), toks[:40])
+        out2 = os.path.join(TMP, "tiny")
+        p = subprocess.run(base + ["--tokens", os.path.join(TMP, "tiny.npy"), "--out", out2],
+                           capture_output=True, text=True, env=env, timeout=300)
+        self.assertEqual(p.returncode, 2, p.stderr[-2000:])
+        self.assertIn("too little data", p.stderr)
+        self.assertIn("48 frames (3.8 s", p.stderr)
+        self.assertNotIn("Traceback", p.stderr)
+        self.assertFalse(Path(out2, "train_state.pt").exists())
+
+    def test_cli_speech_offline_and_random(self):
+        """Speech files: offline with no --mimi-weights the tool stops before
+        training with the hub error naming `--mimi-weights random`; with
+        --mimi-weights random (UNTRAINED codec, plumbing only) a folder whose
+        last clip (42 frames) is shorter than the window trains and writes
+        eval.json."""
+        import wave
+        speech = Path(TMP) / "speech"
+        speech.mkdir(exist_ok=True)
+        rng = np.random.default_rng(0)
+        for name, frames in (("a.wav", 80), ("b.wav", 42)):
+            n = frames * 1920
+            x = 0.1 * rng.standard_normal(n) + 0.2 * np.sin(2 * np.pi * 200 * np.arange(n) / 24000)
+            with wave.open(str(speech / name), "wb") as w:
+                w.setnchannels(1)
+                w.setsampwidth(2)
+                w.setframerate(24000)
+                w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
+        hf = os.path.join(TMP, "hf_home")
+        env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", HF_HOME=hf,
+                   HF_HUB_CACHE=os.path.join(hf, "hub"))
+        base = [sys.executable, str(APPS / "largesc-finetune"), str(speech), "--steps", "2",
+                "--batch", "2", "--seq-len", "16", "--rank", "2", "--threads", "1", "--no-progress"]
+        out = os.path.join(TMP, "speech_hf")
+        p = subprocess.run(base + ["--out", out], capture_output=True, text=True, env=env,
+                           timeout=300)
+        self.assertEqual(p.returncode, 2, p.stderr[-2000:])
+        self.assertIn("`--mimi-weights random`", p.stderr)
+        self.assertIn("huggingface-cli download", p.stderr)
+        self.assertIn("UNTRAINED", p.stderr)
+        self.assertNotIn("Traceback", p.stderr)
+        self.assertFalse(Path(out, "train_state.pt").exists())
+        out = os.path.join(TMP, "speech_random")
+        p = subprocess.run(base + ["--out", out, "--mimi-weights", "random"], capture_output=True,
+                           text=True, env=env, timeout=300)
+        self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+        self.assertIn("UNTRAINED", p.stdout + p.stderr)
+        ev = json.loads(Path(out, "eval.json").read_text())
+        self.assertEqual((ev["window"], ev["frames"]), (64, 64))
+
     # --- CLI ------------------------------------------------------------------
 
     def test_cli(self):
