@@ -130,10 +130,19 @@ def repo_files():
 
 
 def sync_tree(src):
-    """Copies the working tree's files into src, rewriting only files that
-    differ (keeps the scratch build incremental). Returns the number rewritten."""
+    """Makes src a copy of the working tree's files, rewriting only files that
+    differ (keeps the scratch build incremental) and removing files the
+    repository no longer has. Returns the number of files changed."""
     changed = 0
-    for rel in repo_files():
+    files = repo_files()
+    keep = set(files)
+    for dirpath, _, names in os.walk(src):
+        for name in names:
+            path = os.path.join(dirpath, name)
+            if os.path.relpath(path, src) not in keep:
+                os.remove(path)
+                changed += 1
+    for rel in files:
         a, b = os.path.join(ROOT, rel), os.path.join(src, rel)
         with open(a, "rb") as f:
             data = f.read()
