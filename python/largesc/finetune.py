@@ -393,10 +393,9 @@ def train(seqs, out_dir, resume=True, log=print, progress=True, **kw):
     args.update(kw)
     if args["threads"]:
         torch.set_num_threads(int(args["threads"]))
-    # Flush subnormal floats to zero. Optimiser moments of weights whose
-    # gradient is (near) zero decay geometrically into the subnormal range
-    # after a few hundred steps, and x86 arithmetic on subnormals is ~100x
-    # slower: CPU training dropped from ~4 steps/s to 2-9 s/step near step 200.
+    # Flush subnormal floats to zero: CPU arithmetic on them is many times
+    # slower (a reported run dropped from ~4 steps/s to 2-9 s/step after
+    # step ~195; resumed with flushing it ran at 4 steps/s again).
     torch.set_flush_denormal(True)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
