@@ -101,7 +101,11 @@ def main():
                   torch=torch.__version__)
     emit(figure="cold_start", import_s=round(T_IMPORT, 3), model_load_s=round(t_load, 3), **common)
 
-    n_frames = args.frames + 4 * 3
+    if args.frames < 1 or min(fpcs) < 1:
+        ap.error("--frames and every --fpc must be >= 1")
+    # a first call and 3 warm-up calls of the largest frames per call, then at
+    # least one timed call
+    n_frames = max(args.frames, max(fpcs)) + 4 * max(fpcs)
     x = signal(n_frames)
     ref_tokens = C.batch_encode(model, x)                     # exact reference, [T, 32]
     ref_audio = C.batch_decode(model, ref_tokens[:, :args.n_q])

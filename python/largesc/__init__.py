@@ -40,3 +40,6 @@ try:
     from .token_recovery import token_recovery
 except ImportError as _e:  # pragma: no cover
     RECOVERY_IMPORT_ERROR = _e
+
+# Live view helpers for flowgraphs (Python; numpy only).
+from .link_monitor import audio_out, link_monitor  # noqa: E402

@@ -565,6 +565,15 @@ def main(argv=None):
 
 
 def _run(ap, a):
+    # checks that need no data first: a GPU run on a machine without one
+    # should say so before encoding speech or looking for weights
+    R.lm_config(a.model)
+    if str(a.device).startswith("cuda"):
+        import torch
+        if not torch.cuda.is_available():
+            ap.error(f"--device {a.device}: torch sees no CUDA GPU on this machine; use --device cpu "
+                     "(small models: tiny, small100m) or run on a machine with a GPU "
+                     "(moshi7b needs about 40 GB for training)")
     seqs = []
     for f in a.tokens:
         seqs += load_token_file(f)

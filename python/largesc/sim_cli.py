@@ -22,6 +22,8 @@ import os
 import sys
 import time
 
+from . import weights as W
+
 
 def floats(s):
     try:
@@ -62,8 +64,7 @@ def main(argv=None):
     ap.add_argument("--baselines", type=words, default=None,
                     help="baseline systems (default: every one available; 'none' for none)")
     ap.add_argument("--metrics", type=words, default=None, help="metrics (default: every one available)")
-    ap.add_argument("--weights", default="hf", help="Mimi weights: hf (Hugging Face cache), a file, or random[:seed] "
-                    "(untrained; plumbing only). Default hf, falling back to random with a warning if offline")
+    ap.add_argument("--weights", default=None, help=W.TOOL_WEIGHTS_HELP)
     ap.add_argument("--codec-mode", default="exact", choices=["exact", "eager", "fast", "fast-int8"],
                     help="Mimi streaming path (default exact: upstream tokens, faster kernels; see docs/mimi.md)")
     ap.add_argument("--max-offset", type=int, default=1, help="UEP copy offset D = playout delay in frames (0..2)")
@@ -78,7 +79,6 @@ def main(argv=None):
 
     from . import report as R
     from . import sim
-    from . import weights as W
     from .eval import baselines as B
     from .eval import metrics as M
     from .eval import speech as S
@@ -165,7 +165,7 @@ def main(argv=None):
         except sim.SchedulerUnreachable as e:
             ap.error(str(e))
     try:
-        weights = W.hf_or_untrained(a.weights, a.seed)
+        weights = W.tool_weights(a.weights, a.seed)
     except W.WeightsError as e:
         ap.error(str(e))
 

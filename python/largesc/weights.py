@@ -371,11 +371,3 @@ TOOL_WEIGHTS_HELP = ("Mimi weights: hf (the published checkpoint, from the Huggi
                      "plumbing only). Weights named here are used or the tool stops with an "
                      "error. Default: hf if cached or downloadable, else an UNTRAINED random "
                      "codec with a loud warning")
-
-
-def hf_or_untrained(spec, seed=0, log=None):
-    """Deprecated: for callers whose option defaults to the string "hf" and so
-    cannot tell the user's "hf" from the default. Treats spec "hf" as "no
-    weights given" (tool_weights(None, ...): falls back to random with a
-    warning) and any other spec as given. New code: tool_weights."""
-    return tool_weights(None if spec == "hf" else spec, seed, log)
