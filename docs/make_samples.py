@@ -41,12 +41,10 @@ def demo_sample(report_dir, loss=0.1):
     sys.path.insert(0, ROOT)
     from gnuradio.largesc import report as R
     rep = R.read_report(os.path.join(report_dir, "report.json"))
-    lines = R.format_summary(rep).splitlines()
-    head, rows = lines[0], lines[1:]
-    keep = [l for l in rows if not l.startswith("(") and
-            abs(float(l[34:40]) - loss) < 1e-9]
-    foot = [l for l in rows if l.startswith("(")]
-    return "```\n" + "\n".join([head] + keep + foot) + "\n```\n"
+    summ = [x for x in rep["summary"] if abs(x["loss_rate"] - loss) < 1e-9]
+    rows = [r for r in rep["rows"] if abs(r["loss_rate"] - loss) < 1e-9]
+    text = R.format_summary(dict(rep, summary=summ, untrained_rows=sum(r["untrained"] for r in rows)))
+    return "```\n" + text + "\n```\n"
 
 
 def phy_sample(jsonl):
@@ -83,7 +81,10 @@ def main(argv=None):
     stale = []
     for t in a.targets:
         if t == "demo":
-            if a.run_demo:
+            if a.run_demo:   # a fresh run, not a resumed one
+                for old in ("rows.jsonl", "failures.jsonl"):
+                    if os.path.exists(os.path.join(a.demo_dir, old)):
+                        os.remove(os.path.join(a.demo_dir, old))
                 subprocess.run([os.path.join(ROOT, ".venv", "bin", "largesc-sim"), "--demo",
                                 "--out", a.demo_dir, "--no-progress"], check=True)
             path, body = os.path.join(ROOT, "README.md"), demo_sample(a.demo_dir)
