@@ -6,6 +6,8 @@
 
 #include "erasure_channel_impl.h"
 #include <gnuradio/io_signature.h>
+#include <cmath>
+#include <sstream>
 #include <stdexcept>
 
 namespace gr {
@@ -56,8 +58,29 @@ erasure_channel::sptr erasure_channel::make(const std::string& model,
         throw std::invalid_argument("erasure_channel: stats_interval must be >= 0 "
                                     "(0 = never publish), got " +
                                     std::to_string(stats_interval));
-    return gnuradio::make_block_sptr<erasure_channel_impl>(
-        build_model(model,
+    // every parameter is checked, also those the chosen model ignores
+    auto bad = [](const char* name, const char* want, double v) {
+        std::ostringstream msg;
+        msg << "erasure_channel: " << name << " must be " << want << ", got " << v;
+        throw std::invalid_argument(msg.str());
+    };
+    const char* prob = "a probability in [0, 1]";
+    if (!(loss_rate >= 0.0 && loss_rate <= 1.0))
+        bad("loss_rate", prob, loss_rate);
+    if (!(mean_burst >= 1.0 && mean_burst <= MAX_MEAN_BURST))
+        bad("mean_burst", "a finite number in [1, 1e6] (mean lost packets per burst)",
+            mean_burst);
+    if (!(p_gb >= 0.0 && p_gb <= 1.0))
+        bad("p_gb", prob, p_gb);
+    if (!(p_bg >= 0.0 && p_bg <= 1.0))
+        bad("p_bg", prob, p_bg);
+    if (!(loss_good >= 0.0 && loss_good <= 1.0))
+        bad("loss_good", prob, loss_good);
+    if (!(loss_bad >= 0.0 && loss_bad <= 1.0))
+        bad("loss_bad", prob, loss_bad);
+    loss_model m = [&]() {
+        try {
+            return build_model(model,
                     loss_rate,
                     mean_burst,
                     seed,
@@ -66,8 +89,15 @@ erasure_channel::sptr erasure_channel::make(const std::string& model,
                     loss_good,
                     loss_bad,
                     trace_file,
-                    trace_repeat),
-        stats_interval);
+                    trace_repeat);
+        } catch (const std::invalid_argument& e) {
+            const std::string w = e.what();
+            if (w.rfind("erasure_channel:", 0) == 0)
+                throw;
+            throw std::invalid_argument("erasure_channel: " + w);
+        }
+    }();
+    return gnuradio::make_block_sptr<erasure_channel_impl>(std::move(m), stats_interval);
 }
 
 erasure_channel_impl::erasure_channel_impl(loss_model model, int stats_interval)

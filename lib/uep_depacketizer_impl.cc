@@ -95,7 +95,16 @@ class uep_depacketizer_impl : public uep_depacketizer
         }
         size_t len = 0;
         const uint8_t* p = pmt::u8vector_elements(pmt::cdr(msg), len);
-        d_core.push(p, len);
+        const uint64_t bad_before = d_core.counters().malformed;
+        const parse_status st = d_core.push(p, len);
+        const uint64_t bad = d_core.counters().malformed;
+        if (bad != bad_before && (bad <= 10 || bad % 1000 == 0))
+            d_logger->warn("dropped a malformed packet of {:d} bytes ({:s}); {:d} "
+                           "malformed so far (bad_seq: a jump the next packet did not "
+                           "confirm)",
+                           len,
+                           st == parse_status::OK ? "bad_seq" : parse_status_name(st),
+                           bad);
         publish_ready();
     }
 
@@ -151,6 +160,8 @@ public:
                  { "bad_length", c.bad_length },
                  { "bad_padding", c.bad_padding },
                  { "bad_crc", c.bad_crc },
+                 { "bad_seq", c.bad_seq },
+                 { "held", c.held },
                  { "duplicates", c.duplicates },
                  { "late", c.late },
                  { "restarts", c.restarts },
@@ -179,14 +190,21 @@ uep_depacketizer::make(int delay,
                        int feedback_interval,
                        bool require_crc)
 {
+    // signed values are checked before any unsigned conversion
     if (delay < 0 || delay > 2)
         throw std::invalid_argument("uep_depacketizer: delay (playout delay in frames) "
                                     "must be 0..2, got " + std::to_string(delay));
-    if (feedback_window < 1)
-        throw std::invalid_argument("uep_depacketizer: feedback_window must be >= 1");
-    if (feedback_interval < 0)
+    if (default_n_q < 1 || default_n_q > 32)
+        throw std::invalid_argument("uep_depacketizer: default_n_q (token frame width "
+                                    "before any packet names one) must be 1..32, got " +
+                                    std::to_string(default_n_q));
+    if (feedback_window < 1 || feedback_window > 1000000)
+        throw std::invalid_argument("uep_depacketizer: feedback_window (frames) must be "
+                                    "1..1000000, got " + std::to_string(feedback_window));
+    if (feedback_interval < 0 || feedback_interval > 1000000)
         throw std::invalid_argument(
-            "uep_depacketizer: feedback_interval must be >= 0 (0 = no feedback)");
+            "uep_depacketizer: feedback_interval (frames) must be 0..1000000 (0 = no "
+            "feedback), got " + std::to_string(feedback_interval));
     return gnuradio::make_block_sptr<uep_depacketizer_impl>(
         delay, default_n_q, feedback_window, feedback_interval, require_crc);
 }

@@ -213,6 +213,11 @@ void depacketizer_core::reset()
     d_behind_run = 0;
     d_behind_last_seq = -1;
     d_seq_offset = 0;
+    if (d_held) { // counted, so that the counters still add up
+        d_held = false;
+        d_cnt.malformed++;
+        d_cnt.bad_seq++;
+    }
 }
 
 depacketizer_core::slot& depacketizer_core::slot_for(int64_t frame)
@@ -342,10 +347,35 @@ parse_status depacketizer_core::push(const uint8_t* data, size_t len)
         accept(h.seq, h, tok);
         return st;
     }
+    // a packet held as a suspect jump is confirmed or dropped by this one
+    if (d_held) {
+        d_held = false;
+        const uint8_t hseq = uint8_t(h.seq + d_seq_offset);
+        const int dh = int(int8_t(uint8_t(hseq - uint8_t(d_held_frame & 0xFF))));
+        if (dh == 0) { // the same frame again: the held packet stays held
+            d_held = true;
+            d_cnt.duplicates++;
+            return st;
+        }
+        if (dh >= 1) { // ahead of the held packet: the jump is confirmed
+            accept(d_held_frame, d_held_hdr, d_held_tok);
+        } else { // not confirmed: a corrupted header
+            d_cnt.malformed++;
+            d_cnt.bad_seq++;
+        }
+    } // this packet is then taken against the newest frame, as any other
     // unwrap against the newest frame: -128..127
     const uint8_t seq = uint8_t(h.seq + d_seq_offset);
     const int delta = int(int8_t(uint8_t(seq - uint8_t(d_newest & 0xFF))));
     const int64_t frame = d_newest + delta;
+    if (delta > MAX_UNCONFIRMED_JUMP) { // hold until the next packet confirms it
+        d_behind_run = 0;
+        d_held = true;
+        d_held_frame = frame;
+        d_held_hdr = h;
+        d_held_tok.assign(tok.begin(), tok.end());
+        return st;
+    }
     if (frame >= d_next) {
         d_behind_run = 0;
         accept(frame, h, tok);
@@ -382,6 +412,11 @@ std::vector<rx_frame> depacketizer_core::pop()
 
 void depacketizer_core::flush()
 {
+    if (d_held) { // nothing can confirm it any more
+        d_held = false;
+        d_cnt.malformed++;
+        d_cnt.bad_seq++;
+    }
     if (d_started)
         emit_until(d_newest);
 }

@@ -36,7 +36,14 @@ namespace largesc {
  * Models ("model" parameter): "bernoulli" (loss_rate), "gilbert_elliott"
  * (loss_rate and mean_burst), "gilbert_elliott_raw" (p_gb, p_bg, loss_good,
  * loss_bad), "trace" (trace_file, trace_repeat). See docs/channel_models.md.
+ * Every parameter is checked at construction, also those the chosen model
+ * ignores: probabilities finite in [0, 1], mean_burst finite in [1, 1e6]
+ * (MAX_MEAN_BURST), stats_interval >= 0; std::invalid_argument names the
+ * parameter and the allowed values.
  */
+//! Largest mean burst length the erasure channel accepts (packets).
+constexpr double MAX_MEAN_BURST = 1e6;
+
 class LARGESC_API erasure_channel : virtual public gr::block
 {
 public:

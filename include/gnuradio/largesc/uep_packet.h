@@ -37,6 +37,12 @@ constexpr unsigned MAX_COPIES = 15;
 constexpr unsigned HEADER_BYTES = 3;
 constexpr unsigned CRC_BYTES = 2;
 constexpr unsigned PACKET_VERSION = 1;
+//! Largest jump ahead in frame numbering a packet can express (seq is 8 bits and
+//! the receiver unwraps it to -128..+127 around the newest frame).
+constexpr uint64_t MAX_FRAME_JUMP = 127;
+//! A receiver takes a packet up to this many frames ahead of the newest frame at
+//! once; one further ahead is held until the next packet confirms the jump.
+constexpr int64_t MAX_UNCONFIRMED_JUMP = 4;
 
 struct LARGESC_API packet_header {
     uint8_t seq = 0;
@@ -135,9 +141,13 @@ struct LARGESC_API depacketizer_counters {
     uint64_t packets_accepted = 0;
     uint64_t malformed = 0; //!< sum of the reasons below
     uint64_t too_short = 0, bad_version = 0, bad_length = 0, bad_padding = 0, bad_crc = 0;
+    //! valid packets more than MAX_UNCONFIRMED_JUMP frames ahead that the next
+    //! packet did not confirm (a corrupted seq), or still held at flush/reset
+    uint64_t bad_seq = 0;
     uint64_t duplicates = 0; //!< packets for a frame whose packet had arrived
     uint64_t late = 0;       //!< packets for frames already played out
     uint64_t restarts = 0;   //!< transmitter restarts detected
+    uint64_t held = 0;       //!< 1 while a packet is held as a suspect jump
     uint64_t frames_out = 0;
     uint64_t frames_primary = 0;  //!< output frames whose own packet arrived
     uint64_t frames_empty = 0;    //!< output frames with no token at all
@@ -189,7 +199,11 @@ public:
     //! Forgets all state (not the counters).
     void reset();
 
-    const depacketizer_counters& counters() const { return d_cnt; }
+    const depacketizer_counters& counters() const
+    {
+        d_cnt.held = d_held ? 1 : 0;
+        return d_cnt;
+    }
     //! Loss statistics of the last feedback_window played-out frames' own packets.
     burst_stats window_stats() const;
     unsigned delay() const { return d_delay; }
@@ -222,7 +236,12 @@ private:
     int d_behind_last_seq = -1;
     uint8_t d_seq_offset = 0; // added to incoming seq (changes at a restart)
     std::vector<uint16_t> d_tok; // tokens of the packet being parsed
-    depacketizer_counters d_cnt;
+    // a packet more than MAX_UNCONFIRMED_JUMP ahead, waiting for confirmation
+    bool d_held = false;
+    int64_t d_held_frame = 0;
+    packet_header d_held_hdr;
+    std::vector<uint16_t> d_held_tok;
+    mutable depacketizer_counters d_cnt;
 };
 
 /*!

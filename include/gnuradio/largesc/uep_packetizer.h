@@ -24,7 +24,14 @@ namespace largesc {
  * index mod 256, so a frame that never becomes a packet looks like a lost packet at
  * the receiver. Without a plan a frame is sent whole (K = n_q), without copies.
  * Malformed input (not a PDU, cdr not u16vector, n_q outside 1..32, a token > 2047,
- * uep_k outside 1..n_q) is counted in frames_rejected and dropped.
+ * frame not an integer in 0..2^63-1, uep_k not an integer in 1..n_q, uep_copies
+ * not 0..2 integers in 0..32) is counted in frames_rejected, logged and dropped.
+ * Frame numbering: a frame whose index is 1..127 after the previous frame sent
+ * goes out as is (the receiver plays the skipped frames as lost); any other
+ * index (back, repeat, jump > 127) is rejected, except a frame whose index
+ * follows such a rejected frame: the transmitter restarted its numbering, the
+ * frame goes out as the next on-air frame (counted in restarts()). See
+ * docs/packet_format.md.
  * frames_in counts frames completely handled (the packet already published,
  * or the frame rejected): frames_in = packets_out + frames_rejected between
  * messages.
@@ -41,6 +48,8 @@ public:
     virtual uint64_t packets_out() const = 0;
     virtual uint64_t frames_rejected() const = 0;
     virtual uint64_t bytes_out() const = 0;
+    //! Frame-numbering restarts taken (see the class description).
+    virtual uint64_t restarts() const = 0;
 };
 
 } // namespace largesc

@@ -14,8 +14,11 @@
 #include <gnuradio/largesc/uep_packet.h>
 #include <gnuradio/largesc/uep_packetizer.h>
 
+#include "param_check.h"
+
 namespace py = pybind11;
 using namespace gr::largesc;
+namespace pc = largesc_params;
 
 template <typename T>
 using carray = py::array_t<T, py::array::c_style | py::array::forcecast>;
@@ -129,7 +132,16 @@ void bind_uep(py::module& m)
         .def("reset", &packetizer_core::reset);
 
     py::class_<depacketizer_core>(m, "depacketizer_core", "Scheduler-free UEP depacketizer.")
-        .def(py::init<unsigned, unsigned, unsigned, unsigned, bool>(),
+        .def(py::init([](py::object delay, py::object default_n_q, py::object fb_window,
+                         py::object restart_gap, py::object require_crc) {
+                 const char* b = "depacketizer_core";
+                 return depacketizer_core(
+                     unsigned(pc::as_int(b, "delay", delay, 0, 2)),
+                     unsigned(pc::as_int(b, "default_n_q", default_n_q, 1, 32)),
+                     unsigned(pc::as_int(b, "feedback_window", fb_window, 1, 1000000)),
+                     unsigned(pc::as_int(b, "restart_gap", restart_gap, 5, 120)),
+                     pc::as_bool(b, "require_crc", require_crc));
+             }),
              py::arg("delay") = 1,
              py::arg("default_n_q") = 8,
              py::arg("feedback_window") = 125,
@@ -164,6 +176,8 @@ void bind_uep(py::module& m)
                  d["bad_length"] = c.bad_length;
                  d["bad_padding"] = c.bad_padding;
                  d["bad_crc"] = c.bad_crc;
+                 d["bad_seq"] = c.bad_seq;
+                 d["held"] = c.held;
                  d["duplicates"] = c.duplicates;
                  d["late"] = c.late;
                  d["restarts"] = c.restarts;
@@ -245,20 +259,38 @@ void bind_uep(py::module& m)
 
     py::class_<uep_packetizer, gr::block, gr::basic_block, std::shared_ptr<uep_packetizer>>(
         m, "uep_packetizer", "UEP packetizer: token-frame PDUs on 'in' -> packet PDUs on 'out'.")
-        .def(py::init(&uep_packetizer::make), py::arg("crc") = false)
-        .def("set_crc", &uep_packetizer::set_crc, py::arg("crc"))
+        .def(py::init([](py::object crc) {
+                 return uep_packetizer::make(pc::as_bool("uep_packetizer", "crc", crc));
+             }),
+             py::arg("crc") = false)
+        .def(
+            "set_crc",
+            [](uep_packetizer& self, py::object crc) {
+                self.set_crc(pc::as_bool("uep_packetizer", "crc", crc));
+            },
+            py::arg("crc"))
         .def("crc", &uep_packetizer::crc)
         .def("frames_in", &uep_packetizer::frames_in)
         .def("packets_out", &uep_packetizer::packets_out)
         .def("frames_rejected", &uep_packetizer::frames_rejected)
-        .def("bytes_out", &uep_packetizer::bytes_out);
+        .def("bytes_out", &uep_packetizer::bytes_out)
+        .def("restarts", &uep_packetizer::restarts);
 
     py::class_<uep_depacketizer, gr::block, gr::basic_block, std::shared_ptr<uep_depacketizer>>(
         m,
         "uep_depacketizer",
         "UEP depacketizer: packet PDUs on 'in' -> one masked token frame per frame on 'out'; "
         "loss feedback on 'feedback'; 'flush' plays out pending frames.")
-        .def(py::init(&uep_depacketizer::make),
+        .def(py::init([](py::object delay, py::object default_n_q, py::object fb_window,
+                         py::object fb_interval, py::object require_crc) {
+                 const char* b = "uep_depacketizer";
+                 return uep_depacketizer::make(
+                     int(pc::as_int(b, "delay", delay, 0, 2)),
+                     int(pc::as_int(b, "default_n_q", default_n_q, 1, 32)),
+                     int(pc::as_int(b, "feedback_window", fb_window, 1, 1000000)),
+                     int(pc::as_int(b, "feedback_interval", fb_interval, 0, 1000000)),
+                     pc::as_bool(b, "require_crc", require_crc));
+             }),
              py::arg("delay") = 1,
              py::arg("default_n_q") = 8,
              py::arg("feedback_window") = 125,
