@@ -7,7 +7,11 @@
 from gnuradio import gr
 
 from . import largesc_python as _core
-from .mimi_decoder import mimi_decoder
+from . import mimi_codec as C
+from . import params as P
+from .mimi_decoder import MAX_FRAME_INDEX, mimi_decoder
+
+RECOVERY = ("hold", "lm", "moshi", "none")
 
 
 class largesc_rx(gr.hier_block2):
@@ -28,6 +32,19 @@ class largesc_rx(gr.hier_block2):
     def __init__(self, sample_rate=16000, delay=1, recovery="hold", weights="hf",
                  require_crc=False, feedback_interval=25, threads=0, codec_mode="exact",
                  recovery_args=None, start_frame=None):
+        C.check_rate(sample_rate)
+        delay = P.check_int("delay", delay, 0, 2)
+        P.check_choice("recovery", recovery, RECOVERY)
+        P.check_str("weights", weights)
+        require_crc = P.check_bool("require_crc", require_crc)
+        feedback_interval = P.check_int("feedback_interval", feedback_interval, 0, 1000000)
+        threads = P.check_int("threads", threads, 0, 1024)
+        P.check_choice("codec_mode", codec_mode, C.MODES)
+        if recovery_args is not None and not isinstance(recovery_args, dict):
+            raise P.ParameterError(f"recovery_args must be None or a dict, got {recovery_args!r}")
+        if recovery == "none" and recovery_args:
+            raise P.ParameterError("recovery_args given but recovery is 'none'")
+        P.check_optional_int("start_frame", start_frame, 0, MAX_FRAME_INDEX)
         gr.hier_block2.__init__(self, "largesc_rx", gr.io_signature(0, 0, 0),
                                 gr.io_signature(1, 1, gr.sizeof_float))
         self.message_port_register_hier_in("in")

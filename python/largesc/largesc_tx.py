@@ -7,6 +7,8 @@
 from gnuradio import gr
 
 from . import largesc_python as _core
+from . import mimi_codec as C
+from . import params as P
 from .adaptive_controller import adaptive_controller
 from .mimi_encoder import mimi_encoder
 from . import uep_plan
@@ -28,6 +30,15 @@ class largesc_tx(gr.hier_block2):
     def __init__(self, sample_rate=16000, budget=1100.0, loss_rate=0.1, mean_burst=1.0,
                  max_offset=1, mode="adaptive", weights="hf", crc=False, threads=0,
                  codec_mode="exact"):
+        C.check_rate(sample_rate)
+        uep_plan.check_budget(budget)
+        uep_plan.check_loss_parameters(loss_rate, mean_burst)
+        max_offset = P.check_int("max_offset", max_offset, 0, uep_plan.MAX_OFFSET)
+        P.check_choice("mode", mode, uep_plan.MODES)
+        P.check_str("weights", weights)
+        crc = P.check_bool("crc", crc)
+        threads = P.check_int("threads", threads, 0, 1024)
+        P.check_choice("codec_mode", codec_mode, C.MODES)
         gr.hier_block2.__init__(self, "largesc_tx", gr.io_signature(1, 1, gr.sizeof_float),
                                 gr.io_signature(0, 0, 0))
         self.message_port_register_hier_in("feedback")

@@ -39,6 +39,8 @@ import numpy as np
 import pmt
 from gnuradio import blocks, gr
 
+from . import params as P
+from .guard import Guard
 from .pmt_util import to_float
 
 FIGURES = ("loss_window", "packets_sent", "packets_delivered", "packets_lost", "token_bps", "air_bps",
@@ -70,13 +72,10 @@ class link_monitor(gr.basic_block):
 
     def __init__(self, window=50, update_every=6, frame_rate=12.5):
         gr.basic_block.__init__(self, name="largesc_link_monitor", in_sig=None, out_sig=None)
-        if int(window) < IN_FLIGHT + 1 or int(window) > 200:
-            raise ValueError(f"window must be {IN_FLIGHT + 1}..200 packets (sequence numbers wrap at 256)")
-        if int(update_every) < 1 or not frame_rate > 0:
-            raise ValueError("update_every must be >= 1 and frame_rate > 0")
-        self.window = int(window)
-        self.update_every = int(update_every)
-        self.frame_rate = float(frame_rate)
+        # window: packets (sequence numbers wrap at 256)
+        self.window = P.check_int("window", window, IN_FLIGHT + 1, 200)
+        self.update_every = P.check_int("update_every", update_every, 1, 1000000)
+        self.frame_rate = P.check_float("frame_rate", frame_rate, 0.0, 1000.0, lo_open=True)
         # seq -> received flag for the last `window` sent packets, oldest first
         self._recent = collections.OrderedDict()
         self._early = {}  # received before their `sent` copy was handled
@@ -89,33 +88,38 @@ class link_monitor(gr.basic_block):
         self._rejected = 0
         self._updates = 0
         self._log = gr.logger("largesc_link_monitor")
+        self.guard = Guard("link_monitor", self._log)
+        self._handled = 0
         for port in ("sent", "received", "feedback"):
             self.message_port_register_in(pmt.intern(port))
         # GNU Radio's Python gateway looks handlers up by method name
-        self.set_msg_handler(pmt.intern("sent"), self.handle_sent)
-        self.set_msg_handler(pmt.intern("received"), self.handle_received)
-        self.set_msg_handler(pmt.intern("feedback"), self.handle_feedback)
+        self.guard.install(self, "sent", self.handle_sent)
+        self.guard.install(self, "received", self.handle_received)
+        self.guard.install(self, "feedback", self.handle_feedback)
         self.message_port_register_out(pmt.intern("figures"))
         self.message_port_register_out(pmt.intern("summary"))
 
     # a handler must never raise: that would end the block's message thread
-    def _guarded(self, fn, msg):
+    def _guarded(self, fn, msg, port):
         try:
-            if not fn(msg):
+            why = fn(msg)
+            if why is not True:
                 self._rejected += 1
+                self.guard.note(f"{port}: rejected", why or "not a LargeSC packet PDU")
         except Exception as e:  # noqa: BLE001 - count, log, go on
             self._rejected += 1
-            if self._rejected <= 5:
-                self._log.warn(f"largesc link_monitor: message ignored ({type(e).__name__}: {e})")
+            self.guard.note(f"{port}: {type(e).__name__}", e)
+        finally:
+            self._handled += 1
 
     def handle_sent(self, msg):
-        self._guarded(self._on_sent, msg)
+        self._guarded(self._on_sent, msg, "sent")
 
     def handle_received(self, msg):
-        self._guarded(self._on_received, msg)
+        self._guarded(self._on_received, msg, "received")
 
     def handle_feedback(self, msg):
-        self._guarded(self._on_feedback, msg)
+        self._guarded(self._on_feedback, msg, "feedback")
 
     def _on_sent(self, msg):
         data = _packet_bytes(msg)
@@ -154,13 +158,16 @@ class link_monitor(gr.basic_block):
         return True
 
     def _on_feedback(self, msg):
-        d = pmt.car(msg) if pmt.is_pair(msg) else msg
-        if not pmt.is_dict(d):
-            return False
+        if pmt.is_dict(msg):
+            d = msg                             # a bare dict
+        elif pmt.is_pair(msg) and pmt.is_dict(pmt.car(msg)):
+            d = pmt.car(msg)                    # a PDU
+        else:
+            return "feedback is not a dict or a PDU with a dict"
         loss = to_float(pmt.dict_ref(d, pmt.intern("loss_rate"), pmt.PMT_NIL))
         burst = to_float(pmt.dict_ref(d, pmt.intern("mean_burst"), pmt.PMT_NIL))
-        if loss is None or not math.isfinite(loss):
-            return False
+        if loss is None or not math.isfinite(loss) or not 0.0 <= loss <= 1.0:
+            return "loss_rate must be a finite number in [0, 1]"
         self._fb = (loss, burst if burst is not None and math.isfinite(burst) else 0.0)
         return True
 
@@ -199,6 +206,14 @@ class link_monitor(gr.basic_block):
     def messages_rejected(self):
         return self._rejected
 
+    def messages_handled(self):
+        """Messages completely handled on any port (accepted or rejected)."""
+        return self._handled
+
+    def rejections(self):
+        """{reason: count} of rejected or failed messages (see guard.py)."""
+        return self.guard.counts()
+
     def updates(self):
         return self._updates
 
@@ -208,6 +223,9 @@ class audio_out(gr.hier_block2):
     no sound card can be opened."""
 
     def __init__(self, sample_rate=16000, device="", ok_to_block=True):
+        sample_rate = P.check_int("sample_rate", sample_rate, 1000, 384000)
+        P.check_str("device", device)
+        ok_to_block = P.check_bool("ok_to_block", ok_to_block)
         gr.hier_block2.__init__(self, "largesc_audio_out", gr.io_signature(1, 1, gr.sizeof_float),
                                 gr.io_signature(0, 0, 0))
         self.has_audio = False

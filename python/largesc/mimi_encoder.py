@@ -14,7 +14,12 @@ import pmt
 from gnuradio import gr
 
 from . import mimi_codec as C
+from . import params as P
 from . import weights as W
+from .guard import Guard
+from .pmt_util import to_int as _to_int
+
+MAX_FRAMES_PER_CALL = 125
 
 PORT_OUT = pmt.intern("out")
 PORT_N_Q = pmt.intern("n_q")
@@ -24,6 +29,18 @@ K_ENERGY = pmt.intern("energy_db")
 K_VAD = pmt.intern("vad")
 K_UNTRAINED = pmt.intern("untrained")
 K_EOS = pmt.intern("eos")
+
+
+MAX_PENDING_N_Q = 1024
+
+
+def _check_n_q(name, n_q):
+    """C.check_n_q with the parameter's name; any non-integer refused."""
+    try:
+        return P.check_int(name, n_q, 1, C.N_CODEBOOKS)
+    except P.ParameterError:
+        raise P.ParameterError(f"{name} (number of codebooks) must be an integer in "
+                               f"1..{C.N_CODEBOOKS}, got {n_q!r}") from None
 
 
 class TokenFramer:
@@ -42,11 +59,9 @@ class TokenFramer:
                  vad_threshold_db=-50.0):
         self.codec = codec
         self.sample_rate = C.check_rate(sample_rate)
-        self.n_q = C.check_n_q(n_q)
-        if int(frames_per_call) < 1:
-            raise ValueError(f"frames per call must be >= 1, got {frames_per_call!r}")
-        self.frames_per_call = int(frames_per_call)
-        self.vad_threshold_db = float(vad_threshold_db)
+        self.n_q = _check_n_q("n_q", n_q)
+        self.frames_per_call = P.check_int("frames_per_call", frames_per_call, 1, MAX_FRAMES_PER_CALL)
+        self.vad_threshold_db = P.check_float("vad_threshold_db", vad_threshold_db, -200.0, 0.0)
         self.resampler = C.FrameResampler(self.sample_rate, C.SAMPLE_RATE)
         self.spf = self.resampler.n_in
         self._buf = np.zeros(0, dtype=np.float32)
@@ -55,9 +70,13 @@ class TokenFramer:
         self.next_frame = 0
 
     def set_n_q(self, n_q, frame=None):
-        n_q = C.check_n_q(n_q)
+        n_q = _check_n_q("n_q", n_q)
+        frame = P.check_optional_int("frame", frame, 0, 2 ** 64 - 1)
         with self._lock:
-            self._pending.append((None if frame is None else int(frame), n_q))
+            if len(self._pending) >= MAX_PENDING_N_Q:
+                raise ValueError(f"more than {MAX_PENDING_N_Q} codebook changes waiting for "
+                                 "their frame")
+            self._pending.append((frame, n_q))
 
     def _n_q_for(self, idx):
         with self._lock:
@@ -124,15 +143,24 @@ def make_eos_pdu(next_frame):
 
 def parse_n_q_msg(msg):
     """n_q control message -> (n_q, frame or None). Accepts an integer PMT, a
-    dict with `n_q` (and optional `frame`), or a PDU whose car is such a dict."""
+    dict with `n_q` (and optional `frame`), or a PDU whose car is such a dict.
+    n_q must be an integer PMT in 1..32 and frame (when present) a uint64 or
+    integer PMT >= 0; ValueError otherwise."""
     if pmt.is_pair(msg) and not pmt.is_dict(msg):
         msg = pmt.car(msg)
     if pmt.is_integer(msg) or pmt.is_uint64(msg):
-        return pmt.to_long(msg) if pmt.is_integer(msg) else pmt.to_uint64(msg), None
+        return _check_n_q("n_q message", _to_int(msg)), None
     if pmt.is_dict(msg) and pmt.dict_has_key(msg, K_N_Q):
-        v = pmt.dict_ref(msg, K_N_Q, pmt.PMT_NIL)
-        n = pmt.to_python(v)
-        f = pmt.to_python(pmt.dict_ref(msg, K_FRAME, pmt.PMT_NIL))
+        n = _to_int(pmt.dict_ref(msg, K_N_Q, pmt.PMT_NIL))
+        if n is None:
+            raise ValueError("n_q message: 'n_q' must be an integer PMT in 1..32")
+        n = _check_n_q("n_q message", n)
+        fv = pmt.dict_ref(msg, K_FRAME, pmt.PMT_NIL)
+        if pmt.is_null(fv) and not pmt.dict_has_key(msg, K_FRAME):
+            return n, None
+        f = _to_int(fv)
+        if f is None or f < 0:
+            raise ValueError("n_q message: 'frame' must be an integer PMT >= 0")
         return n, f
     raise ValueError("n_q message must be an integer or a dict with 'n_q'")
 
@@ -152,7 +180,14 @@ class mimi_encoder(gr.sync_block):
                  frames_per_call=1, mode="exact", vad_threshold_db=-50.0, send_eos=True):
         gr.sync_block.__init__(self, name="mimi_encoder", in_sig=[np.float32], out_sig=None)
         C.check_rate(sample_rate)
-        C.check_n_q(n_q)
+        _check_n_q("n_q", n_q)
+        P.check_str("weights", weights)
+        P.check_str("device", device)
+        threads = P.check_int("threads", threads, 0, 1024)
+        P.check_int("frames_per_call", frames_per_call, 1, MAX_FRAMES_PER_CALL)
+        P.check_choice("mode", mode, C.MODES)
+        P.check_float("vad_threshold_db", vad_threshold_db, -200.0, 0.0)
+        send_eos = P.check_bool("send_eos", send_eos)
         C.set_threads(threads)
         model, info = W.load_mimi(weights, device=device)
         self.codec = C.MimiStreamingEncoder(model, mode=mode, info=info)
@@ -163,9 +198,11 @@ class mimi_encoder(gr.sync_block):
         self._eos_sent = False
         self._frames_out = 0
         self._n_q_rejected = 0
+        self._n_q_in = 0
+        self.guard = Guard("mimi_encoder", self.logger)
         self.message_port_register_out(PORT_OUT)
         self.message_port_register_in(PORT_N_Q)
-        self.set_msg_handler(PORT_N_Q, self._handle_n_q)
+        self.guard.install(self, "n_q", self._handle_n_q)
         if self.untrained:
             self.logger.warn("UNTRAINED random weights (%s): tokens are not speech codes"
                         % info.get("source"))
@@ -183,13 +220,23 @@ class mimi_encoder(gr.sync_block):
     def n_q_rejected(self):
         return self._n_q_rejected
 
+    def n_q_in(self):
+        """n_q messages completely handled (accepted or rejected)."""
+        return self._n_q_in
+
+    def rejections(self):
+        """{reason: count} of rejected or failed messages (see guard.py)."""
+        return self.guard.counts()
+
     def _handle_n_q(self, msg):
         try:
             n, f = parse_n_q_msg(msg)
             self.framer.set_n_q(n, f)
-        except (ValueError, TypeError) as e:
+        except Exception as e:  # noqa: BLE001 - rejected, counted, logged
             self._n_q_rejected += 1
-            self.logger.warn(f"n_q message rejected: {e}")
+            self.guard.note("n_q: message rejected", e)
+        finally:
+            self._n_q_in += 1
 
     def work(self, input_items, output_items):
         # Take at most one model call's worth of audio per work() call, so each

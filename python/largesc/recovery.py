@@ -54,6 +54,7 @@ import numpy as np
 
 CARD = 2048                 # tokens per codebook (11 bits)
 MAX_CODEBOOKS = 32
+MAX_HOLD_LIMIT = 12500      # frames (1000 s); -1 = hold forever
 DEFAULT_MAX_HOLD = 3        # frames (240 ms) a codebook is held before it is dropped
 BACKENDS = ("hold", "lm", "moshi")
 FEED_BACK = ("erased", "predicted")
@@ -359,11 +360,10 @@ class HoldState:
     """The `hold` rule of the module docstring, one stream."""
 
     def __init__(self, max_hold=DEFAULT_MAX_HOLD, min_codebooks=1):
-        if isinstance(max_hold, bool) or int(max_hold) != max_hold:
-            raise ValueError(f"max_hold must be an integer, got {max_hold!r}")
-        if not 1 <= int(min_codebooks) <= MAX_CODEBOOKS:
-            raise ValueError(f"min_codebooks must be in 1..{MAX_CODEBOOKS}, got {min_codebooks!r}")
-        self.max_hold, self.min_codebooks = int(max_hold), int(min_codebooks)
+        from .params import check_int
+        # max_hold -1: hold forever
+        self.max_hold = check_int("max_hold", max_hold, -1, MAX_HOLD_LIMIT)
+        self.min_codebooks = check_int("min_codebooks", min_codebooks, 1, MAX_CODEBOOKS)
         self.reset()
 
     def reset(self):
@@ -769,8 +769,30 @@ def make_recovery(backend="hold", max_hold=DEFAULT_MAX_HOLD, min_codebooks=1, mo
     moshi: checkpoint = 'hf' (default) / 'hf:OWNER/REPO' / local file; needs CUDA.
     Raises RecoveryError with a clear message for anything unusable (the
     cheap checks are check_recovery's, made before anything is built)."""
-    if backend != "hold" and feed_back not in FEED_BACK + ("auto",):
+    if backend not in BACKENDS:
+        raise RecoveryError(f"unknown recovery backend {backend!r}: use one of {', '.join(BACKENDS)}")
+    if backend == "hold":
+        def is_default(v, d):
+            if isinstance(v, bool) or isinstance(d, str) != isinstance(v, str):
+                return False
+            return isinstance(v, (str, int, float, np.integer, np.floating)) and v == d
+
+        lm_only = [f"{n}={v!r}" for n, v, d in (("temperature", temperature, 0.0), ("top_k", top_k, 0),
+                                                 ("seed", seed, 0), ("feed_back", feed_back, "auto"))
+                   if not is_default(v, d)]
+        if lm_only:
+            raise RecoveryError(f"backend 'hold' takes no {', '.join(lm_only)} (temperature, top_k, "
+                                "seed and feed_back are for 'lm' and 'moshi'; leave them at 0.0, 0, "
+                                "0 and 'auto')")
+    elif feed_back not in FEED_BACK + ("auto",):
         raise RecoveryError(f"feed_back must be 'auto' or one of {FEED_BACK}, got {feed_back!r}")
+    else:
+        from .params import ParameterError, check_int
+        try:
+            check_int("top_k", top_k, 0, CARD)
+            check_int("seed", seed, 0, 2 ** 63 - 1)
+        except ParameterError as e:
+            raise RecoveryError(str(e)) from None
     desc = check_recovery(backend, model, checkpoint, adapter, lora_rank, device, temperature,
                           top_k, offline)
     if backend == "hold":

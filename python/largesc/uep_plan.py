@@ -453,18 +453,43 @@ def plan_for_frame(slots, model, max_offset, weights_now, history, n_q=N_CODEBOO
 
 MODES = ("adaptive", "fixed")
 
+# the largest plan a packet can carry: K = 32 primaries plus D = 2 copies of 15
+MAX_SLOTS = MAX_K + MAX_OFFSET * MAX_COPIES
+# the largest budget the controller takes (more slots than MAX_SLOTS are unusable)
+MAX_BUDGET = MAX_SLOTS * SLOT_BITRATE
+# the longest mean loss burst a loss model (parameter or feedback) may have
+MAX_MEAN_BURST = 1000.0
+
+
+def check_budget(budget):
+    """float(budget) for a finite token-payload budget that buys 1..MAX_SLOTS
+    slots; ValueError naming `budget` and the range otherwise."""
+    if isinstance(budget, (bool, np.bool_, str, bytes)):
+        raise ValueError(f"budget must be a number of bit/s, got {budget!r}")
+    slots_for_budget(budget)        # type, finite, at least one slot
+    b = float(budget)
+    if b > MAX_BUDGET:
+        raise ValueError(f"budget must be a number of bit/s in {SLOT_BITRATE / (1 + BUDGET_TOLERANCE):.1f}"
+                         f"..{MAX_BUDGET:g} (1..{MAX_SLOTS} token slots), got {budget!r}")
+    return b
+
 
 def check_loss_parameters(loss_rate, mean_burst):
     """Loss model from (loss rate, mean burst) as the controller's parameters
-    take it; ValueError naming the allowed range otherwise."""
-    try:
-        L, B = float(loss_rate), float(mean_burst)
-    except (TypeError, ValueError):
-        raise ValueError(f"loss rate and mean burst must be numbers, got {loss_rate!r}, {mean_burst!r}") from None
+    take it; ValueError naming the parameter and the allowed range otherwise."""
+    def num(name, v):
+        if isinstance(v, bool):
+            raise ValueError(f"{name} must be a number, got {v!r}")
+        try:
+            return float(v)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a number, got {v!r}") from None
+    L, B = num("loss_rate", loss_rate), num("mean_burst", mean_burst)
     if not 0.0 <= L < 1.0:
-        raise ValueError(f"loss rate must be in [0, 1), got {L}")
-    if not B >= 1.0:
-        raise ValueError(f"mean burst must be >= 1 packet, got {B}")
+        raise ValueError(f"loss_rate: loss rate must be in [0, 1), got {L}")
+    if not 1.0 <= B <= MAX_MEAN_BURST:
+        raise ValueError(f"mean_burst: mean burst must be >= 1 packet and <= {MAX_MEAN_BURST:g} "
+                         f"(finite), got {B}")
     return LossModel.gilbert_elliott(L, B)
 
 
@@ -500,16 +525,17 @@ class UepController:
         self.silence_codebooks = int(silence_codebooks)
         self.weights = check_weights(weights)
         self._silence = silence_weights(self.weights, self.silence_codebooks)
+        self.budget = check_budget(budget)
         self.slots = slots_for_budget(budget)
-        self.budget = float(budget)
         self.model = model
         self._speech_plan = None
         self._history = {}  # frame -> [K, weights, carried offsets per codebook]
         self._last_frame = None
 
     def set_budget(self, budget):
+        b = check_budget(budget)
         s = slots_for_budget(budget)
-        self.budget, self.slots, self._speech_plan = float(budget), s, None
+        self.budget, self.slots, self._speech_plan = b, s, None
 
     def set_model(self, model):
         self.model, self._speech_plan = model, None

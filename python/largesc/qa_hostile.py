@@ -1,0 +1,559 @@
+#!/usr/bin/env python3
+#
+# Copyright 2026 gr-largesc authors.
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+"""Hostile messages into RUNNING flowgraphs, one test per Python block
+(issue 13): wrong PMT and vector types, empty and 64 KiB PDUs, out-of-range
+values, NaN and inf, huge and negative frame indices, bursts of 1000 without
+pause; each followed by valid traffic that must come out exact, with the
+counters adding up, the block still answering (no thread death) and every
+wait bounded (pacing.wait_for raises after its timeout). Plus the guard
+(guard.py) and the construction checks (params.py) by parameter name.
+
+Codec blocks use random untrained Mimi weights (weights="random:1")."""
+
+import math
+import threading
+import time
+
+import numpy as np
+import pmt
+from gnuradio import blocks, gr, gr_unittest, pdu
+
+from gnuradio import largesc
+from gnuradio.largesc import guard as G
+from gnuradio.largesc import params as P
+from gnuradio.largesc import uep_plan as up
+from gnuradio.largesc.mimi_decoder import mimi_decoder
+from gnuradio.largesc.mimi_encoder import mimi_encoder
+from gnuradio.largesc.pacing import wait_for
+from gnuradio.largesc.recovery import RecoveryError
+
+SEED = "random:1"
+TIMEOUT = 30.0
+NAN, INF = float("nan"), float("inf")
+
+
+def d(**kw):
+    """PMT dict from keyword arguments (PMT values, or Python ints -> long)."""
+    m = pmt.make_dict()
+    for k, v in kw.items():
+        if not isinstance(v, pmt.pmt_base):
+            v = pmt.from_long(v) if isinstance(v, int) else pmt.to_pmt(v)
+        m = pmt.dict_add(m, pmt.intern(k), v)
+    return m
+
+
+def frame_pdu(frame, tokens, n_q=None, mask=None, **extra):
+    """A token-frame PDU; frame: int (-> uint64) or a PMT."""
+    if isinstance(frame, int):
+        frame = pmt.from_uint64(frame)
+    meta = d(**extra)
+    if frame is not None:
+        meta = pmt.dict_add(meta, pmt.intern("frame"), frame)
+    toks = tokens if isinstance(tokens, pmt.pmt_base) else pmt.init_u16vector(len(tokens), list(tokens))
+    meta = pmt.dict_add(meta, pmt.intern("n_q"),
+                        pmt.from_long(pmt.length(toks) if n_q is None else n_q))
+    if mask is not None:
+        mv = mask if isinstance(mask, pmt.pmt_base) else pmt.init_u8vector(len(mask), list(mask))
+        meta = pmt.dict_add(meta, pmt.intern("mask"), mv)
+    return pmt.cons(meta, toks)
+
+
+def toks(f, n=8):
+    return [(f * 37 + 11 * k) % 2048 for k in range(n)]
+
+
+def not_pdus():
+    """Messages that are no PDU at all, or a PDU of the wrong kind."""
+    big8 = pmt.init_u8vector(65536, [0xFF] * 65536)           # no LargeSC header either
+    big16 = pmt.init_u16vector(32768, [7] * 32768)           # 64 KiB
+    return [pmt.PMT_NIL, pmt.PMT_T, pmt.PMT_F, pmt.from_long(5), pmt.from_double(NAN),
+            pmt.from_double(INF), pmt.intern("hello"), pmt.make_dict(),
+            d(frame=3, n_q=8), pmt.cons(pmt.PMT_NIL, pmt.PMT_NIL),
+            pmt.cons(pmt.from_long(1), pmt.init_u16vector(2, [1, 2])),
+            pmt.cons(pmt.make_dict(), pmt.init_u8vector(0, [])),
+            pmt.cons(pmt.make_dict(), big8), pmt.cons(pmt.make_dict(), big16),
+            pmt.cons(d(frame=1, n_q=4), pmt.init_f32vector(4, [1.0] * 4)),
+            pmt.cons(d(frame=1, n_q=4), pmt.init_s32vector(4, [1] * 4)),
+            pmt.make_vector(3, pmt.PMT_T), pmt.make_tuple(pmt.from_long(1), pmt.from_long(2))]
+
+
+def bad_frames(idx):
+    """Token-frame PDUs that are malformed by the documented rule; those with
+    a readable index use `idx`."""
+    full = [1] * 8
+    return [frame_pdu(pmt.from_long(-1), toks(0), mask=full),
+            frame_pdu(pmt.intern("seven"), toks(0), mask=full),
+            frame_pdu(pmt.from_double(3.0), toks(0), mask=full),
+            frame_pdu(pmt.from_double(NAN), toks(0), mask=full),
+            frame_pdu(idx, [], mask=[]),                                    # empty
+            frame_pdu(idx, [5] * 33, mask=[1] * 33),                        # 33 tokens
+            frame_pdu(idx, pmt.init_u16vector(32768, [1] * 32768), mask=full),  # 64 KiB
+            frame_pdu(idx, toks(0), n_q=7, mask=full),                      # n_q mismatch
+            frame_pdu(idx, [4095] + toks(0)[1:], mask=full),                # token > 2047
+            frame_pdu(idx, toks(0), mask=[2] + [1] * 7),                    # mask value 2
+            frame_pdu(idx, toks(0), mask=[1] * 7),                          # mask length
+            frame_pdu(idx, toks(0), mask=pmt.init_f32vector(8, [1.0] * 8)),  # mask type
+            pmt.cons(d(frame=idx, n_q=8, mask=pmt.init_u8vector(8, full)),
+                     pmt.init_u8vector(8, [1] * 8))]                        # u8 tokens
+
+
+def captured(guard):
+    """Replaces guard.log by a list of lines (WARNING lines the block writes)."""
+    lines = []
+    guard.log = lines.append
+    return lines
+
+
+class Flowgraph:
+    def __init__(self, blk, outs=("out",)):
+        self.tb = gr.top_block()
+        self.blk = blk
+        self.dbg = {}
+        for port in outs:
+            self.dbg[port] = blocks.message_debug()
+            self.tb.msg_connect(blk, port, self.dbg[port], "store")
+        self.tb.start()
+
+    def post(self, port, msgs):
+        bb = self.blk.to_basic_block()
+        for m in msgs:
+            bb._post(pmt.intern(port), m)
+        return len(msgs)
+
+    def out(self, port="out"):
+        g = self.dbg[port]
+        return [g.get_message(i) for i in range(g.num_messages())]
+
+    def stop(self):
+        self.tb.stop()
+        self.tb.wait()
+
+
+class qa_guard_and_params(gr_unittest.TestCase):
+
+    def test_guard_counts_logs_rate_limited(self):
+        g = G.Guard("x", logger=object())
+        lines = captured(g)
+        for _ in range(2500):
+            g.note("in: bad", "detail")
+        g.note("feedback: bad")
+        self.assertEqual(g.counts(), {"in: bad": 2500, "feedback: bad": 1})
+        self.assertEqual(len(lines), 4)                  # 1, 1001, 2001 + the other reason
+        self.assertIn("in: bad: detail (1 so far", lines[0])
+        self.assertIn("(2001 so far", lines[2])
+        got = []
+
+        def boom(msg):
+            raise OverflowError("big")
+        h = g.wrap(boom, "in", on_error=lambda m, e: got.append((m, type(e).__name__)))
+        self.assertEqual(h.__name__, "_guarded_in")
+        h(1)
+        h(2)
+        self.assertEqual(got, [(1, "OverflowError"), (2, "OverflowError")])
+        self.assertEqual(g.counts()["in: OverflowError"], 2)
+        h2 = g.wrap(boom, "in", on_error=lambda m, e: 1 / 0)       # a failing error path
+        h2(3)
+        self.assertEqual(g.counts()["in: error output failed: ZeroDivisionError"], 1)
+
+    def test_checks(self):
+        self.assertEqual(P.check_int("n", 3.0, 1, 5), 3)
+        for bad in (True, NAN, INF, 2.5, "3", None, 1e9):
+            with self.assertRaisesRegex(ValueError, r"^n must be an integer in 1\.\.5, got"):
+                P.check_int("n", bad, 1, 5)
+        self.assertEqual(P.check_float("t", 2, 0, 3), 2.0)
+        for bad in (NAN, INF, -INF, True, "1", None, -1, 1e300):
+            with self.assertRaisesRegex(ValueError, r"^t must be a finite number >= 0 and <= 10"):
+                P.check_float("t", bad, 0, 10)
+        self.assertIs(P.check_bool("b", 1), True)
+        self.assertIs(P.check_bool("b", np.bool_(False)), False)
+        for bad in (2, NAN, "True", 0.0, None):
+            with self.assertRaisesRegex(ValueError, r"^b must be a boolean \(True or False\)"):
+                P.check_bool("b", bad)
+        with self.assertRaisesRegex(ValueError, r"^c must be one of 'a', 'b', got 'maybe'"):
+            P.check_choice("c", "maybe", ("a", "b"))
+        self.assertIsNone(P.check_optional_int("s", None, 0))
+        with self.assertRaisesRegex(ValueError, "s must be None or an integer in >= 0, got -5"):
+            P.check_optional_int("s", -5, 0)
+
+
+class qa_construction(gr_unittest.TestCase):
+    """Every bad parameter is refused by NAME with the allowed values, before
+    any weights are loaded."""
+
+    def check(self, make, cases, exc=ValueError):
+        for kwargs, what in cases:
+            with self.subTest(kwargs=kwargs):
+                with self.assertRaisesRegex(exc, what):
+                    make(**kwargs)
+
+    def test_controller(self):
+        self.check(largesc.adaptive_controller, (
+            ({"budget": 1e12}, r"budget must be .*\(1..62 token slots\)"),
+            ({"budget": NAN}, "budget"),
+            ({"budget": "1100"}, "budget"),
+            ({"mean_burst": 1e300}, r"mean_burst: .* <= 1000"),
+            ({"mean_burst": NAN}, "mean_burst"),
+            ({"loss_rate": INF}, "loss_rate"),
+            ({"loss_rate": True}, "loss_rate"),
+            ({"content_adaptation": "maybe"}, r"content_adaptation must be a boolean"),
+            ({"content_adaptation": 2}, r"content_adaptation must be a boolean"),
+            ({"max_offset": NAN}, r"max_offset must be an integer in 0..2"),
+            ({"max_offset": 2 ** 40}, r"max_offset must be an integer in 0..2"),
+            ({"mode": "maybe"}, r"mode must be one of 'adaptive', 'fixed'"),
+            ({"silence_codebooks": 1e9}, r"silence_codebooks must be an integer in 1..32")))
+        ctl = largesc.adaptive_controller()
+        with self.assertRaisesRegex(ValueError, "budget"):
+            ctl.set_budget(1e12)
+        with self.assertRaisesRegex(ValueError, "content_adaptation"):
+            ctl.set_content_adaptation("maybe")
+        with self.assertRaisesRegex(ValueError, "mean_burst"):
+            ctl.set_loss(0.1, 1e300)
+
+    def test_token_recovery(self):
+        self.check(lambda **k: largesc.token_recovery(**k), (
+            ({"backend": "magic"}, "backend must be one of 'hold', 'lm', 'moshi'"),
+            ({"max_hold": NAN}, r"max_hold must be an integer in -1..12500"),
+            ({"max_hold": 1e9}, r"max_hold must be an integer in -1..12500"),
+            ({"min_codebooks": 0}, r"min_codebooks must be an integer in 1..32"),
+            ({"threads": -1}, r"threads must be an integer in 0..1024"),
+            ({"temperature": NAN}, r"backend 'hold' takes no temperature=nan"),
+            ({"temperature": 0.7}, r"backend 'hold' takes no temperature=0.7"),
+            ({"top_k": 5}, r"backend 'hold' takes no top_k=5"),
+            ({"seed": 3}, r"backend 'hold' takes no seed=3"),
+            ({"feed_back": "erased"}, r"backend 'hold' takes no feed_back='erased'"),
+            ({"model": "tiny"}, r"backend 'hold' takes no model"),
+            ({"backend": "lm", "model": "tiny", "temperature": NAN}, "temperature"),
+            ({"backend": "lm", "model": "tiny", "top_k": 2.5}, "top_k must be an integer"),
+            ({"backend": "lm", "model": "tiny", "seed": -1}, "seed must be an integer")),
+            exc=(ValueError, RecoveryError))
+
+    def test_codec_blocks(self):
+        self.check(lambda **k: mimi_decoder(weights=SEED, **k), (
+            ({"frames_per_call": 1e9}, r"frames_per_call must be an integer in 1..125"),
+            ({"frames_per_call": 0}, r"frames_per_call must be an integer in 1..125"),
+            ({"done_grace_s": -1}, r"done_grace_s must be a finite number >= 0 and <= 3600"),
+            ({"done_grace_s": NAN}, r"done_grace_s must be a finite number"),
+            ({"start_frame": -5}, r"start_frame must be None or an integer in 0..18446744073709551615"),
+            ({"start_frame": 2.5}, "start_frame"),
+            ({"max_gap": -1}, r"max_gap must be an integer in 0..12500"),
+            ({"threads": NAN}, "threads must be an integer"),
+            ({"mode": "turbo"}, "mode must be one of"),
+            ({"sample_rate": NAN}, "sample rate")))
+        self.check(lambda **k: mimi_encoder(**dict({"weights": SEED}, **k)), (
+            ({"n_q": -1}, r"n_q \(number of codebooks\) must be an integer in 1..32, got -1"),
+            ({"n_q": NAN}, "n_q"),
+            ({"frames_per_call": 1e9}, "frames_per_call"),
+            ({"vad_threshold_db": NAN}, "vad_threshold_db must be a finite number"),
+            ({"send_eos": 2}, "send_eos must be a boolean"),
+            ({"weights": 5}, "weights must be a string")))
+
+    def test_hier_blocks(self):
+        self.check(lambda **k: largesc.largesc_tx(weights=SEED, **k), (
+            ({"crc": NAN}, r"crc must be a boolean"),
+            ({"crc": 2}, r"crc must be a boolean"),
+            ({"budget": 1e12}, "budget"),
+            ({"mean_burst": 1e300}, "mean_burst"),
+            ({"max_offset": 3}, "max_offset must be an integer in 0..2"),
+            ({"codec_mode": "x"}, "codec_mode must be one of"),
+            ({"sample_rate": 1234}, "sample rate")))
+        self.check(lambda **k: largesc.largesc_rx(weights=SEED, **k), (
+            ({"require_crc": 2}, r"require_crc must be a boolean"),
+            ({"require_crc": NAN}, r"require_crc must be a boolean"),
+            ({"delay": 3}, r"delay must be an integer in 0..2"),
+            ({"recovery": "maybe"}, r"recovery must be one of 'hold', 'lm', 'moshi', 'none'"),
+            ({"start_frame": -5}, "start_frame must be None or an integer"),
+            ({"feedback_interval": NAN}, "feedback_interval"),
+            ({"recovery_args": "x"}, "recovery_args must be None or a dict")))
+
+    def test_link_monitor_and_audio_out(self):
+        self.check(largesc.link_monitor, (
+            ({"window": NAN}, r"window must be an integer in 3..200"),
+            ({"window": 1e9}, r"window must be an integer in 3..200"),
+            ({"update_every": 0}, r"update_every must be an integer in 1..1000000"),
+            ({"frame_rate": NAN}, r"frame_rate must be a finite number > 0")))
+        self.check(largesc.audio_out, (
+            ({"sample_rate": NAN}, "sample_rate must be an integer"),
+            ({"ok_to_block": 2}, "ok_to_block must be a boolean")))
+
+
+class qa_hostile_controller(gr_unittest.TestCase):
+
+    def test_frames_and_feedback(self):
+        t0 = time.monotonic()
+        ctl = largesc.adaptive_controller(1100, 0.1, 1.0, 1)
+        lines = captured(ctl.guard)
+        fg = Flowgraph(ctl)
+        try:
+            # the controller does not read masks: the mask cases are not malformed for it
+            bf = bad_frames(3)
+            hostile = not_pdus() + bf[:9] + bf[12:] + \
+                [frame_pdu(1, toks(1), vad=pmt.from_long(1))] + \
+                [pmt.from_double(NAN)] * 1000                                 # burst
+            n_bad = fg.post("in", hostile)
+            wait_for(lambda: ctl.frames_out() + ctl.frames_rejected() == n_bad, TIMEOUT,
+                     "controller stalled on hostile frames")
+            self.assertEqual(ctl.frames_out(), 0)
+            self.assertEqual(ctl.frames_rejected(), n_bad)
+            # odd but valid: huge frame indices are planned (the controller resets on a jump back)
+            odd = [frame_pdu(2 ** 40, toks(1)), frame_pdu(2 ** 64 - 1, toks(2))]
+            valid = [frame_pdu(f, toks(f, 8), vad=pmt.from_bool(f % 3 != 0)) for f in range(20)]
+            fg.post("in", odd + valid)
+            wait_for(lambda: ctl.frames_out() == len(odd) + len(valid), TIMEOUT, "controller stalled")
+            out = fg.out()[len(odd):]
+            ref = up.UepController(1100, up.check_loss_parameters(0.1, 1.0), 1)
+            for f, m in enumerate(out):
+                meta = pmt.car(m)
+                p = ref.plan(f, 8, f % 3 != 0)
+                self.assertEqual(pmt.to_long(pmt.dict_ref(meta, pmt.intern("uep_k"), pmt.PMT_NIL)), p.k)
+                self.assertEqual(list(pmt.s32vector_elements(
+                    pmt.dict_ref(meta, pmt.intern("uep_copies"), pmt.PMT_NIL))), list(p.copies))
+                self.assertEqual(list(pmt.u16vector_elements(pmt.cdr(m))), toks(f, 8))
+                self.assertEqual(pmt.to_uint64(pmt.dict_ref(meta, pmt.intern("frame"), pmt.PMT_NIL)), f)
+            self.assertEqual(ctl.frames_in(), n_bad + len(odd) + len(valid))
+            counts = ctl.rejections()
+            self.assertEqual(sum(counts.values()), n_bad)
+            self.assertEqual(counts["in: malformed frame"], n_bad)
+            self.assertEqual(len(lines), 2)                  # first and 1001st of one reason
+            # feedback
+            fb = [pmt.cons(d(loss_rate=pmt.from_double(0.2), mean_burst=pmt.from_double(1e300),
+                             window=50), pmt.init_u8vector(0, [])),
+                  d(loss_rate=pmt.from_double(NAN), mean_burst=pmt.from_double(2.0)),
+                  d(loss_rate=pmt.from_double(INF), mean_burst=pmt.from_double(2.0)),
+                  d(loss_rate=pmt.from_double(1.5), mean_burst=pmt.from_double(2.0)),
+                  d(loss_rate=pmt.from_double(0.2), mean_burst=pmt.from_double(-INF)),
+                  d(loss_rate=pmt.intern("high"), mean_burst=pmt.from_double(2.0)),
+                  d(loss_rate=pmt.from_double(0.2), mean_burst=pmt.from_double(2.0), window=-3)] + \
+                not_pdus() + [d(loss_rate=pmt.from_double(0.2), mean_burst=pmt.from_double(NAN))] * 1000
+            n_fb_bad = fg.post("feedback", fb)
+            good = d(loss_rate=pmt.from_double(0.25), mean_burst=pmt.from_double(3.0), window=50)
+            fg.post("feedback", [good])                      # a bare dict with valid values
+            wait_for(lambda: ctl.feedback_in() == n_fb_bad + 1, TIMEOUT, "feedback stalled")
+            time.sleep(0.05)
+            self.assertEqual(ctl.feedback_rejected(), n_fb_bad)
+            self.assertEqual((ctl.loss_rate(), ctl.mean_burst()), (0.25, 3.0))
+            self.assertEqual(ctl.rejections()["feedback: rejected"], n_fb_bad)
+            # still answers
+            fg.post("in", [frame_pdu(20, toks(20))])
+            wait_for(lambda: ctl.frames_out() == len(odd) + len(valid) + 1, TIMEOUT, "controller died")
+        finally:
+            fg.stop()
+        self.assertLess(time.monotonic() - t0, 60)
+
+
+class qa_hostile_token_recovery(gr_unittest.TestCase):
+
+    def test_hold(self):
+        t0 = time.monotonic()
+        blk = largesc.token_recovery("hold", max_hold=3)
+        lines = captured(blk.guard)
+        fg = Flowgraph(blk)
+        try:
+            valid1 = [frame_pdu(f, toks(f), mask=[1] * 8) for f in range(5)]
+            hostile = not_pdus() + bad_frames(5) + [pmt.intern("x")] * 1000
+            odd = [frame_pdu(2 ** 40, toks(1), mask=[1] * 8),      # valid frames, far jumps
+                   frame_pdu(2 ** 64 - 1, toks(2), mask=[1] * 8),
+                   frame_pdu(None, toks(3), mask=[1] * 8)]          # no index: previous + 1 = 0
+            valid2 = [frame_pdu(f, toks(f), mask=[1] * 8) for f in range(100, 110)]
+            msgs = valid1 + hostile + odd + valid2
+            fg.post("in", msgs)
+            wait_for(lambda: blk.frames_in() == len(msgs), TIMEOUT, "token_recovery stalled",
+                     progress=blk.frames_in)
+            out = fg.out()
+            self.assertEqual(blk.frames_out(), len(msgs))      # hold: one frame out per frame in
+            self.assertEqual(len(out), len(msgs))
+            self.assertEqual(blk.frames_malformed(), len(hostile))
+            self.assertEqual(blk.frames_dropped(), 0)
+            self.assertEqual(sum(blk.rejections().values()), len(hostile))
+
+            def frame_of(m):
+                return pmt.to_uint64(pmt.dict_ref(pmt.car(m), pmt.intern("frame"), pmt.PMT_NIL))
+
+            def flagged(m):
+                return pmt.to_python(pmt.dict_ref(pmt.car(m), pmt.intern("recovery_malformed"), pmt.PMT_F))
+            for m, f in zip(out[:5], range(5)):
+                self.assertEqual((frame_of(m), list(pmt.u16vector_elements(pmt.cdr(m)))), (f, toks(f)))
+                self.assertFalse(flagged(m))
+            bad_out = out[5:5 + len(hostile)]
+            self.assertTrue(all(flagged(m) for m in bad_out))
+            # frame -1, a symbol, a double, NaN: flagged and numbered previous + 1
+            k = len(not_pdus())
+            self.assertEqual([frame_of(m) for m in bad_out[k:k + 4]],
+                             [frame_of(bad_out[k - 1]) + 1 + i for i in range(4)])
+            for m in bad_out:       # all lost, of the last good width (hold may drop codebooks)
+                mask = list(pmt.u8vector_elements(pmt.dict_ref(pmt.car(m), pmt.intern("mask"), pmt.PMT_NIL)))
+                self.assertEqual(mask, [0] * len(mask))
+                self.assertEqual(pmt.to_long(pmt.dict_ref(pmt.car(m), pmt.intern("n_q_in"), pmt.PMT_NIL)), 8)
+            o = out[5 + len(hostile):]
+            self.assertEqual([frame_of(m) for m in o[:3]], [2 ** 40, 2 ** 64 - 1, 0])
+            for m, f in zip(o[3:], range(100, 110)):
+                self.assertEqual((frame_of(m), list(pmt.u16vector_elements(pmt.cdr(m)))), (f, toks(f)))
+                self.assertFalse(flagged(m))
+            self.assertTrue(all(n == 1 or (n - 1) % 1000 == 0 for n in (1,)))
+            self.assertLessEqual(len(lines), len(blk.rejections()) + 1)
+            self.assertGreaterEqual(len(lines), len(blk.rejections()))
+            # flush port: hostile messages are fine
+            fg.post("flush", [pmt.from_double(NAN), pmt.PMT_NIL])
+            fg.post("in", [frame_pdu(7, toks(7), mask=[1] * 8)])
+            wait_for(lambda: blk.frames_out() == len(msgs) + 1, TIMEOUT, "token_recovery died")
+        finally:
+            fg.stop()
+        self.assertLess(time.monotonic() - t0, 60)
+
+
+class qa_hostile_link_monitor(gr_unittest.TestCase):
+
+    def test_ports(self):
+        mon = largesc.link_monitor(window=10, update_every=1)
+        lines = captured(mon.guard)
+        fg = Flowgraph(mon, outs=("figures",))
+        try:
+            hostile = not_pdus() + [pmt.from_double(NAN)] * 1000
+            n = 0
+            for port in ("sent", "received", "feedback"):
+                n += fg.post(port, hostile)
+            fb_bad = [d(loss_rate=pmt.from_double(NAN)), d(loss_rate=pmt.from_double(2.0)),
+                      d(loss_rate=pmt.intern("x"))]
+            n += fg.post("feedback", fb_bad)
+            wait_for(lambda: mon.messages_handled() == n, TIMEOUT, "link_monitor stalled")
+            self.assertEqual(mon.messages_rejected(), n)
+            self.assertEqual(sum(mon.rejections().values()), n)
+            self.assertEqual(mon.updates(), 0)
+
+            def packet(seq):
+                data = [seq, 0x40 | 7, 0x10] + [0] * 16            # K 8, r1 1
+                return pmt.cons(pmt.make_dict(), pmt.init_u8vector(len(data), data))
+            fg.post("sent", [packet(s) for s in range(6)])
+            fg.post("received", [packet(s) for s in range(4)])
+            fg.post("feedback", [d(loss_rate=pmt.from_double(0.25), mean_burst=pmt.from_double(2.0))])
+            wait_for(lambda: mon.messages_handled() == n + 11, TIMEOUT, "link_monitor died")
+            f = mon.figures()
+            self.assertEqual((f["packets_sent"], f["packets_delivered"], f["K"], f["r1"]), (6, 4, 8, 1))
+            self.assertEqual((f["feedback_loss"], f["feedback_burst"]), (0.25, 2.0))
+            self.assertEqual(mon.messages_rejected(), n)
+            self.assertEqual(mon.updates(), 6)
+            self.assertLessEqual(len(lines), len(mon.rejections()) * 2)
+        finally:
+            fg.stop()
+
+
+class qa_hostile_codec(gr_unittest.TestCase):
+
+    def test_encoder_n_q_port(self):
+        enc = mimi_encoder(16000, 8, weights=SEED, threads=1, send_eos=False)
+        lines = captured(enc.guard)
+        tb = gr.top_block()
+        src = pdu.pdu_to_tagged_stream(gr.types.float_t, "len")
+        dbg = blocks.message_debug()
+        tb.connect(src, enc)
+        tb.msg_connect(enc, "out", dbg, "store")
+        tb.start()
+        try:
+            bb = enc.to_basic_block()
+            hostile = [pmt.from_double(NAN), pmt.from_double(INF), pmt.from_double(1e300),
+                       pmt.from_long(-1), pmt.from_long(33), pmt.from_uint64(2 ** 64 - 1),
+                       pmt.intern("eight"), d(n_q=pmt.intern("x")), d(n_q=4, frame=-5),
+                       d(n_q=4, frame=pmt.intern("now")), d(n_q=pmt.from_double(4.0)),
+                       d(frame=3)] + not_pdus()
+            hostile = [m for m in hostile if not pmt.is_integer(m)] + \
+                [pmt.from_long(-1), pmt.from_long(33)] + [pmt.from_double(NAN)] * 1000
+            for m in hostile:
+                bb._post(pmt.intern("n_q"), m)
+            bb._post(pmt.intern("n_q"), pmt.from_long(3))
+            wait_for(lambda: enc.n_q_in() == len(hostile) + 1, TIMEOUT, "encoder n_q port stalled")
+            self.assertEqual(enc.n_q_rejected(), len(hostile))
+            self.assertEqual(sum(enc.rejections().values()), len(hostile))
+            self.assertEqual(len(lines), 2)                 # one reason: first and 1001st
+            audio = (0.1 * np.sin(np.arange(3 * 1280) * 0.05)).astype(np.float32)
+            src.to_basic_block()._post(pmt.intern("pdus"),
+                                       pmt.cons(pmt.make_dict(), pmt.init_f32vector(len(audio), audio)))
+            wait_for(lambda: dbg.num_messages() == 3, TIMEOUT, "encoder died")
+            for i in range(3):
+                m = dbg.get_message(i)
+                self.assertEqual(pmt.length(pmt.cdr(m)), 3)
+                self.assertEqual(pmt.to_uint64(pmt.dict_ref(pmt.car(m), pmt.intern("frame"), pmt.PMT_NIL)), i)
+        finally:
+            tb.stop()
+            tb.wait()
+
+    def run_decoder(self, msgs, eos_frame, **kw):
+        """Runs a decoder flowgraph on msgs, then an end-of-stream PDU with
+        frame eos_frame; returns (decoder, audio, warning lines)."""
+        dec = mimi_decoder(24000, weights=SEED, threads=1, **kw)
+        lines = captured(dec.guard)
+        tb = gr.top_block()
+        sink = blocks.vector_sink_f()
+        tb.connect(dec, sink)
+        tb.start()
+        bb = dec.to_basic_block()
+        for m in msgs:
+            bb._post(pmt.intern("in"), m)
+        wait_for(lambda: dec.queued() == 0 and dec.frames_in() + dec.frames_malformed() >=
+                 sum(1 for _ in msgs) * 0, TIMEOUT, "decoder stalled")
+        eos = pmt.cons(d(eos=pmt.PMT_T, frame=pmt.from_uint64(eos_frame), n_q=0), pmt.init_u16vector(0, []))
+        bb._post(pmt.intern("in"), eos)
+        done = threading.Thread(target=tb.wait, daemon=True)
+        done.start()
+        done.join(TIMEOUT)
+        if done.is_alive():
+            tb.stop()
+            self.fail(f"decoder never ended its stream: {dec.stats()}")
+        return dec, np.array(sink.data(), dtype=np.float32), lines
+
+    def test_decoder_malformed_exact(self):
+        """Malformed messages between valid frames: the valid frames' audio is
+        exactly that of a clean run, malformed slots are silence, the
+        end-of-stream with a huge index is refused."""
+        t0 = time.monotonic()
+        valid = [frame_pdu(f, toks(f), mask=[1] * 8) for f in range(10) if f != 5]
+        hostile = not_pdus()[1:] + bad_frames(5) + [pmt.from_double(NAN)] * 1000 + \
+            [pmt.cons(d(eos=pmt.PMT_T, frame=pmt.from_uint64(2 ** 63), n_q=0), pmt.init_u16vector(0, [])),
+             pmt.cons(d(eos=pmt.PMT_T, frame=pmt.from_long(-1), n_q=0), pmt.init_u16vector(0, []))]
+        dec, got, lines = self.run_decoder(valid[:5] + hostile + valid[5:], 12)
+        ref_dec, ref, _ = self.run_decoder(valid, 12)
+        spf = 1920
+        self.assertEqual(len(got), 12 * spf)
+        self.assertEqual(len(ref), 12 * spf)
+        np.testing.assert_array_equal(got, ref)             # slot 5: silence in both
+        np.testing.assert_array_equal(got[5 * spf:6 * spf], 0.0)
+        np.testing.assert_array_equal(got[10 * spf:], 0.0)  # 10, 11 missing before the end
+        s = dec.stats()
+        self.assertEqual((s["frames_decoded"], s["frames_late"], s["restarts"], s["eos_refused"]), (9, 0, 0, 1))
+        n_malformed = len(hostile) - 1          # all but the refused end of stream
+        self.assertEqual(s["frames_malformed"], n_malformed)
+        self.assertEqual(sum(dec.rejections().values()), len(hostile))
+        self.assertEqual(dec.rejections()["in: end-of-stream index out of range"], 1)
+        self.assertGreaterEqual(len(lines), len(dec.rejections()))
+        self.assertLessEqual(len(lines), len(dec.rejections()) + 1)
+        self.assertLess(time.monotonic() - t0, 90)
+
+    def test_decoder_frame_jumps_bounded(self):
+        """Frame indices 10000, 2^40, 2^63 and 2^64-1: each starts a new stream
+        (no silence), then the valid frames continue; a frame behind by up
+        to max_gap is late; no message creates more than max_gap + 1 frames."""
+        t0 = time.monotonic()
+        t = [1] * 8
+        msgs = [frame_pdu(0, toks(0), mask=t), frame_pdu(1, toks(1), mask=t),
+                frame_pdu(10000, toks(2), mask=t),            # jump ahead: restart
+                frame_pdu(2 ** 40, toks(3), mask=t),
+                frame_pdu(2 ** 63, toks(4), mask=t),
+                frame_pdu(2 ** 64 - 1, toks(5), mask=t),
+                frame_pdu(2, toks(6), mask=t),                # jump back: restart
+                frame_pdu(3, toks(7), mask=t),
+                frame_pdu(1, toks(8), mask=t),                # late
+                frame_pdu(3 + 20, toks(9), mask=t),           # gap of 19 within max_gap 20: silence
+                frame_pdu(24, toks(10), mask=t)]
+        dec, got, lines = self.run_decoder(msgs, 25, max_gap=20)
+        s = dec.stats()
+        self.assertEqual((s["frames_in"], s["frames_decoded"], s["frames_late"], s["restarts"],
+                          s["frames_missing"]), (11, 10, 1, 5, 19))
+        self.assertEqual(len(got), (10 + 19) * 1920)
+        self.assertEqual(s["samples_out"], len(got))
+        self.assertEqual(dec.rejections()["in: frame index jump (new stream)"], 5)
+        self.assertLess(time.monotonic() - t0, 60)
+
+
+if __name__ == "__main__":
+    gr_unittest.main()
