@@ -311,5 +311,84 @@ class qa_erasure_channel(gr_unittest.TestCase):
             largesc.erasure_channel(stats_interval=-1)
 
 
+class qa_erasure_channel_hostile(gr_unittest.TestCase):
+    """Hostile messages into a running channel between valid PDUs: non-PDUs are
+    counted as rejected and dropped, any PDU (empty, 64 KiB, any uniform vector
+    type) passes unchanged; the counters add up and every wait can fail."""
+
+    def test_hostile_messages_between_valid_pdus(self):
+        junk = [pmt.PMT_NIL, pmt.intern("x"), pmt.from_long(-1), pmt.from_double(float("nan")),
+                pmt.from_double(float("inf")), pmt.make_dict(),
+                pmt.cons(pmt.make_dict(), pmt.from_long(3)),
+                pmt.cons(pmt.from_uint64(2 ** 64 - 1), pmt.init_u8vector(2, [1, 2])),
+                pmt.cons(pmt.make_dict(), pmt.make_vector(2, pmt.from_long(1))),
+                pmt.cons(pmt.make_dict(), pmt.intern("bytes"))]
+        odd = [pmt.cons(pmt.make_dict(), pmt.init_u8vector(0, [])),                   # empty PDU
+               pmt.cons(pmt.make_dict(), pmt.init_u8vector(65536, [7] * 65536)),      # 64 KiB
+               pmt.cons(pmt.make_dict(), pmt.init_f32vector(2, [float("nan"), 1.0])),
+               pmt.cons(pmt.make_dict(), pmt.init_s64vector(1, [-2 ** 63]))]
+        msgs, want, i = [], [], 0
+        for m in junk + odd:
+            msgs.append(m)
+            if m in odd:
+                want.append(m)
+            msgs.append(make_pdu(i))
+            want.append(msgs[-1])
+            i += 1
+        msgs += [junk[j % len(junk)] for j in range(1000)]   # a burst without pause
+        for _ in range(50):
+            msgs.append(make_pdu(i))
+            want.append(msgs[-1])
+            i += 1
+        n_junk = len(msgs) - len(want)
+        chan = largesc.erasure_channel("bernoulli", 0.0, stats_interval=0)
+        t0 = time.monotonic()
+        out, _ = run_channel(chan, msgs, timeout=20.0)
+        self.assertLess(time.monotonic() - t0, 40.0)
+        self.assertEqual(len(out), len(want))
+        for got, exp in zip(out, want):            # the same messages, unchanged, in order
+            self.assertTrue(pmt.equal(got, exp))
+        self.assertEqual((chan.packets_in(), chan.packets_passed(), chan.packets_dropped(),
+                          chan.packets_rejected()),
+                         (len(msgs), len(want), 0, n_junk))
+
+    def test_construction_names_the_parameter(self):
+        nan, inf = float("nan"), float("inf")
+        cases = [
+            (dict(model="gilbert_elliott", loss_rate=0.1, mean_burst=1e300),
+             r"erasure_channel: mean_burst must be a finite number in \[1, 1e6\].*got 1e\+300"),
+            (dict(mean_burst=nan), r"mean_burst must be a finite number in \[1, 1e6\].*got nan"),
+            (dict(mean_burst=0.5), r"mean_burst must be"),
+            (dict(loss_rate=nan), r"erasure_channel: loss_rate must be a probability in \[0, 1\], got nan"),
+            (dict(loss_rate=inf), r"loss_rate must be a probability in \[0, 1\], got inf"),
+            (dict(loss_rate="0.1"), r"loss_rate must be a probability in \[0, 1\], got '0.1'"),
+            (dict(loss_rate=True), r"loss_rate must be a probability .*got True"),
+            (dict(p_gb=2.0), r"erasure_channel: p_gb must be a probability in \[0, 1\], got 2.0"),
+            (dict(p_bg=-0.1), r"p_bg must be"),
+            (dict(loss_good=nan), r"loss_good must be"),
+            (dict(loss_bad=1.5), r"loss_bad must be"),
+            (dict(seed=-1), r"erasure_channel: seed must be an integer in 0..2\^64-1, got -1"),
+            (dict(seed=2 ** 64), r"seed must be an integer in 0..2\^64-1, got 18446744073709551616"),
+            (dict(seed=1.5), r"seed must be an integer .*got 1.5"),
+            (dict(model=3), r"erasure_channel: model must be one of 'bernoulli', 'gilbert_elliott', "
+                            r"'gilbert_elliott_raw', 'trace', got 3"),
+            (dict(model="rayleigh"), r"unknown model 'rayleigh'; allowed: bernoulli"),
+            (dict(trace_repeat=1), r"trace_repeat must be a bool \(True/False\), got 1"),
+            (dict(trace_file=None), r"trace_file must be a str"),
+            (dict(stats_interval=nan), r"stats_interval must be an integer in 0..1000000000, got nan"),
+            (dict(stats_interval=-1), r"stats_interval must be an integer in 0..1000000000, got -1"),
+        ]
+        for kw, msg in cases:
+            with self.subTest(kw=kw):
+                with self.assertRaisesRegex(ValueError, msg):
+                    largesc.erasure_channel(**kw)
+        chan = largesc.erasure_channel("bernoulli", 0.1, 1.0, np.uint64(3), stats_interval=np.int32(0))
+        for bad in (nan, 1.5, "0.2", None):
+            with self.assertRaisesRegex(ValueError, r"erasure_channel: loss_rate must be a probability"):
+                chan.set_loss_rate(bad)
+        self.assertAlmostEqual(chan.loss_rate(), 0.1)
+        largesc.erasure_channel("gilbert_elliott", 0.2, 1e6)   # the bound itself is allowed
+
+
 if __name__ == "__main__":
     gr_unittest.run(qa_erasure_channel)  # runs every TestCase in this file

@@ -7,6 +7,7 @@
 and the token-level simulation."""
 
 import random
+import time
 
 import numpy as np
 import pmt
@@ -332,6 +333,82 @@ class qa_uep_core(gr_unittest.TestCase):
         for f, want in zip(tail, frames[103:150]):
             np.testing.assert_array_equal(f["tokens"], want)
 
+    def test_corrupted_seq_without_crc(self):
+        """One flipped bit in the seq of packet 10 (no CRC) costs at most frame 10
+        (and, for bit 0, frame 11's tokens): the frames come out 0..29, each once,
+        in order; no restart, no run of empty frames. Exact per bit."""
+        frames = random_frames(30, 3, seed=21)
+        tx = largesc.packetizer_core()
+        pk = [tx.packetize(i, frames[i], 3) for i in range(30)]
+        # bit -> (frames empty, frames with another frame's tokens, counters)
+        want = {0: ([10], {11: 10}, dict(duplicates=1)),   # 10 -> 11: taken as 11, real 11 a duplicate
+                1: ([10], {}, dict(late=1)),               # 10 -> 8: late
+                2: ([10], {}, dict(bad_seq=1)),            # 10 -> 14: held, not confirmed
+                3: ([10], {}, dict(late=1)),               # 10 -> 2
+                4: ([10], {}, dict(bad_seq=1)),            # 10 -> 26
+                5: ([10], {}, dict(bad_seq=1)),            # 10 -> 42
+                6: ([10], {}, dict(bad_seq=1)),            # 10 -> 74 (the issue's case)
+                7: ([10], {}, dict(late=1))}               # 10 -> 138 = 127 behind
+        for bit, (empty, moved, cnt) in want.items():
+            with self.subTest(bit=bit):
+                rx = largesc.depacketizer_core(delay=1)
+                for i in range(30):
+                    p = pk[i]
+                    rx.push(bytes([p[0] ^ (1 << bit)]) + p[1:] if i == 10 else p)
+                rx.flush()
+                out = rx.pop()
+                self.assertEqual([f["frame"] for f in out], list(range(30)))
+                for f in out:
+                    i = f["frame"]
+                    if i in empty:
+                        self.assertFalse(f["mask"].any())
+                    else:
+                        np.testing.assert_array_equal(f["tokens"], frames[moved.get(i, i)])
+                c = rx.counters()
+                full = dict(packets_in=30, packets_accepted=29,
+                            duplicates=0, late=0, bad_seq=0, malformed=cnt.get("bad_seq", 0),
+                            restarts=0, held=0, frames_out=30, frames_empty=len(empty))
+                full.update(cnt)
+                self.assertEqual({k: c[k] for k in full}, full)
+
+    def test_jump_held_until_confirmed(self):
+        """A packet more than 4 frames ahead is held (counted in 'held') until the
+        next packet: one ahead of it confirms the jump (the gap comes out as lost
+        frames); one behind it drops it as bad_seq; flush drops a held packet."""
+        frames = random_frames(60, 2, seed=22)
+        tx = largesc.packetizer_core()
+        pk = [tx.packetize(i, frames[i], 2) for i in range(60)]
+        rx = largesc.depacketizer_core(delay=1)
+        for i in range(10):
+            rx.push(pk[i])
+        self.assertEqual([f["frame"] for f in rx.pop()], list(range(9)))
+        rx.push(pk[14])                       # 5 ahead of 9: held, nothing emitted
+        c = rx.counters()
+        self.assertEqual((c["held"], c["frames_out"]), (1, 9))
+        self.assertEqual(c["packets_in"], c["packets_accepted"] + c["duplicates"] + c["late"]
+                         + c["malformed"] + c["held"])
+        rx.push(pk[14])                       # the same frame again: a duplicate, still held
+        self.assertEqual(rx.counters()["held"], 1)
+        rx.push(pk[40])                       # 26 after the held one: confirms 14; 40 is held
+        out = rx.pop()
+        self.assertEqual([f["frame"] for f in out], list(range(9, 14)))
+        self.assertEqual([bool(f["mask"].any()) for f in out], [True, False, False, False, False])
+        rx.push(pk[41])                       # confirms 40
+        out = rx.pop()
+        self.assertEqual([f["frame"] for f in out], list(range(14, 41)))
+        self.assertEqual([i for i, f in enumerate(out, 14) if f["mask"].any()], [14, 40])
+        rx.push(pk[50])                       # held ...
+        rx.push(pk[42])                       # ... and 8 behind it: dropped as bad_seq
+        rx.push(pk[59])                       # held; flush drops it
+        rx.flush()
+        out = rx.pop()
+        self.assertEqual([f["frame"] for f in out], [41, 42])
+        c = rx.counters()
+        self.assertEqual({k: c[k] for k in ("packets_in", "packets_accepted", "duplicates",
+                                            "late", "malformed", "bad_seq", "held", "frames_out")},
+                         dict(packets_in=17, packets_accepted=14, duplicates=1, late=0,
+                              malformed=2, bad_seq=2, held=0, frames_out=43))
+
     def test_bad_parameters(self):
         with self.assertRaisesRegex(ValueError, "0..2"):
             largesc.depacketizer_core(delay=3)
@@ -537,6 +614,300 @@ class qa_uep_blocks(gr_unittest.TestCase):
             largesc.uep_depacketizer(5)
         with self.assertRaisesRegex(ValueError, "feedback_interval"):
             largesc.uep_depacketizer(1, 8, 125, -1)
+
+
+def _sym(x):
+    return pmt.intern(x)
+
+
+def _meta(**kv):
+    m = pmt.make_dict()
+    for k, v in kv.items():
+        m = pmt.dict_add(m, pmt.intern(k), v)
+    return m
+
+
+def _frames_of(sink):
+    out = []
+    for i in range(sink.num_messages()):
+        m = sink.get_message(i)
+        meta = pmt.car(m)
+        out.append((pmt.to_uint64(pmt.dict_ref(meta, _sym("frame"), pmt.PMT_NIL)),
+                    list(pmt.u16vector_elements(pmt.cdr(m))),
+                    list(pmt.u8vector_elements(pmt.dict_ref(meta, _sym("mask"), pmt.PMT_NIL)))))
+    return out
+
+
+class qa_uep_hostile(gr_unittest.TestCase):
+    """Hostile messages posted into running flowgraphs between valid traffic: every
+    one is counted and dropped, the valid traffic after it comes out exact, the
+    counters add up, and every wait has a timeout that fails the test."""
+
+    TIMEOUT = 20.0
+
+    @staticmethod
+    def toks(i, n=4):
+        return [(i * 37 + c * 11) % 2048 for c in range(n)]
+
+    def hostile_frames(self):
+        """Token-frame messages the packetizer must reject (name, message)."""
+        t = self.toks(0)
+        u16 = pmt.init_u16vector(4, t)
+        f64 = pmt.from_uint64
+        return [
+            ("nil", pmt.PMT_NIL),
+            ("symbol", _sym("frame")),
+            ("integer", pmt.from_long(5)),
+            ("u8 PDU", pmt.cons(pmt.make_dict(), pmt.init_u8vector(4, [1, 2, 3, 4]))),
+            ("s16 PDU", pmt.cons(pmt.make_dict(), pmt.init_s16vector(4, t))),
+            ("f32 PDU", pmt.cons(pmt.make_dict(), pmt.init_f32vector(4, [1.0] * 4))),
+            ("car not a dict", pmt.cons(pmt.from_long(1), u16)),
+            ("empty PDU", pmt.cons(pmt.make_dict(), pmt.init_u16vector(0, []))),
+            ("64 KiB PDU", pmt.cons(pmt.make_dict(), pmt.init_u16vector(32768, [1] * 32768))),
+            ("33 tokens", pmt.cons(pmt.make_dict(), pmt.init_u16vector(33, [1] * 33))),
+            ("token 2048", pmt.cons(pmt.make_dict(), pmt.init_u16vector(4, [1, 2048, 3, 4]))),
+            ("token 65535", pmt.cons(pmt.make_dict(), pmt.init_u16vector(4, [65535] * 4))),
+            ("frame double", pmt.cons(_meta(frame=pmt.from_double(3.0)), u16)),
+            ("frame NaN", pmt.cons(_meta(frame=pmt.from_double(float("nan"))), u16)),
+            ("frame symbol", pmt.cons(_meta(frame=_sym("7")), u16)),
+            ("frame -1", pmt.cons(_meta(frame=pmt.from_long(-1)), u16)),
+            ("frame 2^63", pmt.cons(_meta(frame=f64(2 ** 63)), u16)),
+            ("frame 2^64-1", pmt.cons(_meta(frame=f64(2 ** 64 - 1)), u16)),
+            ("frame 2^40", pmt.cons(_meta(frame=f64(2 ** 40)), u16)),
+            ("uep_k 2^32+6", pmt.cons(_meta(uep_k=pmt.from_long(2 ** 32 + 6)), u16)),
+            ("uep_k -3", pmt.cons(_meta(uep_k=pmt.from_long(-3)), u16)),
+            ("uep_k 0", pmt.cons(_meta(uep_k=pmt.from_long(0)), u16)),
+            ("uep_k 5 > n_q", pmt.cons(_meta(uep_k=pmt.from_long(5)), u16)),
+            ("uep_k inf", pmt.cons(_meta(uep_k=pmt.from_double(float("inf"))), u16)),
+            ("uep_k 2^64-1", pmt.cons(_meta(uep_k=f64(2 ** 64 - 1)), u16)),
+            ("uep_copies 2^32+3", pmt.cons(_meta(uep_copies=pmt.make_vector(1, pmt.from_long(2 ** 32 + 3))), u16)),
+            ("uep_copies 33", pmt.cons(_meta(uep_copies=pmt.init_s32vector(1, [33])), u16)),
+            ("uep_copies -1", pmt.cons(_meta(uep_copies=pmt.init_s32vector(2, [1, -1])), u16)),
+            ("uep_copies 3 offsets", pmt.cons(_meta(uep_copies=pmt.init_s32vector(3, [1, 1, 1])), u16)),
+            ("uep_copies f32", pmt.cons(_meta(uep_copies=pmt.init_f32vector(1, [1.0])), u16)),
+            ("uep_copies NaN", pmt.cons(_meta(uep_copies=pmt.make_vector(1, pmt.from_double(float("nan")))), u16)),
+            ("uep_copies symbol", pmt.cons(_meta(uep_copies=_sym("x")), u16)),
+        ]
+
+    def test_packetizer_hostile_messages_and_frame_numbering(self):
+        tb = gr.top_block()
+        pkz = largesc.uep_packetizer(False)
+        dpk = largesc.uep_depacketizer(1, 4, 125, 0, False)
+        sink = blocks.message_debug()
+        tb.msg_connect((pkz, "out"), (dpk, "in"))
+        tb.msg_connect((dpk, "out"), (sink, "store"))
+        msgs, expect = [], {}               # expect: on-air frame -> tokens
+        st = dict(frame=-1, pos=-1)
+
+        def valid(frame=None, pos=None):
+            f = st["frame"] + 1 if frame is None else frame
+            p = st["pos"] + (f - st["frame"]) if pos is None else pos
+            t = self.toks(len(msgs))
+            msgs.append(pdu_frame(f, t))
+            expect[p] = t
+            st.update(frame=f, pos=p)
+
+        def bad(m):
+            msgs.append(m)
+
+        for _ in range(10):
+            valid()
+        hostile = [m for _, m in self.hostile_frames()]
+        for m in hostile:                   # each followed by a valid frame
+            bad(m)
+            valid()
+        bad(pdu_frame(st["frame"] + 10000, self.toks(0)))   # jump > 127: rejected
+        valid()
+        bad(pdu_frame(st["frame"] + 128, self.toks(0)))     # jump 128: rejected
+        valid()
+        bad(pdu_frame(st["frame"] - 5, self.toks(0)))       # back: rejected
+        valid()
+        bad(pdu_frame(st["frame"], self.toks(0)))           # repeat: rejected
+        valid()
+        valid(frame=st["frame"] + 50)       # jump 50: sent; 49 frames come out lost
+        valid()
+        valid(frame=st["frame"] + 127)      # the largest jump sent
+        valid()
+        bad(pdu_frame(0, self.toks(0)))     # encoder restarted at 0: frame 0 rejected,
+        valid(frame=1, pos=st["pos"] + 1)   # frame 1 confirms: the next on-air frame
+        valid()
+        for i in range(1000):               # a burst without pause (under the 8192 limit)
+            bad(hostile[i % len(hostile)])
+        for _ in range(20):
+            valid()
+        n_bad = len(msgs) - len(expect)
+
+        t0 = time.monotonic()
+        tb.start()
+        try:
+            post_paced(pkz, "in", msgs, pkz.frames_in, timeout=self.TIMEOUT)
+            wait_for(lambda: pkz.frames_in() == len(msgs) and dpk.packets_in() == pkz.packets_out(),
+                     self.TIMEOUT, "packetizer -> depacketizer did not drain")
+            dpk.flush()
+            wait_for(lambda: sink.num_messages() == dpk.frames_out(), self.TIMEOUT,
+                     "frames not delivered")
+        finally:
+            tb.stop()
+            tb.wait()
+        self.assertLess(time.monotonic() - t0, 2 * self.TIMEOUT)
+        self.assertEqual((pkz.frames_in(), pkz.packets_out(), pkz.frames_rejected(), pkz.restarts()),
+                         (len(msgs), len(expect), n_bad, 1))
+        last = max(expect)
+        got = _frames_of(sink)
+        self.assertEqual([f for f, _, _ in got], list(range(last + 1)))
+        for f, toks, mask in got:
+            if f in expect:
+                self.assertEqual((toks, mask), (expect[f], [1] * 4), f"frame {f}")
+            else:
+                self.assertEqual(mask, [0] * 4, f"frame {f}")
+        c = dpk.counters()
+        self.assertEqual({k: c[k] for k in ("packets_in", "packets_accepted", "malformed", "late",
+                                            "duplicates", "bad_seq", "held", "restarts",
+                                            "frames_out", "frames_empty")},
+                         dict(packets_in=len(expect), packets_accepted=len(expect), malformed=0,
+                              late=0, duplicates=0, bad_seq=0, held=0, restarts=0,
+                              frames_out=last + 1, frames_empty=last + 1 - len(expect)))
+
+    def test_depacketizer_hostile_messages(self):
+        """Packets and non-packets posted straight into the depacketizer (no CRC):
+        each hostile message is counted under its documented reason; the valid
+        packets around it come out exact."""
+        tx = largesc.packetizer_core(False)
+        txc = largesc.packetizer_core(True)
+        n = 80
+        frames = [self.toks(i) for i in range(n)]
+        pk = [tx.packetize(i, frames[i], 4) for i in range(n)]
+        u8 = lambda b: pmt.cons(pmt.make_dict(), pmt.init_u8vector(len(b), list(b)))
+        bad_crc = bytearray(txc.packetize(3, frames[3], 4))
+        bad_crc[-1] ^= 1
+        bad_pad = bytearray(pk[3])
+        bad_pad[-1] |= 1                   # 44 bits in 6 bytes: 4 padding bits
+        hostile = [                        # (message, counter it increments)
+            (pmt.PMT_NIL, "not_pdu"), (_sym("x"), "not_pdu"), (pmt.from_double(float("nan")), "not_pdu"),
+            (pmt.cons(pmt.make_dict(), pmt.init_u16vector(3, [1, 2, 3])), "not_pdu"),
+            (pmt.cons(pmt.make_dict(), pmt.init_s8vector(3, [1, 2, 3])), "not_pdu"),
+            (pmt.cons(pmt.make_dict(), pmt.init_f32vector(1, [float("inf")])), "not_pdu"),
+            (u8(b""), "too_short"), (u8(b"\x05\x41"), "too_short"),
+            (u8(bytes([5, 0xC1, 0])), "bad_version"), (u8(bytes([5, 0x01, 0, 0, 0])), "bad_version"),
+            (u8(b"\x05\x41\x00" + bytes(65533)), "bad_length"),
+            (u8(bytes(65536)), "bad_version"),
+            (u8(pk[3][:-1]), "bad_length"),
+            (u8(bytes(bad_crc)), "bad_crc"), (u8(bytes(bad_pad)), "bad_padding"),
+        ]
+        msgs, counts, lost, late = [], {}, set(), 0
+        i = 0
+        def send(k):
+            msgs.append(u8(pk[k]))
+        for j in range(10):
+            send(i); i += 1
+        for m, why in hostile:
+            msgs.append(m)
+            counts[why] = counts.get(why, 0) + 1
+            send(i); i += 1
+        # corrupted seq (no CRC): +64 -> held, then dropped by the next packet
+        msgs.append(u8(bytes([pk[i][0] ^ 64]) + pk[i][1:]))
+        counts["bad_seq"] = 1
+        lost.add(i); i += 1
+        send(i); i += 1
+        msgs.append(u8(pk[2]))              # a replayed old packet: late
+        late += 1
+        send(i); i += 1
+        for j in range(1000):               # a burst of junk without pause
+            m, why = hostile[j % len(hostile)]
+            msgs.append(m)
+            counts[why] = counts.get(why, 0) + 1
+        while i < n:
+            send(i); i += 1
+        n_junk = sum(counts.values())
+
+        tb = gr.top_block()
+        dpk = largesc.uep_depacketizer(1, 4, 125, 0, False)
+        sink = blocks.message_debug()
+        tb.msg_connect((dpk, "out"), (sink, "store"))
+        t0 = time.monotonic()
+        tb.start()
+        try:
+            post_paced(dpk, "in", msgs, dpk.packets_in, timeout=self.TIMEOUT)
+            wait_for(lambda: dpk.packets_in() == len(msgs), self.TIMEOUT, "depacketizer stalled")
+            dpk.flush()
+            wait_for(lambda: sink.num_messages() == dpk.frames_out() == n, self.TIMEOUT,
+                     "frames not delivered")
+        finally:
+            tb.stop()
+            tb.wait()
+        self.assertLess(time.monotonic() - t0, 2 * self.TIMEOUT)
+        got = _frames_of(sink)
+        self.assertEqual([f for f, _, _ in got], list(range(n)))
+        for f, toks, mask in got:
+            if f in lost:
+                self.assertEqual(mask, [0] * 4)
+            else:
+                self.assertEqual((toks, mask), (frames[f], [1] * 4), f"frame {f}")
+        c = dpk.counters()
+        want = dict(packets_in=len(msgs), packets_accepted=n - len(lost), late=late, duplicates=0,
+                    held=0, restarts=0, malformed=n_junk, frames_out=n, frames_empty=len(lost))
+        for why in ("not_pdu", "too_short", "bad_version", "bad_length", "bad_padding", "bad_crc",
+                    "bad_seq"):
+            want[why] = counts.get(why, 0)
+        self.assertEqual({k: c[k] for k in want}, want)
+        self.assertEqual(c["packets_in"], c["packets_accepted"] + c["duplicates"] + c["late"]
+                         + c["malformed"] + c["held"])
+
+    def test_require_crc_rejects_packets_without_crc(self):
+        """With require_crc a valid packet without a CRC is counted bad_crc; a
+        corrupted seq is caught by the CRC."""
+        tx = largesc.packetizer_core(True)
+        pk = [tx.packetize(i, self.toks(i), 4) for i in range(20)]
+        plain = largesc.packetizer_core(False).packetize(5, self.toks(5), 4)
+        rx = largesc.depacketizer_core(1, 4, 125, 32, True)
+        for i in range(20):
+            if i == 5:
+                rx.push(plain)
+            elif i == 9:
+                rx.push(bytes([pk[i][0] ^ 64]) + pk[i][1:])
+            else:
+                rx.push(pk[i])
+        rx.flush()
+        out = rx.pop()
+        self.assertEqual([f["frame"] for f in out], list(range(20)))
+        self.assertEqual([f["frame"] for f in out if not f["mask"].any()], [5, 9])
+        c = rx.counters()
+        self.assertEqual((c["bad_crc"], c["malformed"], c["bad_seq"], c["packets_accepted"]), (2, 2, 0, 18))
+
+    def test_construction_names_the_parameter(self):
+        nan, inf = float("nan"), float("inf")
+        cases = [
+            (lambda: largesc.uep_packetizer(2), r"uep_packetizer: crc must be a bool \(True/False\), got 2$"),
+            (lambda: largesc.uep_packetizer(crc=nan), r"uep_packetizer: crc must be a bool .*got nan"),
+            (lambda: largesc.uep_packetizer("yes"), r"crc must be a bool .*got 'yes'"),
+            (lambda: largesc.uep_packetizer(1), r"crc must be a bool"),
+            (lambda: largesc.uep_depacketizer(nan), r"uep_depacketizer: delay must be an integer in 0..2, got nan"),
+            (lambda: largesc.uep_depacketizer(1.0), r"delay must be an integer in 0..2, got 1.0"),
+            (lambda: largesc.uep_depacketizer(True), r"delay must be an integer in 0..2, got True"),
+            (lambda: largesc.uep_depacketizer(3), r"delay must be an integer in 0..2, got 3"),
+            (lambda: largesc.uep_depacketizer(default_n_q=-1), r"default_n_q must be an integer in 1..32, got -1$"),
+            (lambda: largesc.uep_depacketizer(default_n_q=2 ** 32 + 8), r"default_n_q .* got 4294967304"),
+            (lambda: largesc.uep_depacketizer(feedback_window=0), r"feedback_window must be an integer in 1..1000000"),
+            (lambda: largesc.uep_depacketizer(feedback_interval=-1), r"feedback_interval must be an integer in 0..1000000, got -1"),
+            (lambda: largesc.uep_depacketizer(feedback_interval=inf), r"feedback_interval .* got inf"),
+            (lambda: largesc.uep_depacketizer(require_crc=2), r"uep_depacketizer: require_crc must be a bool \(True/False\), got 2"),
+            (lambda: largesc.uep_depacketizer(require_crc=None), r"require_crc must be a bool .*got None"),
+            (lambda: largesc.depacketizer_core(default_n_q=-1), r"depacketizer_core: default_n_q must be an integer in 1..32, got -1"),
+            (lambda: largesc.depacketizer_core(restart_gap=2), r"restart_gap must be an integer in 5..120"),
+        ]
+        for make, msg in cases:
+            with self.subTest(msg=msg):
+                with self.assertRaisesRegex(ValueError, msg):
+                    make()
+        # the signatures every caller uses still work (positional, keyword, numpy)
+        largesc.uep_packetizer()
+        largesc.uep_packetizer(True).set_crc(np.bool_(False))
+        with self.assertRaisesRegex(ValueError, "crc must be a bool"):
+            largesc.uep_packetizer().set_crc(2)
+        largesc.uep_depacketizer(2, np.int64(8), 125, 0, np.bool_(True))
+        largesc.uep_depacketizer(delay=0, default_n_q=32, feedback_window=1, feedback_interval=0,
+                                 require_crc=False)
+        largesc.depacketizer_core(2, 8)
 
 
 if __name__ == "__main__":
