@@ -107,6 +107,25 @@ class qa_packet_format(gr_unittest.TestCase):
         self.assertEqual(tx.packetize(17, list(range(100, 108)), 8, 3, 0),
                          bytes.fromhex(vectors[2][2]))
 
+    def test_invalid_vectors_from_the_spec(self):
+        """The invalid packets of docs/packet_format.md, literal bytes: the reason
+        parse_packet gives and the counter the depacketizer increments."""
+        vectors = (("05 41", False, "too_short"), ("05 c1 00 ff e0 04", False, "bad_version"),
+                   ("05 41 00 ff e0", False, "bad_length"), ("05 41 00 ff e0 04 00", False, "bad_length"),
+                   ("05 41 00 ff e0 05", False, "bad_padding"),
+                   ("ff 63 21 00 20 08 01 80 40 0a 01 80 38 ce e8", False, "bad_crc"),
+                   ("ff 43 21 00 20 08 01 80 40 0a 01 80 38 ce e9", False, "bad_length"),
+                   ("05 41 00 ff e0 04", True, "bad_crc"))
+        for hexs, require_crc, why in vectors:
+            with self.subTest(bytes=hexs, require_crc=require_crc):
+                b = bytes.fromhex(hexs)
+                if not require_crc:
+                    self.assertEqual(largesc.parse_packet(b)[0], why)
+                rx = largesc.depacketizer_core(1, 8, 125, 32, require_crc)
+                self.assertEqual(rx.push(b), why)
+                c = rx.counters()
+                self.assertEqual((c[why], c["malformed"], c["packets_in"], c["frames_out"]), (1, 1, 1, 0))
+
     def test_parse_rejects(self):
         good = largesc.build_packet(largesc.packet_header(seq=1, crc=True, k=3), [1, 2, 3])
         self.assertEqual(largesc.parse_packet(good[:2])[0], "too_short")

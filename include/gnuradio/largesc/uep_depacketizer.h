@@ -31,8 +31,12 @@ namespace largesc {
  *
  * The playout delay of \p delay frames (0..2) lets copies up to that offset arrive.
  * Malformed packets (too short, wrong version, wrong length, bad padding, bad CRC,
- * not a u8 PDU) are counted and dropped; duplicates and late packets are counted.
- * Counters add up: packets_in = accepted + duplicates + late + malformed.
+ * not a u8 PDU, a seq jump of more than 4 frames the next packet does not
+ * confirm: bad_seq) are counted, logged and dropped; duplicates and late packets
+ * are counted. Counters add up: packets_in = accepted + duplicates + late +
+ * malformed + held (held: 1 while a jump waits for confirmation).
+ * Parameters: delay 0..2, default_n_q 1..32, feedback_window 1..1e6,
+ * feedback_interval 0..1e6 (std::invalid_argument names the parameter).
  * require_crc: the transmitter uses CRCs, so a packet without one is malformed.
  */
 class LARGESC_API uep_depacketizer : virtual public gr::block

@@ -164,9 +164,12 @@ struct LARGESC_API depacketizer_counters {
  * arrived have an all-zero mask. A frame's width n_q is its K if its packet
  * arrived, else the last K seen, widened to its widest copy.
  *
- * Sequence numbers are unwrapped against the newest frame: a packet up to 127
- * frames ahead is a jump (the frames in between are lost); behind the playout
- * point it is late. Four packets in a row (nothing else arriving in between) with
+ * Sequence numbers are unwrapped against the newest frame: a packet 1..4 frames
+ * ahead is a jump (the frames in between are lost); 5..127 ahead it is held
+ * until the next valid packet: one ahead of it confirms the jump, anything
+ * else drops it (bad_seq, counted in malformed), as do flush() and reset().
+ * So without a CRC a corrupted seq costs about one frame, never a run of empty
+ * frames. Behind the playout point a packet is late. Four packets in a row (nothing else arriving in between) with
  * consecutive sequence numbers, all more than restart_gap frames behind, mean the
  * transmitter restarted: the pending frames are played out and numbering
  * continues from there (the first three of the new stream count as late).
