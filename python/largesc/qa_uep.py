@@ -694,6 +694,7 @@ class qa_uep_hostile(gr_unittest.TestCase):
             ("frame 2^64-1", pmt.cons(_meta(frame=f64(2 ** 64 - 1)), u16)),
             ("frame 2^40", pmt.cons(_meta(frame=f64(2 ** 40)), u16)),
             ("uep_k 2^32+6", pmt.cons(_meta(uep_k=pmt.from_long(2 ** 32 + 6)), u16)),
+            ("uep_k 2^32+3", pmt.cons(_meta(uep_k=pmt.from_long(2 ** 32 + 3)), u16)),
             ("uep_k -3", pmt.cons(_meta(uep_k=pmt.from_long(-3)), u16)),
             ("uep_k 0", pmt.cons(_meta(uep_k=pmt.from_long(0)), u16)),
             ("uep_k 5 > n_q", pmt.cons(_meta(uep_k=pmt.from_long(5)), u16)),
