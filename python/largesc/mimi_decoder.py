@@ -26,6 +26,8 @@ K_MASK = pmt.intern("mask")
 K_RECOVERED = pmt.intern("recovered")
 K_EOS = pmt.intern("eos")
 K_DONE = pmt.intern("done")
+# posted by the end-of-stream timer to wake work(); ignored as input
+K_WAKE = pmt.intern("largesc_mimi_decoder_wake")
 
 # default bound of a forward frame-index jump that is filled with silence
 # (50 frames = 4 s); see FramePlayout
@@ -319,7 +321,7 @@ class mimi_decoder(gr.sync_block):
             return len(self._queue)
 
     def _handle_in(self, msg):
-        if pmt.eq(msg, pmt.PMT_NIL):
+        if pmt.eq(msg, K_WAKE):
             return              # wake-up posted by the end-of-stream timer
         try:
             item = parse_frame_pdu(msg)
@@ -334,7 +336,7 @@ class mimi_decoder(gr.sync_block):
             def wake():
                 with self._lock:
                     self._queue.append(("eos", None))
-                self.to_basic_block()._post(PORT_IN, pmt.PMT_NIL)   # wakes work()
+                self.to_basic_block()._post(PORT_IN, K_WAKE)   # wakes work()
             self._timer = threading.Timer(self.done_grace_s, wake)
             self._timer.daemon = True
             self._timer.start()

@@ -71,7 +71,6 @@ class token_recovery(gr.basic_block):
                  checkpoint="", adapter="", lora_rank=0, temperature=0.0, top_k=0, seed=0,
                  feed_back="auto", device="auto", threads=0):
         gr.basic_block.__init__(self, name="token_recovery", in_sig=None, out_sig=None)
-        P.check_choice("backend", backend, R.BACKENDS)
         threads = P.check_int("threads", threads, 0, 1024)
         if backend != "hold" and threads > 0:
             import torch
