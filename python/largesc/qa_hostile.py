@@ -391,7 +391,6 @@ class qa_hostile_token_recovery(gr_unittest.TestCase):
             for m, f in zip(o[3:], range(100, 110)):
                 self.assertEqual((frame_of(m), list(pmt.u16vector_elements(pmt.cdr(m)))), (f, toks(f)))
                 self.assertFalse(flagged(m))
-            self.assertTrue(all(n == 1 or (n - 1) % 1000 == 0 for n in (1,)))
             self.assertLessEqual(len(lines), len(blk.rejections()) + 1)
             self.assertGreaterEqual(len(lines), len(blk.rejections()))
             # flush port: hostile messages are fine
@@ -491,8 +490,8 @@ class qa_hostile_codec(gr_unittest.TestCase):
         bb = dec.to_basic_block()
         for m in msgs:
             bb._post(pmt.intern("in"), m)
-        wait_for(lambda: dec.queued() == 0 and dec.frames_in() + dec.frames_malformed() >=
-                 sum(1 for _ in msgs) * 0, TIMEOUT, "decoder stalled")
+        # messages are handled in order: the end-of-stream PDU comes after all of them
+        wait_for(lambda: dec.queued() == 0, TIMEOUT, "decoder stalled")
         eos = pmt.cons(d(eos=pmt.PMT_T, frame=pmt.from_uint64(eos_frame), n_q=0), pmt.init_u16vector(0, []))
         bb._post(pmt.intern("in"), eos)
         done = threading.Thread(target=tb.wait, daemon=True)
