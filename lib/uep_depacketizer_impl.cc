@@ -143,7 +143,11 @@ public:
     void flush() override
     {
         std::lock_guard<std::mutex> lock(d_mutex);
+        const uint64_t held = d_core.counters().held;
         d_core.flush();
+        if (held)
+            d_logger->warn("end of stream: dropped a packet held as an unconfirmed seq "
+                           "jump (bad_seq)");
         publish_ready();
     }
 
