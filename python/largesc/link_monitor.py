@@ -33,6 +33,7 @@ runs headless or in a container.
 """
 
 import collections
+import threading
 import math
 
 import numpy as np
@@ -90,6 +91,8 @@ class link_monitor(gr.basic_block):
         self._log = gr.logger("largesc_link_monitor")
         self.guard = Guard("link_monitor", self._log)
         self._handled = 0
+        # figures() may be called from another thread (a GRC Function Probe)
+        self._lock = threading.RLock()
         for port in ("sent", "received", "feedback"):
             self.message_port_register_in(pmt.intern(port))
         # GNU Radio's Python gateway looks handlers up by method name
@@ -101,6 +104,10 @@ class link_monitor(gr.basic_block):
 
     # a handler must never raise: that would end the block's message thread
     def _guarded(self, fn, msg, port):
+        with self._lock:
+            self._guarded_locked(fn, msg, port)
+
+    def _guarded_locked(self, fn, msg, port):
         try:
             why = fn(msg)
             if why is not True:
@@ -172,7 +179,12 @@ class link_monitor(gr.basic_block):
         return True
 
     def figures(self):
-        """dict of the current figures, named as in FIGURES."""
+        """dict of the current figures, named as in FIGURES. Thread-safe: a GRC
+        Function Probe may poll it (examples/sim_link.grc does, 4 times a second)."""
+        with self._lock:
+            return self._figures()
+
+    def _figures(self):
         flags = list(self._recent.values())
         judged = flags[:-IN_FLIGHT] if len(flags) > IN_FLIGHT else []
         lost_window = sum(1 for f in judged if not f)
