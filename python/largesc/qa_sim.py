@@ -89,6 +89,25 @@ class qa_sim(gr_unittest.TestCase):
             self.assertEqual(len(rows2), 4)
             self.assertIn("resuming: 4 of 4", logs[0])
 
+    def test_resume_refuses_other_settings(self):
+        """A resumed campaign must not mix rows made with other clips or
+        options: the output folder remembers them (campaign.json)."""
+        with tempfile.TemporaryDirectory() as d:
+            clips = short_clip(d, 1.0)
+            opts = sim.Options(metrics=("stoi",), out_dir=d, save_audio=False)
+            pts = sim.make_grid(["codec2_1200"], [], [0.1], [1.0], [], 1, {"codec2_1200": 1200})
+            sim.run_campaign(pts, clips, opts, jobs=1, progress=False, log=lambda s: None)
+            with self.assertRaisesRegex(sim.CampaignMismatch, "differs in: metrics"):
+                sim.run_campaign(pts, clips, sim.Options(metrics=("stoi", "pesq_wb"), out_dir=d,
+                                                         save_audio=False),
+                                 jobs=1, progress=False, log=lambda s: None)
+            other = short_clip(os.path.join(d, "x") if os.makedirs(os.path.join(d, "x")) is None else d, 0.5)
+            with self.assertRaisesRegex(sim.CampaignMismatch, "differs in: clips"):
+                sim.run_campaign(pts, other, opts, jobs=1, progress=False, log=lambda s: None)
+            # the same settings resume
+            rows = sim.run_campaign(pts, clips, opts, jobs=1, progress=False, log=lambda s: None)
+            self.assertEqual(len(rows), 1)
+
     def test_interrupted_campaign_keeps_finished_rows(self):
         with tempfile.TemporaryDirectory() as d:
             clips = short_clip(d, 1.0)
@@ -246,6 +265,11 @@ class qa_sim(gr_unittest.TestCase):
                     (["--demo", "--bitrate", "100", "--out", out], "outside LargeSC's 550..2060"),
                     (["--demo", "--loss", "1.5", "--out", out], r"loss rate 1.5 must be in \[0, 1\)"),
                     (["--demo", "--burst", "0.5", "--out", out], "mean burst"),
+                    (["--demo", "--jobs", "0", "--out", out], "--jobs must be >= 1"),
+                    (["--demo", "--max-offset", "5", "--out", out], "--max-offset .* must be 0, 1 or 2"),
+                    (["--demo", "--clips", "0", "--out", out], "--clips must be >= 1"),
+                    (["--demo", "--max-seconds", "-1", "--out", out], "--max-seconds must be"),
+                    (["--demo", "--max-seconds", "nan", "--out", out], "--max-seconds must be"),
                     ([silent, "--out", out], "silent"),
                     ([junk, "--out", out], "cannot read"),
                     ([os.path.join(d, "missing.wav"), "--out", out], "no such file")):

@@ -178,6 +178,48 @@ def load_done(path):
     return done
 
 
+class CampaignMismatch(ValueError):
+    """The output folder holds rows of a campaign with other settings."""
+
+
+def campaign_fingerprint(clips, opts):
+    """What a row's result depends on besides its sweep point: the clips
+    (name and a digest of the audio file) and the options."""
+    import hashlib
+    fp = {"clips": [], "options": {}}
+    for c in clips:
+        with open(c["path"], "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()[:16]
+        fp["clips"].append([c["name"], digest, c.get("text")])
+    for k, v in dataclasses.asdict(opts).items():
+        if k not in ("out_dir", "save_audio"):
+            fp["options"][k] = list(v) if isinstance(v, tuple) else v
+    return json.loads(json.dumps(fp))
+
+
+def check_same_campaign(clips, opts, resuming):
+    """Writes out_dir/campaign.json on a fresh campaign; on a resumed one,
+    CampaignMismatch unless clips and options are the same as when it began
+    (a resumed campaign must not mix rows of different settings)."""
+    path = os.path.join(opts.out_dir, "campaign.json")
+    fp = campaign_fingerprint(clips, opts)
+    if resuming and os.path.exists(path):
+        with open(path) as f:
+            old = json.load(f)
+        if old != fp:
+            diff = sorted(k for k in set(old.get("options", {})) | set(fp["options"])
+                          if old.get("options", {}).get(k) != fp["options"].get(k))
+            if old.get("clips") != fp["clips"]:
+                diff.insert(0, "clips")
+            raise CampaignMismatch(
+                f"{opts.out_dir} holds a campaign with other settings (differs in: {', '.join(diff)}); "
+                "resuming would mix their rows. Use another output folder, or delete "
+                f"{os.path.join(opts.out_dir, 'rows.jsonl')} to start over there")
+        return
+    with open(path, "w") as f:
+        json.dump(fp, f, indent=1)
+
+
 class CampaignError(RuntimeError):
     """Some sweep points failed; every finished point is kept in rows.jsonl.
     .rows holds the finished rows, .failures (point key, reason) pairs."""
@@ -207,6 +249,7 @@ def run_campaign(points, clips, opts, jobs=None, scheduler=None, progress=True, 
     os.makedirs(opts.out_dir, exist_ok=True)
     rows_path = os.path.join(opts.out_dir, "rows.jsonl")
     fail_path = os.path.join(opts.out_dir, "failures.jsonl")
+    check_same_campaign(clips, opts, os.path.exists(rows_path))
     done = load_done(rows_path)
     todo = [p for p in points if p.key() not in done]
     if len(todo) < len(points):

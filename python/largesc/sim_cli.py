@@ -42,8 +42,9 @@ def main(argv=None):
     ap.add_argument("inputs", nargs="*", help="speech files (any rate, wav)")
     ap.add_argument("--demo", action="store_true", help="use real recorded speech shipped by Debian "
                     "(pocketsphinx-testdata, LibriVox clips with transcripts)")
-    ap.add_argument("--clips", type=int, default=2, help="demo clips to use (default 2)")
-    ap.add_argument("--max-seconds", type=float, default=6.0, help="cut each clip to this length (default 6 s)")
+    ap.add_argument("--clips", type=int, default=2, help="demo clips to use, 1..5 (default 2)")
+    ap.add_argument("--max-seconds", type=float, default=6.0,
+                    help="cut each clip to this length (default 6 s; 0 = whole clips)")
     ap.add_argument("--loss", type=floats, default=[0.0, 0.1, 0.3], help="packet loss rates (default 0,0.1,0.3)")
     ap.add_argument("--burst", type=floats, default=[1.0], help="mean burst lengths in packets; 1 = i.i.d. (default 1)")
     ap.add_argument("--bitrate", type=floats, default=[1100.0], help="LargeSC token budgets in bit/s, 550..2060 (default 1100)")
@@ -97,6 +98,15 @@ def main(argv=None):
     for b in a.burst:
         if b < 1.0:
             ap.error(f"mean burst {b} must be >= 1 packet")
+    if a.jobs < 1:
+        ap.error(f"--jobs must be >= 1, got {a.jobs}")
+    if a.max_offset not in (0, 1, 2):
+        ap.error(f"--max-offset (UEP copy offset D = playout delay in frames) must be 0, 1 or 2, "
+                 f"got {a.max_offset}")
+    if a.clips < 1:
+        ap.error(f"--clips must be >= 1, got {a.clips}")
+    if not a.max_seconds >= 0 or a.max_seconds == float("inf"):
+        ap.error(f"--max-seconds must be a finite number >= 0 (0 = whole clips), got {a.max_seconds}")
     metrics = a.metrics or list(M.DEFAULT_METRICS)
     try:
         M.check_metrics(metrics)
@@ -129,6 +139,9 @@ def main(argv=None):
                  else [dict(name=os.path.splitext(os.path.basename(p))[0], path=p, text=None) for p in a.inputs])
     except FileNotFoundError as e:
         ap.error(str(e))
+    if a.demo and a.clips > len(clips):
+        print(f"note: --clips {a.clips}, but the demo has {len(clips)} clips: using all of them",
+              file=sys.stderr)
     for c in clips:
         try:
             x = S.load(c["path"], 16000)
@@ -183,6 +196,8 @@ def main(argv=None):
         rows = sim.run_campaign(points, clips, opts, jobs=a.jobs, scheduler=client,
                                 progress=not a.no_progress, log=lambda s: print(s, file=sys.stderr),
                                 failures=failures)
+    except sim.CampaignMismatch as e:
+        ap.error(str(e))
     finally:
         if client is not None:
             client.close()
