@@ -382,6 +382,30 @@ DEFAULTS = dict(model="tiny", base="random:0", mode="lora", rank=16, scaling=2.0
                 text_token=-1, device="cpu")
 
 
+def check_settings(args):
+    """ParameterError (a ValueError naming the setting and what is allowed)
+    for any impossible training setting."""
+    from . import params as P
+    for k, lo, hi in (("rank", 1, 1024), ("steps", 1, 10_000_000), ("batch", 1, 4096),
+                      ("seq_len", 2, 100_000), ("ckpt_every", 1, 10_000_000),
+                      ("eval_frames", 1, 10_000_000), ("eval_window", 16, 100_000),
+                      ("threads", 0, 1024), ("seed", 0, 2**63 - 1)):
+        P.check_int(k, args[k], lo, hi)
+    P.check_float("lr", args["lr"], 0.0, 10.0, lo_open=True)
+    P.check_float("scaling", args["scaling"], 0.0, 1000.0, lo_open=True)
+    for k in ("received_weight", "p_min", "p_max", "eval_p", "held_out"):
+        P.check_float(k, args[k], 0.0, 1.0)
+    if args["p_min"] > args["p_max"]:
+        raise P.ParameterError(f"p_min ({args['p_min']}) must be <= p_max ({args['p_max']})")
+    kinds = list(args["mask_kinds"])
+    bad = [m for m in kinds if m not in MASK_KINDS]
+    if not kinds or bad:
+        raise P.ParameterError(f"mask_kinds must be a non-empty list of {', '.join(MASK_KINDS)}, "
+                               f"got {','.join(map(str, kinds)) or 'nothing'}")
+    P.check_choice("eval_kind", args["eval_kind"], MASK_KINDS)
+    P.check_choice("mode", args["mode"], ("lora", "full"))
+
+
 def train(seqs, out_dir, resume=True, log=print, progress=True, **kw):
     """Trains on token sequences (list of [T, n_q] int arrays). Settings: see
     DEFAULTS / the CLI. Returns a dict with the adapter path and evaluation."""
@@ -391,6 +415,7 @@ def train(seqs, out_dir, resume=True, log=print, progress=True, **kw):
     if unknown:
         raise TypeError(f"unknown training settings {sorted(unknown)}")
     args.update(kw)
+    check_settings(args)
     if args["threads"]:
         torch.set_num_threads(int(args["threads"]))
     # Flush subnormal floats to zero: CPU arithmetic on them is many times
@@ -560,13 +585,19 @@ def main(argv=None):
     a = ap.parse_args(argv)
     try:
         return _run(ap, a)
-    except (DataError, W.WeightsError, R.RecoveryError) as e:
+    except (DataError, W.WeightsError, R.RecoveryError, ValueError) as e:
         ap.exit(2, f"{ap.prog}: error: {e}\n")
 
 
 def _run(ap, a):
     # checks that need no data first: a GPU run on a machine without one
     # should say so before encoding speech or looking for weights
+    settings = dict(DEFAULTS)
+    settings.update({k: getattr(a, k) for k in DEFAULTS if hasattr(a, k)})
+    settings["mask_kinds"] = [m.strip() for m in a.mask_kinds.split(",") if m.strip()]
+    check_settings(settings)
+    if a.synthetic < 0:
+        ap.error(f"--synthetic must be >= 0 sequences, got {a.synthetic}")
     R.lm_config(a.model)
     if str(a.device).startswith("cuda"):
         import torch

@@ -358,6 +358,21 @@ class qa_token_recovery(gr_unittest.TestCase):
 
     # --- held-out split, short data ---------------------------------------------
 
+    def test_finetune_settings_checked(self):
+        good = dict(F.DEFAULTS)
+        F.check_settings(good)
+        for k, v, msg in (("steps", 0, "steps must be an integer in 1.."), ("rank", 2.5, "rank must be an integer"),
+                          ("lr", float("nan"), "lr must be a finite number > 0"),
+                          ("p_min", 0.9, r"p_min \(0.9\) must be <= p_max"),
+                          ("mask_kinds", ["iid", "x"], "mask_kinds must be a non-empty list"),
+                          ("eval_window", 8, "eval_window must be an integer in 16..")):
+            with self.subTest(k=k):
+                with self.assertRaisesRegex(ValueError, msg):
+                    F.check_settings(dict(good, **{k: v}))
+        with self.assertRaisesRegex(ValueError, "batch must be an integer in 1.."):
+            F.train([np.zeros((100, 8), np.int64)], os.path.join(TMP, "never"), progress=False, batch=0)
+        self.assertFalse(os.path.exists(os.path.join(TMP, "never", "eval.json")))
+
     def test_split_full_windows(self):
         """Held-out data always holds full evaluation windows; frames are
         neither lost nor duplicated; too little data is a clear error."""
