@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+#
+# Copyright 2026 gr-largesc authors.
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+"""Packet-loss traces: format, recorder block, replay (docs/traces.md)."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import numpy as np
+import pmt
+from gnuradio import gr
+
+from gnuradio import largesc
+from gnuradio.largesc import traces as T
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SHIPPED = os.path.join(ROOT, "docs", "traces", "phy_awgn_12db.trace")
+
+
+class _poster(gr.basic_block):
+    def __init__(self):
+        gr.basic_block.__init__(self, "poster", in_sig=None, out_sig=None)
+        self.message_port_register_out(pmt.intern("in"))
+        self.message_port_register_out(pmt.intern("sent"))
+
+    def post(self, port, msg):
+        self.message_port_pub(pmt.intern(port), msg)
+
+
+def packet(frame, meta=None):
+    core = largesc.packetizer_core(False)
+    b = core.packetize(frame, np.arange(8, dtype=np.int64), 8, 0, 0)
+    return pmt.cons(meta if meta is not None else pmt.make_dict(), pmt.init_u8vector(len(b), list(b)))
+
+
+def wait_for(cond, timeout=10.0):
+    t = time.monotonic() + timeout
+    while not cond() and time.monotonic() < t:
+        time.sleep(0.01)
+    return cond()
+
+
+class qa_trace_format(unittest.TestCase):
+
+    def test_round_trip(self):
+        fates = np.array([0, 1, 1, 0, 0, 1, 0], np.uint8)
+        arr = np.array([0.0, np.nan, np.nan, 0.24, 0.32, np.nan, 0.48])
+        snr = np.array([12.5, np.nan, np.nan, 11.0, np.nan, np.nan, 9.25])
+        t = T.Trace(fates, None, arr, snr, {"source": "test (SIMULATED)", "bit_rate": "10000"})
+        with tempfile.TemporaryDirectory() as d:
+            p = os.path.join(d, "x.trace")
+            T.write_trace(p, t)
+            u = T.read_trace(p)
+            np.testing.assert_array_equal(u.fates, fates)
+            self.assertEqual(u.status, ["ok", "lost", "lost", "ok", "ok", "lost", "ok"])
+            np.testing.assert_allclose(u.arrival_s, arr, equal_nan=True)
+            np.testing.assert_allclose(u.snr_db, snr, equal_nan=True)
+            self.assertEqual(u.header["source"], "test (SIMULATED)")
+            self.assertEqual(u.header["bit_rate"], "10000")
+            self.assertTrue(u.header["lost"].startswith("3 (42.86 %), 2 bursts"))
+            # the C++ reader (erasure channel's trace mode) reads the same file as it is
+            np.testing.assert_array_equal(largesc.loss_model.read_trace_file(p), fates)
+            np.testing.assert_array_equal(T.to_loss_pattern(p), fates)
+            # and a plain 0/1 file is a trace too
+            q = os.path.join(d, "plain.txt")
+            T.write_loss_pattern(q, fates)
+            np.testing.assert_array_equal(T.to_loss_pattern(q), fates)
+            with open(q, "w") as f:
+                f.write("0 1, 1\n# comment\n0 0 1 0\n")
+            np.testing.assert_array_equal(T.to_loss_pattern(q), fates)
+
+    def test_malformed(self):
+        for text, msg in (("", "no packets"), ("# only a header\n", "no packets"),
+                          ("2 # 0 ok - -\n", "starts with 0 or 1"),
+                          ("0 # 0 lost - -\n", "contradicts"),
+                          ("1 # 0 gone - -\n", "unknown status"),
+                          ("0 # 0 ok soon -\n", "a number or '-'")):
+            with self.assertRaisesRegex(T.TraceError, msg):
+                T.parse_trace(text)
+        with self.assertRaisesRegex(T.TraceError, "cannot read trace file"):
+            T.read_trace("/nonexistent/x.trace")
+
+    def test_stats_and_identity(self):
+        s = T.loss_stats([0, 1, 1, 0, 1, 0, 0, 0])
+        self.assertEqual(s, dict(packets=8, lost=3, loss_rate=0.375, bursts=2, mean_burst=1.5,
+                                 longest_burst=2))
+        self.assertNotEqual(T.pattern_digest([0, 1]), T.pattern_digest([1, 0]))
+        name, dig, pat = T.trace_identity(SHIPPED)
+        self.assertEqual(name, "phy_awgn_12db")
+        self.assertEqual(dig, T.pattern_digest(pat))
+
+    def test_shipped_trace(self):
+        t = T.read_trace(SHIPPED)
+        self.assertIn("SIMULATED", t.header["source"])
+        self.assertEqual(len(t), 250)
+        np.testing.assert_array_equal(largesc.loss_model.read_trace_file(SHIPPED), t.fates)
+
+    def test_seq_unwrap(self):
+        u = T.SeqUnwrapper()
+        seqs = [0, 1, 2, 5, 130, 255, 0, 3, 2, 100]   # 5 -> 130 is +125; 2 late; 3 -> 100 = +97
+        self.assertEqual([u.frame(s) for s in seqs], [0, 1, 2, 5, 130, 255, 256, 259, 258, 356])
+        # with arrival times, an outage longer than 256 packets unwraps right
+        u = T.SeqUnwrapper(0.08)
+        self.assertEqual(u.frame(10, 0.0), 10)
+        self.assertEqual(u.frame(20, 0.8), 20)
+        self.assertEqual(u.frame(20, 0.8 + 300 * 0.08), 20 + 256)       # 300 packets on air: 256 + 0
+        self.assertEqual(u.frame(30, 0.8 + 300 * 0.08 + 0.8), 30 + 256)
+
+
+class qa_trace_recorder(unittest.TestCase):
+
+    def run_recorder(self, posts, **kw):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "rx.trace")
+            tb = gr.top_block()
+            src = _poster()
+            rec = T.trace_recorder(path, **kw)
+            tb.msg_connect(src, "in", rec, "in")
+            tb.msg_connect(src, "sent", rec, "sent")
+            rec.guard.log = lambda text: None
+            tb.start()
+            n_msgs = 0
+            for port, m in posts:
+                src.post(port, m)
+                n_msgs += 1
+            ok = wait_for(lambda: rec.delivered() + rec.guard.total() + rec.sent()
+                          + getattr(rec, "_dups", 0) >= n_msgs)
+            tb.stop()
+            tb.wait()
+            self.assertTrue(ok, "the recorder did not handle every message")
+            self.assertTrue(os.path.exists(path))
+            return rec, T.read_trace(path)
+
+    def test_exact_fates_with_hostile_messages(self):
+        hostile = [pmt.intern("junk"), pmt.PMT_NIL, pmt.cons(pmt.make_dict(), pmt.init_u8vector(2, [1, 2])),
+                   pmt.cons(pmt.make_dict(), pmt.init_u8vector(5, [0, 0, 0, 0, 0])),   # version 00
+                   pmt.cons(pmt.make_dict(), pmt.init_f32vector(3, [1, 2, 3])), pmt.from_long(7)]
+        delivered = [0, 1, 3, 4, 7, 8, 9, 12]
+        posts = []
+        for i, f in enumerate(delivered):
+            meta = pmt.make_dict()
+            if f == 3:
+                meta = pmt.dict_add(meta, pmt.intern("snr_db"), pmt.from_double(11.5))
+            posts.append(("in", packet(f, meta)))
+            posts.append(("in", hostile[i % len(hostile)]))
+        posts += [("sent", packet(f)) for f in range(15)]
+        posts.append(("in", packet(4)))  # a duplicate
+        rec, t = self.run_recorder(posts, interval=0.0, bit_rate=10000.0, source="qa (SIMULATED)")
+        want = np.ones(15, np.uint8)
+        want[delivered] = 0
+        np.testing.assert_array_equal(t.fates, want)         # 13, 14: lost after the last delivered
+        self.assertEqual(t.snr_db[3], 11.5)
+        self.assertTrue(np.isnan(t.snr_db[0]))
+        self.assertTrue(np.all(np.isfinite(t.arrival_s[delivered])))
+        self.assertEqual(rec.guard.total(), len(delivered))
+        self.assertEqual(t.header["source"], "qa (SIMULATED)")
+        self.assertEqual(t.header["duplicates"], "1")
+        self.assertEqual(t.header["rejected_messages"], str(len(delivered)))
+
+    def test_seq_wrap_in_flowgraph(self):
+        frames = [f for f in range(600) if f % 7 and not 300 <= f < 310]
+        posts = [("in", packet(f)) for f in frames]
+        rec, t = self.run_recorder(posts, interval=0.0, expected=600)
+        want = np.ones(600, np.uint8)
+        want[frames] = 0
+        np.testing.assert_array_equal(t.fates, want)
+
+    def test_bad_parameters(self):
+        for kw, msg in ((dict(expected=-1), "expected"), (dict(interval=-0.1), "interval"),
+                        (dict(path=3), "path"), (dict(flush_interval=float("nan")), "flush_interval")):
+            with self.assertRaisesRegex(ValueError, msg):
+                T.trace_recorder(**kw)
+
+    def test_unwritable_path_does_not_raise(self):
+        rec = T.trace_recorder("/nonexistent/dir/x.trace")
+        rec.guard.log = lambda text: None
+        rec.handle_in(packet(0))
+        self.assertFalse(rec.flush())
+        self.assertEqual(list(rec.counts()), ["write: FileNotFoundError"])
+
+
+class qa_phy_sim_recording(unittest.TestCase):
+
+    def test_phy_sim_writes_a_trace(self):
+        with tempfile.TemporaryDirectory() as d:
+            r = subprocess.run([os.path.join(os.path.dirname(sys.executable), "grcc"),
+                                os.path.join(ROOT, "examples", "phy_sim.grc"), "-o", d],
+                               capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            path = os.path.join(d, "t.trace")
+            r = subprocess.run([sys.executable, "-B", os.path.join(d, "phy_sim.py"), "-e", "12", "-n", "40",
+                                "--trace-file", path], capture_output=True, text=True, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+            summary = json.loads(r.stdout.strip().splitlines()[-1])
+            t = T.read_trace(path)
+            self.assertEqual(len(t), 40)
+            self.assertEqual(int((t.fates == 0).sum()), summary["packets_delivered"])
+            self.assertIn("SIMULATED", t.header["source"])
+
+
+if __name__ == "__main__":
+    unittest.main()
