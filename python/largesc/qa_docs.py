@@ -164,10 +164,11 @@ def rule_for(cmd):
 def localise(cmd, work):
     """Runs the repository's programs and files from `work`: .venv/bin,
     examples/ and benchmarks/ resolve to the checkout, /tmp/ to work/tmp/."""
-    cmd = re.sub(r"(?<![\w/.])\.venv/bin/", VENV_BIN + "/", cmd)
-    cmd = re.sub(r"(?<![\w/.])largesc-", VENV_BIN + "/largesc-", cmd)
-    cmd = re.sub(r"(?<![\w/.])(examples|benchmarks|tools|python)/", ROOT + r"/\1/", cmd)
-    cmd = cmd.replace("/tmp/", os.path.join(work, "tmp") + "/")
+    # /tmp/ first: the checkout itself may live under /tmp
+    cmd = re.sub(r"(?<![\w/.])/tmp/", lambda m: os.path.join(work, "tmp") + "/", cmd)
+    cmd = re.sub(r"(?<![\w/.])\.venv/bin/", lambda m: VENV_BIN + "/", cmd)
+    cmd = re.sub(r"(?<![\w/.])largesc-", lambda m: VENV_BIN + "/largesc-", cmd)
+    cmd = re.sub(r"(?<![\w/.])(examples|benchmarks|tools|python)/", lambda m: ROOT + "/" + m.group(1) + "/", cmd)
     return cmd
 
 
@@ -221,6 +222,10 @@ class qa_docs(unittest.TestCase):
                                               ".venv/bin/largesc-sim a.wav --loss 0.1 --out o"])
         self.assertEqual(opt("x --loss 0,0.1 --out o", "--loss", "0.2"), "x --loss 0.2 --out o")
         self.assertEqual(opt("x --out o", "--steps", "4"), "x --out o --steps 4")
+        # a checkout under /tmp keeps its own paths; only the documents' /tmp/ moves
+        cmd = localise(".venv/bin/grcc examples/a.grc -o /tmp/fg && .venv/bin/python3 /tmp/fg/a.py", "/W")
+        self.assertEqual(cmd, f"{VENV_BIN}/grcc {ROOT}/examples/a.grc -o /W/tmp/fg && "
+                              f"{VENV_BIN}/python3 /W/tmp/fg/a.py")
 
     def test_documented_commands_run(self):
         failures = []
