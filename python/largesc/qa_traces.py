@@ -186,6 +186,100 @@ class qa_trace_recorder(unittest.TestCase):
         self.assertEqual(list(rec.counts()), ["write: FileNotFoundError"])
 
 
+class qa_replay_alignment(unittest.TestCase):
+    """The one rule (baselines.LossSpec.frame_losses): a trace is 80 ms air
+    slots; a baseline packet / codec frame is lost when the slot its midpoint
+    falls in is lost, in either alignment; the trace repeats."""
+
+    TRACE = (0, 1, 0, 0, 1, 1, 0)
+
+    def test_exact_frames_per_codec_duration(self):
+        from gnuradio.largesc.eval import baselines as B
+        L = B.LossSpec(model="trace", trace=self.TRACE)
+        slot = np.array(self.TRACE, bool)
+        # 40 ms (Codec2 700C): 2 frames per slot, 9 slots -> the trace repeats at slot 7
+        want40 = np.repeat(np.resize(slot, 9), 2)
+        np.testing.assert_array_equal(L.frame_losses(18, 40.0), want40)
+        # 20 ms (Codec2 3200, Opus): 4 per slot
+        np.testing.assert_array_equal(L.frame_losses(28, 20.0), np.repeat(slot, 4))
+        # 30 ms (LPCNet): midpoints 15, 45, 75 | 105, 135 | 165, 195, 225 | ... ms
+        np.testing.assert_array_equal(
+            L.frame_losses(8, 30.0), [False, False, False, True, True, False, False, False])
+        # frame alignment: the same rule for a trace (time, not packet count)
+        F = B.LossSpec(model="trace", trace=self.TRACE, alignment="frame")
+        np.testing.assert_array_equal(F.frame_losses(18, 40.0), want40)
+        # the slot pattern is the LargeSC erasure channel's: loss_model.trace, repeated
+        np.testing.assert_array_equal(L.pattern(10), np.resize(slot, 10))
+        with self.assertRaisesRegex(ValueError, "needs trace"):
+            B.LossSpec(model="trace")
+        with self.assertRaisesRegex(ValueError, "needs trace"):
+            B.LossSpec(model="trace", trace=(0, 2))
+
+    def test_codec2_run_loses_exactly_those_frames(self):
+        from gnuradio.largesc.eval import baselines as B
+        ok, why = B.available_baselines()["codec2_700c"]
+        if not ok:
+            self.skipTest(why)
+        x = (0.1 * np.sin(np.arange(16000) * 0.05)).astype(np.float32)   # 1 s: 25 frames, 13 slots
+        res = B.run_baseline("codec2_700c", x, 16000, B.LossSpec(model="trace", trace=self.TRACE))
+        want = np.repeat(np.resize(np.array(self.TRACE, bool), 13), 2)[:res.frames]
+        np.testing.assert_array_equal(res.frame_lost, want)
+        self.assertEqual(res.packets_lost, int(np.resize(np.array(self.TRACE), res.packets).sum()))
+
+
+class qa_replay_sim(unittest.TestCase):
+
+    def test_largesc_and_codec2_replay_the_same_trace(self):
+        from gnuradio.largesc import sim
+        with tempfile.TemporaryDirectory() as d:
+            tr = os.path.join(d, "mylink.trace")
+            pattern = np.array([0, 0, 1, 1, 1, 0, 0, 0, 1, 0, 0, 0, 0, 1, 1, 0, 0], np.uint8)
+            T.write_trace(tr, T.Trace(pattern, header={"source": "qa (SIMULATED)"}))
+            out = os.path.join(d, "out")
+            cmd = [os.path.join(os.path.dirname(sys.executable), "largesc-sim"), "--demo", "--clips", "1",
+                   "--max-seconds", "1.5", "--metrics", "stoi", "--bitrate", "1100", "--jobs", "1",
+                   "--baselines", "codec2_700c", "--weights", "random:1", "--no-progress", "--no-audio",
+                   "--trace", tr, "--out", out]
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+            self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+            name, digest, _ = T.trace_identity(tr)
+            self.assertIn(f"trace mylink@{digest}: 17 packets (80 ms slots), loss 35.3 %, 3 bursts, "
+                          "mean burst 2.00, longest 3", r.stdout)
+            rows = [json.loads(line) for line in open(os.path.join(out, "rows.jsonl"))]
+            self.assertEqual(sorted(x["system"] for x in rows), ["codec2_700c", "largesc"])
+            for x in rows:
+                self.assertTrue(x["point"].endswith(f"|trace=mylink@{digest}"), x["point"])
+                self.assertEqual(x["trace"], f"mylink@{digest}")
+                self.assertAlmostEqual(x["loss_rate"], 6 / 17)
+                self.assertEqual(x["trace_longest_burst"], 3)
+                # the same losses in time: packet k of either system sees trace entry k (repeated)
+                self.assertEqual(x["packets_dropped"], int(np.resize(pattern, x["packets_sent"]).sum()), x)
+                self.assertGreater(x["packets_sent"], len(pattern))   # 1.5 s = 19 slots: it repeats
+            rep = json.load(open(os.path.join(out, "report.json")))
+            self.assertEqual([t["name"] for t in rep["config"]["traces"]], ["mylink"])
+            self.assertTrue(all(s["trace"] == f"mylink@{digest}" for s in rep["summary"]))
+            # resume: the same command finds both points done
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+            self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+            self.assertIn("resuming: 2 of 2 points already", r.stderr)
+            # the same name with other content is another point (the digest is in the key)
+            T.write_trace(tr, T.Trace(1 - pattern))
+            pts = sim.make_grid(["largesc"], [1100], [], [1], ["hold"], 1, {}, sim.load_traces([tr]))
+            self.assertNotEqual(pts[0].key(), rows[0]["point"])
+            self.assertEqual(len(pts), 1)
+
+    def test_bad_trace_is_refused_before_work(self):
+        with tempfile.TemporaryDirectory() as d:
+            bad = os.path.join(d, "bad.trace")
+            with open(bad, "w") as f:
+                f.write("0 1 x\n")
+            r = subprocess.run([os.path.join(os.path.dirname(sys.executable), "largesc-sim"), "--demo",
+                                "--trace", bad, "--out", os.path.join(d, "o")],
+                               capture_output=True, text=True, timeout=120)
+            self.assertEqual(r.returncode, 2)
+            self.assertIn("--trace: " + bad + " line 1: a packet line starts with 0 or 1", r.stderr)
+
+
 class qa_phy_sim_recording(unittest.TestCase):
 
     def test_phy_sim_writes_a_trace(self):

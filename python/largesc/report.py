@@ -25,6 +25,11 @@ ROW_FIELDS = {
 }
 
 
+# optional row fields of a replayed trace (sim._trace_row)
+TRACE_FIELDS = ("trace_packets", "trace_loss_rate", "trace_bursts", "trace_mean_burst",
+                "trace_longest_burst")
+
+
 class ReportSchemaError(ValueError):
     pass
 
@@ -70,9 +75,10 @@ def summarize(rows):
     """Mean of each metric per (system label, loss, burst) over clips."""
     groups = {}
     for r in rows:
-        groups.setdefault((label(r), r["loss_rate"], r["mean_burst"], r["untrained"]), []).append(r)
+        groups.setdefault((r.get("trace", ""), label(r), r["loss_rate"], r["mean_burst"], r["untrained"]),
+                          []).append(r)
     out = []
-    for (lab, loss, burst, untrained), rs in sorted(groups.items()):
+    for (trace, lab, loss, burst, untrained), rs in sorted(groups.items()):
         s = dict(system=lab, loss_rate=loss, mean_burst=burst, untrained=untrained, clips=len(rs),
                  token_bitrate=rs[0]["token_bitrate"], on_air_bitrate=float(np.mean([x["on_air_bitrate"] for x in rs])),
                  latency_ms=rs[0]["latency_ms"],
@@ -80,6 +86,9 @@ def summarize(rows):
                  packets_delivered=sum(x["packets_delivered"] for x in rs),
                  packets_dropped=sum(x["packets_dropped"] for x in rs),
                  packets_lost_elsewhere=sum(x["packets_lost_elsewhere"] for x in rs))
+        if trace:
+            s["trace"] = trace
+            s["trace_stats"] = {k[6:]: rs[0][k] for k in TRACE_FIELDS if k in rs[0]}
         s["metrics"] = {}
         for m in metric_names(rs):
             vals = [x["m_" + m] for x in rs if x.get("m_" + m) is not None]
@@ -135,7 +144,8 @@ def plot_report(rep, out_dir):
     n_untrained = sum(1 for s in summ if s["untrained"])
     for m in sorted({k for s in summ for k in s["metrics"]}):
         fig, ax = plt.subplots(figsize=(7, 4.5))
-        trained = [s for s in summ if not s["untrained"] and s["metrics"].get(m) is not None]
+        trained = [s for s in summ if not s["untrained"] and s["metrics"].get(m) is not None
+                   and not s.get("trace")]  # trace replays: in the summary table
         for lab in sorted({s["system"] for s in trained}):
             for burst, style in zip(sorted({s["mean_burst"] for s in trained}), ("-o", "--s", ":^", "-.v")):
                 pts = sorted((s["loss_rate"], s["metrics"][m]) for s in trained
@@ -167,7 +177,15 @@ def format_summary(rep):
     head = f"{'system':<34}{'loss':>6}{'burst':>6}{'token b/s':>10}{'air b/s':>9}{'lat ms':>7}" + \
         "".join(f"{m:>9}" for m in ms) + f"{'pkts sent/deliv/drop/other':>29}"
     lines = [head]
+    traces = {}
     for s in summ:
+        if s.get("trace") and s["trace"] not in traces:
+            traces[s["trace"]] = s.get("trace_stats", {})
+            st = traces[s["trace"]]
+            lines.append(f"trace {s['trace']}: {st.get('packets', '?')} packets (80 ms slots), loss "
+                         f"{100 * st.get('loss_rate', float('nan')):.1f} %, {st.get('bursts', '?')} bursts, "
+                         f"mean burst {st.get('mean_burst', float('nan')):.2f}, longest "
+                         f"{st.get('longest_burst', '?')} (loss and burst columns below: the trace's)")
         name = s["system"] + (" UNTRAINED" if s["untrained"] else "")
         lines.append(f"{name:<34}{s['loss_rate']:>6.2f}{s['mean_burst']:>6.1f}{s['token_bitrate']:>10.0f}"
                      f"{s['on_air_bitrate']:>9.0f}{s['latency_ms']:>7.0f}"

@@ -34,9 +34,26 @@ class Point:
     mean_burst: float
     recovery: str        # LargeSC recovery backend; "-" for baselines
     seed: int
+    trace: str = ""      # replayed loss trace: "NAME@DIGEST" (traces.trace_identity); "" = loss model
+    trace_pattern: tuple = dataclasses.field(default=(), compare=False, repr=False)
 
     def key(self):
-        return f"{self.system}|{self.bitrate:g}|{self.loss_rate:g}|{self.mean_burst:g}|{self.recovery}|{self.seed}"
+        k = f"{self.system}|{self.bitrate:g}|{self.loss_rate:g}|{self.mean_burst:g}|{self.recovery}|{self.seed}"
+        return k + (f"|trace={self.trace}" if self.trace else "")
+
+
+def load_traces(paths):
+    """[(name, digest, pattern tuple, stats)] of trace files (traces.TraceError
+    for one that cannot be read; two files with the same name are refused)."""
+    from . import traces as T
+    out, names = [], set()
+    for p in paths:
+        name, digest, pattern = T.trace_identity(p)
+        if name in names:
+            raise T.TraceError(f"two traces are named {name!r}: rename one (the name labels the results)")
+        names.add(name)
+        out.append((name, digest, tuple(int(v) for v in pattern), T.loss_stats(pattern)))
+    return out
 
 
 @dataclasses.dataclass
@@ -54,22 +71,34 @@ class Options:
     recovery_args: dict = dataclasses.field(default_factory=dict)
 
 
-def make_grid(systems, bitrates, losses, bursts, recoveries, seed, baseline_bitrates):
+def make_grid(systems, bitrates, losses, bursts, recoveries, seed, baseline_bitrates, traces=()):
     """Sweep points; the loss pattern seed depends only on the loss setting, so
-    every system sees the same channel."""
+    every system sees the same channel. Each trace of `traces` (load_traces)
+    is one more loss setting: every system replays the same pattern."""
     pts = []
-    for li, loss in enumerate(losses):
-        for bi, burst in enumerate(bursts):
-            s = seed * 1000 + li * 10 + bi
-            for system in systems:
-                if system == LARGESC:
-                    for br in bitrates:
-                        for rec in recoveries:
-                            pts.append(Point(LARGESC, float(br), float(loss), float(burst), rec, s))
-                else:
-                    pts.append(Point(system, float(baseline_bitrates.get(system, 0)), float(loss),
-                                     float(burst), "-", s))
+    settings = [(loss, burst, seed * 1000 + li * 10 + bi, "", ())
+                for li, loss in enumerate(losses) for bi, burst in enumerate(bursts)]
+    for name, digest, pattern, st in traces:
+        settings.append((st["loss_rate"], max(st["mean_burst"], 1.0), seed, f"{name}@{digest}", pattern))
+    for loss, burst, s, tr, pat in settings:
+        for system in systems:
+            if system == LARGESC:
+                for br in bitrates:
+                    for rec in recoveries:
+                        pts.append(Point(LARGESC, float(br), float(loss), float(burst), rec, s, tr, pat))
+            else:
+                pts.append(Point(system, float(baseline_bitrates.get(system, 0)), float(loss),
+                                 float(burst), "-", s, tr, pat))
     return pts
+
+
+def _trace_row(point):
+    """The trace fields of a row: name, digest and the pattern's statistics."""
+    from . import traces as T
+    st = T.loss_stats(point.trace_pattern)
+    return dict(trace=point.trace, trace_packets=st["packets"], trace_loss_rate=st["loss_rate"],
+                trace_bursts=st["bursts"], trace_mean_burst=st["mean_burst"],
+                trace_longest_burst=st["longest_burst"])
 
 
 def check_bitrate(br):
@@ -111,11 +140,15 @@ def run_point(point, clips, opts):
         row = dict(point=point.key(), system=point.system, bitrate=point.bitrate,
                    loss_rate=point.loss_rate, mean_burst=point.mean_burst,
                    recovery=point.recovery, seed=point.seed, clip=clip["name"])
+        if point.trace:
+            row.update(_trace_row(point))
         if point.system == LARGESC:
             from .link import LinkConfig, run_link
             cfg = LinkConfig(budget=point.bitrate, loss_rate=point.loss_rate,
                              mean_burst=max(point.mean_burst, 1.0),
-                             loss_model="bernoulli" if point.mean_burst <= 1.0 else "gilbert_elliott",
+                             loss_model=("trace" if point.trace else
+                                         "bernoulli" if point.mean_burst <= 1.0 else "gilbert_elliott"),
+                             trace=tuple(point.trace_pattern),
                              seed=point.seed, max_offset=opts.max_offset, recovery=point.recovery,
                              weights=opts.weights, codec_mode=opts.codec_mode, out_rate=sr,
                              feedback=opts.feedback, threads=1,
@@ -133,9 +166,12 @@ def run_point(point, clips, opts):
                        frames_empty=c["frames_empty"], tokens_from_copies=c["tokens_from_copies"])
         else:
             from .eval import baselines as B
-            loss = B.LossSpec(loss_rate=point.loss_rate, seed=point.seed,
-                              model="bernoulli" if point.mean_burst <= 1.0 else "gilbert_elliott",
-                              mean_burst=max(point.mean_burst, 1.0))
+            if point.trace:
+                loss = B.LossSpec(model="trace", trace=tuple(point.trace_pattern), seed=point.seed)
+            else:
+                loss = B.LossSpec(loss_rate=point.loss_rate, seed=point.seed,
+                                  model="bernoulli" if point.mean_burst <= 1.0 else "gilbert_elliott",
+                                  mean_burst=max(point.mean_burst, 1.0))
             res = B.run_baseline(point.system, ref, sr, loss)
             deg = res.audio
             row.update(untrained=False, token_bitrate=float(res.payload_bps),
@@ -152,7 +188,7 @@ def run_point(point, clips, opts):
         if opts.save_audio:
             d = os.path.join(opts.out_dir, "audio")
             os.makedirs(d, exist_ok=True)
-            name = point.key().replace("|", "_") + "_" + clip["name"] + ".wav"
+            name = point.key().replace("|", "_").replace("=", "-").replace("@", "-") + "_" + clip["name"] + ".wav"
             S.save(os.path.join(d, name), deg, sr)
             row["audio"] = os.path.join("audio", name)
         rows.append(row)

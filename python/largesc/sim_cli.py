@@ -11,6 +11,7 @@ Examples:
   largesc-sim talk.wav --loss 0,0.05,0.1,0.2,0.3 --burst 1,3 \\
       --bitrate 550,1100,2060 --recovery hold --out campaign1
   largesc-sim --demo --scheduler tcp://10.0.0.5:8786   # run the points on a Dask cluster
+  largesc-sim --demo --trace docs/traces/phy_awgn_12db.trace   # replay a recorded loss trace
 
 Each sweep point runs as an independent job (local processes by default).
 Finished points are kept in OUT/rows.jsonl: re-running the same command
@@ -45,7 +46,11 @@ def main(argv=None):
     ap.add_argument("--clips", type=int, default=2, help="demo clips to use, 1..5 (default 2)")
     ap.add_argument("--max-seconds", type=float, default=6.0,
                     help="cut each clip to this length (default 6 s; 0 = whole clips)")
-    ap.add_argument("--loss", type=floats, default=[0.0, 0.1, 0.3], help="packet loss rates (default 0,0.1,0.3)")
+    ap.add_argument("--loss", type=floats, default=None,
+                    help="packet loss rates (default 0,0.1,0.3; none when --trace is given)")
+    ap.add_argument("--trace", action="append", default=[], metavar="FILE",
+                    help="replay a packet-loss trace (docs/traces.md): one sweep point per file, "
+                    "every system sees the same losses in time; repeatable")
     ap.add_argument("--burst", type=floats, default=[1.0], help="mean burst lengths in packets; 1 = i.i.d. (default 1)")
     ap.add_argument("--bitrate", type=floats, default=[1100.0], help="LargeSC token budgets in bit/s, 550..2060 (default 1100)")
     ap.add_argument("--recovery", type=words, default=["hold"],
@@ -92,6 +97,13 @@ def main(argv=None):
             sim.check_bitrate(br)
         except ValueError as e:
             ap.error(str(e))
+    if a.loss is None:
+        a.loss = [] if a.trace else [0.0, 0.1, 0.3]
+    from . import traces as TR
+    try:
+        traces = sim.load_traces(a.trace)
+    except TR.TraceError as e:
+        ap.error(f"--trace: {e}")
     for p in a.loss:
         if not 0.0 <= p < 1.0:
             ap.error(f"loss rate {p} must be in [0, 1)")
@@ -186,7 +198,7 @@ def main(argv=None):
                        max_offset=a.max_offset, feedback=a.feedback, out_dir=a.out,
                        save_audio=not a.no_audio, recovery_args=rec_args)
     points = sim.make_grid(["largesc"] + baselines, a.bitrate, a.loss, a.burst, a.recovery, a.seed,
-                           {b: B.get_baseline(b).payload_bps for b in baselines})
+                           {b: B.get_baseline(b).payload_bps for b in baselines}, traces)
     print(f"largesc-sim: {len(points)} sweep points x {len(clips)} clips, metrics {', '.join(metrics)}, "
           f"{'Dask at ' + a.scheduler if a.scheduler else str(a.jobs) + ' local jobs'} -> {a.out}/",
           file=sys.stderr)
@@ -201,7 +213,9 @@ def main(argv=None):
     finally:
         if client is not None:
             client.close()
-    config = dict(vars(a), weights=weights, clips=[c["name"] for c in clips], points=len(points))
+    config = dict(vars(a), weights=weights, clips=[c["name"] for c in clips], points=len(points),
+                  traces=[dict(name=n, digest=d, file=f, **st)
+                          for (n, d, _, st), f in zip(traces, a.trace)])
     rep = R.write_report(rows, config, a.out, failures)
     plots = R.plot_report(rep, a.out)
     print(f"done in {time.time() - t0:.0f} s: {a.out}/report.json, report.csv, "

@@ -44,6 +44,12 @@ Loss alignment (``LossSpec.alignment``):
   with the same parameters and seed: one loss decision per codec packet. A
   Gilbert-Elliott mean burst of B packets then lasts B codec frames (shorter
   in time for shorter frames).
+
+Trace replay (``model="trace"``, a recorded loss pattern: docs/traces.md):
+a trace is a sequence of 80 ms LargeSC air slots in time, so the rule is the
+same in both alignments: a baseline packet (or codec frame) is lost when the
+80 ms slot its midpoint falls in is lost (``frame_slots``); the trace repeats
+when the speech is longer than it, as in the LargeSC link's erasure channel.
 """
 
 import ctypes
@@ -58,7 +64,7 @@ SLOT_MS = 80.0          # LargeSC packet period (one Mimi token frame)
 HEADER_BYTES = 3        # per radio packet, as LargeSC's packet format v1
 FADE_MS = 100.0         # repeat-with-fade concealment: gain 1 -> 0 over this
 ALIGNMENTS = ("slot", "frame")
-LOSS_MODELS = ("bernoulli", "gilbert_elliott")
+LOSS_MODELS = ("bernoulli", "gilbert_elliott", "trace")
 
 
 class BaselineUnavailable(RuntimeError):
@@ -82,18 +88,23 @@ class LossSpec:
     mean_burst: float = 1.0
     seed: int = 0
     alignment: str = "slot"
+    trace: tuple = ()   # model "trace": 0/1 per 80 ms slot (1 = lost), repeated
 
     def __post_init__(self):
         if self.model not in LOSS_MODELS:
             raise ValueError(f"unknown loss model {self.model!r}; known: {', '.join(LOSS_MODELS)}")
         if self.alignment not in ALIGNMENTS:
             raise ValueError(f"unknown alignment {self.alignment!r}; known: {', '.join(ALIGNMENTS)}")
-        if not 0.0 <= self.loss_rate < 1.0:
+        if not 0.0 <= self.loss_rate < 1.0 and self.model != "trace":
             raise ValueError(f"loss_rate must be in [0, 1), got {self.loss_rate}")
+        if self.model == "trace" and (not len(self.trace) or any(v not in (0, 1) for v in self.trace)):
+            raise ValueError("loss model 'trace' needs trace: a non-empty tuple of 0/1 (1 = lost)")
 
     def loss_model(self):
         """A fresh, seeded ``largesc.loss_model``."""
         from gnuradio import largesc
+        if self.model == "trace":
+            return largesc.loss_model.trace([int(v) for v in self.trace], True)
         if self.model == "bernoulli":
             return largesc.loss_model.bernoulli(self.loss_rate, self.seed)
         return largesc.loss_model.gilbert_elliott_mean(self.loss_rate, self.mean_burst, self.seed)
@@ -105,8 +116,10 @@ class LossSpec:
         return self.loss_model().pattern(int(n)).astype(bool)
 
     def frame_losses(self, n_frames, frame_ms):
-        """Loss flag per codec frame (see the module docstring)."""
-        if self.alignment == "frame":
+        """Loss flag per codec frame (see the module docstring). A trace is
+        80 ms slots in time: a frame is lost when its midpoint's slot is lost,
+        in either alignment (the one place this rule lives)."""
+        if self.alignment == "frame" and self.model != "trace":
             return self.pattern(n_frames)
         slots = frame_slots(n_frames, frame_ms)
         n_slots = int(slots[-1]) + 1 if n_frames else 0
