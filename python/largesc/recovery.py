@@ -66,7 +66,7 @@ from .recovery_weights import (add_lora, adapter_paths, apply_adapter,  # noqa: 
                                check_adapter, load_base, lora_state, moshi_weights_file,
                                read_adapter, save_adapter, save_checkpoint)
 from .recovery_hold import HoldState  # noqa: F401
-from .recovery_lm import LMRecovery  # noqa: F401
+from .recovery_lm import EagerLMRecovery, LMRecovery  # noqa: F401
 
 
 # ----------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 # Copyright 2026 gr-largesc authors.
 # SPDX-License-Identifier: GPL-3.0-or-later
 #
-"""The `lm` / `moshi` backends' streaming model stepping (LMRecovery)."""
+"""The `lm` / `moshi` backends' streaming model stepping: LMRecovery (the
+masked on-device step, CUDA graphs on CUDA) and EagerLMRecovery (the first
+implementation, kept as its reference)."""
 
 import numpy as np
 
@@ -12,8 +14,12 @@ from .recovery_config import FEED_BACK, RecoveryError
 # ----------------------------------------------------------------------------
 # lm
 
-class LMRecovery:
-    """Streaming LM recovery for one stream (batch 1).
+class EagerLMRecovery:
+    """Streaming LM recovery for one stream (batch 1), the first (eager)
+    implementation: host-side bookkeeping, one host read per predicted
+    codebook. Kept as the reference LMRecovery is compared with
+    (qa_recovery_step.py, benchmarks/gpu_check.py); sampling (temperature > 0)
+    draws from a CPU generator, so its samples differ from LMRecovery's.
 
     Model step s (s = 0, 1, ...) is moshi's time step: the temporal
     transformer reads the delayed token layout at position s-1 (moshi's
@@ -158,3 +164,186 @@ class LMRecovery:
                         if self.feed_back == "predicted":
                             self._inval[f][i] = tok
 
+
+# ----------------------------------------------------------------------------
+# the masked step: tokens stay on the model's device
+
+class LMRecovery(EagerLMRecovery):
+    """Streaming LM recovery for one stream (batch 1), the masked step.
+
+    Same model steps and the same predictions as EagerLMRecovery (greedy:
+    token for token; qa_recovery_step.py checks it), computed without host
+    reads inside a step:
+
+      * per frame the row of what enters the model (text token, received
+        tokens, -1 where lost) and the received mask go to the model's device
+        once (one int64 tensor), into ring buffers of max(delays) + 2 frames;
+      * the temporal input is one gather from that ring (index tables built
+        once), the temporal step is moshi's forward_text;
+      * the depth step walks codebooks 0..dep_q-1 and chooses, on the device,
+        torch.where(received, given token, argmax / sample) - the sample is
+        Gumbel-max with top-k, noise from the stream's seeded generator on the
+        model's device, so nothing leaves the device;
+      * predictions are scattered into their frames' ring rows (and, for
+        feed_back 'predicted', into what enters the model); a frame's
+        predictions are read to the host once, when it completes, and only
+        if something of it was lost.
+
+    On CUDA the temporal step and the depth step run as CUDA graphs
+    (moshi.utils.compile.CUDAGraphed, as in moshi's LMGen; the depth graph
+    always runs all dep_q codebooks); elsewhere the same code runs eagerly
+    and the depth step stops after the last codebook to predict. Which
+    codebooks are lost is known on the host (it sent the mask), so a step
+    whose codebooks all arrived skips the depth transformer without a read.
+    `cuda_graphs=False` turns the graphs off (None: on for CUDA).
+    """
+
+    def __init__(self, model, text_token=-1, feed_back="erased", temperature=0.0, top_k=0,
+                 seed=0, cuda_graphs=None):
+        import torch
+        self.device = next(model.parameters()).device
+        on_cuda = self.device.type == "cuda"
+        self.cuda_graphs = on_cuda if cuda_graphs is None else bool(cuda_graphs) and on_cuda
+        self.full_depth = self.cuda_graphs   # depth step over all dep_q codebooks (graph shape)
+        D = [int(d) for d in model.delays]
+        K, dq = int(model.num_codebooks), int(model.dep_q)
+        CT = max(D) + 2        # frames alive at a step: s-1-max(delays) .. s
+        self._CT = CT
+        r = np.arange(CT)[:, None]
+        Da = np.asarray(D[1:dq + 1])[None, :]
+        dev = self.device
+
+        def t(a):
+            return torch.as_tensor(np.ascontiguousarray(a), dtype=torch.long, device=dev)
+        # flat ring indices per step residue s % CT
+        self._tin = t(((r - 1 - np.asarray(D)[None, :]) % CT) * K + np.arange(K)[None, :])
+        self._prev0 = t(((r[:, 0] - D[0]) % CT) * K)                       # text stream, depth input 0
+        self._gidx = t(((r - Da) % CT) * K + np.arange(1, dq + 1)[None, :])  # codebook i of its frame
+        self._pidx = t(((r - Da) % CT) * dq + np.arange(dq)[None, :])
+        self._vals = torch.empty((CT, K), dtype=torch.long, device=dev)
+        self._recvd = torch.empty((CT, dq), dtype=torch.bool, device=dev)
+        self._predd = torch.empty((CT, dq), dtype=torch.long, device=dev)
+        self._nonoise = torch.zeros((dq, 1), dtype=torch.float32, device=dev)
+        from moshi.utils.compile import CUDAGraphed
+        self._main = CUDAGraphed(model.forward_text, disable=not self.cuda_graphs)
+        self._depth_fn = CUDAGraphed(self._depth, disable=not self.cuda_graphs)
+        super().__init__(model, text_token, feed_back, temperature, top_k, seed)
+        self._gen = torch.Generator(device=dev)
+        self._gen.manual_seed(self.seed)
+
+    def reset(self):
+        super().reset()
+        if hasattr(self, "_vals"):
+            self._vals.copy_(self._vals.new_tensor(self._initial).expand_as(self._vals))
+            self._recvd.fill_(True)      # frames before the stream: nothing to predict
+            self._predd.fill_(-1)
+        self._lost = {}                  # frame -> something of it to predict (host side)
+
+    def push(self, tokens, mask):
+        t = self._n_in
+        self._n_in += 1
+        m = min(len(tokens), self.dep_q)
+        recv = np.zeros(self.dep_q, dtype=bool)
+        recv[:m] = mask[:m]
+        row = np.full(self.K + self.dep_q, -1, dtype=np.int64)
+        row[0] = self.text_token
+        row[1:1 + m][recv[:m]] = tokens[:m][recv[:m]]
+        row[self.K:] = recv
+        self._put(t, row, recv)
+        return self._advance(self._n_in)
+
+    def flush(self):
+        n_real = self._n_in
+        done = []
+        for t in range(n_real, n_real + self.max_delay):
+            row = np.full(self.K + self.dep_q, -1, dtype=np.int64)
+            row[0] = self.text_token
+            row[self.K:] = 1                       # nothing to predict
+            self._put(t, row, np.ones(self.dep_q, dtype=bool))
+            done += self._advance(t + 1, n_real)
+        self.reset()
+        return done
+
+    def _put(self, t, row, recv):
+        """Frame t's row and mask to the device: one transfer."""
+        import torch
+        x = torch.from_numpy(row).to(self.device, non_blocking=True)
+        slot = t % self._CT
+        self._vals[slot].copy_(x[:self.K])
+        self._recvd[slot].copy_(x[self.K:] != 0)
+        self._predd[slot].fill_(-1)
+        self._recv[t] = recv
+        self._lost[t] = not bool(recv.all())
+
+    def _advance(self, n_known, n_emit=None):
+        n_emit = n_known if n_emit is None else n_emit
+        done = []
+        while self._steps < n_known:
+            s = self._steps
+            self._model_step(s)
+            self._steps += 1
+            t = s - self.max_delay
+            if 0 <= t < n_emit:
+                if self._lost.get(t):
+                    pred = self._predd[t % self._CT].cpu().numpy().copy()   # the one host read
+                else:
+                    pred = np.full(self.dep_q, -1, dtype=np.int64)
+                done.append((t, pred))
+            old = s - self.max_delay - 2
+            for d in (self._recv, self._lost):
+                d.pop(old, None)
+        return done
+
+    def _choose(self, logits, noise):
+        """Token from one codebook's logits, on the device: argmax, or a
+        Gumbel-max sample at `temperature` among the top_k."""
+        import torch
+        x = logits.float().reshape(-1)
+        if self.temperature <= 0:
+            return torch.argmax(x)
+        x = x / self.temperature
+        if 0 < self.top_k < x.numel():
+            kth = torch.topk(x, self.top_k).values[-1]
+            x = x.masked_fill(x < kth, float("-inf"))
+        return torch.argmax(x - torch.log(-torch.log(noise)))
+
+    def _depth(self, h, prev0, given, need, noise, n):
+        """Depth transformer over codebooks 0..n-1: received tokens forced,
+        lost ones chosen; returns int64[dep_q] (-1 where nothing was chosen)."""
+        import torch
+        dep = self.model.depformer
+        out = torch.full((self.dep_q,), -1, dtype=torch.long, device=h.device)
+        prev = prev0
+        fb = self.feed_back == "predicted"
+        outs = []
+        with dep.streaming(1):
+            for i in range(n):
+                logits = self.model.forward_depformer(i, prev.view(1, 1, 1), h)
+                tok = self._choose(logits, noise[i])
+                outs.append(torch.where(need[i], tok, -1))
+                prev = torch.where(need[i], tok, given[i]) if fb else given[i]
+        out[:n] = torch.stack(outs)
+        return out
+
+    def _model_step(self, s):
+        import torch
+        dq, D = self.dep_q, self.delays
+        r = s % self._CT
+        vals = self._vals.view(-1)
+        with torch.no_grad():
+            h, _ = self._main(vals[self._tin[r]].view(1, self.K, 1))
+            need = [0 <= s - D[i + 1] and not self._recv[s - D[i + 1]][i] for i in range(dq)]
+            if not any(need):
+                return
+            n = dq if self.full_depth else 1 + max(i for i in range(dq) if need[i])
+            if self.temperature > 0:
+                noise = torch.rand((dq, self.card), generator=self._gen, device=self.device)
+                noise.clamp_(1e-12, 1.0 - 1e-7)
+            else:
+                noise = self._nonoise
+            given = vals[self._gidx[r]]
+            needd = ~self._recvd.view(-1)[self._pidx[r]]
+            out = self._depth_fn(h, vals[self._prev0[r]].view(1), given, needd, noise, n)
+            self._predd.view(-1)[self._pidx[r][:n]] = out[:n]
+            if self.feed_back == "predicted":
+                vals[self._gidx[r][:n]] = torch.where(needd[:n], out[:n], given[:n])
