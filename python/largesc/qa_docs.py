@@ -102,6 +102,18 @@ def sim_short(cmd):
     return cmd + " --no-progress"
 
 
+def sim_trace_short(cmd):
+    """largesc-sim replaying a trace: as sim_short without loss points; the
+    repository's docs/traces/ files resolve to the checkout."""
+    cmd = re.sub(r"(?<![\w/.])docs/traces/", ROOT + "/docs/traces/", cmd)
+    for name, value in (("--clips", "1"), ("--max-seconds", "1.5"), ("--metrics", "stoi"),
+                        ("--bitrate", "1100"), ("--jobs", "1"), ("--baselines", "codec2_700c")):
+        cmd = opt(cmd, name, value)
+    if "--weights" not in cmd:
+        cmd += " --weights random:1"
+    return cmd + " --no-progress"
+
+
 def finetune_short(cmd):
     cmd = opt(cmd, "--steps", "4")
     cmd = opt(cmd, "--ckpt-every", "2")
@@ -120,6 +132,7 @@ RULES = [
     (r"gnuradio-companion", "gui", None),
     (r"largesc-sim .*--scheduler tcp://", "fail",
      (sim_short, r"cannot reach the Dask scheduler at tcp://")),
+    (r"largesc-sim .*--trace ", "run", sim_trace_short),
     (r"largesc-sim ", "run", sim_short),
     (r"largesc-finetune .*--model moshi7b --device cuda", "fail",
      (finetune_short, r"--device cuda: torch sees no CUDA GPU on this machine")),
@@ -135,6 +148,9 @@ RULES = [
      (lambda c: opt(c, "--max-frames", "12"), r"not in the local Hugging Face cache")),
     (r"grcc examples/phy_sim\.grc -o /tmp/phy_sim", "run", lambda c: c),
     (r"/tmp/phy_sim/phy_sim\.py", "run", lambda c: opt(c, "-n", "20")),
+    (r"grcc examples/usrp_(rx|tx)\.grc -o /tmp/usrp_(rx|tx)$", "run", lambda c: c),
+    (r"/tmp/usrp_(rx|tx)/usrp_(rx|tx)\.py", "skip",
+     "needs USRPs (docs/traces.md); qa_phy checks the no-device message, qa_traces the recorder"),
     (r"grcc flowgraph\.grc -o outdir", "run",
      lambda c: c.replace("flowgraph.grc", "examples/sim_link_nogui.grc")),
     (r"python3 -c \"from gnuradio import largesc\"", "run", lambda c: c),
