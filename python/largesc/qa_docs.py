@@ -105,7 +105,6 @@ def sim_short(cmd):
 def sim_trace_short(cmd):
     """largesc-sim replaying a trace: as sim_short without loss points; the
     repository's docs/traces/ files resolve to the checkout."""
-    cmd = re.sub(r"(?<![\w/.])docs/traces/", ROOT + "/docs/traces/", cmd)
     for name, value in (("--clips", "1"), ("--max-seconds", "1.5"), ("--metrics", "stoi"),
                         ("--bitrate", "1100"), ("--jobs", "1"), ("--baselines", "codec2_700c")):
         cmd = opt(cmd, name, value)
@@ -184,7 +183,8 @@ def localise(cmd, work):
     cmd = re.sub(r"(?<![\w/.])/tmp/", lambda m: os.path.join(work, "tmp") + "/", cmd)
     cmd = re.sub(r"(?<![\w/.])\.venv/bin/", lambda m: VENV_BIN + "/", cmd)
     cmd = re.sub(r"(?<![\w/.])largesc-", lambda m: VENV_BIN + "/largesc-", cmd)
-    cmd = re.sub(r"(?<![\w/.])(examples|benchmarks|tools|python)/", lambda m: ROOT + "/" + m.group(1) + "/", cmd)
+    cmd = re.sub(r"(?<![\w/.])(examples|benchmarks|tools|python|docs/traces)/",
+                 lambda m: ROOT + "/" + m.group(1) + "/", cmd)
     return cmd
 
 
@@ -240,6 +240,7 @@ class qa_docs(unittest.TestCase):
         self.assertEqual(opt("x --out o", "--steps", "4"), "x --out o --steps 4")
         # a checkout under /tmp keeps its own paths; only the documents' /tmp/ moves
         cmd = localise(".venv/bin/grcc examples/a.grc -o /tmp/fg && .venv/bin/python3 /tmp/fg/a.py", "/W")
+        self.assertEqual(localise("x --trace docs/traces/t.trace", "/W"), f"x --trace {ROOT}/docs/traces/t.trace")
         self.assertEqual(cmd, f"{VENV_BIN}/grcc {ROOT}/examples/a.grc -o /W/tmp/fg && "
                               f"{VENV_BIN}/python3 /W/tmp/fg/a.py")
 
