@@ -199,6 +199,23 @@ class qa_phy(gr_unittest.TestCase):
                 self.assertNotEqual(p.returncode, 0)
                 self.assertIn("check the device arguments 'serial=largesc-qa-none'", err)
 
+    def test_008b_phy_sweep_checks_arguments(self):
+        """largesc-phy-sweep refuses impossible settings before any work, by name."""
+        app = os.path.join(ROOT, "apps", "largesc-phy-sweep")
+        for args, msg in ((["--packets", "0"], "--packets must be an integer in 1..1000000, got 0"),
+                          (["--ebn0", "20:6:1"], "a range needs start <= stop and step > 0"),
+                          (["--ebn0", "abc"], "--ebn0 'abc': give"),
+                          (["--ebn0", "500"], "in -20..60 dB"),
+                          (["--k", "40"], "--k must be an integer in 1..32, got 40"),
+                          (["--samp-rate", "0"], "--samp-rate must be a finite number > 0"),
+                          (["--samp-rate", "15000"], "must be an integer >= 2"),
+                          (["--speech", "--budget", "100"], "--budget: bit rate 100")):
+            with self.subTest(args=args):
+                p = subprocess.run([sys.executable, app, *args], capture_output=True, text=True, timeout=120)
+                self.assertEqual(p.returncode, 2, p.stderr[-500:])
+                self.assertIn(msg, p.stderr)
+                self.assertNotIn("Traceback", p.stderr)
+
     def test_009_open_usrp_source_message(self):
         with self.assertRaises(phy.USRPNotFound) as cm:
             phy.open_usrp_source("serial=largesc-qa-none")
