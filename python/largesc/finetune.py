@@ -189,12 +189,13 @@ def model_input(tokens, mask, lm_cfg, text_token=-1):
 def batch_loss(model, tokens, mask, lm_cfg, received_weight=0.5, text_token=-1):
     """Mean weighted cross-entropy of a batch, and the CE on lost tokens alone."""
     import torch
-    codes = model_input(tokens, mask, lm_cfg, text_token)
+    dev = next(model.parameters()).device                   # inputs and targets go where the model is
+    codes = model_input(tokens, mask, lm_cfg, text_token).to(dev)
     out = model(codes)
     logits = out.logits                                     # [B, dep_q, T, card]
-    target = torch.from_numpy(tokens).permute(0, 2, 1)      # [B, dep_q, T]
+    target = torch.from_numpy(tokens).permute(0, 2, 1).to(dev)      # [B, dep_q, T]
     valid = torch.isfinite(logits[..., 0])
-    lost = torch.from_numpy(mask == 0).permute(0, 2, 1)
+    lost = torch.from_numpy(mask == 0).permute(0, 2, 1).to(dev)
     w = torch.where(lost, 1.0, float(received_weight)) * valid
     ce = torch.nn.functional.cross_entropy(
         torch.nan_to_num(logits).reshape(-1, logits.shape[-1]).float(), target.reshape(-1),
