@@ -144,6 +144,8 @@ class qa_link(gr_unittest.TestCase):
                 bad.append((p_in, p_out, p_rej, c_in, c_sum))
             if c_in == n:
                 break
+        # the depacketizer may still be working through its queue
+        wait_for(lambda: dpk.packets_in() == chan.packets_passed(), 30, "depacketizer did not drain")
         tb.stop()
         tb.wait()
         self.assertEqual(bad, [])
