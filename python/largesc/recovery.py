@@ -51,7 +51,6 @@ Modules (split by concern; every name is re-exported here):
   recovery.py       the stream core (TokenRecovery, check_recovery, make_recovery)
 """
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,7 +63,7 @@ from .recovery_config import (ADAPTER_FORMAT, ADAPTER_VERSION, BACKENDS, CARD,  
                               lm_config, moshi_config)
 from .recovery_weights import (add_lora, adapter_paths, apply_adapter,  # noqa: F401
                                check_adapter, load_base, lora_state, moshi_weights_file,
-                               read_adapter, save_adapter, save_checkpoint)
+                               read_adapter, read_adapter_meta, save_adapter, save_checkpoint)
 from .recovery_hold import HoldState  # noqa: F401
 from .recovery_lm import EagerLMRecovery, LMRecovery  # noqa: F401
 
@@ -227,18 +226,7 @@ def check_recovery(backend="hold", model="", checkpoint="", adapter="", lora_ran
                             "use device 'cpu' or 'auto'")
     ameta = None
     if adapter:
-        st, js = adapter_paths(adapter)
-        if not st.exists():
-            raise RecoveryError(f"adapter file {str(st)!r} does not exist (write one with "
-                                "largesc-finetune; see docs/recovery.md)")
-        if not js.exists():
-            raise RecoveryError(f"adapter {str(st)!r} has no config file {str(js)!r} next to it")
-        try:
-            ameta = json.loads(js.read_text())
-        except Exception as e:
-            raise RecoveryError(f"adapter config {str(js)!r} is not JSON: {e}") from e
-        if ameta.get("format") != ADAPTER_FORMAT:
-            raise RecoveryError(f"{str(js)!r} is not a {ADAPTER_FORMAT} adapter config")
+        ameta = read_adapter_meta(adapter)
         desc.update(adapter=str(adapter), adapter_trained=bool(ameta.get("trained", False)))
     elif lora_rank:
         raise RecoveryError(f"lora_rank {lora_rank} given but no adapter file")
@@ -338,7 +326,7 @@ def make_recovery(backend="hold", max_hold=DEFAULT_MAX_HOLD, min_codebooks=1, mo
         default_text = cfg.get("existing_text_padding_id", 3)
         default_fb = "predicted"
     else:
-        ameta = read_adapter(adapter)[1] if adapter else None
+        ameta = read_adapter_meta(adapter) if adapter else None
         cfg = lm_config(model if model not in ("", None) else ameta["lm_config"])
         lm_model, binfo = load_base(cfg, desc["checkpoint"], _pick_device(device))
         info.update(binfo)

@@ -68,11 +68,13 @@ def save_adapter(model, path, lm_cfg, rank, scaling, extra=None):
     return st, js
 
 
-def read_adapter(path):
-    """(tensors, meta) of an adapter file; RecoveryError if missing or not one."""
+def read_adapter_meta(path):
+    """The JSON meta of an adapter, without loading its tensors; RecoveryError
+    if the files are missing or not an adapter's."""
     st, js = adapter_paths(path)
     if not st.exists():
-        raise RecoveryError(f"adapter file {str(st)!r} does not exist")
+        raise RecoveryError(f"adapter file {str(st)!r} does not exist (write one with "
+                            "largesc-finetune; see docs/recovery.md)")
     if not js.exists():
         raise RecoveryError(f"adapter {str(st)!r} has no config file {str(js)!r} next to it")
     try:
@@ -81,6 +83,13 @@ def read_adapter(path):
         raise RecoveryError(f"adapter config {str(js)!r} is not JSON: {e}") from e
     if meta.get("format") != ADAPTER_FORMAT:
         raise RecoveryError(f"{str(js)!r} is not a {ADAPTER_FORMAT} adapter config")
+    return meta
+
+
+def read_adapter(path):
+    """(tensors, meta) of an adapter file; RecoveryError if missing or not one."""
+    st, _ = adapter_paths(path)
+    meta = read_adapter_meta(path)
     try:
         from safetensors.torch import load_file
         tensors = load_file(str(st))
