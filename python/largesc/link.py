@@ -83,6 +83,7 @@ class LinkConfig:
     recovery_args: dict = field(default_factory=dict)
     weights: str = "random:0"       # Mimi weight spec (see weights.py)
     codec_mode: str = "exact"
+    device: str = "cpu"             # Mimi encoder/decoder device: cpu, cuda, auto
     out_rate: int = 16000
     crc: bool = False
     feedback: bool = False          # close the loop: depacketizer feedback -> controller
