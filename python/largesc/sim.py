@@ -174,7 +174,8 @@ def run_point(point, clips, opts):
                                   mean_burst=max(point.mean_burst, 1.0))
             res = B.run_baseline(point.system, ref, sr, loss)
             deg = res.audio
-            row.update(untrained=False, token_bitrate=float(res.payload_bps),
+            # a neural baseline without its trained weights (EnCodec) runs untrained, labelled
+            row.update(untrained=bool(getattr(res, "untrained", False)), token_bitrate=float(res.payload_bps),
                        on_air_bitrate=float(res.on_air_bps), latency_ms=float(res.latency_ms),
                        packets_sent=int(res.packets), packets_delivered=int(res.packets - res.packets_lost),
                        packets_dropped=int(res.packets_lost), packets_lost_elsewhere=0)
