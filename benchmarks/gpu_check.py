@@ -14,11 +14,12 @@ only, never quality.
                     frames; lmgen_step: moshi's LMGen.step on the same model
                     (all codebooks generated, and depth tokens given).
   2 mimi            moshi's Mimi, streaming, one frame per call, encode / decode
-                    ms; this module's exact-mode classes tried on the same
-                    device (on CUDA they are not supported yet: issue 11
-                    item 2; the error is printed, not hidden).
+                    ms, beside this module's codec classes ("exact": CUDA
+                    graphs on CUDA; "eager": upstream modules) on the same
+                    device, weights and audio, with 8 and 32 codebooks; each
+                    says whether its tokens equal moshi's frame for frame.
   3 rx_chain        encoder -> Gilbert-Elliott frame loss 20 %, burst 3 ->
-                    recovery -> decoder, paced at 12.5 frames/s: per-frame
+                    recovery -> decoder (this module's exact-mode Mimi), paced at 12.5 frames/s: per-frame
                     processing p50/p99/max, frames late, mic-to-speaker latency
                     (algorithmic + p99 processing). The packetizer /
                     depacketizer cores are C++ bound into gnuradio's runtime,
@@ -208,17 +209,21 @@ def main():
     del gen
     sync()
 
-    # 2 -- Mimi, moshi streaming beside this module's classes
+    # 2 -- Mimi: moshi's own streaming beside this module's codec classes on
+    # the same device, weights and audio (tokens compared frame by frame)
     M = C.mimi_codec
-    mimi, info = C.weights.load_mimi("random")
-    mimi = mimi.to(dev)
-    pcm = torch.randn(1, 1, 1920, device=dev) * 0.1
+    mimi, info = C.weights.load_mimi("random", device=str(dev))
     n_mimi = 10 if a.tiny else 100
+    tt = np.arange((n_mimi + 3) * 1920) / 24000
+    xm = (0.2 * np.sin(2 * np.pi * (150 + 300 * tt) * tt)
+          + 0.03 * np.random.default_rng(1).standard_normal(len(tt))).astype(np.float32)
+    ref_tok = {}
     for nq in (8, 32):
         mimi.set_num_codebooks(nq)
-        te, td = [], []
-        with mimi.streaming(1):
+        te, td, toks = [], [], []
+        with torch.inference_mode(), mimi.streaming(1):
             for t in range(n_mimi + 3):
+                pcm = torch.from_numpy(xm[t * 1920:(t + 1) * 1920]).to(dev).view(1, 1, -1)
                 sync()
                 t1 = time.perf_counter()
                 codes = mimi.encode(pcm)
@@ -226,33 +231,42 @@ def main():
                 t2 = time.perf_counter()
                 mimi.decode(codes)
                 sync()
+                toks.append(codes[0, :, 0].cpu().numpy())
                 if t >= 3:
                     te.append(1e3 * (t2 - t1))
                     td.append(1e3 * (time.perf_counter() - t2))
-        emit(what="mimi", impl="moshi streaming", n_q=nq, encode=stats(te), decode=stats(td))
+        ref_tok[nq] = np.stack(toks)
+        emit(what="mimi", impl="moshi streaming (eager)", n_q=nq, encode=stats(te), decode=stats(td))
     mimi.set_num_codebooks(32)
-    try:
-        enc, dec = M.MimiStreamingEncoder(mimi, "eager", info), M.MimiStreamingDecoder(mimi, "eager", info)
-        x = np.random.default_rng(1).standard_normal(1920).astype(np.float32) * 0.1
-        te, td = [], []
-        for t in range(n_mimi + 3):
-            sync()
-            t1 = time.perf_counter()
-            tk = enc.encode(x, 8)
-            sync()
-            t2 = time.perf_counter()
-            dec.decode(tk)
-            sync()
-            if t >= 3:
-                te.append(1e3 * (t2 - t1))
-                td.append(1e3 * (time.perf_counter() - t2))
-        enc.close()
-        dec.close()
-        emit(what="mimi", impl="largesc exact (eager)", n_q=8, encode=stats(te), decode=stats(td))
-    except Exception as e:       # CUDA: issue 11 item 2 not done yet
-        emit(what="mimi", impl="largesc exact (eager)", n_q=8, error=f"{type(e).__name__}: {e}"[:300])
+    for mode in ("exact", "eager"):
+        for nq in (8, 32):
+            try:
+                enc, dec = M.MimiStreamingEncoder(mimi, mode, info), M.MimiStreamingDecoder(mimi, mode, info)
+                te, td, toks = [], [], []
+                for t in range(n_mimi + 3):
+                    sync()
+                    t1 = time.perf_counter()
+                    tk = enc.encode(xm[t * 1920:(t + 1) * 1920], nq)
+                    sync()
+                    t2 = time.perf_counter()
+                    dec.decode(tk)
+                    sync()
+                    toks.append(tk[0])
+                    if t >= 3:
+                        te.append(1e3 * (t2 - t1))
+                        td.append(1e3 * (time.perf_counter() - t2))
+                graphs = bool(enc._fast is not None and enc._fast.cuda_graphs)
+                enc.close()
+                dec.close()
+                same = np.stack(toks) == ref_tok[nq]
+                emit(what="mimi", impl=f"largesc {mode}", n_q=nq, device=str(dev), cuda_graphs=graphs,
+                     tokens_equal_moshi=bool(same.all()), token_match=round(float(same.mean()), 5),
+                     target="H200, one frame per call: encode <= 3 ms, decode <= 2 ms",
+                     encode=stats(te), decode=stats(td))
+            except Exception as e:
+                emit(what="mimi", impl=f"largesc {mode}", n_q=nq, error=f"{type(e).__name__}: {e}"[:300])
 
-    # 3 -- receive chain, paced at 12.5 frames/s
+    # 3 -- receive chain, paced at 12.5 frames/s, through this module's codec
     T = int(round(chain_s / FRAME_S))
     sr = 24000
     tt = np.arange(T * 1920) / sr
@@ -261,29 +275,28 @@ def main():
     m = loss_mask("ge20", T, 8, np.random.default_rng(3))
     lm = R.LMRecovery(model, text_token=3, feed_back="predicted")
     rec = R.TokenRecovery("lm", lm=lm)
-    mimi.set_num_codebooks(8)
     proc, late, chain_err = [], 0, None
     try:
-        with mimi.streaming(1):
-            x = torch.from_numpy(audio).to(dev)
-            t_next = time.perf_counter()
-            for t in range(T):
-                t_next += FRAME_S
-                t1 = time.perf_counter()
-                codes = mimi.encode(x[t * 1920:(t + 1) * 1920].view(1, 1, -1))
-                tok = codes[0, :, 0].cpu().numpy()
-                for f in rec.push(tok, m[t]):
-                    c = torch.from_numpy(f.tokens.astype(np.int64)).to(dev).view(1, -1, 1)
-                    mimi.decode(c)
-                sync()
-                dt = time.perf_counter() - t1
-                proc.append(1e3 * dt)
-                if time.perf_counter() > t_next + 1e-3:
-                    late += 1
-                wait = t_next - time.perf_counter()
-                if wait > 0:
-                    time.sleep(wait)
-        rec.flush()
+        enc, dec = M.MimiStreamingEncoder(mimi, "exact", info), M.MimiStreamingDecoder(mimi, "exact", info)
+        t_next = time.perf_counter()
+        for t in range(T):
+            t_next += FRAME_S
+            t1 = time.perf_counter()
+            tok = enc.encode(audio[t * 1920:(t + 1) * 1920], 8)[0]
+            for f in rec.push(tok, m[t]):
+                dec.decode(np.asarray(f.tokens, dtype=np.int64)[None])
+            sync()
+            dt = time.perf_counter() - t1
+            proc.append(1e3 * dt)
+            if time.perf_counter() > t_next + 1e-3:
+                late += 1
+            wait = t_next - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+        for f in rec.flush():
+            dec.decode(np.asarray(f.tokens, dtype=np.int64)[None])
+        enc.close()
+        dec.close()
     except Exception as e:
         chain_err = f"{type(e).__name__}: {e}"[:300]
     lm.close()
@@ -295,7 +308,7 @@ def main():
         emit(what="rx_chain", seconds=chain_s, frames=T, loss="ge20 frames, burst 3",
              frames_late=late, latency_ms=round(alg + s["ms_p99"], 1), algorithmic_ms=alg,
              packet_cores="left out (C++ cores need gnuradio's runtime)",
-             codec="moshi Mimi streaming (random weights)", goal="no frame late, latency <= 300 ms",
+             codec="largesc Mimi exact mode (random weights)", goal="no frame late, latency <= 300 ms",
              **{"processing_" + k: v for k, v in s.items()})
     del mimi
 

@@ -80,7 +80,7 @@ def list_audio(inputs):
     return files
 
 
-def audio_tokens(inputs, cache_dir, n_q=8, mimi_weights="hf", log=print):
+def audio_tokens(inputs, cache_dir, n_q=8, mimi_weights="hf", log=print, device="cpu"):
     """Mimi tokens of every speech file, [T_i, n_q] each. Each file's tokens
     are cached in cache_dir as <sha256(file, weights, n_q)>.npy, so a second
     run (or a resumed one) does not run Mimi again."""
@@ -96,7 +96,7 @@ def audio_tokens(inputs, cache_dir, n_q=8, mimi_weights="hf", log=print):
             out.append(np.load(cf))
             continue
         if codec is None:
-            codec, info = W.load_mimi(mimi_weights, param="--mimi-weights")
+            codec, info = W.load_mimi(mimi_weights, param="--mimi-weights", device=device)
             if info.get("untrained"):
                 log("note: Mimi weights are UNTRAINED (random): tokens carry no speech meaning")
         import sphn
@@ -580,7 +580,9 @@ def main(argv=None):
     ap.add_argument("--mask-kinds", default=",".join(DEFAULTS["mask_kinds"]),
                     help=f"comma list of {', '.join(MASK_KINDS)}")
     ap.add_argument("--eval-kind", default="iid", choices=MASK_KINDS)
-    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--device", default="auto",
+                    help="where Mimi and the model run: auto (a CUDA GPU when torch sees one, "
+                         "else the CPU), cpu, cuda, cuda:N (default auto)")
     ap.add_argument("--no-resume", action="store_true", help="start over even if OUT has a checkpoint")
     ap.add_argument("--no-progress", action="store_true")
     a = ap.parse_args(argv)
@@ -606,6 +608,10 @@ def _run(ap, a):
             ap.error(f"--device {a.device}: torch sees no CUDA GPU on this machine; use --device cpu "
                      "(small models: tiny, small100m) or run on a machine with a GPU "
                      "(moshi7b needs about 40 GB for training)")
+    try:
+        a.device = W.resolve_device(a.device, "--device")
+    except ValueError as e:
+        ap.error(str(e))
     seqs = []
     for f in a.tokens:
         seqs += load_token_file(f)
@@ -615,7 +621,7 @@ def _run(ap, a):
     if a.speech:
         cfg = R.lm_config(a.model)
         seqs += audio_tokens(a.speech, a.cache or Path(a.out) / "token_cache",
-                             int(cfg["dep_q"]), a.mimi_weights)
+                             int(cfg["dep_q"]), a.mimi_weights, device=a.device)
     if not seqs:
         ap.error("no data: give speech files/folders, --tokens or --synthetic")
     base = a.base

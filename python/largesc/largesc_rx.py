@@ -25,13 +25,15 @@ class largesc_rx(gr.hier_block2):
 
     delay: playout delay in frames (0..2) = the transmitter's max_offset.
     recovery: 'hold', 'lm' or 'moshi' (see docs/recovery.md), or 'none'.
+    device: where the Mimi decoder runs (auto, cpu, cuda, cuda:N; the
+    recovery model's device is recovery_args['device']).
     start_frame: play out from this frame index (0 when the receiver hears the
     transmitter from its start, as in simulations) instead of from the first
     packet heard."""
 
     def __init__(self, sample_rate=16000, delay=1, recovery="hold", weights="hf",
                  require_crc=False, feedback_interval=25, threads=0, codec_mode="exact",
-                 recovery_args=None, start_frame=None):
+                 recovery_args=None, start_frame=None, device="auto"):
         C.check_rate(sample_rate)
         delay = P.check_int("delay", delay, 0, 2)
         P.check_choice("recovery", recovery, RECOVERY)
@@ -51,8 +53,8 @@ class largesc_rx(gr.hier_block2):
         self.message_port_register_hier_in("flush")
         self.message_port_register_hier_out("feedback")
         self.depacketizer = _core.uep_depacketizer(delay, 8, 125, feedback_interval, require_crc)
-        self.decoder = mimi_decoder(sample_rate=sample_rate, weights=weights, threads=threads,
-                                    mode=codec_mode, start_frame=start_frame)
+        self.decoder = mimi_decoder(sample_rate=sample_rate, weights=weights, device=device,
+                                    threads=threads, mode=codec_mode, start_frame=start_frame)
         self.recovery = None
         self.msg_connect(self, "in", self.depacketizer, "in")
         self.msg_connect(self, "flush", self.depacketizer, "flush")

@@ -29,7 +29,7 @@ class largesc_tx(gr.hier_block2):
 
     def __init__(self, sample_rate=16000, budget=1100.0, loss_rate=0.1, mean_burst=1.0,
                  max_offset=1, mode="adaptive", weights="hf", crc=False, threads=0,
-                 codec_mode="exact"):
+                 codec_mode="exact", device="auto"):
         C.check_rate(sample_rate)
         uep_plan.check_budget(budget)
         uep_plan.check_loss_parameters(loss_rate, mean_burst)
@@ -45,7 +45,7 @@ class largesc_tx(gr.hier_block2):
         self.message_port_register_hier_out("out")
         n_q = min(32, uep_plan.slots_for_budget(budget))
         self.encoder = mimi_encoder(sample_rate=sample_rate, n_q=n_q, weights=weights,
-                                    threads=threads, mode=codec_mode, send_eos=False)
+                                    device=device, threads=threads, mode=codec_mode, send_eos=False)
         self.controller = adaptive_controller(budget=budget, loss_rate=loss_rate,
                                               mean_burst=mean_burst, max_offset=max_offset, mode=mode)
         self.packetizer = _core.uep_packetizer(crc)

@@ -182,11 +182,12 @@ def run_link(audio, in_rate, cfg=None, stall_timeout=60.0):
     tx = largesc_tx(sample_rate=int(in_rate), budget=cfg.budget, loss_rate=loss0,
                     mean_burst=max(cfg.mean_burst, 1.0 / (1.0 - loss0)), max_offset=cfg.max_offset,
                     mode=cfg.mode, weights=cfg.weights, crc=cfg.crc, threads=cfg.threads,
-                    codec_mode=cfg.codec_mode)
+                    codec_mode=cfg.codec_mode, device=cfg.device)
     rx = largesc_rx(sample_rate=cfg.out_rate, delay=cfg.max_offset, recovery=cfg.recovery,
                     weights=cfg.weights, require_crc=cfg.crc,
                     feedback_interval=25 if cfg.feedback else 0, threads=cfg.threads,
-                    codec_mode=cfg.codec_mode, recovery_args=cfg.recovery_args, start_frame=0)
+                    codec_mode=cfg.codec_mode, recovery_args=cfg.recovery_args, start_frame=0,
+                    device=cfg.device)
     enc, ctrl, pkz = tx.encoder, tx.controller, tx.packetizer
     dpk, rec, dec = rx.depacketizer, rx.recovery, rx.decoder
     with tempfile.TemporaryDirectory() as tmp:  # the channel reads a trace at construction

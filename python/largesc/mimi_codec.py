@@ -24,7 +24,13 @@ mode selects the implementation of the streaming step:
   "fast"   "exact" under torch.compile (on-disk inductor cache; falls back to
            "exact" where compiling fails). Same tokens.
   "fast-int8"  "exact" with int8 dynamic quantisation of the transformer's
-           linears. Approximate (tokens differ).
+           linears. Approximate (tokens differ). CPU only.
+
+Device: the codec runs where its model is (weights.load_mimi(device=...):
+cpu, cuda, cuda:N, or auto = cuda when torch sees a GPU). Audio and tokens
+cross to the device once per call and come back as numpy arrays. On CUDA the
+"exact" step runs as a CUDA graph per frames-per-call value (mimi_fast;
+LARGESC_MIMI_CUDA_GRAPH=0 turns graphs off).
 """
 
 import math
@@ -165,6 +171,7 @@ class _StreamingCodec:
             raise ValueError(f"unknown mode {mode!r}: use one of {MODES}")
         self.model = model
         self.mode = mode
+        self.device = next(model.parameters()).device
         self.info = dict(info or {})
         self.frames = 0
         self._stack = None
@@ -217,7 +224,7 @@ class MimiStreamingEncoder(_StreamingCodec):
         pcm = np.ascontiguousarray(pcm, dtype=np.float32).reshape(-1)
         if len(pcm) == 0 or len(pcm) % FRAME_SIZE:
             raise ValueError(f"encode needs a positive multiple of {FRAME_SIZE} samples, got {len(pcm)}")
-        x = torch.from_numpy(pcm).view(1, 1, -1)
+        x = torch.from_numpy(pcm).view(1, 1, -1).to(self.device)
         with torch.inference_mode():
             if self._fast is not None:
                 codes = self._fast.step(x, n_q)[:, :n_q]
@@ -232,7 +239,7 @@ class MimiStreamingEncoder(_StreamingCodec):
                 finally:
                     m.quantizer.set_num_codebooks(N_CODEBOOKS)
         self.frames += codes.shape[-1]
-        return codes[0].T.numpy().astype(np.int64)
+        return codes[0].T.cpu().numpy().astype(np.int64)
 
 
 class MimiStreamingDecoder(_StreamingCodec):
@@ -256,16 +263,18 @@ class MimiStreamingDecoder(_StreamingCodec):
     def latent(self, tokens, present=None):
         """tokens [T, K] ints, present [T, K] bool or None -> latent [1, 512, T]
         at 12.5 Hz, exactly the sum moshi's quantizer.decode forms."""
-        tok = torch.as_tensor(np.asarray(tokens, dtype=np.int64))
-        if tok.dim() != 2 or tok.shape[1] > N_CODEBOOKS:
+        tok = np.asarray(tokens, dtype=np.int64)
+        if tok.ndim != 2 or tok.shape[1] > N_CODEBOOKS:
             raise ValueError(f"tokens must be [T, K<=32], got shape {tuple(tok.shape)}")
-        if tok.numel() and (int(tok.min()) < 0 or int(tok.max()) >= CARDINALITY):
+        if tok.size and (int(tok.min()) < 0 or int(tok.max()) >= CARDINALITY):
             raise ValueError(f"token values must be in 0..{CARDINALITY - 1}")
         T, K = tok.shape
-        pres = None if present is None else torch.as_tensor(np.asarray(present, dtype=bool))
+        dev = self.device
+        tok = torch.from_numpy(tok).to(dev)         # checked on the host, one copy to the device
+        pres = None if present is None else torch.as_tensor(np.asarray(present, dtype=bool)).to(dev)
         q = self.model.quantizer
-        first = torch.zeros(T, self._tables[0].shape[1])
-        rest = torch.zeros(T, self._tables[0].shape[1])
+        first = torch.zeros(T, self._tables[0].shape[1], device=dev)
+        rest = torch.zeros(T, self._tables[0].shape[1], device=dev)
         for k in range(K):
             e = self._tables[k][tok[:, k]]
             if pres is not None:
@@ -290,7 +299,7 @@ class MimiStreamingDecoder(_StreamingCodec):
                 (emb,) = m.decoder_transformer(emb)
                 out = m.decoder(emb)
         self.frames += lat.shape[-1]
-        return out.reshape(-1).numpy().astype(np.float32, copy=False)
+        return out.reshape(-1).cpu().numpy().astype(np.float32, copy=False)
 
 
 class _NotStreaming:
@@ -315,29 +324,31 @@ class _NotStreaming:
 
 def batch_encode(model, pcm, n_q=N_CODEBOOKS):
     """Non-streaming reference encode (moshi's own path): tokens [T, n_q]."""
-    x = torch.from_numpy(np.ascontiguousarray(pcm, dtype=np.float32)).view(1, 1, -1)
+    dev = next(model.parameters()).device
+    x = torch.from_numpy(np.ascontiguousarray(pcm, dtype=np.float32)).view(1, 1, -1).to(dev)
     with torch.inference_mode(), _NotStreaming(model):
         model.set_num_codebooks(n_q)
         try:
             codes = model.encode(x)
         finally:
             model.set_num_codebooks(N_CODEBOOKS)
-    return codes[0].T.numpy().astype(np.int64)
+    return codes[0].T.cpu().numpy().astype(np.int64)
 
 
 def batch_decode(model, tokens):
     """Non-streaming reference decode (moshi's own path): tokens [T, K] -> pcm."""
-    codes = torch.as_tensor(np.asarray(tokens, dtype=np.int64)).T[None]
+    dev = next(model.parameters()).device
+    codes = torch.as_tensor(np.asarray(tokens, dtype=np.int64)).T[None].to(dev)
     with torch.inference_mode(), _NotStreaming(model):
         out = model.decode(codes)
-    return out.reshape(-1).numpy().astype(np.float32)
+    return out.reshape(-1).cpu().numpy().astype(np.float32)
 
 
-def load_codec(weights="random", mode="eager", threads=0, offline=None):
+def load_codec(weights="random", mode="eager", threads=0, offline=None, device="cpu"):
     """(encoder, decoder) sharing one model. Encoder and decoder drive disjoint
     sub-modules (plus the read-only quantizer tables), so sharing is safe."""
     set_threads(threads)
-    model, info = W.load_mimi(weights, offline=offline)
+    model, info = W.load_mimi(weights, offline=offline, device=device)
     return MimiStreamingEncoder(model, mode, info), MimiStreamingDecoder(model, mode, info)
 
 

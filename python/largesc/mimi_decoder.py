@@ -256,13 +256,13 @@ class mimi_decoder(gr.sync_block):
     Every rejected message is counted per reason (rejections()) and logged
     at WARNING level (first, then every 1000th per reason)."""
 
-    def __init__(self, sample_rate=16000, weights="hf", device="cpu", threads=0,
+    def __init__(self, sample_rate=16000, weights="hf", device="auto", threads=0,
                  frames_per_call=1, mode="exact", done_grace_s=1.0, start_frame=None,
                  max_gap=DEFAULT_MAX_GAP):
         gr.sync_block.__init__(self, name="mimi_decoder", in_sig=None, out_sig=[np.float32])
         C.check_rate(sample_rate)
         P.check_str("weights", weights)
-        P.check_str("device", device)
+        device = W.resolve_device(P.check_str("device", device))  # auto -> cuda when there is a GPU
         threads = P.check_int("threads", threads, 0, 1024)
         P.check_int("frames_per_call", frames_per_call, 1, MAX_FRAMES_PER_CALL)
         P.check_choice("mode", mode, C.MODES)

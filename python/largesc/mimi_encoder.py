@@ -176,13 +176,13 @@ class mimi_encoder(gr.sync_block):
     Message port `n_q`: integer, or dict {n_q[, frame]}: codebooks from the
     next frame (or from frame index `frame`)."""
 
-    def __init__(self, sample_rate=16000, n_q=8, weights="hf", device="cpu", threads=0,
+    def __init__(self, sample_rate=16000, n_q=8, weights="hf", device="auto", threads=0,
                  frames_per_call=1, mode="exact", vad_threshold_db=-50.0, send_eos=True):
         gr.sync_block.__init__(self, name="mimi_encoder", in_sig=[np.float32], out_sig=None)
         C.check_rate(sample_rate)
         _check_n_q("n_q", n_q)
         P.check_str("weights", weights)
-        P.check_str("device", device)
+        device = W.resolve_device(P.check_str("device", device))  # auto -> cuda when there is a GPU
         threads = P.check_int("threads", threads, 0, 1024)
         P.check_int("frames_per_call", frames_per_call, 1, MAX_FRAMES_PER_CALL)
         P.check_choice("mode", mode, C.MODES)

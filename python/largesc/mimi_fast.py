@@ -94,7 +94,9 @@ class _Lin(nn.Module):
         super().__init__()
         self.w = _t(w)
         self.b = b
-        self.pw = torch.ops.mkldnn._reorder_linear_weight(self.w, rows) if self.enable and _mkldnn_ok() else None
+        cpu = self.w.device.type == "cpu"            # oneDNN packing is for the CPU only
+        self.pw = (torch.ops.mkldnn._reorder_linear_weight(self.w, rows)
+                   if self.enable and cpu and _mkldnn_ok() else None)
         self.packed = self.pw is not None
         if self.packed:
             self.w = None          # keep only the packed copy
@@ -187,7 +189,7 @@ class _ConvTr(nn.Module):
             y = c[:, 0] + torch.cat([part, c[:-1, 1]], 0)
             part.copy_(c[-1:, 1])
         else:
-            full = torch.zeros(T + self.m - 1, self.S, self.O)
+            full = torch.zeros(T + self.m - 1, self.S, self.O, dtype=x.dtype, device=x.device)
             for j in range(self.m):
                 full[j:j + T] += c[:, j]
             full[:self.m - 1] += part
@@ -324,7 +326,7 @@ class _Transformer(nn.Module):
         if self.in_proj is not None:
             x = F.linear(x, self.in_proj)
         off = st["offset"]
-        ar = torch.arange(T)
+        ar = torch.arange(T, device=x.device)
         pos = off + ar                                           # [T]
         idx = pos % self.cap
         slot = st["slot_pos"]
@@ -475,28 +477,90 @@ def build_net(net_cls, model, int8=False, packed=True):
         _Lin.enable = True
 
 
+def _state_to(st, device):
+    """A streaming state (nested dicts/lists of tensors) on `device`."""
+    if isinstance(st, dict):
+        return {k: _state_to(v, device) for k, v in st.items()}
+    if isinstance(st, list):
+        return [_state_to(v, device) for v in st]
+    return st.to(device)
+
+
+def _state_copy_(dst, src):
+    """Copies state `src` into `dst` in place (the tensors a CUDA graph
+    captured keep their addresses)."""
+    if isinstance(dst, dict):
+        for k in dst:
+            _state_copy_(dst[k], src[k])
+    elif isinstance(dst, list):
+        for d, s_ in zip(dst, src):
+            _state_copy_(d, s_)
+    else:
+        dst.copy_(src)
+
+
+def cuda_graphs_wanted(device):
+    """CUDA graphs for the step on a CUDA device, unless LARGESC_MIMI_CUDA_GRAPH=0
+    (or moshi's NO_CUDA_GRAPH) says otherwise."""
+    if torch.device(device).type != "cuda":
+        return False
+    if os.environ.get("LARGESC_MIMI_CUDA_GRAPH", "1").lower() in ("0", "no", "n", "false"):
+        return False
+    return os.environ.get("NO_CUDA_GRAPH", "").lower() in ("", "0", "no", "n")
+
+
 class _Step:
-    """Driver shared by FastEncoder / FastDecoder: streaming state, optional
-    torch.compile (one compiled graph per frames-per-call value)."""
+    """Driver shared by FastEncoder / FastDecoder: streaming state on the
+    model's device, optional torch.compile (one compiled graph per
+    frames-per-call value) and, on CUDA, one CUDA graph per frames-per-call
+    value (moshi's CUDAGraphed: one eager warm-up call, then capture; every
+    later call copies its input into the captured one and replays). State
+    tensors are reset in place, so a captured graph stays valid."""
 
     compile_mode = os.environ.get("LARGESC_MIMI_COMPILE_MODE", "max-autotune-no-cudagraphs")
 
-    def __init__(self, net_cls, model, mode):
+    def __init__(self, net_cls, model, mode, cuda_graphs=None):
         if mode not in ("exact", "fast", "fast-int8"):
             raise ValueError(f"mimi_fast: unknown mode {mode!r}")
+        self.device = next(model.parameters()).device
+        if mode == "fast-int8" and self.device.type != "cpu":
+            raise ValueError(f"Mimi mode 'fast-int8' runs on the CPU only (int8 fbgemm kernels); "
+                             f"on {self.device} use mode 'exact' or 'fast'")
         self.mode = mode
         self.want_compile = mode == "fast"
         if self.want_compile:
             _inductor_setup()
         self.net = build_net(net_cls, model, int8=(mode == "fast-int8"), packed=not self.want_compile)
+        self.net.to(self.device)       # buffers built on the CPU (rotary frequencies)
+        # CUDA graphs: None = on a CUDA device (see cuda_graphs_wanted); True on
+        # the CPU runs the same wrapper with graphing disabled (tests).
+        self.cuda_graphs = cuda_graphs_wanted(self.device) if cuda_graphs is None else bool(cuda_graphs)
         self.compiled = False          # True once a compiled step has run
         self.compile_s = 0.0           # time spent in first calls (compile or cache load)
         self._fns = {}
+        self._graphs = {}
+        self.st = None
         self.reset()
 
     def reset(self):
         with torch.inference_mode():
-            self.st = self.net.state()
+            fresh = _state_to(self.net.state(), self.device)
+            if self.st is None:
+                self.st = fresh
+            else:
+                _state_copy_(self.st, fresh)
+
+    def _graphed(self, n):
+        """The CUDA-graphed step for n input samples (whole net, every codebook)."""
+        g = self._graphs.get(n)
+        if g is None:
+            from moshi.utils.compile import CUDAGraphed
+            fn = self._fns.get(n, self.net) if self.want_compile else self.net
+            st = self.st
+            g = CUDAGraphed(lambda x: fn(x, st), warmup_steps=1,
+                            disable=self.device.type != "cuda")
+            self._graphs[n] = g
+        return g
 
     def _compiled_fn(self, n):
         fn = self._fns.get(n)
@@ -507,9 +571,21 @@ class _Step:
         return fn
 
     def step(self, x, *args):
-        """One streaming call. Extra args go to the net uncompiled only (the
-        encoder's n_q: a compiled step always searches every codebook, so
-        that it is compiled once)."""
+        """One streaming call. Extra args go to the net uncompiled and
+        ungraphed only (the encoder's n_q: a compiled or graphed step always
+        searches every codebook, so that it is built once). A graphed step's
+        output tensor is overwritten by the next call: copy it out."""
+        x = x.to(self.device)
+        if self.cuda_graphs and not self.want_compile:
+            try:
+                return self._graphed(x.shape[-1])(x)
+            except Exception as e:    # capture failed: stay eager (the state is intact)
+                if self.device.type != "cuda":
+                    raise
+                warnings.warn(f"Mimi step: CUDA graph capture failed ({type(e).__name__}: {e}); "
+                              f"running the step without graphs")
+                self.cuda_graphs = False
+                self._graphs.clear()
         if not self.want_compile:
             return self.net(x, self.st, *args)
         n = x.shape[-1]
@@ -532,12 +608,12 @@ class _Step:
 class FastEncoder(_Step):
     """Streaming encoder step: pcm [1, 1, N] (N multiple of 1920) -> codes [1, K, T]."""
 
-    def __init__(self, model, mode="exact"):
-        super().__init__(_EncNet, model, mode)
+    def __init__(self, model, mode="exact", cuda_graphs=None):
+        super().__init__(_EncNet, model, mode, cuda_graphs)
 
 
 class FastDecoder(_Step):
     """Streaming decoder step: latent [1, 512, T] -> pcm [1, 1, T*1920]."""
 
-    def __init__(self, model, mode="exact"):
-        super().__init__(_DecNet, model, mode)
+    def __init__(self, model, mode="exact", cuda_graphs=None):
+        super().__init__(_DecNet, model, mode, cuda_graphs)

@@ -387,6 +387,95 @@ class qa_codec(gr_unittest.TestCase):
         np.testing.assert_array_equal(a[2 * 640:4 * 640], 0.0)
 
 
+class qa_device(gr_unittest.TestCase):
+    """The device parameter (cpu / cuda / auto) and the device-aware step.
+    On a machine without a GPU the CUDA cases check their errors; the CUDA
+    figures and token identity on a GPU come from benchmarks/gpu_check.py."""
+
+    def test_resolve_device(self):
+        gpu = torch.cuda.is_available()
+        self.assertEqual(W.resolve_device("auto"), "cuda" if gpu else "cpu")
+        self.assertEqual(W.resolve_device(""), "cuda" if gpu else "cpu")
+        self.assertEqual(W.resolve_device(None), "cuda" if gpu else "cpu")
+        self.assertEqual(W.resolve_device("cpu"), "cpu")
+        self.assertEqual(W.resolve_device(" CPU "), "cpu")
+        for bad in ("gpu", "cuda:x", "cuda:", "tpu", 3, ["cpu"]):
+            with self.subTest(device=bad):
+                with self.assertRaisesRegex(ValueError, "auto, cpu, cuda, cuda:N"):
+                    W.resolve_device(bad)
+        if not gpu:
+            for d in ("cuda", "cuda:0", "cuda:3"):
+                with self.subTest(device=d):
+                    with self.assertRaisesRegex(ValueError, "torch sees no CUDA GPU"):
+                        W.resolve_device(d)
+
+    @gr_unittest.unittest.skipIf(torch.cuda.is_available(), "this machine has a GPU")
+    def test_blocks_refuse_a_missing_gpu_at_construction(self):
+        from gnuradio.largesc.largesc_rx import largesc_rx
+        from gnuradio.largesc.largesc_tx import largesc_tx
+        for make in (lambda: mimi_encoder(16000, 8, weights=SEED, device="cuda"),
+                     lambda: mimi_decoder(16000, weights=SEED, device="cuda"),
+                     lambda: largesc_tx(weights=SEED, device="cuda"),
+                     lambda: largesc_rx(weights=SEED, device="cuda")):
+            with self.assertRaisesRegex(ValueError, "device 'cuda': torch sees no CUDA GPU"):
+                make()
+        with self.assertRaisesRegex(ValueError, "device must be one of auto, cpu, cuda"):
+            mimi_encoder(16000, 8, weights=SEED, device="gpu")
+        enc = mimi_encoder(16000, 8, weights=SEED, device="auto", threads=1)
+        self.assertEqual(enc.weights_info["device"], "cpu")
+        self.assertEqual(str(enc.codec.device), "cpu")
+
+    def test_random_weights_same_on_every_device(self):
+        # built on the CPU and moved: the seed alone fixes the weights
+        a, _ = W.load_mimi("random:3", device="cpu")
+        b, info = W.load_mimi("random:3", device="auto")
+        self.assertEqual(info["device"], W.resolve_device("auto"))
+        for (k, va), (_, vb) in zip(a.state_dict().items(), b.state_dict().items()):
+            self.assertTrue(torch.equal(va, vb.cpu()), k)
+
+    def test_graph_wrapper_path_equals_plain_step(self):
+        """The path a CUDA device takes (one graphed step per frames-per-call
+        value, every codebook searched, state reset in place) runs here with
+        graphing disabled: same tokens and audio as the plain exact step,
+        also after a reset."""
+        from gnuradio.largesc import mimi_fast
+        m, info = model()
+        T = 6
+        x = test_signal(T * C.FRAME_SIZE, seed=4)
+        enc = C.MimiStreamingEncoder(m, "exact", info)
+        dec = C.MimiStreamingDecoder(m, "exact", info)
+        ref_t = enc.encode(x, 8)
+        ref_a = dec.decode(ref_t)
+        enc.close(), dec.close()
+        fe = mimi_fast.FastEncoder(m, "exact", cuda_graphs=True)
+        fd = mimi_fast.FastDecoder(m, "exact", cuda_graphs=True)
+        dl = C.MimiStreamingDecoder(m, "eager", info)   # latent() only
+        for attempt in range(2):
+            with self.subTest(attempt=attempt), torch.inference_mode():
+                toks, audio = [], []
+                for i in range(T):
+                    xi = torch.from_numpy(x[i * C.FRAME_SIZE:(i + 1) * C.FRAME_SIZE]).view(1, 1, -1)
+                    c = fe.step(xi, 8)
+                    self.assertEqual(c.shape[1], 32)       # graphed: every codebook
+                    toks.append(c[0, :8].T.clone().numpy())
+                for i in range(T):
+                    audio.append(fd.step(dl.latent(ref_t[i:i + 1])).reshape(-1).clone().numpy())
+                np.testing.assert_array_equal(np.concatenate(toks), ref_t)
+                self.assertLess(float(np.abs(np.concatenate(audio) - ref_a).max()), 1e-5)
+                states = [id(t) for t in _leaves(fe.st)]
+                fe.reset(), fd.reset()
+                self.assertEqual([id(t) for t in _leaves(fe.st)], states)   # reset in place
+        dl.close()
+
+
+def _leaves(st):
+    if isinstance(st, dict):
+        return [t for v in st.values() for t in _leaves(v)]
+    if isinstance(st, list):
+        return [t for v in st for t in _leaves(v)]
+    return [st]
+
+
 class qa_blocks(gr_unittest.TestCase):
 
     def test_bad_parameters(self):

@@ -131,8 +131,19 @@ class qa_recovery_step(gr_unittest.TestCase):
         for w in ("recovery_step", "lmgen_step", "mimi", "rx_chain", "lora_finetune", "done"):
             self.assertIn(w, what, p.stdout[-3000:])
         for r in rows:
+            self.assertNotIn("error", r)
             if r.get("what") == "recovery_step":
                 self.assertTrue(r["equal_to_eager"], r)
+        # item 2: this module's Mimi (exact and eager, 8 and 32 codebooks) on
+        # the same device as moshi's streaming Mimi, tokens equal frame by frame
+        ours = [r for r in rows if r.get("what") == "mimi" and r["impl"].startswith("largesc")]
+        self.assertEqual(sorted((r["impl"], r["n_q"]) for r in ours),
+                         [("largesc eager", 8), ("largesc eager", 32),
+                          ("largesc exact", 8), ("largesc exact", 32)])
+        for r in ours:
+            self.assertTrue(r["tokens_equal_moshi"], r)
+        chain = [r for r in rows if r.get("what") == "rx_chain"][0]
+        self.assertEqual(chain["frames"], 25)
 
 
 if __name__ == "__main__":

@@ -94,12 +94,42 @@ def fill_codebooks(model, seed=0, calib_seconds=4.0):
 
 
 def random_mimi(seed=0, device="cpu"):
-    """An untrained Mimi of the real architecture: deterministic for a seed."""
+    """An untrained Mimi of the real architecture: deterministic for a seed.
+    Built and calibrated on the CPU, then moved: the same weights on every
+    device."""
     import torch
     torch.manual_seed(int(seed))
-    model = build_mimi(device)
+    model = build_mimi("cpu")
     fill_codebooks(model, seed)
-    return model
+    return model.to(device)
+
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(device, param="device"):
+    """The torch device a codec or model runs on: 'cpu', 'cuda' or 'cuda:N'
+    as given, 'auto' (or '') -> 'cuda' when torch sees a GPU, else 'cpu'.
+    ValueError saying what is allowed for anything else, and for a CUDA
+    device this machine does not have."""
+    d = "auto" if device in (None, "") else device
+    if not isinstance(d, str):
+        raise ValueError(f"{param} must be one of auto, cpu, cuda, cuda:N, got {device!r}")
+    d = d.strip().lower()
+    import torch
+    if d == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if d == "cpu":
+        return d
+    if d == "cuda" or (d.startswith("cuda:") and d[5:].isdigit()):
+        if not torch.cuda.is_available():
+            raise ValueError(f"{param} {device!r}: torch sees no CUDA GPU on this machine; "
+                             "use cpu, or auto (a GPU when there is one)")
+        if ":" in d and int(d[5:]) >= torch.cuda.device_count():
+            raise ValueError(f"{param} {device!r}: this machine has {torch.cuda.device_count()} "
+                             f"CUDA GPU(s): cuda:0..cuda:{torch.cuda.device_count() - 1}")
+        return d
+    raise ValueError(f"{param} must be one of auto, cpu, cuda, cuda:N, got {device!r}")
 
 
 def save_mimi(model, path, untrained=False):
@@ -297,10 +327,7 @@ def load_mimi(spec="hf", device="cpu", offline=None, cache_dir=None, param="weig
     cannot be resolved raises (never falls back): WeightsUnavailableError for a
     hub file that is not cached and cannot be downloaded, WeightsError
     otherwise; `param` names the parameter or option in those messages."""
-    if str(device) != "cpu":
-        import torch
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} is not available here (no CUDA); use 'cpu'")
+    device = resolve_device(device)
     kind, value = resolve(spec, offline=offline, cache_dir=cache_dir, param=param)
     if kind == "random":
         model = random_mimi(value, device)
@@ -311,6 +338,7 @@ def load_mimi(spec="hf", device="cpu", offline=None, cache_dir=None, param="weig
         load_state_into(model, state, f"weights file {str(value)!r}")
         info = {"spec": str(spec), "source": str(value),
                 "untrained": meta.get(_UNTRAINED_KEY, "0") == "1"}
+    info["device"] = device
     model.set_num_codebooks(N_CODEBOOKS)
     for p in model.parameters():
         p.requires_grad_(False)
