@@ -15,7 +15,7 @@ from gnuradio import gr
 from . import params as P
 from . import uep_plan
 from .guard import Guard
-from .pmt_util import to_float as _to_float, to_int as _to_int
+from .pmt_util import parse_feedback, to_int as _to_int
 
 MAX_TOKEN = 2047
 
@@ -24,9 +24,6 @@ _K_NQ = pmt.intern("n_q")
 _K_VAD = pmt.intern("vad")
 _K_UEP_K = pmt.intern("uep_k")
 _K_UEP_COPIES = pmt.intern("uep_copies")
-_K_LOSS = pmt.intern("loss_rate")
-_K_BURST = pmt.intern("mean_burst")
-_K_WINDOW = pmt.intern("window")
 
 # feedback estimates are clamped to what a Gilbert channel can express
 MAX_FEEDBACK_LOSS = 0.95
@@ -149,22 +146,7 @@ class adaptive_controller(gr.basic_block):
     @staticmethod
     def _parse_feedback(msg):
         """(L, B, window) or a string saying why the feedback is refused."""
-        if pmt.is_dict(msg):
-            meta = msg                      # a bare dict
-        elif pmt.is_pair(msg) and pmt.is_dict(pmt.car(msg)):
-            meta = pmt.car(msg)             # a PDU
-        else:
-            return "not a dict or a PDU with a dict"
-        L = _to_float(pmt.dict_ref(meta, _K_LOSS, pmt.PMT_NIL))
-        B = _to_float(pmt.dict_ref(meta, _K_BURST, pmt.PMT_NIL))
-        window = _to_int(pmt.dict_ref(meta, _K_WINDOW, pmt.from_long(1)))
-        if L is None or not np.isfinite(L) or not 0.0 <= L <= 1.0:
-            return "loss_rate must be a finite number in [0, 1]"
-        if B is None or not np.isfinite(B) or not 0.0 <= B <= uep_plan.MAX_MEAN_BURST:
-            return f"mean_burst must be a finite number in [0, {uep_plan.MAX_MEAN_BURST:g}]"
-        if window is None or window < 0:
-            return "window must be an integer >= 0"
-        return L, B, window
+        return parse_feedback(msg)
 
     def _handle_feedback(self, msg):
         with self._lock:

@@ -34,7 +34,6 @@ runs headless or in a container.
 
 import collections
 import threading
-import math
 
 import numpy as np
 import pmt
@@ -42,7 +41,7 @@ from gnuradio import blocks, gr
 
 from . import params as P
 from .guard import Guard
-from .pmt_util import to_float
+from .pmt_util import parse_feedback
 
 FIGURES = ("loss_window", "packets_sent", "packets_delivered", "packets_lost", "token_bps", "air_bps",
            "K", "r1", "r2", "feedback_loss", "feedback_burst")
@@ -165,17 +164,12 @@ class link_monitor(gr.basic_block):
         return True
 
     def _on_feedback(self, msg):
-        if pmt.is_dict(msg):
-            d = msg                             # a bare dict
-        elif pmt.is_pair(msg) and pmt.is_dict(pmt.car(msg)):
-            d = pmt.car(msg)                    # a PDU
-        else:
-            return "feedback is not a dict or a PDU with a dict"
-        loss = to_float(pmt.dict_ref(d, pmt.intern("loss_rate"), pmt.PMT_NIL))
-        burst = to_float(pmt.dict_ref(d, pmt.intern("mean_burst"), pmt.PMT_NIL))
-        if loss is None or not math.isfinite(loss) or not 0.0 <= loss <= 1.0:
-            return "loss_rate must be a finite number in [0, 1]"
-        self._fb = (loss, burst if burst is not None and math.isfinite(burst) else 0.0)
+        # the controller's rules (pmt_util.parse_feedback): the view never
+        # shows a report the controller refused
+        parsed = parse_feedback(msg)
+        if isinstance(parsed, str):
+            return "feedback: " + parsed
+        self._fb = parsed[:2]
         return True
 
     def figures(self):

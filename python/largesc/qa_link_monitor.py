@@ -78,6 +78,31 @@ class qa_link_monitor(gr_unittest.TestCase):
         m.handle_feedback(pmt.cons(fb, pmt.PMT_NIL))
         f = m.figures()
         self.assertEqual((f["feedback_loss"], f["feedback_burst"]), (0.125, 2.5))
+        # the controller's rules (pmt_util.parse_feedback): a report it refuses
+        # (no burst, NaN burst, burst out of range, negative window) is refused
+        # here too and the view keeps the last good one
+        from gnuradio.largesc.adaptive_controller import adaptive_controller
+        ctrl = adaptive_controller(budget=1100)
+        refused = [pmt.dict_add(pmt.make_dict(), pmt.intern("loss_rate"), pmt.from_double(0.5))]
+        for k, v in (("mean_burst", pmt.from_double(float("nan"))), ("mean_burst", pmt.from_double(2e3)),
+                     ("window", pmt.from_long(-1))):
+            d = pmt.dict_add(refused[0], pmt.intern(k), v)
+            if k == "window":
+                d = pmt.dict_add(d, pmt.intern("mean_burst"), pmt.from_double(2.0))
+            refused.append(d)
+        for d in refused:
+            before = m.messages_rejected()
+            m.handle_feedback(d)
+            self.assertEqual(m.messages_rejected(), before + 1)
+            self.assertIsInstance(ctrl._parse_feedback(d), str)
+        f = m.figures()
+        self.assertEqual((f["feedback_loss"], f["feedback_burst"]), (0.125, 2.5))
+        good = pmt.dict_add(pmt.dict_add(pmt.make_dict(), pmt.intern("loss_rate"), pmt.from_long(0)),
+                            pmt.intern("mean_burst"), pmt.from_uint64(3))
+        m.handle_feedback(good)
+        self.assertEqual(ctrl._parse_feedback(good), (0.0, 3.0, 1))
+        f = m.figures()
+        self.assertEqual((f["feedback_loss"], f["feedback_burst"]), (0.0, 3.0))
 
     def test_005_in_flowgraph(self):
         """packets through a real erasure channel: the published figures
