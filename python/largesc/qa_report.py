@@ -115,6 +115,27 @@ class qa_report(unittest.TestCase):
         self.assertEqual((s["clips"], s["stats"]["stoi"]["n"], s["stats"]["wer"]["n"]), (6, 5, 6))
         self.assertIn("*: the metric failed on some utterances", R.format_summary(rep))
 
+    def test_wer_reference_is_labelled(self):
+        rows = campaign(losses=(0.1,))
+        for r in rows:
+            r["wer_reference"] = "whisper-clean-input" if r["clip"] in ("c0", "c1") else "corpus"
+        rep = R.build_report(rows, {})
+        self.assertEqual(rep["summary"][0]["wer_reference"], {"corpus": 4, "whisper-clean-input": 2})
+        self.assertIn("(WER reference: the transcript for 16 of 24 utterance rows, Whisper's transcript of "
+                      "the clean input for 8 (no transcript given))", R.format_summary(rep))
+        self.assertIn("partly Whisper", R.axis_label("wer", rep["summary"]))
+        for r in rows:
+            r["wer_reference"] = "whisper-clean-input"
+        rep = R.build_report(rows, {})
+        self.assertIn("WER reference: Whisper's transcript of the clean input", R.format_summary(rep))
+        self.assertTrue(R.axis_label("wer", rep["summary"]).endswith("reference: Whisper on the clean input"))
+        for r in rows:
+            r["wer_reference"] = "corpus"
+        rep = R.build_report(rows, {})
+        self.assertNotIn("WER reference", R.format_summary(rep))
+        self.assertEqual(R.axis_label("wer", rep["summary"]),
+                         "wer: word error rate, Whisper tiny.en\n(LOWER is better)")
+
     # ---- comparisons
 
     def test_paired_verdicts_follow_the_metric_direction(self):

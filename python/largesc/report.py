@@ -194,6 +194,9 @@ def summarize(rows):
         if trace:
             s["trace"] = trace
             s["trace_stats"] = {k[6:]: rs[0][k] for k in TRACE_FIELDS if k in rs[0]}
+        refs = [x["wer_reference"] for x in rs if x.get("wer_reference")]
+        if refs:           # where WER's reference transcripts came from (sim.wer_reference)
+            s["wer_reference"] = {k: refs.count(k) for k in sorted(set(refs))}
         s["metrics"], s["stats"] = {}, {}
         for m in metric_names(rs):
             st = mean_ci([x.get("m_" + m) for x in rs])
@@ -460,7 +463,26 @@ BURST_STYLES = ("-", "--", ":", "-.")
 MARKERS = ("o", "s", "^", "v", "D", "P", "X", "*")
 
 
-def axis_label(m):
+WHISPER_REFERENCE = "whisper-clean-input"   # eval.corpus.REF_WHISPER
+
+
+def wer_reference_note(summ):
+    """One line on where the WER reference transcripts came from, or ""."""
+    n = {}
+    for s in summ:
+        for k, v in s.get("wer_reference", {}).items():
+            n[k] = n.get(k, 0) + v
+    total, whisper = sum(n.values()), n.get(WHISPER_REFERENCE, 0)
+    if not whisper:
+        return ""
+    if whisper == total:
+        return ("WER reference: Whisper's transcript of the clean input (no transcript given): "
+                "the words the link changed, not recognition accuracy")
+    return (f"WER reference: the transcript for {total - whisper} of {total} utterance rows, Whisper's "
+            f"transcript of the clean input for {whisper} (no transcript given)")
+
+
+def axis_label(m, summ=()):
     hb = higher_is_better(m)
     try:
         from .eval.metrics import METRICS
@@ -468,7 +490,11 @@ def axis_label(m):
     except ImportError:
         desc = m
     direction = {True: "higher is better", False: "LOWER is better", None: "direction unknown"}[hb]
-    return f"{m}: {desc}\n({direction})"
+    ref = wer_reference_note(summ) if m == "wer" else ""
+    if ref:
+        ref = "\nreference: " + ("Whisper on the clean input" if ref.startswith("WER reference: Whisper")
+                                 else "partly Whisper on the clean input")
+    return f"{m}: {desc}\n({direction}){ref}"
 
 
 def _left_out(summ, m):
@@ -548,6 +574,7 @@ def plot_report(rep, out_dir):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     plot_dir = os.path.join(out_dir, "plots")
     os.makedirs(plot_dir, exist_ok=True)
@@ -570,7 +597,7 @@ def plot_report(rep, out_dir):
                       marker=MARKERS[bursts.index(burst) % len(MARKERS)], color=colors[lab],
                       label=f"{lab}, " + ("i.i.d." if burst <= 1 else f"burst {burst:g}"))
         ax.set_xlabel("packet loss rate (%)  [solid: i.i.d. loss, dashed/dotted: bursts of mean length given]")
-        ax.set_ylabel(axis_label(m))
+        ax.set_ylabel(axis_label(m, rep["summary"]))
         ax.grid(alpha=0.3)
         ax.set_title("\n".join([f"{m} against packet loss rate"]
                                + _notes(rep, m, (min(ns), max(ns)) if ns else None)), fontsize=9)
@@ -605,13 +632,17 @@ def plot_report(rep, out_dir):
                               color=colors[name], label=name)
                 handles.setdefault(name, h)
             ax.set_xscale("log")
+            ax.set_xticks(sorted(rates))
+            ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+            ax.tick_params(axis="x", labelrotation=45, labelsize=7)
             ax.set_title(setting_label(("", loss, burst)), fontsize=9)
             ax.set_xlabel("bit rate (bit/s, log): LargeSC token budget, codec payload")
             ax.grid(alpha=0.3, which="both")
         for ax in axes.flat[k:]:
             ax.set_visible(False)
         for ax in axes[:, 0]:
-            ax.set_ylabel(axis_label(m))
+            ax.set_ylabel(axis_label(m, rep["summary"]))
         fig.suptitle("\n".join([f"{m} against bit rate, per loss setting"]
                                + _notes(rep, m, (min(ns), max(ns)))), fontsize=9)
         fig.legend(list(handles.values()), [h.get_label() for h in handles.values()], fontsize=7,
@@ -717,6 +748,8 @@ def format_summary(rep):
     if partial:
         lines.append("(*: the metric failed on some utterances (metric_errors in report.csv); n per metric "
                      "in summary.csv)")
+    if wer_reference_note(summ):
+        lines.append(f"({wer_reference_note(summ)})")
     if rep["untrained_rows"]:
         lines.append(f"({rep['untrained_rows']} rows ran an UNTRAINED codec or recovery model: their "
                      "metrics say nothing about speech quality)")
