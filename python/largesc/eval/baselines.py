@@ -115,30 +115,36 @@ class LossSpec:
             return np.zeros(0, bool)
         return self.loss_model().pattern(int(n)).astype(bool)
 
-    def frame_losses(self, n_frames, frame_ms):
+    def frame_losses(self, n_frames, frame_ms, offset_ms=0.0):
         """Loss flag per codec frame (see the module docstring). A trace is
         80 ms slots in time: a frame is lost when its midpoint's slot is lost,
-        in either alignment (the one place this rule lives)."""
+        in either alignment (the one place this rule lives). ``offset_ms``
+        shifts the frames' midpoints (``frame_slots``)."""
         if self.alignment == "frame" and self.model != "trace":
             return self.pattern(n_frames)
-        slots = frame_slots(n_frames, frame_ms)
+        slots = frame_slots(n_frames, frame_ms, offset_ms=offset_ms)
         n_slots = int(slots[-1]) + 1 if n_frames else 0
         return self.pattern(n_slots)[slots]
 
 
-def frame_slots(n_frames, frame_ms, slot_ms=SLOT_MS):
-    """Index of the 80 ms slot that carries each codec frame (its midpoint)."""
-    mid = (np.arange(n_frames) + 0.5) * frame_ms
+def frame_slots(n_frames, frame_ms, slot_ms=SLOT_MS, offset_ms=0.0):
+    """Index of the 80 ms slot that carries each codec frame: the slot of its
+    midpoint, at (i + 0.5) * frame_ms + offset_ms in input time. ``offset_ms``
+    is 0 except where a codec's packet i is centred elsewhere (AAC: the MDCT
+    window of packet i is centred at i * frame_ms, offset -frame_ms / 2)."""
+    mid = (np.arange(n_frames) + 0.5) * frame_ms + offset_ms
+    if n_frames and mid[0] < 0:
+        raise ValueError(f"offset_ms {offset_ms} puts frame 0's midpoint before time 0")
     return np.floor(mid / slot_ms).astype(np.int64)
 
 
-def packet_bytes(frame_bits, frame_ms, alignment, header_bytes=HEADER_BYTES):
+def packet_bytes(frame_bits, frame_ms, alignment, header_bytes=HEADER_BYTES, offset_ms=0.0):
     """On-air bytes of each radio packet: a header plus the codec frames it
     carries, bit-packed without gaps (``frame_bits`` = bits of each frame)."""
     frame_bits = np.asarray(frame_bits, np.int64)
     if alignment == "frame":
         return header_bytes + (frame_bits + 7) // 8
-    slots = frame_slots(len(frame_bits), frame_ms)
+    slots = frame_slots(len(frame_bits), frame_ms, offset_ms=offset_ms)
     bits = np.bincount(slots, weights=frame_bits, minlength=int(slots[-1]) + 1 if len(slots) else 0)
     return header_bytes + (bits.astype(np.int64) + 7) // 8
 
@@ -166,12 +172,16 @@ class BaselineResult:
     latency_ms: float               # algorithmic, mic to speaker, see docs
     latency_breakdown: dict
     notes: list
+    # True when a neural codec ran without its trained weights (EnCodec with
+    # weights "random"): plumbing only, never speech quality; largesc's report
+    # keeps such rows out of every comparison and plot
+    untrained: bool = False
 
     def row(self):
         """Report fields without the audio (JSON friendly)."""
         d = {k: getattr(self, k) for k in (
             "system", "sr", "frames", "frames_lost", "packets", "packets_lost",
-            "payload_bps", "on_air_bps", "latency_ms")}
+            "payload_bps", "on_air_bps", "latency_ms", "untrained")}
         d["loss"] = dataclasses.asdict(self.loss)
         d["latency_breakdown"] = dict(self.latency_breakdown)
         d["notes"] = list(self.notes)
@@ -301,6 +311,7 @@ class Baseline:
     frame_ms = 20.0
     frame_bits = 0          # nominal bits per frame
     codec_delay_ms = 0.0    # measured offline delay of the decoded output
+    frame_offset_ms = 0.0   # packet i's centre is (i + 0.5) * frame_ms + this (frame_slots)
     description = ""
 
     @property
@@ -371,24 +382,26 @@ class Baseline:
         self._repeatable = self._reset_random()
         pcm = self._to_pcm16(audio, sr)
         frames = self._encode(pcm)
-        lost = loss.frame_losses(len(frames), self.frame_ms)
+        off = self.frame_offset_ms
+        lost = loss.frame_losses(len(frames), self.frame_ms, offset_ms=off)
         y = self._decode(frames, lost)
         y = resample(y, self.codec_rate, sr)[:len(audio)]
         if len(y) < len(audio):
             y = np.concatenate([y, np.zeros(len(audio) - len(y), np.float32)])
         fbits = self._frame_bits(frames)
-        pbytes = packet_bytes(fbits, self.frame_ms, loss.alignment, header_bytes)
+        pbytes = packet_bytes(fbits, self.frame_ms, loss.alignment, header_bytes, offset_ms=off)
         if loss.alignment == "frame":
             packets, packets_lost = len(frames), int(lost.sum())
             period_ms = self.frame_ms
         else:
-            slots = frame_slots(len(frames), self.frame_ms)
+            slots = frame_slots(len(frames), self.frame_ms, offset_ms=off)
             packets = int(slots[-1]) + 1 if len(frames) else 0
             packets_lost = int(loss.pattern(packets).sum())
             period_ms = SLOT_MS
         # steady-state rates: the last packet may be part-filled, leave it out
         full = pbytes[:-1] if len(pbytes) > 1 else pbytes
         on_air_bps = float(np.mean(full) * 8 * 1000.0 / period_ms)
+        self._peak_on_air_bps = float(np.max(pbytes) * 8 * 1000.0 / period_ms)
         lat, breakdown = self.latency(loss.alignment)
         return BaselineResult(
             system=self.name, audio=y.astype(np.float32), sr=int(sr), loss=loss,
@@ -396,7 +409,8 @@ class Baseline:
             packets=packets, packets_lost=packets_lost,
             payload_bps=float(np.sum(fbits) / (len(frames) * self.frame_ms / 1000.0)),
             on_air_bps=on_air_bps,
-            latency_ms=float(lat), latency_breakdown=breakdown, notes=list(self._notes()))
+            latency_ms=float(lat), latency_breakdown=breakdown, notes=list(self._notes()),
+            untrained=bool(getattr(self, "untrained", False)))
 
     def _frame_bits(self, frames):
         return np.full(len(frames), self.frame_bits, np.int64)
@@ -688,6 +702,204 @@ class Opus(Baseline):
         return notes
 
 
+def pyav():
+    """PyAV (``import av``, FFmpeg's libraries in a wheel) or
+    BaselineUnavailable saying how to install it."""
+    try:
+        import av
+    except ImportError as e:
+        raise BaselineUnavailable(f"AAC needs PyAV ({e}); install it with pip: av (see "
+                                  "requirements.txt)") from None
+    if "aac" not in av.codecs_available:
+        raise BaselineUnavailable("this PyAV's FFmpeg has no 'aac' codec")
+    return av
+
+
+class AAC(Baseline):
+    """AAC-LC (MPEG-4 AAC Low Complexity) through FFmpeg's native ``aac``
+    encoder and decoder (PyAV): mono, 1024-sample frames (64 ms at 16 kHz),
+    FFmpeg's default "twoloop" rate control at a target bit rate (average,
+    not CBR: packet sizes vary frame to frame; the payload and on-air rates
+    are computed from the real packet sizes). Raw AAC packets, no ADTS or
+    LATM header: the AudioSpecificConfig (5 bytes from FFmpeg) travels once at
+    call set-up.
+
+    Measured (FFmpeg 8 libavcodec 62.28 in PyAV 18.1, 16 kHz, the demo
+    speech): the encoder accepts any target but does not go below about
+    9 kbit/s on speech (targets 4-8 kbit/s all give 9.0-9.3 kbit/s); from
+    10 kbit/s up it meets the target within 5 %. 8 and 12 kHz rates do not
+    go lower (8.4-8.9 kbit/s) and sound worse. Hence ``aac_10k`` is the
+    lowest AAC this encoder gives.
+
+    Encoder delay, as FFmpeg reports it: the first packet's pts is -1024
+    (1024 priming samples: the MDCT overlap), and the encoder returns packet
+    k only after input frame k+1 (it holds one frame for its block-switching
+    decision). Both are measured by ``encoder_delay`` and enter the latency.
+    The priming stays in the decoded output (like every codec's delay here)
+    for the metrics' alignment to find.
+
+    Packet k's MDCT window covers input samples [(k-1)N, (k+1)N), centred at
+    k*N (N = 1024): with ``frame_offset_ms`` = -N/2 the slot rule puts packet
+    k in the 80 ms slot holding time k*N.
+
+    FFmpeg's AAC decoder has no packet-loss concealment (no PLC API or
+    option; its only options are dual_mono_mode and channel_order), so lost
+    packets are concealed as the Codec2 baselines are: the last received
+    packet is decoded again (spectral repetition, which is what decoders
+    with AAC concealment start from) and the output of a loss run fades
+    linearly to silence over FADE_MS (100 ms); a loss before any packet
+    arrived is silence."""
+    FRAME = 1024                # AAC-LC samples per frame and channel
+    RATES = (7350, 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000,
+             88200, 96000)
+    MIN_BITRATE = 6000
+    _delay_cache = {}
+
+    def __init__(self, bitrate=10000, rate=16000, name=None):
+        rate = int(rate)
+        if rate not in self.RATES:
+            raise ValueError(f"AAC sample rate must be one of {', '.join(map(str, self.RATES))} Hz, "
+                             f"got {rate}")
+        max_br = 6144 * rate // self.FRAME        # AAC-LC: 6144 bits per frame and channel
+        if not self.MIN_BITRATE <= int(bitrate) <= max_br:
+            raise ValueError(f"AAC bitrate at {rate} Hz must be {self.MIN_BITRATE}..{max_br} bit/s, "
+                             f"got {bitrate}")
+        self.bitrate = int(bitrate)
+        self.codec_rate = rate
+        self.frame_ms = self.FRAME * 1000.0 / rate
+        self.frame_offset_ms = -self.frame_ms / 2
+        self.frame_bits = int(round(self.bitrate * self.frame_ms / 1000))    # nominal (average)
+        self.name = name or f"aac_{self.bitrate // 1000}k"
+        self.description = (f"AAC-LC {self.bitrate / 1000:g} kbit/s target, {rate / 1000:g} kHz "
+                            "(FFmpeg native encoder, PyAV)")
+        self._target_bps = self.bitrate
+
+    @property
+    def payload_bps(self):
+        """The target bit rate (the measured one is in each run's result)."""
+        return float(self.bitrate)
+
+    def check_available(self):
+        pyav()
+
+    def version(self):
+        av = pyav()
+        v = av.library_versions.get("libavcodec", ())
+        return f"FFmpeg libavcodec {'.'.join(map(str, v))} (PyAV {av.__version__})"
+
+    def _encoder(self):
+        av = pyav()
+        c = av.CodecContext.create("aac", "w")
+        c.sample_rate = self.codec_rate
+        c.layout = "mono"
+        c.format = "fltp"
+        c.bit_rate = self.bitrate
+        c.open()
+        if c.frame_size != self.FRAME:
+            raise RuntimeError(f"FFmpeg's AAC encoder uses {c.frame_size}-sample frames, expected "
+                               f"{self.FRAME}")
+        return c
+
+    def _frame(self, x):
+        av = pyav()
+        f = av.AudioFrame.from_ndarray(np.ascontiguousarray(x, np.float32)[None, :],
+                                       format="fltp", layout="mono")
+        f.sample_rate = self.codec_rate
+        return f
+
+    def _encode_with_timing(self, pcm16):
+        """(packets as bytes, pts of each packet, index of the input frame
+        after which each packet came out; len(input frames) = flush)."""
+        c = self._encoder()
+        x = pcm16.astype(np.float32) / 32768.0
+        n = self.FRAME
+        packets, pts, after = [], [], []
+        for i in range(len(x) // n):
+            f = self._frame(x[i * n:(i + 1) * n])
+            f.pts = i * n
+            for p in c.encode(f):
+                packets.append(bytes(p))
+                pts.append(int(p.pts))
+                after.append(i)
+        for p in c.encode(None):
+            packets.append(bytes(p))
+            pts.append(int(p.pts))
+            after.append(len(x) // n)
+        return packets, pts, after
+
+    def encoder_delay(self):
+        """(priming samples, frames held back) as FFmpeg's encoder shows
+        them: minus the first packet's pts, and how many input frames after
+        frame k packet k comes out. Measured once per rate and bit rate."""
+        key = (self.codec_rate, self.bitrate)
+        if key not in self._delay_cache:
+            pcm = np.zeros(self.FRAME * 4, np.int16)
+            _, pts, after = self._encode_with_timing(pcm)
+            held = [a - k for k, a in enumerate(after) if a < 4]
+            if not held or len(set(held)) != 1 or any(
+                    b - a != self.FRAME for a, b in zip(pts, pts[1:])):
+                raise RuntimeError(f"unexpected AAC encoder timing: pts {pts}, after {after}")
+            self._delay_cache[key] = (-pts[0], held[0])
+        return self._delay_cache[key]
+
+    @property
+    def codec_delay_ms(self):
+        """Offline delay of the decoded output: the encoder's priming."""
+        return self.encoder_delay()[0] * 1000.0 / self.codec_rate
+
+    def _encode(self, pcm16):
+        packets, pts, _ = self._encode_with_timing(pcm16)
+        priming = self.encoder_delay()[0]
+        want = [k * self.FRAME - priming for k in range(len(packets))]
+        if pts != want:
+            raise RuntimeError(f"AAC packets out of order or missing: pts {pts[:8]}...")
+        return packets
+
+    def extradata(self):
+        """The encoder's AudioSpecificConfig (sent once at call set-up)."""
+        key = ("extradata", self.codec_rate, self.bitrate)
+        if key not in self._delay_cache:
+            self._delay_cache[key] = bytes(self._encoder().extradata or b"")
+        return self._delay_cache[key]
+
+    def _decoder(self):
+        av = pyav()
+        d = av.CodecContext.create("aac", "r")
+        d.sample_rate = self.codec_rate
+        d.layout = "mono"
+        d.extradata = self.extradata()
+        d.open()
+        n = self.FRAME
+
+        def dec(packet):
+            frames = d.decode(av.Packet(packet))
+            y = np.concatenate([f.to_ndarray().reshape(-1) for f in frames]) if frames else np.zeros(0)
+            if len(y) != n:
+                raise RuntimeError(f"AAC decoder returned {len(y)} samples for one packet, expected {n}")
+            return (y * 32768.0).astype(np.float32)
+        return dec
+
+    def latency(self, alignment):
+        priming, held = self.encoder_delay()
+        b = {"frame_ms": self.frame_ms,
+             "codec_delay_ms": priming * 1000.0 / self.codec_rate,
+             "encoder_lookahead_ms": held * self.frame_ms}
+        if alignment == "slot":
+            b["packetization_ms"] = max(0.0, SLOT_MS - self.frame_ms)
+        return sum(b.values()), b
+
+    def _frame_bits(self, frames):
+        return np.array([8 * len(f) for f in frames], np.int64)
+
+    def _notes(self):
+        notes = [self.version(),
+                 "FFmpeg's AAC decoder has no packet-loss concealment: a lost packet is replaced "
+                 "by the last received one, output fading to silence over 100 ms",
+                 "variable packet size (average-rate coding): on-air rate is the mean over the "
+                 f"run; the largest radio packet needs {self._peak_on_air_bps:.0f} bit/s"]
+        return notes + super()._notes()
+
+
 def _registry():
     return {
         "codec2_700c": lambda: Codec2("700C"),
@@ -696,11 +908,14 @@ def _registry():
         "opus_6k": lambda: Opus(6000, fec=True, name="opus_6k"),
         "opus_24k_fec": lambda: Opus(24000, fec=True, name="opus_24k_fec"),
         "lpcnet_1733": LPCNet,
+        "aac_10k": lambda: AAC(10000, 16000, name="aac_10k"),
+        "aac_16k": lambda: AAC(16000, 16000, name="aac_16k"),
+        "aac_24k": lambda: AAC(24000, 16000, name="aac_24k"),
     }
 
 
 BASELINES = tuple(_registry())
-DEFAULT_BASELINES = ("codec2_700c", "codec2_1200", "codec2_3200", "opus_6k", "lpcnet_1733")
+DEFAULT_BASELINES = ("codec2_700c", "codec2_1200", "codec2_3200", "opus_6k", "lpcnet_1733", "aac_10k")
 
 
 def get_baseline(name):
