@@ -31,6 +31,8 @@ only, never quality.
                     peak GPU memory, steps/s.
 
   python3 benchmarks/gpu_check.py                 # moshi7b, bf16, CUDA (< 6 min on an H200)
+  python3 benchmarks/gpu_check.py --write-speech build/gpu_speech.wav   # build machine: LibriVox
+                                                  # demo speech for item 3 (--speech FILE)
   python3 benchmarks/gpu_check.py --tiny --cpu    # tiny configs, random weights, CPU (the QA test)
 
 Without a CUDA GPU (and without --cpu) it prints {"skipped": "no CUDA GPU"}
@@ -43,8 +45,8 @@ otherwise the moshi package directory given by $LARGESC_MOSHI_DIR or found at
 path alone (a temporary directory holding a link to it), never the venv's
 other packages. On the GPU machine (torch, numpy 2, no gnuradio, no moshi)
 carry the moshi package, e.g. with the device tool:
-  run(command="python3 benchmarks/gpu_check.py",
-      carry=[".venv/lib/python3.11/site-packages/moshi"], timeout_s=480)
+  run(command="python3 benchmarks/gpu_check.py --speech build/gpu_speech.wav",
+      carry=[".venv/lib/python3.11/site-packages/moshi", "build/gpu_speech.wav"], timeout_s=480)
 (or pip install the moshi 0.2.13 wheel --no-deps --target DIR and set
 PYTHONPATH=DIR, see ../shared/notes/gpu-device.md).
 """
@@ -113,6 +115,37 @@ def loss_mask(kind, T, n, rng):
     return m
 
 
+def write_speech(path):
+    """Writes the Debian LibriVox demo clips (real speech, 16 kHz), joined, as
+    a 16-bit PCM WAV that the GPU machine (no speech corpus, no soundfile)
+    can read with the standard library: the input of item 3's chain."""
+    from gnuradio.largesc.eval import speech as S    # the installed module (build machine)
+    x, _ = S.demo_speech(16000)
+    import wave
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
+    return len(x) / 16000
+
+
+def read_speech(path, seconds, M):
+    """A 16-bit PCM mono WAV at any supported rate -> float32 at 24 kHz,
+    looped to `seconds`, through the codec's own frame resampler."""
+    import wave
+    with wave.open(str(path), "rb") as w:
+        if w.getnchannels() != 1 or w.getsampwidth() != 2:
+            raise SystemExit(f"--speech {path}: need a mono 16-bit PCM WAV")
+        rate = w.getframerate()
+        x = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768
+    n_in = int(round(rate * FRAME_S))
+    T = int(round(seconds / FRAME_S))
+    reps = -(-T * n_in // len(x))
+    x = np.tile(x, reps)[:T * n_in]
+    return M.FrameResampler(rate, 24000).process(x), len(x) / rate
+
+
 def stats(ms):
     ms = np.asarray(ms)
     return dict(ms_median=round(float(np.median(ms)), 3), ms_p99=round(float(np.percentile(ms, 99)), 3),
@@ -125,7 +158,14 @@ def main():
     ap.add_argument("--cpu", action="store_true", help="run on the CPU (with --tiny: the QA test)")
     ap.add_argument("--frames", type=int, default=0, help="timed frames per loss pattern")
     ap.add_argument("--chain-seconds", type=float, default=0, help="rx chain audio length")
+    ap.add_argument("--speech", default="", help="item 3 input: mono 16-bit PCM WAV of speech, looped "
+                    "to --chain-seconds (default: a synthetic tone; see --write-speech)")
+    ap.add_argument("--write-speech", default="", metavar="WAV",
+                    help="write the LibriVox demo speech to WAV (on the build machine) and exit")
     a = ap.parse_args()
+    if a.write_speech:
+        emit(what="speech_written", file=a.write_speech, seconds=round(write_speech(a.write_speech), 2))
+        return 0
     import torch
     if not a.cpu and not torch.cuda.is_available():
         emit(skipped="no CUDA GPU")
@@ -269,9 +309,14 @@ def main():
     # 3 -- receive chain, paced at 12.5 frames/s, through this module's codec
     T = int(round(chain_s / FRAME_S))
     sr = 24000
-    tt = np.arange(T * 1920) / sr
-    audio = (0.2 * np.sin(2 * np.pi * 220 * tt) * (1 + 0.5 * np.sin(2 * np.pi * 3 * tt))
-             + 0.02 * np.random.default_rng(2).standard_normal(len(tt))).astype(np.float32)
+    if a.speech:
+        audio, _ = read_speech(a.speech, chain_s, M)
+        source = f"speech {os.path.basename(a.speech)}, looped"
+    else:
+        tt = np.arange(T * 1920) / sr
+        audio = (0.2 * np.sin(2 * np.pi * 220 * tt) * (1 + 0.5 * np.sin(2 * np.pi * 3 * tt))
+                 + 0.02 * np.random.default_rng(2).standard_normal(len(tt))).astype(np.float32)
+        source = "synthetic tone"
     m = loss_mask("ge20", T, 8, np.random.default_rng(3))
     lm = R.LMRecovery(model, text_token=3, feed_back="predicted")
     rec = R.TokenRecovery("lm", lm=lm)
@@ -306,7 +351,7 @@ def main():
         s = stats(proc)
         alg = 1e3 * FRAME_S * (1 + lm.latency_frames)      # one frame of audio + recovery delay
         emit(what="rx_chain", seconds=chain_s, frames=T, loss="ge20 frames, burst 3",
-             frames_late=late, latency_ms=round(alg + s["ms_p99"], 1), algorithmic_ms=alg,
+             frames_late=late, latency_ms=round(alg + s["ms_p99"], 1), algorithmic_ms=alg, audio=source,
              packet_cores="left out (C++ cores need gnuradio's runtime)",
              codec="largesc Mimi exact mode (random weights)", goal="no frame late, latency <= 300 ms",
              **{"processing_" + k: v for k, v in s.items()})

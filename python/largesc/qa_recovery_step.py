@@ -13,6 +13,7 @@ after the last lost codebook (CPU default) and over all dep_q codebooks
 --tiny --cpu runs and prints its JSON lines. CPU only, random weights."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -123,8 +124,15 @@ class qa_recovery_step(gr_unittest.TestCase):
         self.assertTrue((o1[m == 1] == tok[m == 1]).all())
 
     def test_gpu_check_tiny_cpu(self):
-        p = subprocess.run([sys.executable, "-B", str(ROOT / "benchmarks" / "gpu_check.py"),
-                            "--tiny", "--cpu"], capture_output=True, text=True, timeout=240)
+        import tempfile
+        wav = os.path.join(tempfile.mkdtemp(prefix="qa_gpu_check_"), "speech.wav")
+        script = str(ROOT / "benchmarks" / "gpu_check.py")
+        w = subprocess.run([sys.executable, "-B", script, "--write-speech", wav],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(w.returncode, 0, w.stderr[-3000:])
+        self.assertGreater(json.loads(w.stdout.splitlines()[-1])["seconds"], 20.0)
+        p = subprocess.run([sys.executable, "-B", script, "--tiny", "--cpu", "--speech", wav],
+                           capture_output=True, text=True, timeout=240)
         self.assertEqual(p.returncode, 0, p.stderr[-3000:])
         rows = [json.loads(x) for x in p.stdout.splitlines() if x.startswith("{")]
         what = {r.get("what") for r in rows}
@@ -144,6 +152,7 @@ class qa_recovery_step(gr_unittest.TestCase):
             self.assertTrue(r["tokens_equal_moshi"], r)
         chain = [r for r in rows if r.get("what") == "rx_chain"][0]
         self.assertEqual(chain["frames"], 25)
+        self.assertEqual(chain["audio"], "speech speech.wav, looped")
 
 
 if __name__ == "__main__":
