@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -485,6 +486,10 @@ def train(seqs, out_dir, resume=True, log=print, progress=True, **kw):
         bar = tqdm(total=args["steps"], initial=step, desc="finetune", unit="step",
                    file=sys.stderr, dynamic_ncols=True)
     warm = max(1, args["steps"] // 20)
+    cuda = str(args["device"]).startswith("cuda")
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(args["device"])
+    step0, t_train = step, time.perf_counter()
     while step < args["steps"]:
         toks, msk = sample_batch(rng, train_seqs, args["batch"], args["seq_len"], dq, masks)
         for g in opt.param_groups:
@@ -503,6 +508,11 @@ def train(seqs, out_dir, resume=True, log=print, progress=True, **kw):
             save_state()
     if bar:
         bar.close()
+    if cuda:
+        torch.cuda.synchronize(args["device"])
+    speed = train_speed(step - step0, time.perf_counter() - t_train, args["device"])
+    if step > step0:
+        log(format_speed(speed))
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
@@ -528,8 +538,31 @@ def train(seqs, out_dir, resume=True, log=print, progress=True, **kw):
     js["eval"] = ev
     path_js.write_text(json.dumps(js, indent=1, sort_keys=True))
     log(format_eval(ev))
-    return {"adapter": str(path_st), "config": str(path_js), "eval": ev, "model": model,
+    return {"adapter": str(path_st), "config": str(path_js), "eval": ev, "model": model, "speed": speed,
             "history": history, "plot": str(out / "loss.png"), "held_out": eval_seqs}
+
+
+def train_speed(steps, seconds, device):
+    """Steps run in this call, their wall time, steps/s, and the peak memory:
+    GPU memory allocated by torch on a CUDA device, else the process's peak
+    resident memory."""
+    import resource
+    import torch
+    d = {"steps": int(steps), "seconds": round(float(seconds), 2),
+         "steps_per_s": round(steps / seconds, 3) if steps and seconds > 0 else None,
+         "device": str(device)}
+    if str(device).startswith("cuda"):
+        d["peak_gpu_gib"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
+    else:
+        d["peak_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
+    return d
+
+
+def format_speed(sp):
+    mem = (f"peak GPU memory {sp['peak_gpu_gib']:.2f} GiB" if "peak_gpu_gib" in sp
+           else f"peak resident memory {sp['peak_rss_gib']:.2f} GiB")
+    return (f"trained {sp['steps']} steps in {sp['seconds']:.1f} s on {sp['device']}: "
+            f"{sp['steps_per_s']} steps/s, {mem}")
 
 
 def format_eval(ev):
@@ -602,15 +635,13 @@ def _run(ap, a):
     if a.synthetic < 0:
         ap.error(f"--synthetic must be >= 0 sequences, got {a.synthetic}")
     R.lm_config(a.model)
-    if str(a.device).startswith("cuda"):
-        import torch
-        if not torch.cuda.is_available():
-            ap.error(f"--device {a.device}: torch sees no CUDA GPU on this machine; use --device cpu "
-                     "(small models: tiny, small100m) or run on a machine with a GPU "
-                     "(moshi7b needs about 40 GB for training)")
     try:
         a.device = W.resolve_device(a.device, "--device")
     except ValueError as e:
+        if "torch sees no CUDA GPU" in str(e):
+            ap.error(f"--device {a.device}: torch sees no CUDA GPU on this machine; use --device cpu "
+                     "(small models: tiny, small100m) or run on a machine with a GPU "
+                     "(moshi7b needs about 40 GB for training)")
         ap.error(str(e))
     seqs = []
     for f in a.tokens:
@@ -639,7 +670,7 @@ def _run(ap, a):
                 eval_frames=a.eval_frames, eval_window=a.eval_window, threads=a.threads,
                 device=a.device)
     print(json.dumps({"adapter": res["adapter"], "config": res["config"], "plot": res["plot"],
-                      "accuracy": res["eval"]["accuracy"]}))
+                      "accuracy": res["eval"]["accuracy"], "speed": res["speed"]}))
     return 0
 
 

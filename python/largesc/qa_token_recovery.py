@@ -502,6 +502,17 @@ class qa_token_recovery(gr_unittest.TestCase):
         res = json.loads(p.stdout.strip().splitlines()[-1])
         self.assertTrue(Path(res["adapter"]).exists())
         self.assertIn("hold", res["accuracy"])
+        sp = res["speed"]                        # issue 11 item 4: steps/s and peak memory
+        self.assertEqual((sp["steps"], sp["device"]), (2, "cuda" if torch.cuda.is_available() else "cpu"))
+        self.assertGreater(sp["steps_per_s"], 0)
+        self.assertGreater(sp.get("peak_gpu_gib", sp.get("peak_rss_gib", 0)), 0)
+        self.assertIn("trained 2 steps in", p.stdout + p.stderr)
+        for bad in ("gpu", "cuda:x"):
+            q = subprocess.run([sys.executable, str(APPS / "largesc-finetune"), "--synthetic", "2",
+                                "--out", out + "-bad", "--device", bad],
+                               capture_output=True, text=True, env=env, timeout=120)
+            self.assertEqual(q.returncode, 2)
+            self.assertIn("--device must be one of auto, cpu, cuda, cuda:N", q.stderr)
         p = subprocess.run([sys.executable, str(APPS / "largesc-finetune"), "--out", out],
                            capture_output=True, text=True, env=env, timeout=120)
         self.assertNotEqual(p.returncode, 0)
