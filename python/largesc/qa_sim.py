@@ -259,7 +259,7 @@ class qa_sim(gr_unittest.TestCase):
             os.chmod(ro, 0o500)
             out = os.path.join(d, "o")
             for args, msg in (
-                    ([], "give speech files or --demo"),
+                    ([], "give speech files, --corpus DIR or --demo"),
                     (["--demo", "--metrics", "mos9000", "--out", out], "unknown metric"),
                     (["--demo", "--baselines", "g729", "--out", out], "unknown codec"),
                     (["--demo", "--bitrate", "100", "--out", out], "outside LargeSC's 550..2060"),

@@ -16,7 +16,10 @@ skips it.
 import dataclasses
 import json
 import os
+import queue
+import re
 import sys
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -69,6 +72,35 @@ class Options:
     # token_recovery parameters for the 'lm' and 'moshi' backends (model,
     # checkpoint, adapter, device; see recovery.make_recovery). 'hold' takes none.
     recovery_args: dict = dataclasses.field(default_factory=dict)
+    # Mimi codec device of the LargeSC link: "cpu" or "cuda[:N]", already
+    # resolved (resolve_device), so that rows say where they ran
+    device: str = "cpu"
+
+
+class DeviceError(ValueError):
+    """A --device this machine does not have."""
+
+
+def resolve_device(device="auto"):
+    """A concrete torch device for the link's Mimi codec: "auto" is "cuda"
+    when torch sees a CUDA GPU, else "cpu"; "cuda" / "cuda:N" must exist here
+    (DeviceError otherwise, in one line)."""
+    device = str(device or "auto").strip()
+    if device not in ("auto", "cpu", "cuda") and not re.fullmatch(r"cuda:\d+", device):
+        raise DeviceError(f"--device {device!r}: use auto, cpu, cuda or cuda:N")
+    if device == "cpu":
+        return "cpu"
+    import torch
+    has = torch.cuda.is_available()
+    if device == "auto":
+        return "cuda" if has else "cpu"
+    if not has:
+        raise DeviceError(f"--device {device}: torch sees no CUDA GPU on this machine; use --device cpu "
+                          "(or auto: the GPU when there is one)")
+    if ":" in device and int(device.split(":")[1]) >= torch.cuda.device_count():
+        raise DeviceError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
+                          f"cuda:0..cuda:{torch.cuda.device_count() - 1}")
+    return device
 
 
 def make_grid(systems, bitrates, losses, bursts, recoveries, seed, baseline_bitrates, traces=()):
@@ -128,8 +160,17 @@ def check_recoveries(backends, opts):
     return out
 
 
-def run_point(point, clips, opts):
-    """Runs one sweep point over every clip -> list of result rows (dicts)."""
+def wer_reference(clip):
+    """Where a clip's WER reference transcript comes from (corpus.REFERENCES):
+    its label, else "corpus" for a clip with a text and
+    "whisper-clean-input" for one without."""
+    from .eval import corpus as C
+    return clip.get("wer_reference") or (C.REF_CORPUS if clip.get("text") is not None else C.REF_WHISPER)
+
+
+def run_point(point, clips, opts, on_utterance=None):
+    """Runs one sweep point over every clip -> list of result rows (dicts).
+    `on_utterance(point_key)` is called after each clip (progress)."""
     from .eval import metrics as M
     from .eval import speech as S
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -151,6 +192,7 @@ def run_point(point, clips, opts):
                              trace=tuple(point.trace_pattern),
                              seed=point.seed, max_offset=opts.max_offset, recovery=point.recovery,
                              weights=opts.weights, codec_mode=opts.codec_mode, out_rate=sr,
+                             device=opts.device,
                              feedback=opts.feedback, threads=1,
                              recovery_args=recovery_args(point.recovery, opts))
             res = run_link(ref, sr, cfg)
@@ -186,6 +228,9 @@ def run_point(point, clips, opts):
                     for k in opts.metrics})
         if scores.get("errors"):
             row["metric_errors"] = scores["errors"]
+        if "wer" in opts.metrics:
+            row["wer_reference"] = wer_reference(clip)
+            row["reference_text"] = clip.get("text")
         if opts.save_audio:
             d = os.path.join(opts.out_dir, "audio")
             os.makedirs(d, exist_ok=True)
@@ -193,14 +238,39 @@ def run_point(point, clips, opts):
             S.save(os.path.join(d, name), deg, sr)
             row["audio"] = os.path.join("audio", name)
         rows.append(row)
+        if on_utterance is not None:
+            on_utterance(point.key())
     return rows
 
 
+# progress of the utterances inside a running point: in this process, a
+# callable set by run_campaign; in a pool worker, one that puts the point key
+# on the campaign's queue (_pool_init); in a Dask worker, an event on the
+# campaign's topic (args[3]) that the client subscribes to
+_utterance_done = None
+PROGRESS_TOPIC = "largesc-sim-progress"
+
+
+def _pool_init(q):
+    global _utterance_done
+    _utterance_done = q.put
+
+
+def _dask_tick(topic):
+    try:
+        from distributed import get_worker
+        w = get_worker()
+    except (ImportError, ValueError):
+        return None
+    return lambda key: w.log_event(topic, key)
+
+
 def _run_point_job(args):
-    point, clips, opts = args
+    point, clips, opts = args[:3]
+    tick = (_dask_tick(args[3]) if len(args) > 3 and args[3] else None) or _utterance_done
     import torch
     torch.set_num_threads(1)
-    return point, run_point(point, clips, opts)
+    return point, run_point(point, clips, opts, on_utterance=tick)
 
 
 def load_done(path):
@@ -219,15 +289,28 @@ class CampaignMismatch(ValueError):
     """The output folder holds rows of a campaign with other settings."""
 
 
+def file_digest(path):
+    """First 16 hex digits of the SHA-256 of a file."""
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
 def campaign_fingerprint(clips, opts):
     """What a row's result depends on besides its sweep point: the clips
-    (name and a digest of the audio file) and the options."""
-    import hashlib
+    (name, a digest of the audio file, transcript and where the WER reference
+    comes from) and the options. A Whisper reference is not in it (it is
+    made from the audio, whose digest is): it is kept in
+    out_dir/wer_references.json for a resumed campaign."""
+    from .eval import corpus as C
     fp = {"clips": [], "options": {}}
     for c in clips:
-        with open(c["path"], "rb") as f:
-            digest = hashlib.sha256(f.read()).hexdigest()[:16]
-        fp["clips"].append([c["name"], digest, c.get("text")])
+        ref = wer_reference(c)
+        fp["clips"].append([c["name"], file_digest(c["path"]),
+                            None if ref == C.REF_WHISPER else c.get("text"), ref])
     for k, v in dataclasses.asdict(opts).items():
         if k not in ("out_dir", "save_audio"):
             fp["options"][k] = list(v) if isinstance(v, tuple) else v
@@ -252,9 +335,103 @@ def check_same_campaign(clips, opts, resuming):
                 f"{opts.out_dir} holds a campaign with other settings (differs in: {', '.join(diff)}); "
                 "resuming would mix their rows. Use another output folder, or delete "
                 f"{os.path.join(opts.out_dir, 'rows.jsonl')} to start over there")
-        return
+        return fp
     with open(path, "w") as f:
         json.dump(fp, f, indent=1)
+    return fp
+
+
+WER_REFERENCES = "wer_references.json"
+
+
+def whisper_references(clips, opts, digests=None, log=print, progress=False):
+    """Clips with their WER reference filled in: a clip without a transcript
+    (wer_reference "whisper-clean-input") gets Whisper's transcript of its
+    clean input utterance, made once per utterance (the Whisper setup of
+    eval.metrics.transcribe: tiny.en, greedy, temperature 0) and kept in
+    out_dir/wer_references.json (by name and audio digest) for a resumed
+    campaign. Only when WER is among the metrics; clips are returned as
+    copies with their wer_reference label set."""
+    from .eval import corpus as C
+    out = [dict(c, wer_reference=wer_reference(c)) for c in clips]
+    need = [c for c in out if c["wer_reference"] == C.REF_WHISPER]
+    if "wer" not in opts.metrics or not need:
+        return out
+    from .eval import metrics as M
+    from .eval import speech as S
+    path = os.path.join(opts.out_dir, WER_REFERENCES)
+    cache = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            cache = json.load(f)
+    from tqdm import tqdm
+    made = 0
+    for c in tqdm(need, desc="WER references (Whisper, clean input)", unit="utt",
+                  disable=not progress, file=sys.stderr):
+        key = f"{c['name']}@{(digests or {}).get(c['name']) or file_digest(c['path'])}"
+        if key not in cache:
+            try:
+                cache[key] = M.transcribe(S.load(c["path"], opts.metric_rate), opts.metric_rate)
+            except M.MetricError as e:   # no Whisper here: every WER of these clips fails, said per row
+                log(f"note: no Whisper reference for {c['name']}: {e}")
+                continue
+            made += 1
+        c["text"] = cache[key]
+    with open(path, "w") as f:
+        json.dump(cache, f, indent=1)
+    log(f"WER reference: Whisper tiny.en's transcript of the clean input for {len(need)} of {len(out)} "
+        f"utterance(s) without a transcript ({made} transcribed now; kept in {path})")
+    return out
+
+
+class _Progress:
+    """Progress of a campaign in utterances (points x utterances), with the
+    time left estimated from the mean rate so far (tqdm, smoothing 0).
+    Utterances are counted as they finish inside a point (tick, from any
+    thread) and a finished or failed point counts all of its utterances."""
+
+    def __init__(self, keys, n_utt, enabled, file=None, on_utterance=None):
+        from tqdm import tqdm
+        self.n_utt, self.n_points = n_utt, len(keys)
+        self.seen, self.finished, self.lock = {}, set(), threading.Lock()
+        self.ticks, self.on_utterance = {}, on_utterance   # utterance reports received, by point
+        self.bar = tqdm(total=len(keys) * n_utt, unit="utt", smoothing=0, disable=not enabled,
+                        file=file or sys.stderr, desc="utterances (points x utterances)",
+                        bar_format="{desc}: {n_fmt}/{total_fmt} {percentage:3.0f}%|{bar}| "
+                                   "[{elapsed} elapsed, about {remaining} left{postfix}]")
+        self.bar.set_postfix_str(f"points 0/{self.n_points}", refresh=False)
+
+    def tick(self, key):
+        with self.lock:
+            self.ticks[key] = self.ticks.get(key, 0) + 1
+            if self.on_utterance is not None:
+                self.on_utterance(key)
+            if key in self.finished or self.seen.get(key, 0) >= self.n_utt:
+                return
+            self.seen[key] = self.seen.get(key, 0) + 1
+            self.bar.update(1)
+
+    def point_done(self, key):
+        with self.lock:
+            if key in self.finished:
+                return
+            self.finished.add(key)
+            self.bar.update(self.n_utt - self.seen.get(key, 0))
+            self.seen[key] = self.n_utt
+            self.bar.set_postfix_str(f"points {len(self.finished)}/{self.n_points}, last {key}")
+
+    def wait_for_ticks(self, keys, timeout):
+        """Waits (at most `timeout` s) until every utterance of the points
+        `keys` has been reported: Dask events may arrive after the result."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            with self.lock:
+                if all(self.ticks.get(k, 0) >= self.n_utt for k in keys):
+                    return
+            time.sleep(0.05)
+
+    def close(self):
+        self.bar.close()
 
 
 class CampaignError(RuntimeError):
@@ -274,8 +451,13 @@ def _reason(exc):
 
 
 def run_campaign(points, clips, opts, jobs=None, scheduler=None, progress=True, log=print,
-                 failures=None):
+                 failures=None, on_utterance=None):
     """Runs every point not already in out_dir/rows.jsonl. Returns all rows.
+
+    Progress (`progress`: True for stderr, a file, or False) counts
+    utterances (points x utterances) as they finish inside the points, on
+    local jobs and on Dask workers alike, with an estimate of the time left;
+    `on_utterance(point_key)` is called for each one as well.
 
     A point that fails does not stop the others, and every finished point is
     written to rows.jsonl the moment it finishes, so nothing finished is lost
@@ -286,13 +468,16 @@ def run_campaign(points, clips, opts, jobs=None, scheduler=None, progress=True, 
     os.makedirs(opts.out_dir, exist_ok=True)
     rows_path = os.path.join(opts.out_dir, "rows.jsonl")
     fail_path = os.path.join(opts.out_dir, "failures.jsonl")
-    check_same_campaign(clips, opts, os.path.exists(rows_path))
+    fp = check_same_campaign(clips, opts, os.path.exists(rows_path))
     done = load_done(rows_path)
     todo = [p for p in points if p.key() not in done]
     if len(todo) < len(points):
         log(f"resuming: {len(points) - len(todo)} of {len(points)} points already in {rows_path}")
-    from tqdm import tqdm
-    bar = tqdm(total=len(todo), desc="sweep points", unit="pt", disable=not progress, file=sys.stderr)
+    if todo:
+        clips = whisper_references(clips, opts, {c[0]: c[1] for c in fp["clips"]}, log,
+                                   progress=bool(progress))
+    bar = _Progress([p.key() for p in todo], len(clips), bool(progress),
+                    progress if hasattr(progress, "write") else None, on_utterance)
     args = [(p, clips, opts) for p in todo]
     failed = []
     if os.path.exists(fail_path):
@@ -303,8 +488,7 @@ def run_campaign(points, clips, opts, jobs=None, scheduler=None, progress=True, 
             for r in rows:
                 f.write(json.dumps(r) + "\n")
         done[point.key()] = rows
-        bar.update(1)
-        bar.set_postfix_str(point.key())
+        bar.point_done(point.key())
 
     def fail(point, exc):
         why = _reason(exc)
@@ -312,7 +496,7 @@ def run_campaign(points, clips, opts, jobs=None, scheduler=None, progress=True, 
         with open(fail_path, "a") as f:
             f.write(json.dumps({"point": point.key(), "reason": why}) + "\n")
         log(f"point {point.key()} FAILED: {why}")
-        bar.update(1)
+        bar.point_done(point.key())
 
     def collect(point, get):
         try:
@@ -322,22 +506,61 @@ def run_campaign(points, clips, opts, jobs=None, scheduler=None, progress=True, 
         else:
             record(p, rows)
 
+    global _utterance_done
     if scheduler:
+        # workers report each finished utterance as an event on a topic of
+        # this campaign; the client counts them (bar.tick) as they arrive
         from dask.distributed import as_completed as dask_completed
+        import uuid
         client = scheduler if not isinstance(scheduler, str) else connect_scheduler(scheduler)
-        futs = client.map(_run_point_job, args, pure=False)
-        by_fut = dict(zip(futs, todo))
-        for fut in dask_completed(futs):
-            collect(by_fut[fut], fut.result)
+        topic = f"{PROGRESS_TOPIC}-{uuid.uuid4().hex[:12]}"
+        client.subscribe_topic(topic, lambda event: bar.tick(event[1]))
+        try:
+            futs = client.map(_run_point_job, [a + (topic,) for a in args], pure=False)
+            by_fut = dict(zip(futs, todo))
+            for fut in dask_completed(futs):
+                collect(by_fut[fut], fut.result)
+            bar.wait_for_ticks([p.key() for p in todo if p.key() in done], 5.0)
+        finally:
+            client.unsubscribe_topic(topic)
     elif (jobs or 1) <= 1 or len(args) <= 1:
-        for p, a in zip(todo, args):
-            collect(p, lambda a=a: _run_point_job(a))
+        _utterance_done = bar.tick
+        try:
+            for p, a in zip(todo, args):
+                collect(p, lambda a=a: _run_point_job(a))
+        finally:
+            _utterance_done = None
     else:
+        # pool workers put each finished utterance's point key on a queue;
+        # a thread here counts them
         import multiprocessing as mp
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as ex:
-            futs = {ex.submit(_run_point_job, a): p for p, a in zip(todo, args)}
-            for fut in as_completed(futs):
-                collect(futs[fut], fut.result)
+        ctx = mp.get_context("spawn")
+        ticks, stop = ctx.Queue(), threading.Event()
+
+        def listen():
+            while True:
+                try:
+                    key = ticks.get(timeout=0.1)
+                except queue.Empty:
+                    if stop.is_set():
+                        return
+                    continue
+                except (EOFError, OSError):
+                    return
+                bar.tick(key)
+
+        listener = threading.Thread(target=listen, daemon=True)
+        listener.start()
+        try:
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_pool_init,
+                                     initargs=(ticks,)) as ex:
+                futs = {ex.submit(_run_point_job, a): p for p, a in zip(todo, args)}
+                for fut in as_completed(futs):
+                    collect(futs[fut], fut.result)
+                bar.wait_for_ticks([p.key() for p in todo if p.key() in done], 5.0)
+        finally:
+            stop.set()
+            listener.join()
     bar.close()
     rows = [r for p in points for r in done.get(p.key(), [])]
     if failed:

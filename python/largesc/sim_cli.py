@@ -12,6 +12,8 @@ Examples:
       --bitrate 550,1100,2060 --recovery hold --out campaign1
   largesc-sim --demo --scheduler tcp://10.0.0.5:8786   # run the points on a Dask cluster
   largesc-sim --demo --trace docs/traces/phy_awgn_12db.trace   # replay a recorded loss trace
+  largesc-sim --corpus LibriSpeech/test-clean --utterances 200 --max-seconds 15   # a corpus
+  largesc-sim a.wav b.wav --transcripts texts.tsv        # your files with their transcripts
 
 Each sweep point runs as an independent job (local processes by default).
 Finished points are kept in OUT/rows.jsonl: re-running the same command
@@ -37,15 +39,83 @@ def words(s):
     return [x.strip() for x in s.split(",") if x.strip()]
 
 
+def select_utterances(a, C):
+    """(corpus.Selection, words naming the source) of the parsed arguments
+    (docs/corpora.md: whole utterances; what is cut and when)."""
+    limits = dict(max_seconds=a.max_seconds, total_seconds=a.total_seconds, seed=a.seed, out_dir=a.out)
+    if a.corpus:
+        layout, read, utts = C.read_corpus(a.corpus, a.corpus_split)
+        name = "LibriSpeech" if layout == C.LIBRISPEECH else "Common Voice"
+        return C.choose(utts, a.utterances, cut="never", **limits), f"{name} corpus {read}"
+    if a.demo:
+        utts = C.demo_utterances()
+        if a.utterances:
+            return C.choose(utts, a.utterances, cut="fallback", **limits), "demo clips (sampled)"
+        if a.clips > len(utts):
+            print(f"note: --clips {a.clips}, but the demo has {len(utts)} clips: using all of them",
+                  file=sys.stderr)
+        return C.choose(utts, a.clips, sample=False, cut="fallback", **limits), "demo clips"
+    utts = C.file_utterances(a.inputs, a.transcripts)
+    if a.transcripts:
+        return C.choose(utts, a.utterances, cut="never", **limits), f"files with transcripts {a.transcripts}"
+    return C.choose(utts, a.utterances, cut="longer", **limits), "files without transcripts"
+
+
+def wer_reference_counts(clips, metrics):
+    """{wer_reference label: utterances} when WER is measured, else {}."""
+    from . import sim
+    out = {}
+    if "wer" in metrics:
+        for c in clips:
+            out[sim.wer_reference(c)] = out.get(sim.wer_reference(c), 0) + 1
+    return out
+
+
+REFERENCE_WORDS = {"corpus": "the corpus transcript", "transcripts-file": "the --transcripts file",
+                   "whisper-clean-input": "Whisper tiny.en's transcript of the clean input"}
+
+
+def wer_reference_note(clips, metrics):
+    """One console line saying what every WER was measured against."""
+    counts = wer_reference_counts(clips, metrics)
+    if not counts:
+        return ""
+    parts = [f"{REFERENCE_WORDS.get(k, k)} ({k}) for {n} utterance(s)" for k, n in sorted(counts.items())]
+    s = "WER reference: " + "; ".join(parts) + " (row field wer_reference)."
+    if "whisper-clean-input" in counts:
+        s += (" Against Whisper's own reading of the clean speech, WER measures what the link changes, "
+              "not the recogniser's absolute accuracy.")
+    return s
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="largesc-sim", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("inputs", nargs="*", help="speech files (any rate, wav)")
+    ap.add_argument("inputs", nargs="*", help="speech files (any rate; wav, flac, mp3, ogg...)")
     ap.add_argument("--demo", action="store_true", help="use real recorded speech shipped by Debian "
                     "(pocketsphinx-testdata, LibriVox clips with transcripts)")
-    ap.add_argument("--clips", type=int, default=2, help="demo clips to use, 1..5 (default 2)")
+    ap.add_argument("--corpus", default=None, metavar="DIR",
+                    help="a speech corpus with transcripts: LibriSpeech (SPEAKER/CHAPTER/*.flac with "
+                    "*.trans.txt) or Common Voice (clips/*.mp3 with test.tsv etc.); see docs/corpora.md")
+    ap.add_argument("--corpus-split", default="", metavar="NAME",
+                    help="Common Voice: the .tsv to read (default test, else dev, validated, train); "
+                    "LibriSpeech: a subfolder such as test-clean (default the whole tree)")
+    ap.add_argument("--transcripts", default=None, metavar="FILE.tsv",
+                    help="transcripts of your speech files: lines PATH<TAB>TEXT (PATH as given, or the "
+                    "bare file name); every file needs one. Without: WER against Whisper's transcript "
+                    "of the clean input")
+    ap.add_argument("--utterances", type=int, default=None, metavar="N",
+                    help="sample N whole utterances (seeded by --seed) of the corpus, files or demo "
+                    "(default: every one that fits the limits)")
+    ap.add_argument("--clips", type=int, default=2, help="demo: the first N clips that fit --max-seconds, "
+                    "1..5 (default 2)")
     ap.add_argument("--max-seconds", type=float, default=6.0,
-                    help="cut each clip to this length (default 6 s; 0 = whole clips)")
+                    help="longest utterance to use (default 6 s; 0 = no limit). Utterances with a "
+                    "transcript (corpus, --transcripts, demo) are used whole and longer ones left out; "
+                    "files without transcripts are cut to it; see docs/corpora.md")
+    ap.add_argument("--total-seconds", type=float, default=0.0,
+                    help="stop adding utterances (in the seeded order) before the total would exceed "
+                    "this (default 0 = no limit)")
     ap.add_argument("--loss", type=floats, default=None,
                     help="packet loss rates (default 0,0.1,0.3; none when --trace is given)")
     ap.add_argument("--trace", action="append", default=[], metavar="FILE",
@@ -75,6 +145,8 @@ def main(argv=None):
                     help="Mimi streaming path (default exact: upstream tokens, faster kernels; see docs/mimi.md)")
     ap.add_argument("--max-offset", type=int, default=1, help="UEP copy offset D = playout delay in frames (0..2)")
     ap.add_argument("--feedback", action="store_true", help="close the loss feedback loop (ideal return channel)")
+    ap.add_argument("--device", default="auto", help="device of the link's Mimi codec: auto, cpu, cuda "
+                    "or cuda:N (default auto: cuda when torch sees a GPU); checked before any work")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel local jobs (default: cores)")
     ap.add_argument("--scheduler", default=None, help="Dask scheduler address (tcp://host:8786): run points there")
@@ -86,12 +158,28 @@ def main(argv=None):
     from . import report as R
     from . import sim
     from .eval import baselines as B
+    from .eval import corpus as C
     from .eval import metrics as M
     from .eval import speech as S
 
     # ---- every check before any long work
-    if not a.inputs and not a.demo:
-        ap.error("give speech files or --demo")
+    sources = [n for n, on in (("speech files", a.inputs), ("--demo", a.demo), ("--corpus", a.corpus)) if on]
+    if not sources:
+        ap.error("give speech files, --corpus DIR or --demo")
+    if len(sources) > 1:
+        ap.error(f"give one source of speech: {' or '.join(sources)}")
+    if a.transcripts and not a.inputs:
+        ap.error("--transcripts is for your own speech files (a corpus and the demo have their own)")
+    if a.corpus_split and not a.corpus:
+        ap.error("--corpus-split is for --corpus")
+    if a.utterances is not None and a.utterances < 1:
+        ap.error(f"--utterances must be >= 1, got {a.utterances}")
+    if not a.total_seconds >= 0 or a.total_seconds == float("inf"):
+        ap.error(f"--total-seconds must be a finite number >= 0 (0 = no limit), got {a.total_seconds}")
+    try:
+        device = sim.resolve_device(a.device)
+    except sim.DeviceError as e:
+        ap.error(str(e))
     for br in a.bitrate:
         try:
             sim.check_bitrate(br)
@@ -118,7 +206,7 @@ def main(argv=None):
     if a.clips < 1:
         ap.error(f"--clips must be >= 1, got {a.clips}")
     if not a.max_seconds >= 0 or a.max_seconds == float("inf"):
-        ap.error(f"--max-seconds must be a finite number >= 0 (0 = whole clips), got {a.max_seconds}")
+        ap.error(f"--max-seconds must be a finite number >= 0 (0 = no limit), got {a.max_seconds}")
     metrics = a.metrics or list(M.DEFAULT_METRICS)
     try:
         M.check_metrics(metrics)
@@ -147,24 +235,22 @@ def main(argv=None):
     except OSError as e:
         ap.error(f"output folder {a.out!r} cannot be written: {e}")
     try:
-        clips = ([dict(name=c.name, path=c.path, text=c.text) for c in S.demo_clips(a.clips)] if a.demo
-                 else [dict(name=os.path.splitext(os.path.basename(p))[0], path=p, text=None) for p in a.inputs])
+        sel, source = select_utterances(a, C)
     except FileNotFoundError as e:
         ap.error(str(e))
-    if a.demo and a.clips > len(clips):
-        print(f"note: --clips {a.clips}, but the demo has {len(clips)} clips: using all of them",
-              file=sys.stderr)
-    for c in clips:
+    except C.CorpusError as e:
+        ap.error(str(e))
+    for u in sel.utterances:
         try:
-            x = S.load(c["path"], 16000)
+            S.load(u.path, 16000)
         except S.SpeechError as e:
             ap.error(str(e))
-        if a.max_seconds and len(x) > a.max_seconds * 16000:
-            cut = os.path.join(a.out, "clips", c["name"] + ".wav")
-            os.makedirs(os.path.dirname(cut), exist_ok=True)
-            S.save(cut, x[:int(a.max_seconds * 16000)], 16000)
-            c["path"] = cut
-            c["text"] = None  # the transcript covers the whole clip
+    clips = [u.clip() for u in sel.utterances]
+    print(f"speech: {source}: {sel.describe()}", file=sys.stderr)
+    if sel.cut:
+        print(f"note: no demo clip is {a.max_seconds:g} s or shorter: the first {len(clips)} cut to "
+              f"{a.max_seconds:g} s, so their transcripts no longer match; WER reference: Whisper's "
+              "transcript of the clean cut input", file=sys.stderr)
     rec_args = dict(model=a.lm_model, checkpoint=a.lm_checkpoint, adapter=a.lm_adapter,
                     device=a.recovery_device)
     probe_opts = sim.Options(recovery_args=rec_args)
@@ -196,10 +282,11 @@ def main(argv=None):
 
     opts = sim.Options(weights=weights, codec_mode=a.codec_mode, metrics=tuple(metrics),
                        max_offset=a.max_offset, feedback=a.feedback, out_dir=a.out,
-                       save_audio=not a.no_audio, recovery_args=rec_args)
+                       save_audio=not a.no_audio, recovery_args=rec_args, device=device)
     points = sim.make_grid(["largesc"] + baselines, a.bitrate, a.loss, a.burst, a.recovery, a.seed,
                            {b: B.get_baseline(b).payload_bps for b in baselines}, traces)
-    print(f"largesc-sim: {len(points)} sweep points x {len(clips)} clips, metrics {', '.join(metrics)}, "
+    print(f"largesc-sim: {len(points)} sweep points x {len(clips)} utterances = {len(points) * len(clips)} "
+          f"runs, metrics {', '.join(metrics)}, codec on {device}, "
           f"{'Dask at ' + a.scheduler if a.scheduler else str(a.jobs) + ' local jobs'} -> {a.out}/",
           file=sys.stderr)
     t0 = time.time()
@@ -213,7 +300,9 @@ def main(argv=None):
     finally:
         if client is not None:
             client.close()
-    config = dict(vars(a), weights=weights, clips=[c["name"] for c in clips], points=len(points),
+    config = dict(vars(a), weights=weights, device=device, clips=[c["name"] for c in clips],
+                  speech_source=source, wer_references=wer_reference_counts(clips, metrics),
+                  points=len(points),
                   traces=[dict(name=n, digest=d, file=f, **st)
                           for (n, d, _, st), f in zip(traces, a.trace)])
     rep = R.write_report(rows, config, a.out, failures)
@@ -221,6 +310,9 @@ def main(argv=None):
     print(f"done in {time.time() - t0:.0f} s: {a.out}/report.json, report.csv, "
           f"{len(plots)} plots in {a.out}/plots/", file=sys.stderr)
     print(R.format_summary(rep))
+    note = wer_reference_note(clips, metrics)
+    if note:
+        print(note)
     if failures:
         print(f"\n{len(failures)} of {len(points)} sweep points FAILED (finished points are kept in "
               f"{a.out}/rows.jsonl; re-run the same command to retry only these; reasons also in "
