@@ -24,6 +24,7 @@ from gnuradio import gr_unittest
 from gnuradio import largesc
 from gnuradio.largesc.eval import baselines as B
 from gnuradio.largesc.eval import metrics as M
+from gnuradio.largesc.eval import neural_codecs as N
 from gnuradio.largesc.eval import speech as S
 
 SR = 16000
@@ -166,6 +167,186 @@ class qa_aac(gr_unittest.TestCase):
                 B.get_baseline("aac_10k").run(clip(0.5), SR)
             self.assertFalse(B.available_baselines()["aac_10k"][0])
         self.assertTrue(B.available_baselines()["aac_10k"][0])
+
+
+def encodec(name="encodec_1.5k", weights="random", loss=None, seconds=1.0):
+    """An EnCodec run with the given weights on the first ``seconds`` of the clip."""
+    key = ("encodec", name, weights, loss, seconds)
+    if key not in _CACHE:
+        b = N.EnCodec(1.5 if name == "encodec_1.5k" else 3.0, weights=weights, name=name)
+        _CACHE[key] = (b, b.run(clip(seconds), SR, loss))
+    return _CACHE[key]
+
+
+class qa_encodec(gr_unittest.TestCase):
+    """EnCodec with seeded UNTRAINED weights and files the tests write.
+    Nothing here is speech quality."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        # no hub cache and no LARGESC_ENCODEC_WEIGHTS unless a test sets them
+        self.env = mock.patch.dict(os.environ, {"TORCH_HOME": self.tmp.name})
+        self.env.start()
+        os.environ.pop(N.WEIGHTS_ENV, None)
+
+    def tearDown(self):
+        self.env.stop()
+        self.tmp.cleanup()
+
+    def test_without_weights_unavailable_and_skipped_by_default(self):
+        self.assertIn("encodec_1.5k", B.DEFAULT_BASELINES)
+        ok, why = B.available_baselines()["encodec_1.5k"]
+        self.assertFalse(ok)
+        self.assertIn(os.path.join(self.tmp.name, "hub", "checkpoints", "encodec_24khz-d7cc33bc.th"), why)
+        self.assertIn("LARGESC_ENCODEC_WEIGHTS=random runs an UNTRAINED model", why)
+        with self.assertRaisesRegex(B.BaselineUnavailable, "no EnCodec weights"):
+            B.get_baseline("encodec_3k").run(clip(0.5), SR)
+        with mock.patch.dict(os.environ, {N.WEIGHTS_ENV: "random:2"}):
+            self.assertEqual(B.available_baselines()["encodec_3k"], (True, ""))
+        with mock.patch.dict(os.environ, {N.WEIGHTS_ENV: os.path.join(self.tmp.name, "nope.th")}):
+            ok, why = B.available_baselines()["encodec_3k"]
+            self.assertFalse(ok)
+            self.assertIn("nope.th' (LARGESC_ENCODEC_WEIGHTS): no such file", why)
+
+    def test_hub_cache_path(self):
+        import torch
+        self.assertEqual(N.hub_checkpoint_path(),
+                         os.path.join(torch.hub.get_dir(), "checkpoints", "encodec_24khz-d7cc33bc.th"))
+        os.makedirs(os.path.dirname(N.hub_checkpoint_path()))
+        with open(N.hub_checkpoint_path(), "wb") as f:
+            f.write(b"not the published file")
+        self.assertEqual(N.resolve_weights(), ("file", N.hub_checkpoint_path()))
+        # a file named like the published checkpoint must carry its SHA-256 prefix
+        with self.assertRaisesRegex(N.EncodecWeightsError, "SHA-256 does not start with d7cc33bc"):
+            N.load_encodec()
+
+    def test_untrained_run_is_labelled(self):
+        for name, bits, pay, slot_air, frame_air in (("encodec_1.5k", 20, 1500, 1800, 3600),
+                                                     ("encodec_3k", 40, 3000, 3300, 4800)):
+            with self.subTest(system=name):
+                b, r = encodec(name)
+                self.assertTrue(r.untrained)
+                self.assertTrue(r.row()["untrained"])
+                self.assertIn("UNTRAINED EnCodec", " ".join(r.notes))
+                self.assertIn("random seed 0", r.notes[0])
+                self.assertEqual(b.frame_bits, bits)
+                self.assertEqual(r.frames, 75)                   # 1 s at 75 frames/s
+                self.assertEqual(len(r.audio), SR)
+                self.assertEqual((r.payload_bps, r.on_air_bps), (pay, slot_air))
+                self.assertEqual(B.get_baseline(name).payload_bps, pay)
+                self.assertAlmostEqual(r.latency_ms, 80.0)       # 13.3 frame + 66.7 packetisation
+                self.assertEqual(r.latency_breakdown["codec_delay_ms"], 0.0)
+                _, f = encodec(name, loss=B.LossSpec(alignment="frame"))
+                self.assertEqual((f.on_air_bps, f.packets), (frame_air, 75))
+                self.assertAlmostEqual(f.latency_ms, 40 / 3)
+
+    def test_frame_slot_mapping(self):
+        spec = B.LossSpec(0.3, "gilbert_elliott", 2.0, seed=4)
+        _, r = encodec(loss=spec, seconds=2.0)
+        self.assertEqual(r.frames, 150)
+        slots = largesc.loss_model.gilbert_elliott_mean(0.3, 2.0, 4).pattern(25).astype(bool)
+        np.testing.assert_array_equal(r.frame_lost, np.repeat(slots, 6))   # 6 frames per slot
+        self.assertEqual((r.packets, r.packets_lost), (25, int(slots.sum())))
+        self.assertGreater(slots.sum(), 3)
+        trace = (0, 1, 1, 0, 0, 1, 0)
+        _, t = encodec(loss=B.LossSpec(model="trace", trace=trace), seconds=1.0)
+        np.testing.assert_array_equal(t.frame_lost, np.repeat(np.resize(trace, 13), 6)[:75])
+        _, f = encodec(loss=B.LossSpec(0.3, "gilbert_elliott", 2.0, seed=4, alignment="frame"))
+        np.testing.assert_array_equal(
+            f.frame_lost, largesc.loss_model.gilbert_elliott_mean(0.3, 2.0, 4).pattern(75).astype(bool))
+
+    def test_concealment(self):
+        codes = np.array([[1, 2, 3, 4, 5, 6], [7, 8, 9, 10, 11, 12]])
+        lost = np.array([1, 0, 1, 1, 0, 1], bool)
+        out, run = N.conceal_codes(codes, lost)
+        np.testing.assert_array_equal(out, [[0, 2, 2, 2, 5, 5], [0, 8, 8, 8, 11, 11]])
+        np.testing.assert_array_equal(run, [-1, 0, 1, 2, 0, 1])
+        # the decoder output: concealed codes decoded, muted before the
+        # first frame, a run fading linearly over 100 ms (2400 samples)
+        b = N.EnCodec(1.5, weights="random")
+        frames = b._encode(b._to_pcm16(clip(0.5), SR))
+        lost = np.zeros(len(frames), bool)
+        lost[[0, 1]] = True
+        lost[10:20] = True
+        y = b._decode(frames, lost)
+        c = np.array(frames).T
+        ref = b.decode_codes(N.conceal_codes(c, lost)[0])
+        gain = np.ones(len(y))
+        gain[:640] = 0
+        gain[3200:6400] = np.clip(1 - np.arange(3200) / 2400, 0, 1)
+        np.testing.assert_allclose(y, ref * gain, rtol=0, atol=1e-7)
+        self.assertGreater(np.abs(y[3200:3300]).max(), 0)
+
+    def test_weights_file_loading_equals_model(self):
+        model, _ = N.load_encodec("random:3")
+        path = os.path.join(self.tmp.name, "encodec_test.th")
+        N.save_encodec(model, path)
+        marked = os.path.join(self.tmp.name, "encodec_test_untrained.th")
+        N.save_encodec(model, marked, untrained=True)
+        x = clip(1.0)
+        spec = B.LossSpec(0.2, seed=6)
+        ref = N.EnCodec(3.0, weights="random:3").run(x, SR, spec)
+        from_file = N.EnCodec(3.0, weights=path).run(x, SR, spec)
+        np.testing.assert_array_equal(from_file.audio, ref.audio)
+        self.assertFalse(from_file.untrained)        # no marker: taken as real weights
+        self.assertIn(path, from_file.notes[0])
+        with mock.patch.dict(os.environ, {N.WEIGHTS_ENV: marked}):
+            via_env = B.get_baseline("encodec_3k").run(x, SR, spec)
+        np.testing.assert_array_equal(via_env.audio, ref.audio)
+        self.assertTrue(via_env.untrained)
+
+    def test_bad_weights_files(self):
+        import torch
+        cases = {"garbage.th": b"\x00 not a torch file",
+                 "tensor.th": torch.zeros(3),
+                 "other.th": {"encoder.weight": torch.zeros(2)}}
+        for fname, content in cases.items():
+            path = os.path.join(self.tmp.name, fname)
+            if isinstance(content, bytes):
+                with open(path, "wb") as f:
+                    f.write(content)
+            else:
+                torch.save(content, path)
+        for fname, msg in (("garbage.th", "not a readable torch state-dict file"),
+                           ("tensor.th", "holds Tensor, not a state dict of tensors"),
+                           ("other.th", "not an EnCodec 24 kHz model: Missing key")):
+            with self.subTest(file=fname):
+                with self.assertRaisesRegex(N.EncodecWeightsError, msg):
+                    N.EnCodec(1.5, weights=os.path.join(self.tmp.name, fname)).run(clip(0.5), SR)
+        with self.assertRaisesRegex(ValueError, "bandwidth must be 1.5 or 3 kbit/s"):
+            N.EnCodec(6.0)
+
+    def test_repeatable_and_leaves_torch_rng(self):
+        import torch
+        torch.manual_seed(123)
+        before = torch.random.get_rng_state()
+        N._MODELS.pop(("random", 5), None)
+        a = N.EnCodec(1.5, weights="random:5").run(clip(0.5), SR, B.LossSpec(0.3, seed=2))
+        self.assertTrue(torch.equal(before, torch.random.get_rng_state()))
+        N._MODELS.pop(("random", 5), None)                  # a fresh model from the seed
+        b = N.EnCodec(1.5, weights="random:5").run(clip(0.5), SR, B.LossSpec(0.3, seed=2))
+        np.testing.assert_array_equal(a.audio, b.audio)
+        self.assertEqual(a.row(), b.row())
+
+    def test_causal_and_same_as_package(self):
+        # causal encoder and decoder: a prefix gives the same codes and
+        # output, so encoding the whole utterance equals streaming it
+        import torch
+        b = N.EnCodec(3.0, weights="random")
+        pcm = S.resample(clip(0.8), SR, N.SAMPLE_RATE)[:320 * 24]
+        c = b.encode_codes(pcm)
+        self.assertEqual(c.shape, (4, 24))
+        self.assertGreater(len(np.unique(c[0])), 5)          # the codebooks are in use
+        np.testing.assert_array_equal(b.encode_codes(pcm[:320 * 12]), c[:, :12])
+        y = b.decode_codes(c)
+        np.testing.assert_allclose(b.decode_codes(c[:, :12]), y[:320 * 12], rtol=0, atol=1e-6)
+        # our path = the package's EncodecModel.encode / decode
+        model, _ = N.load_encodec("random")
+        model.set_target_bandwidth(3.0)
+        with torch.no_grad():
+            frames = model.encode(torch.from_numpy(pcm).view(1, 1, -1))
+            np.testing.assert_array_equal(frames[0][0][0].numpy(), c)
+            np.testing.assert_array_equal(model.decode(frames)[0, 0].numpy(), y)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,9 @@ from gnuradio.largesc.eval import speech as S
 
 SR = 16000
 _CACHE = {}
+# the default baselines that run here without model weights (EnCodec needs
+# its weights; qa_baselines tests it)
+CODECS = tuple(n for n in B.DEFAULT_BASELINES if not n.startswith("encodec"))
 
 
 def clip(i):
@@ -258,21 +261,21 @@ class qa_baselines(gr_unittest.TestCase):
     def test_quality_class_at_zero_loss(self):
         x, _ = clip(2)
         pesq = {n: M.evaluate(x, run(n).audio, SR, metrics=("pesq_wb",))["pesq_wb"]
-                for n in B.DEFAULT_BASELINES}
+                for n in CODECS}
         stoi = {n: M.evaluate(x, run(n).audio, SR, metrics=("stoi",))["stoi"]
-                for n in B.DEFAULT_BASELINES}
+                for n in CODECS}
         self.assertGreater(pesq["opus_6k"], pesq["codec2_700c"] + 0.4, pesq)
         self.assertGreater(pesq["codec2_3200"], pesq["codec2_700c"], pesq)
         self.assertGreater(pesq["opus_6k"], 1.8, pesq)
         for n, v in stoi.items():
             self.assertGreater(v, 0.7, (n, stoi))
-        for n in B.DEFAULT_BASELINES:
+        for n in CODECS:
             self.assertAlmostEqual(M.align(x, run(n).audio, SR).lag_ms,
                                    B.get_baseline(n).codec_delay_ms, delta=8, msg=n)
 
     def test_degrades_as_loss_grows(self):
         x, _ = clip(2)
-        for n in B.DEFAULT_BASELINES:
+        for n in CODECS:
             with self.subTest(system=n):
                 q = [M.evaluate(x, run(n, p, 2.0).audio, SR, metrics=("stoi", "pesq_wb"))
                      for p in (0.0, 0.3)]
@@ -327,8 +330,9 @@ class qa_baselines(gr_unittest.TestCase):
     def test_lpcnet_available_on_debian12(self):
         ok, why = B.lpcnet_available()
         self.assertTrue(ok, why)
-        self.assertEqual({n for n, (ok, _) in B.available_baselines().items() if ok},
-                         set(B.BASELINES))
+        self.assertEqual({n for n, (ok, _) in B.available_baselines().items() if ok}
+                         - {"encodec_1.5k", "encodec_3k"},      # available with weights only
+                         set(B.BASELINES) - {"encodec_1.5k", "encodec_3k"})
 
     def test_bad_input(self):
         with self.assertRaisesRegex(ValueError, "unknown codec 'amr'.*codec2_700c"):
