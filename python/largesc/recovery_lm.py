@@ -101,6 +101,10 @@ class EagerLMRecovery:
         return done
 
     def _advance(self, n_known, n_emit=None):
+        """Runs the model up to step n_known; returns (frame, predictions) of
+        the frames whose every codebook has now been through the model (up to
+        n_emit). The subclass changes only what a prediction is read from
+        (_prediction) and which per-frame records it keeps (_forget)."""
         n_emit = n_known if n_emit is None else n_emit
         done = []
         while self._steps < n_known:
@@ -109,11 +113,16 @@ class EagerLMRecovery:
             self._steps += 1
             t = s - self.max_delay
             if 0 <= t < n_emit:
-                done.append((t, self._pred[t]))
-            old = s - self.max_delay - 2
-            for d in (self._inval, self._recv, self._pred):
-                d.pop(old, None)
+                done.append((t, self._prediction(t)))
+            self._forget(s - self.max_delay - 2)
         return done
+
+    def _prediction(self, t):
+        return self._pred[t]
+
+    def _forget(self, old):
+        for d in (self._inval, self._recv, self._pred):
+            d.pop(old, None)
 
     def _sample(self, logits):
         import torch
@@ -275,24 +284,14 @@ class LMRecovery(EagerLMRecovery):
         self._recv[t] = recv
         self._lost[t] = not bool(recv.all())
 
-    def _advance(self, n_known, n_emit=None):
-        n_emit = n_known if n_emit is None else n_emit
-        done = []
-        while self._steps < n_known:
-            s = self._steps
-            self._model_step(s)
-            self._steps += 1
-            t = s - self.max_delay
-            if 0 <= t < n_emit:
-                if self._lost.get(t):
-                    pred = self._predd[t % self._CT].cpu().numpy().copy()   # the one host read
-                else:
-                    pred = np.full(self.dep_q, -1, dtype=np.int64)
-                done.append((t, pred))
-            old = s - self.max_delay - 2
-            for d in (self._recv, self._lost):
-                d.pop(old, None)
-        return done
+    def _prediction(self, t):
+        if self._lost.get(t):
+            return self._predd[t % self._CT].cpu().numpy().copy()   # the one host read
+        return np.full(self.dep_q, -1, dtype=np.int64)
+
+    def _forget(self, old):
+        for d in (self._recv, self._lost):
+            d.pop(old, None)
 
     def _choose(self, logits, noise):
         """Token from one codebook's logits, on the device: argmax, or a
