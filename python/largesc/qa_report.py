@@ -101,12 +101,14 @@ class qa_report(unittest.TestCase):
         lo, hi = stats.t.interval(0.95, 5, loc=np.mean(v), scale=stats.sem(v))
         self.assertEqual(s["clips"], 6)
         self.assertEqual(s["stats"]["stoi"]["n"], 6)
+        self.assertEqual((s["packets_sent"], s["packets_dropped"], s["measured_loss_rate"]), (60, 6, 0.1))
         self.assertAlmostEqual(s["metrics"]["stoi"], np.mean(v), places=12)
         self.assertAlmostEqual(s["stats"]["stoi"]["low"], lo, places=10)
         self.assertAlmostEqual(s["stats"]["stoi"]["high"], hi, places=10)
         text = R.format_summary(rep)
         line = [ln for ln in text.splitlines() if ln.startswith("opus_6k") and "  0.10" in ln][0]
         self.assertIn(f"{np.mean(v):.3f}±{(hi - lo) / 2:.3f}", line)
+        self.assertTrue(line.startswith("opus_6k" + " " * 27 + "  0.10   1.0  10.0   6      6000"), line)
         self.assertIn("wer lower is better", text)
         # a metric that failed on one clip: n = 5 there, marked
         rows[0]["m_stoi"] = None

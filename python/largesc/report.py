@@ -62,7 +62,7 @@ HIGHER, LOWER = "LargeSC higher", "LargeSC lower"   # metric of unknown directio
 VERDICTS = (BETTER, WORSE, NO_DIFFERENCE, TOO_FEW, HIGHER, LOWER)
 
 STAT_KEYS = ("mean", "n", "sd", "half_width", "low", "high")
-SUMMARY_KEYS = ("system", "system_name", "bitrate", "recovery", "loss_rate", "mean_burst",
+SUMMARY_KEYS = ("system", "system_name", "bitrate", "recovery", "loss_rate", "mean_burst", "measured_loss_rate",
                 "untrained", "clips", "token_bitrate", "on_air_bitrate", "latency_ms",
                 "metrics", "stats")
 RESULT_KEYS = ("largesc", "baseline", "setting", "trace", "loss_rate", "mean_burst", "metric",
@@ -191,6 +191,8 @@ def summarize(rows):
                  packets_delivered=sum(x["packets_delivered"] for x in rs),
                  packets_dropped=sum(x["packets_dropped"] for x in rs),
                  packets_lost_elsewhere=sum(x["packets_lost_elsewhere"] for x in rs))
+        # the loss the channel drew (all utterances of a setting), next to the nominal rate
+        s["measured_loss_rate"] = (s["packets_dropped"] / s["packets_sent"]) if s["packets_sent"] else None
         if trace:
             s["trace"] = trace
             s["trace_stats"] = {k[6:]: rs[0][k] for k in TRACE_FIELDS if k in rs[0]}
@@ -397,13 +399,14 @@ def build_report(rows, config, failures=()):
 
 def _summary_table(summ):
     ms = sorted({m for s in summ for m in s["stats"]})
-    head = ["system", "trace", "loss_rate", "mean_burst", "untrained", "utterances", "bitrate",
+    head = ["system", "trace", "loss_rate", "mean_burst", "measured_loss_rate", "untrained", "utterances", "bitrate",
             "token_bitrate", "on_air_bitrate", "latency_ms"]
     for m in ms:
         head += [f"{m}_mean", f"{m}_ci95_half_width", f"{m}_ci95_low", f"{m}_ci95_high", f"{m}_n"]
     out = []
     for s in summ:
-        row = [s["system"], s.get("trace", ""), s["loss_rate"], s["mean_burst"], s["untrained"],
+        row = [s["system"], s.get("trace", ""), s["loss_rate"], s["mean_burst"], s.get("measured_loss_rate"),
+               s["untrained"],
                s["clips"], s["bitrate"], s["token_bitrate"], s["on_air_bitrate"], s["latency_ms"]]
         for m in ms:
             st = s["stats"].get(m) or dict.fromkeys(STAT_KEYS)
@@ -722,9 +725,11 @@ def format_summary(rep):
     summ = rep["summary"]
     ms = sorted({k for s in summ for k in s["stats"]})
     w = 14
-    head = f"{'system':<34}{'loss':>6}{'burst':>6}{'utt':>4}{'token b/s':>10}{'air b/s':>9}{'lat ms':>7}" + \
+    head = f"{'system':<34}{'loss':>6}{'burst':>6}{'meas%':>6}{'utt':>4}{'token b/s':>10}{'air b/s':>9}{'lat ms':>7}" + \
         "".join(f"{m:>{w}}" for m in ms) + f"{'pkts sent/deliv/drop/other':>29}"
-    lines = [f"metrics: mean ± 95 % confidence half-width over the utterances (Student t); "
+    lines = ["loss, burst: the channel setting; meas%: packets the channel dropped, in % of those sent; "
+             "utt: utterances",
+             f"metrics: mean ± 95 % confidence half-width over the utterances (Student t); "
              + ", ".join(f"{m} {'lower' if higher_is_better(m) is False else 'higher'} is better" for m in ms),
              head]
     traces = {}
@@ -739,7 +744,9 @@ def format_summary(rep):
                          f"{st.get('longest_burst', '?')} (loss and burst columns below: the trace's)")
         name = s["system"] + (" UNTRAINED" if s["untrained"] else "")
         partial |= any(0 < x["n"] < s["clips"] and x["n"] >= 2 for x in s["stats"].values())
-        lines.append(f"{name:<34}{s['loss_rate']:>6.2f}{s['mean_burst']:>6.1f}{s['clips']:>4}"
+        meas = s.get("measured_loss_rate")
+        meas = f"{100 * meas:>6.1f}" if meas is not None else f"{'-':>6}"
+        lines.append(f"{name:<34}{s['loss_rate']:>6.2f}{s['mean_burst']:>6.1f}{meas}{s['clips']:>4}"
                      f"{s['token_bitrate']:>10.0f}{s['on_air_bitrate']:>9.0f}{s['latency_ms']:>7.0f}"
                      + "".join(_pm(s["stats"].get(m), s["clips"], w) for m in ms)
                      + f"{s['packets_sent']:>10}/{s['packets_delivered']}/{s['packets_dropped']}/{s['packets_lost_elsewhere']}")
