@@ -313,6 +313,11 @@ class qa_encodec(gr_unittest.TestCase):
             with self.subTest(file=fname):
                 with self.assertRaisesRegex(N.EncodecWeightsError, msg):
                     N.EnCodec(1.5, weights=os.path.join(self.tmp.name, fname)).run(clip(0.5), SR)
+        # a bad file named by the variable: unavailable, with the reason, before any work
+        with mock.patch.dict(os.environ, {N.WEIGHTS_ENV: os.path.join(self.tmp.name, "other.th")}):
+            ok, why = B.available_baselines()["encodec_1.5k"]
+            self.assertFalse(ok)
+            self.assertIn("not an EnCodec 24 kHz model", why)
         with self.assertRaisesRegex(ValueError, "bandwidth must be 1.5 or 3 kbit/s"):
             N.EnCodec(6.0)
 

@@ -20,6 +20,9 @@ codec2_3200        8 kHz    20 ms     64      repeat previous frame's bits, fade
 opus_6k            16 kHz   20 ms     120     Opus PLC; in-band FEC requested
 opus_24k_fec       16 kHz   20 ms     480     Opus PLC + in-band FEC (active)
 lpcnet_1733        16 kHz   30 ms     52      repeat previous frame's bits, fade
+aac_10k/16k/24k    16 kHz   64 ms     varies  repeat previous packet, fade
+encodec_1.5k       24 kHz   13.3 ms   20      repeat previous frame's codes, fade
+encodec_3k         24 kHz   13.3 ms   40      repeat previous frame's codes, fade
 =================  =======  ========  ======  ===================================
 
 Codec2 and LPCNet are called through ctypes on Debian's ``libcodec2.so.1.0``
@@ -29,6 +32,9 @@ bits equal ``vocoder.codec2_encode_sp``'s bit for bit). LPCNet is the FreeDV
 feature frames decimated to one 52-bit frame per 30 ms = 1733 bit/s).
 Opus is called through ctypes on Debian's ``libopus.so.0`` (1.3.1), because
 opuslib/PyAV do not expose everything needed (``decode_fec``).
+AAC-LC is FFmpeg's native encoder and decoder through PyAV (``AAC``; the
+decoder has no loss concealment, see the class). EnCodec lives in
+``neural_codecs`` (it needs torch and model weights).
 
 Loss alignment (``LossSpec.alignment``):
 

@@ -293,8 +293,12 @@ class EnCodec(Baseline):
         self.weights_info = None
 
     def check_available(self):
+        """Package importable and weights found; a weights file is also
+        loaded (once per process) so that a bad one fails here, before any
+        work. Random weights are built on first use."""
         _import_encodec()
-        resolve_weights(self.weights)
+        if resolve_weights(self.weights)[0] == "file":
+            load_encodec(self.weights)
 
     def model(self):
         model, info = load_encodec(self.weights)
