@@ -113,6 +113,20 @@ def sim_trace_short(cmd):
     return cmd + " --no-progress"
 
 
+def sim_corpus_short(cmd):
+    """largesc-sim on a corpus (prepare() writes a small LibriSpeech tree and
+    Common Voice folder) or on files with a transcripts file: two
+    utterances, one loss point, STOI only."""
+    if "--corpus " in cmd:
+        cmd = opt(cmd, "--utterances", "2")
+    for name, value in (("--metrics", "stoi"), ("--loss", "0.2"), ("--burst", "1"), ("--bitrate", "1100"),
+                        ("--jobs", "1"), ("--baselines", "codec2_700c")):
+        cmd = opt(cmd, name, value)
+    if "--weights" not in cmd:
+        cmd += " --weights random:1"
+    return cmd + " --no-progress"
+
+
 def finetune_short(cmd):
     cmd = opt(cmd, "--steps", "4")
     cmd = opt(cmd, "--ckpt-every", "2")
@@ -132,6 +146,8 @@ RULES = [
     (r"largesc-sim .*--scheduler tcp://", "fail",
      (sim_short, r"cannot reach the Dask scheduler at tcp://")),
     (r"largesc-sim .*--trace ", "run", sim_trace_short),
+    (r"largesc-sim --corpus speech ", "fail", (None, r"not a corpus layout largesc-sim reads")),
+    (r"largesc-sim .*(--corpus|--transcripts) ", "run", sim_corpus_short),
     (r"largesc-sim ", "run", sim_short),
     (r"largesc-finetune .*--model moshi7b --device cuda", "fail",
      (finetune_short, r"--device cuda: torch sees no CUDA GPU on this machine")),
@@ -190,7 +206,10 @@ def localise(cmd, work):
 
 def prepare(work):
     """What the documents' commands read: talk.wav (2 s of LibriVox speech),
-    speech/ (a folder with it), toks.npy (a token sequence)."""
+    speech/ (a folder with it), toks.npy (a token sequence), and for
+    docs/corpora.md a LibriSpeech tree (LibriSpeech/test-clean), a Common
+    Voice folder (cv-corpus-17.0/en) and texts.tsv (transcripts of talk.wav
+    and speech/clip0.wav), written as qa_corpus writes them."""
     import numpy as np
     sys.path.insert(0, ROOT)
     from gnuradio.largesc.eval import speech as S
@@ -203,6 +222,13 @@ def prepare(work):
     np.save(os.path.join(work, "toks.npy"), rng.integers(0, 2048, (200, 8)).astype(np.int64))
     for d in ("tmp", "docs/img", "runs"):
         os.makedirs(os.path.join(work, d), exist_ok=True)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import qa_corpus
+    qa_corpus.write_librispeech(os.path.join(work, "LibriSpeech"))
+    qa_corpus.write_commonvoice(os.path.join(work, "cv-corpus-17.0", "en"))
+    with open(os.path.join(work, "texts.tsv"), "w") as f:
+        f.write("talk.wav\tand mister john dashwood\n"
+                "speech/clip0.wav\tand mister john dashwood\n")
 
 
 def run(cmd, cwd, timeout=600):

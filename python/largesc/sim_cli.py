@@ -245,7 +245,8 @@ def main(argv=None):
             S.load(u.path, 16000)
         except S.SpeechError as e:
             ap.error(str(e))
-    clips = [u.clip() for u in sel.utterances]
+    # absolute paths: Dask workers (and pool processes) may run elsewhere in the file system
+    clips = [dict(u.clip(), path=os.path.abspath(u.path)) for u in sel.utterances]
     print(f"speech: {source}: {sel.describe()}", file=sys.stderr)
     if sel.cut:
         print(f"note: no demo clip is {a.max_seconds:g} s or shorter: the first {len(clips)} cut to "
