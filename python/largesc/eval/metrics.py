@@ -266,7 +266,10 @@ def transcribe(x, sr):
 def wer(ref, deg, sr, text=None):
     """Word error rate of Whisper tiny.en on ``deg`` against ``text`` (the
     true transcript) or, without it, against Whisper's own transcript of
-    ``ref``. Both sides normalised (``normalize_text``)."""
+    ``ref``. Both sides normalised (``normalize_text``). largesc-sim makes
+    that Whisper reference once per utterance from the whole clean input
+    (sim.whisper_references) and passes it as ``text``, labelled
+    ``whisper-clean-input`` in every row (docs/corpora.md)."""
     import jiwer
     truth = normalize_text(text if text is not None else transcribe(ref, sr))
     if not truth:
