@@ -293,6 +293,36 @@ class qa_report(unittest.TestCase):
         self.assertEqual([os.path.basename(f) for f in files],
                          ["pesq_wb_vs_loss.png", "stoi_vs_loss.png", "wer_vs_loss.png"])
 
+    def test_report_of_a_real_campaign(self):
+        """Rows of a real (short) baseline campaign: two Codec2 modes, two
+        utterances, two loss rates -> tables, intervals and both figures."""
+        from gnuradio.largesc import sim
+        from gnuradio.largesc.eval import speech as S
+        with tempfile.TemporaryDirectory() as d:
+            clips = []
+            for c in S.demo_clips(2):
+                path = os.path.join(d, c.name + ".wav")
+                S.save(path, S.load(c.path, 16000)[:24000], 16000)
+                clips.append(dict(name=c.name, path=path, text=None))
+            opts = sim.Options(metrics=("stoi",), out_dir=d, save_audio=False)
+            pts = sim.make_grid(["codec2_700c", "codec2_3200"], [], [0.0, 0.2], [1.0], [], 3,
+                                {"codec2_700c": 700, "codec2_3200": 3200})
+            rows = sim.run_campaign(pts, clips, opts, jobs=1, progress=False, log=lambda s: None)
+            rep = R.write_report(rows, {}, d)
+            R.read_report(os.path.join(d, "report.json"))
+            files = [os.path.basename(f) for f in R.plot_report(rep, d)]
+        self.assertEqual(files, ["stoi_vs_loss.png", "stoi_vs_bitrate.png"])
+        self.assertEqual(len(rep["summary"]), 4)
+        for s in rep["summary"]:
+            rs = [r for r in rows if r["system"] == s["system"] and r["loss_rate"] == s["loss_rate"]]
+            lo, hi = stats.t.interval(0.95, 1, loc=np.mean([r["m_stoi"] for r in rs]),
+                                      scale=stats.sem([r["m_stoi"] for r in rs]))
+            self.assertAlmostEqual(s["stats"]["stoi"]["low"], lo, places=10)
+            self.assertAlmostEqual(s["stats"]["stoi"]["high"], hi, places=10)
+            self.assertEqual(s["measured_loss_rate"],
+                             sum(r["packets_dropped"] for r in rs) / sum(r["packets_sent"] for r in rs))
+        self.assertIn("no comparison: the campaign has no LargeSC rows", R.format_summary(rep))
+
     # ---- files and schema
 
     def test_report_files(self):
