@@ -9,7 +9,8 @@ print, so they are never pasted by hand:
   README.md      the demo report's table at 10 % loss, and the STOI plot
                  (docs/img/demo_stoi_vs_loss.png), from a largesc-sim --demo
                  output folder (./setup.sh writes largesc-sim-demo/)
-  docs/phy.md    the packet-loss-against-Eb/N0 table, from docs/phy_sweep.jsonl
+  docs/phy.md    the packet loss (and mean loss burst) against Eb/N0 per channel
+                 and FEC, from docs/phy_sweep.jsonl
                  (written by the largesc-phy-sweep command quoted there)
 
 Each sample sits between `<!-- sample:NAME -->` and `<!-- /sample:NAME -->`.
@@ -47,25 +48,56 @@ def demo_sample(report_dir, loss=0.1):
     return "```\n" + text + "\n```\n"
 
 
+PHY_CHANNELS = {"awgn": "AWGN", "rayleigh": "Rayleigh", "rician": "Rician"}
+
+
 def phy_sample(jsonl):
+    """Packet loss rate (mean loss burst in packets) against Eb/N0, one column
+    per channel and FEC, and the facts every point shares."""
     with open(jsonl) as f:
         pts = [json.loads(l) for l in f if l.strip()]
     n = pts[0]["packets_sent"]
-    rows = []
+    cols = []
     for p in pts:
-        rows.append((f"{p['ebn0_db']:g}", p["delivered_exact"], p["delivered_corrupted"],
-                     p["frames_detected"], p["crc_failed"], f"{p['packet_loss_rate']:.3f}"))
-    # consecutive points with identical outcomes share a row (e.g. 18-20)
-    merged = []
+        c = (p.get("channel", "awgn"), p.get("fec", "none"))
+        if c not in cols:
+            cols.append(c)
+    ebs = sorted({p["ebn0_db"] for p in pts})
+    cell = {(p.get("channel", "awgn"), p.get("fec", "none"), p["ebn0_db"]): p for p in pts}
+
+    def head(c):
+        ch, fec = c
+        p = next(q for q in pts if (q.get("channel", "awgn"), q.get("fec", "none")) == c)
+        name = PHY_CHANNELS[ch] + (f" K {p['k_factor_db']:g} dB" if ch == "rician" else "")
+        return name + ("" if fec == "none" else f" + FEC {fec}") + f" ({p['bytes_on_air']} B)"
+
+    def text(p):
+        if p is None:
+            return "-"
+        if not p["lost"]:
+            return "0"
+        mb = p.get("mean_burst", 0)
+        return f"{p['packet_loss_rate']:.3f} ({mb:.1f})" if mb < 10 else f"{p['packet_loss_rate']:.3f} ({mb:.0f})"
+
+    rows = [[f"{e:g}"] + [text(cell.get((ch, fec, e))) for ch, fec in cols] for e in ebs]
+    merged = []   # consecutive Eb/N0 with identical outcomes share a row (e.g. 26-30)
     for r in rows:
         if merged and merged[-1][1:] == r[1:]:
-            first = merged[-1][0].split("-")[0]
-            merged[-1] = (f"{first}-{r[0]}",) + r[1:]
+            merged[-1] = [f"{merged[-1][0].split('-')[0]}-{r[0]}"] + r[1:]
         else:
             merged.append(r)
-    out = [f"| Eb/N0 dB | delivered (bit-exact) of {n} | corrupted delivered | frames detected "
-           "| CRC failed | packet loss |", "|---|---|---|---|---|---|"]
-    out += ["| " + " | ".join(str(x) for x in r) + " |" for r in merged]
+    out = [f"| Eb/N0 dB | " + " | ".join(head(c) for c in cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in merged]
+    p0 = pts[0]
+    fading = [p for p in pts if p.get("channel", "awgn") != "awgn"]
+    corrupted = sum(p["delivered_corrupted"] for p in pts)
+    out += ["", f"{n} packets per point ({p0['packet_bytes']}-byte LargeSC packets, plan "
+                f"K {p0['plan'][0]} + r1 {p0['plan'][1]} + r2 {p0['plan'][2]}), "
+                f"{p0['bit_rate'] / 1000:g} kbit/s, {p0['freq_offset_hz']:g} Hz carrier offset, "
+                f"{p0['clock_ppm']:g} ppm clock offset"
+                + (f", Doppler {fading[0]['doppler_hz']:g} Hz" if fading else "") + f", seed {p0['seed']}. "
+            f"Cells: packet loss rate (mean loss burst, packets); column heads: bytes on air per packet. "
+            f"Delivered but corrupted: {corrupted} of {sum(p['delivered'] for p in pts)} delivered packets."]
     return "\n".join(out) + "\n"
 
 

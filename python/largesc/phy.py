@@ -33,7 +33,7 @@ import time
 
 import numpy as np
 import pmt
-from gnuradio import analog, blocks, digital, filter, gr, pdu
+from gnuradio import analog, blocks, channels, digital, filter, gr, pdu
 from gnuradio.digital import packet_utils
 
 DEFAULT_ACCESS_CODE = packet_utils.default_access_code  # 64 bits, 0xACDDA4E2F28C20FC
@@ -42,11 +42,19 @@ DEFAULT_SAMP_RATE = 80000.0     # simulation: 8 samples per symbol
 USRP_SAMP_RATE = 250000.0       # USRP examples: 25 samples per symbol
 GMSK_BT = 0.5                   # measured 3 dB better than 0.35 with discriminator detection
 IDLE_BYTE = 0x55                # alternating bits: zero-mean, strong timing tone
+SLOT_FILL_BYTE = 0x33           # slot padding: zero-mean with transitions the M&M timing loop can use
 LENGTH_TAG = "packet_len"
 HEADER_BYTES = 4                # header_format_default: len16 twice
 CRC_BYTES = 4                   # CRC-32
 MODES = ("stream", "continuous", "burst")
 STARTUP_BYTES = 16              # idle bytes before the first frame of a stream
+FRAME_PERIOD = 0.08             # one LargeSC packet per 80 ms on air (12.5 packets/s)
+
+# simulated channels (link_sim, largesc-phy-sweep): GNU Radio's gr-channels models
+CHANNELS = ("awgn", "rayleigh", "rician")
+FADING_SINUSOIDS = 8            # channels.fading_model N (sum of sinusoids; "8 is a good value")
+DEFAULT_DOPPLER_HZ = 10.0       # 25 km/h at 433 MHz, walking pace at 2.4 GHz
+DEFAULT_K_FACTOR_DB = 6.0       # Rician K (line-of-sight / scattered power)
 
 
 def samples_per_symbol(samp_rate, bit_rate):
@@ -58,9 +66,98 @@ def samples_per_symbol(samp_rate, bit_rate):
     return int(round(sps))
 
 
-def frame_bytes(packet_bytes, access_code=DEFAULT_ACCESS_CODE, preamble=2, postamble=2):
-    """Bytes on air for one packet of `packet_bytes` bytes (with pre/postamble)."""
-    return preamble + len(access_code) // 8 + HEADER_BYTES + packet_bytes + CRC_BYTES + postamble
+def frame_bytes(packet_bytes, access_code=DEFAULT_ACCESS_CODE, preamble=2, postamble=2, fec="none"):
+    """Bytes on air for one packet of `packet_bytes` bytes (with pre/postamble;
+    with `fec`, the packet and its CRC-32 are coded: fec_coded_bytes)."""
+    return (preamble + len(access_code) // 8 + HEADER_BYTES + fec_coded_bytes(packet_bytes + CRC_BYTES, fec)
+            + postamble)
+
+
+# ---------------------------------------------------------------------------
+# Forward error correction (gr-fec, PDU deployments async_encoder/async_decoder)
+
+FEC_CODES = ("none", "cc", "rep3")
+FEC_LABELS = {"none": "no FEC",
+              "cc": "convolutional K=7 r=1/2 (109, 79), terminated, soft Viterbi",
+              "rep3": "repetition x3, soft"}
+CC_K = 7
+CC_POLYS = [109, 79]            # the K=7 rate 1/2 code of CCSDS / 802.11 (octal 155, 117)
+FEC_MTU = 1500                  # bytes: the largest packet + CRC the FEC blocks take
+CC_DROPPED_TAIL_BITS = 4        # async_encoder packs whole bytes: the last 4 of the 12 tail code bits
+
+
+def check_fec(fec):
+    if fec not in FEC_CODES:
+        raise ValueError(f"fec must be one of {', '.join(FEC_CODES)}, got {fec!r}")
+    return fec
+
+
+def fec_coded_bytes(nbytes, fec="none"):
+    """Bytes on air for `nbytes` bytes (packet + CRC-32) after the FEC:
+    none: n; cc: 2n + 1 (2 x (8n + 6 tail) code bits, packed into whole bytes:
+    the last 4 tail code bits are not sent, the receiver erases them);
+    rep3: 3n."""
+    check_fec(fec)
+    n = int(nbytes)
+    return {"none": n, "cc": 2 * n + 1, "rep3": 3 * n}[fec]
+
+
+def _fec_objects(fec):
+    """(encoder, decoder) FECAPI objects for a code (frame size = FEC_MTU bytes;
+    the async blocks set each packet's own size)."""
+    from gnuradio import fec as grfec
+    bits = FEC_MTU * 8
+    if fec == "cc":
+        return (grfec.cc_encoder_make(bits, CC_K, 2, CC_POLYS, 0, grfec.CC_TERMINATED, False),
+                grfec.cc_decoder.make(bits, CC_K, 2, CC_POLYS, 0, 0, grfec.CC_TERMINATED, False))
+    if fec == "rep3":
+        return grfec.repetition_encoder_make(bits, 3), grfec.repetition_decoder.make(bits, 3, 0.5)
+    raise ValueError(f"no FEC objects for {fec!r}")
+
+
+class _soft_frame(gr.basic_block):
+    """Soft-decision PDU (f32, one value per code bit on air, + = 1) -> what
+    gr-fec's async_decoder takes: clipped to +-2.5 (it maps x -> 48 x + 128
+    into a byte) and, for the convolutional code, the 4 tail code bits the
+    encoder could not send appended as erasures (0)."""
+
+    def __init__(self, fec):
+        gr.basic_block.__init__(self, "largesc_soft_frame", in_sig=None, out_sig=None)
+        self.pad = CC_DROPPED_TAIL_BITS if fec == "cc" else 0
+        self.message_port_register_in(pmt.intern("in"))
+        self.message_port_register_out(pmt.intern("out"))
+        self.set_msg_handler(pmt.intern("in"), self._on_msg)
+
+    def _on_msg(self, msg):
+        if not pmt.is_pair(msg) or not pmt.is_f32vector(pmt.cdr(msg)):
+            return
+        x = np.clip(np.asarray(pmt.f32vector_elements(pmt.cdr(msg)), np.float32), -2.5, 2.5)
+        if self.pad:
+            x = np.concatenate([x, np.zeros(self.pad, np.float32)])
+        self.message_port_pub(pmt.intern("out"), pmt.cons(pmt.car(msg), pmt.init_f32vector(len(x), x.tolist())))
+
+
+def check_channel(channel="awgn", doppler_hz=DEFAULT_DOPPLER_HZ, k_factor_db=DEFAULT_K_FACTOR_DB,
+                  bit_rate=DEFAULT_BIT_RATE, freq_drift_hz=0.0, timing_drift_ppm=0.0):
+    """Raises ValueError (saying what is allowed) for a simulated channel
+    link_sim cannot make: channel one of CHANNELS; fading channels need
+    0 < doppler_hz <= bit_rate / 10 (slower than the bits: flat, slow fading
+    per bit) and -10 <= k_factor_db <= 30; drifts >= 0, timing drift < 1000 ppm."""
+    if channel not in CHANNELS:
+        raise ValueError(f"channel must be one of {', '.join(CHANNELS)}, got {channel!r}")
+    for name, v in (("doppler_hz", doppler_hz), ("k_factor_db", k_factor_db), ("freq_drift_hz", freq_drift_hz),
+                    ("timing_drift_ppm", timing_drift_ppm)):
+        if not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ValueError(f"{name} must be a finite number, got {v!r}")
+    if channel != "awgn" and not 0 < doppler_hz <= bit_rate / 10:
+        raise ValueError(f"Doppler must be > 0 and <= bit rate / 10 = {bit_rate / 10:g} Hz "
+                         f"(fD x Tb <= 0.1), got {doppler_hz:g} Hz")
+    if not -10.0 <= k_factor_db <= 30.0:
+        raise ValueError(f"Rician K factor must be in -10..30 dB, got {k_factor_db:g} dB")
+    if not 0 <= freq_drift_hz <= bit_rate / 4:
+        raise ValueError(f"frequency drift must be in 0..bit rate / 4 = {bit_rate / 4:g} Hz, got {freq_drift_hz:g}")
+    if not 0 <= timing_drift_ppm < 1000:
+        raise ValueError(f"timing drift must be in 0..1000 ppm (exclusive), got {timing_drift_ppm:g}")
 
 
 def _check_access_code(code):
@@ -81,13 +178,24 @@ class packet_framer(gr.basic_block):
                   the receiver keeps timing through gaps.
       burst:      like stream, with a length tag on the first byte of each frame
                   (for tagged-stream bursts to a USRP sink).
+    slot_bytes (stream mode): each frame is padded to this length (its air
+    slot: FRAME_PERIOD x bit_rate / 8 = one packet per 80 ms as on air, so
+    that time-varying channels see real time); a longer frame is sent as it
+    is. 0 = frames back to back. The padding is 0x33 (SLOT_FILL_BYTE), not
+    0x55: an alternating 0x55 run gives the Mueller & Muller timing detector
+    no error signal at all (measured: 0x55 padding lost 44 % of the packets at
+    12 dB Eb/N0, 0x33 25 %, back to back 31 %).
     """
 
     def __init__(self, mode="stream", preamble=2, postamble=2, bit_rate=DEFAULT_BIT_RATE,
-                 lead_s=0.02, length_tag=LENGTH_TAG, startup=STARTUP_BYTES):
+                 lead_s=0.02, length_tag=LENGTH_TAG, startup=STARTUP_BYTES, slot_bytes=0):
         gr.basic_block.__init__(self, "largesc_packet_framer", in_sig=None, out_sig=[np.uint8])
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
+        if slot_bytes and mode != "stream":
+            raise ValueError("slot_bytes (frame period) applies to mode 'stream' only")
+        self.slot_bytes = max(0, int(slot_bytes))
+        self.last_frame_end = 0   # byte offset just after the last packet's CRC
         self.mode = mode
         self.pre = np.full(int(preamble), IDLE_BYTE, np.uint8)
         self.post = np.full(int(postamble), IDLE_BYTE, np.uint8)
@@ -119,14 +227,18 @@ class packet_framer(gr.basic_block):
             return
         q.append(np.asarray(pmt.u8vector_elements(pmt.cdr(msg)), np.uint8))
         while self.headers and self.payloads:   # protocol_formatter publishes header, then payload
-            self.frames.append((np.concatenate([self.pre, self.headers.popleft(), self.payloads.popleft(),
-                                                self.post]), True))
+            frame = np.concatenate([self.pre, self.headers.popleft(), self.payloads.popleft(), self.post])
+            tail = len(self.post)
+            if self.slot_bytes > len(frame):
+                tail += self.slot_bytes - len(frame)
+                frame = np.concatenate([frame, np.full(self.slot_bytes - len(frame), SLOT_FILL_BYTE, np.uint8)])
+            self.frames.append((frame, True, tail))
 
     def idle(self, nbytes):
         """Queues nbytes idle bytes (not a packet). Not in burst mode."""
         if self.mode == "burst":
             raise ValueError("idle bytes would break the tagged bursts")
-        self.frames.append((np.full(int(nbytes), IDLE_BYTE, np.uint8), False))
+        self.frames.append((np.full(int(nbytes), IDLE_BYTE, np.uint8), False, 0))
 
     def frames_framed(self):
         """Frames (packets) taken into the byte stream so far."""
@@ -145,12 +257,14 @@ class packet_framer(gr.basic_block):
             if self.current is None:
                 if not self.frames:
                     break
-                self.current, is_packet = self.frames.popleft()
+                self.current, is_packet, tail = self.frames.popleft()
                 if self.produced + n == 0 and self.mode == "stream" and self.startup:
                     # first frame of the stream: the receiver's AFC and timing loops settle
                     self.current = np.concatenate([np.full(self.startup, IDLE_BYTE, np.uint8), self.current])
                 self.pos = 0
                 self.n_frames += is_packet
+                if is_packet:
+                    self.last_frame_end = self.produced + n + len(self.current) - tail
                 if self.mode == "burst" and is_packet:
                     self.add_item_tag(0, self.produced + n, self.tag_key, pmt.from_long(len(self.current)))
             k = min(len(out) - n, len(self.current) - self.pos)
@@ -201,27 +315,50 @@ class packet_modem_tx(gr.hier_block2):
     amplitude: output scale (constant envelope).
     length_tag: burst mode only: the length tag on the output samples (set the
         same name as the UHD sink's "TSB tag name" for SOB/EOB bursts).
+    fec: forward error correction of packet + CRC-32 (FEC_CODES): 'none',
+        'cc' (convolutional K=7 rate 1/2, gr-fec cc_encoder, terminated) or
+        'rep3' (repetition x3). The access code and length header stay
+        uncoded; the length counts coded bytes. The receiver must use the same.
+        Air cost: frame_bytes(n, fec=...).
+    frame_period: stream mode only: each frame is padded with idle bytes to
+        this air time (FRAME_PERIOD = 0.08 s: one packet per 80 ms slot as on
+        air); 0 = frames back to back.
     """
 
     def __init__(self, samp_rate=DEFAULT_SAMP_RATE, bit_rate=DEFAULT_BIT_RATE,
                  access_code=DEFAULT_ACCESS_CODE, mode="stream", preamble=2, postamble=2,
-                 amplitude=1.0, length_tag=LENGTH_TAG, bt=GMSK_BT):
+                 amplitude=1.0, length_tag=LENGTH_TAG, bt=GMSK_BT, fec="none", frame_period=0.0):
         gr.hier_block2.__init__(self, "packet_modem_tx", gr.io_signature(0, 0, 0),
                                 gr.io_signature(1, 1, gr.sizeof_gr_complex))
         _check_access_code(access_code)
+        check_fec(fec)
+        if not (isinstance(frame_period, (int, float)) and math.isfinite(frame_period) and frame_period >= 0):
+            raise ValueError(f"frame_period must be a number of seconds >= 0, got {frame_period!r}")
         self.sps = samples_per_symbol(samp_rate, bit_rate)
         self.bit_rate = bit_rate
         self.mode = mode
+        self.fec = fec
+        self.preamble = int(preamble)
         self.postamble = int(postamble)
+        self.access_code = access_code
+        self.slot_bytes = int(round(frame_period * bit_rate / 8.0))
         self.message_port_register_hier_in("in")
         self.crc = digital.crc32_async_bb(False)
         self.hdr_format = digital.header_format_default(access_code, 0)
         self.formatter = digital.protocol_formatter_async(self.hdr_format)
-        self.framer = packet_framer(mode, preamble, postamble, bit_rate, length_tag=length_tag)
+        self.framer = packet_framer(mode, preamble, postamble, bit_rate, length_tag=length_tag,
+                                    slot_bytes=self.slot_bytes)
         self.mod = digital.gmsk_mod(self.sps, bt)
         self.scale = blocks.multiply_const_cc(amplitude)
         self.msg_connect(self, "in", self.crc, "in")
-        self.msg_connect(self.crc, "out", self.formatter, "in")
+        if fec != "none":
+            from gnuradio import fec as grfec
+            self.fec_encoder = _fec_objects(fec)[0]
+            self.encoder = grfec.async_encoder(self.fec_encoder, True, False, False, FEC_MTU)
+            self.msg_connect(self.crc, "out", self.encoder, "in")
+            self.msg_connect(self.encoder, "out", self.formatter, "in")
+        else:
+            self.msg_connect(self.crc, "out", self.formatter, "in")
         self.msg_connect(self.formatter, "header", self.framer, "header")
         self.msg_connect(self.formatter, "payload", self.framer, "payload")
         if mode == "burst":
@@ -238,6 +375,11 @@ class packet_modem_tx(gr.hier_block2):
     def packets_in(self):
         """Packets taken into the modulator's byte stream so far."""
         return self.framer.frames_framed()
+
+    def frame_bytes(self, packet_bytes):
+        """Bytes on air for a packet of `packet_bytes` bytes (FEC included,
+        slot padding not)."""
+        return frame_bytes(packet_bytes, self.access_code, self.preamble, self.postamble, self.fec)
 
     def bytes_out(self):
         return self.framer.bytes_out()
@@ -261,15 +403,21 @@ class packet_modem_rx(gr.hier_block2):
         whatever offset passes the filter.
     timing_loop_bw: symbol timing loop bandwidth (normalised, per symbol).
     afc_symbols: time constant of the AFC in symbols.
+    fec: as the transmitter's. With FEC the access code and header are found
+        on hard decisions of the soft symbols (correlate_access_code_ff_ts) and
+        the coded packet is decoded from the soft symbols (gr-fec async_decoder:
+        soft-decision Viterbi for 'cc', soft combining for 'rep3').
     Only packets whose CRC-32 matches leave `out` (payload without CRC).
     """
 
     def __init__(self, samp_rate=DEFAULT_SAMP_RATE, bit_rate=DEFAULT_BIT_RATE,
                  access_code=DEFAULT_ACCESS_CODE, threshold=4, max_freq_offset=0.0,
-                 timing_loop_bw=0.02, afc_symbols=256, length_tag=LENGTH_TAG):
+                 timing_loop_bw=0.02, afc_symbols=256, length_tag=LENGTH_TAG, fec="none"):
         gr.hier_block2.__init__(self, "packet_modem_rx", gr.io_signature(1, 1, gr.sizeof_gr_complex),
                                 gr.io_signature(0, 0, 0))
         _check_access_code(access_code)
+        check_fec(fec)
+        self.fec = fec
         sps = samples_per_symbol(samp_rate, bit_rate)
         # decimate in the channel filter to the fewest samples per symbol >= 4
         decim = max(d for d in range(1, sps + 1) if sps % d == 0 and sps // d >= min(4, sps))
@@ -287,16 +435,30 @@ class packet_modem_rx(gr.hier_block2):
                                              1.0, 0.005 * sps_d, 1, digital.constellation_bpsk().base(),
                                              digital.IR_MMSE_8TAP, 128, [])
         self.slicer = digital.binary_slicer_fb()
-        self.correlator = digital.correlate_access_code_bb_ts(access_code, threshold, length_tag)
-        self.repack = blocks.repack_bits_bb(1, 8, length_tag, False, gr.GR_MSB_FIRST)
-        self.to_pdu = pdu.tagged_stream_to_pdu(gr.types.byte_t, length_tag)
         self.crc = digital.crc32_async_bb(True)
         self.frames_counter = _pdu_counter()
         self.packets_counter = _pdu_counter()
         self.connect(self, self.chan_filter, self.fmdemod, (self.afc, 0))
         self.connect(self.fmdemod, self.afc_mean, (self.afc, 1))
-        self.connect(self.afc, self.timing, self.slicer, self.correlator, self.repack, self.to_pdu)
-        self.msg_connect(self.to_pdu, "pdus", self.crc, "in")
+        if fec == "none":
+            self.correlator = digital.correlate_access_code_bb_ts(access_code, threshold, length_tag)
+            self.repack = blocks.repack_bits_bb(1, 8, length_tag, False, gr.GR_MSB_FIRST)
+            self.to_pdu = pdu.tagged_stream_to_pdu(gr.types.byte_t, length_tag)
+            self.connect(self.afc, self.timing, self.slicer, self.correlator, self.repack, self.to_pdu)
+            self.msg_connect(self.to_pdu, "pdus", self.crc, "in")
+        else:
+            from gnuradio import fec as grfec
+            # the slicer still counts recovered bits (bits_out); the soft path decodes
+            self.connect(self.afc, self.timing, self.slicer, blocks.null_sink(gr.sizeof_char))
+            self.correlator = digital.correlate_access_code_ff_ts(access_code, threshold, length_tag)
+            self.to_pdu = pdu.tagged_stream_to_pdu(gr.types.float_t, length_tag)
+            self.soft = _soft_frame(fec)
+            self.fec_decoder = _fec_objects(fec)[1]
+            self.decoder = grfec.async_decoder(self.fec_decoder, True, False, FEC_MTU)
+            self.connect(self.timing, self.correlator, self.to_pdu)
+            self.msg_connect(self.to_pdu, "pdus", self.soft, "in")
+            self.msg_connect(self.soft, "out", self.decoder, "in")
+            self.msg_connect(self.decoder, "out", self.crc, "in")
         self.msg_connect(self.to_pdu, "pdus", self.frames_counter, "in")
         self.msg_connect(self.crc, "out", self.packets_counter, "in")
         self.msg_connect(self.crc, "out", self, "out")
@@ -464,23 +626,83 @@ STALE_NOISE_SAMPLES = 65536
 
 
 class link_sim:
-    """A running simulated link: packet_modem_tx -> channel_model -> packet_modem_rx,
-    the received packets collected. Use send() for a batch of packets at one
-    Eb/N0 and set_ebn0() between batches: the receiver keeps running."""
+    """A running simulated link: packet_modem_tx -> [fading] -> channel_model
+    -> packet_modem_rx, the received packets collected. Use send() for a batch
+    of packets at one Eb/N0 and set_ebn0() between batches: the receiver keeps
+    running (or a fresh link_sim per Eb/N0 point, for results that do not
+    depend on the point before: largesc-phy-sweep does that).
+
+    Channel (all GNU Radio gr-channels models, all seeded from `seed`):
+      channel: 'awgn', 'rayleigh' or 'rician' (CHANNELS). Fading is flat
+          (one path) and slow against the bits: channels.fading_model (sum of
+          FADING_SINUSOIDS sinusoids, Doppler spectrum of a mobile), unit mean
+          power, so Eb/N0 is the average over the fades; 'rician' adds a
+          line-of-sight path with K = k_factor_db (line-of-sight / scattered
+          power). The fading process runs in sample time: give the transmitter
+          frame_period=FRAME_PERIOD (tx_kw) so that packets sit 80 ms apart as
+          on air, else a Doppler in Hz means nothing in real time.
+      doppler_hz: maximum Doppler shift fD (fading_model gets fD / samp_rate).
+      freq_offset_hz, epsilon: fixed carrier offset and sample clock ratio
+          (channels.channel_model); freq_drift_hz: the carrier offset also
+          wanders, a random walk within +-freq_drift_hz (channels.cfo_model);
+          timing_drift_ppm: the sample clock wanders within +-ppm
+          (channels.sro_model). Both walks take about a second to cross their
+          range.
+      fec: the modems' FEC (FEC_CODES), both ends.
+    probe_gain: record the fading power gain |h|^2 per transmitted byte, for
+        packet_gains_db().
+    """
 
     def __init__(self, samp_rate=DEFAULT_SAMP_RATE, bit_rate=DEFAULT_BIT_RATE, ebn0_db=20.0,
-                 freq_offset_hz=0.0, epsilon=1.0, seed=1, tx_kw=None, **rx_kw):
+                 freq_offset_hz=0.0, epsilon=1.0, seed=1, tx_kw=None, channel="awgn",
+                 doppler_hz=DEFAULT_DOPPLER_HZ, k_factor_db=DEFAULT_K_FACTOR_DB, freq_drift_hz=0.0,
+                 timing_drift_ppm=0.0, fec="none", probe_gain=False, **rx_kw):
+        check_channel(channel, doppler_hz, k_factor_db, bit_rate, freq_drift_hz, timing_drift_ppm)
         self.tb = gr.top_block("largesc_link_sim")
-        self.tx = packet_modem_tx(samp_rate, bit_rate, **(tx_kw or {}))
+        self.tx = packet_modem_tx(samp_rate, bit_rate, fec=fec, **(tx_kw or {}))
         self.sps = self.tx.sps
-        self.rx = packet_modem_rx(samp_rate, bit_rate, **rx_kw)
-        self.channel = __import__("gnuradio.channels", fromlist=["channels"]).channel_model(
-            noise_voltage(ebn0_db, self.sps), freq_offset_hz / samp_rate, epsilon, [1.0], float(seed))
+        self.rx = packet_modem_rx(samp_rate, bit_rate, fec=fec, **rx_kw)
+        self.channel = channels.channel_model(noise_voltage(ebn0_db, self.sps), freq_offset_hz / samp_rate,
+                                              epsilon, [1.0], float(seed))
+        chain = [self.tx]
+        self.fading = None
+        if channel != "awgn":
+            self.fading = channels.fading_model(FADING_SINUSOIDS, doppler_hz / samp_rate, channel == "rician",
+                                                10 ** (k_factor_db / 10.0), int(seed) & 0xFFFFFFFF)
+            chain.append(self.fading)
+        self.gain_sink = None
+        if probe_gain:
+            self.gain_sink = blocks.vector_sink_f()
+            self.tb.connect(chain[-1], blocks.complex_to_mag_squared(),
+                            blocks.integrate_ff(8 * self.sps), self.gain_sink)
+        if timing_drift_ppm:
+            dev = timing_drift_ppm * 1e-6 * samp_rate
+            chain.append(channels.sro_model(samp_rate, dev / math.sqrt(samp_rate), dev, float(seed + 2)))
+        if freq_drift_hz:
+            chain.append(channels.cfo_model(samp_rate, freq_drift_hz / math.sqrt(samp_rate), freq_drift_hz,
+                                            float(seed + 3)))
         self.sink = blocks.message_debug(False)
-        self.tb.connect(self.tx, self.channel, self.rx)
+        self.tb.connect(*chain, self.channel, self.rx)
         self.tb.msg_connect(self.rx, "out", self.sink, "store")
         self.epsilon = epsilon
+        self.timing_drift_ppm = timing_drift_ppm
         self.tb.start()
+
+    def packet_gains_db(self, n_packets, packet_bytes):
+        """Mean fading power gain (dB) over each of the first n_packets frames
+        on air (0 dB without fading), from the probe (probe_gain=True); frames
+        at FRAME_PERIOD slots from the start of the stream."""
+        if self.gain_sink is None:
+            raise RuntimeError("link_sim(probe_gain=True) records the gains")
+        g = np.asarray(self.gain_sink.data(), float) / (8 * self.sps)   # mean |h|^2 per byte
+        size = self.tx.frame_bytes(packet_bytes)
+        slot = max(self.tx.slot_bytes, size)
+        out = np.full(n_packets, np.nan)
+        for k in range(n_packets):
+            a = self.tx.framer.startup + k * slot
+            if a + size <= len(g):
+                out[k] = 10 * math.log10(max(float(np.mean(g[a:a + size])), 1e-12))
+        return out
 
     def set_ebn0(self, ebn0_db):
         """New noise level. The channel's noise source runs ahead of the signal
@@ -507,15 +729,17 @@ class link_sim:
         # (channel_model resamples by 1/epsilon; counting recovered bits instead
         # would drift with timing slips at low SNR) ...
         sps = self.tx.sps
-        target = (self.tx.samples_out() - 8 * sps * self.tx.postamble) / self.epsilon - 4 * sps
+        target = (self.tx.framer.last_frame_end * 8 * sps / self.epsilon
+                  * (1 - 1e-6 * self.timing_drift_ppm) - 4 * sps)
         wait_for(lambda: self.rx.samples_in() >= target, timeout, "receiver stalled")
         # ... and the receiver's stream blocks and the message chain after them
         # (to_pdu -> CRC -> sink), which is asynchronous, have gone quiet
-        last = None
-        while True:
+        # (unchanged for 4 looks 50 ms apart: on a loaded machine a message
+        # thread can wait longer than one look)
+        last, quiet = None, 0
+        while quiet < 4:
             now = (self.rx.bits_out(), self.rx.frames_detected(), self.rx.packets_out(), self.sink.num_messages())
-            if now == last and now[2] == now[3]:
-                break
+            quiet = quiet + 1 if now == last and now[2] == now[3] else 0
             last = now
             time.sleep(0.05)
         return self.received(start)
