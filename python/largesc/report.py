@@ -180,8 +180,12 @@ def summarize(rows):
     for r in rows:
         groups.setdefault((r.get("trace", ""), label(r), r["loss_rate"], r["mean_burst"], r["untrained"]),
                           []).append(r)
+    def order(item):        # LargeSC by budget and backend, then the baselines; loss settings in order
+        (trace, lab, loss, burst, untrained), rs = item
+        r = rs[0]
+        return (trace, r["system"] != "largesc", r["system"], r["bitrate"], r["recovery"], loss, burst)
     out = []
-    for (trace, lab, loss, burst, untrained), rs in sorted(groups.items()):
+    for (trace, lab, loss, burst, untrained), rs in sorted(groups.items(), key=order):
         s = dict(system=lab, system_name=rs[0]["system"], bitrate=rs[0]["bitrate"],
                  recovery=rs[0]["recovery"], loss_rate=loss, mean_burst=burst, untrained=untrained,
                  clips=len(rs), token_bitrate=rs[0]["token_bitrate"],
@@ -516,11 +520,12 @@ def loss_series(rep, m):
     """What METRIC_vs_loss.png draws: {(system label, mean burst): [(loss
     rate, mean, half width or None, n)]} of trained, non-trace entries."""
     out = {}
-    for s in _plotted(rep["summary"], m):
+    for s in _plotted(rep["summary"], m):      # summary order: LargeSC by budget, then baselines
         st = s["stats"][m]
         out.setdefault((s["system"], s["mean_burst"]), []).append(
             (s["loss_rate"], st["mean"], st["half_width"], st["n"]))
-    return {k: sorted(v) for k, v in sorted(out.items())}
+    keys = sorted(out, key=lambda k: ([lab for lab, _ in out].index(k[0]), k[1]))
+    return {k: sorted(out[k]) for k in keys}
 
 
 def bitrate_series(rep, m):
@@ -594,7 +599,8 @@ def plot_report(rep, out_dir):
         losses = sorted({p[0] for pts in ser.values() for p in pts})
         span = 100 * (losses[-1] - losses[0]) if len(losses) > 1 else 10.0
         for i, ((lab, burst), pts) in enumerate(ser.items()):
-            dodge = (i - (len(ser) - 1) / 2) * span * 0.004   # keeps bars apart
+            # keeps bars apart: all lines within 3 % of the axis span
+            dodge = (i - (len(ser) - 1) / 2) * span * min(0.004, 0.03 / max(len(ser), 1))
             ls = BURST_STYLES[bursts.index(burst) % len(BURST_STYLES)]
             _errorbar(ax, [100 * p[0] + dodge for p in pts], pts, linestyle=ls,
                       marker=MARKERS[bursts.index(burst) % len(MARKERS)], color=colors[lab],
