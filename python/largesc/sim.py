@@ -373,8 +373,8 @@ def whisper_references(clips, opts, digests=None, log=print, progress=False):
             try:
                 cache[key] = M.transcribe(S.load(c["path"], opts.metric_rate), opts.metric_rate)
             except M.MetricError as e:   # no Whisper here: every WER of these clips fails, said per row
-                log(f"note: no Whisper reference for {c['name']}: {e}")
-                continue
+                log(f"note: no Whisper reference for the {len(need)} utterance(s) without a transcript: {e}")
+                return out
             made += 1
         c["text"] = cache[key]
     with open(path, "w") as f:
