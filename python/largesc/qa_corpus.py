@@ -164,6 +164,10 @@ class qa_corpus(gr_unittest.TestCase):
                 f.write("84-121-0000 IT WAS\n84-121-0001\n")
             with self.assertRaisesRegex(C.CorpusError, "line 2: expected 'UTTID TEXT'"):
                 C.read_corpus(root)
+            with open(trans, "w") as f:
+                f.write("../../x IT WAS\n")
+            with self.assertRaisesRegex(C.CorpusError, r"line 1: '../../x' is not an utterance id"):
+                C.read_corpus(root)
 
     def test_commonvoice(self):
         layout, read, utts = C.read_corpus(self.cv)

@@ -128,6 +128,8 @@ def read_librispeech(root, split=""):
                     raise CorpusError(f"{tf} line {i}: expected 'UTTID TEXT' (LibriSpeech transcript), "
                                       f"got {line.strip()!r}")
                 uid, text = parts
+                if "/" in uid or os.sep in uid or uid in (".", ".."):
+                    raise CorpusError(f"{tf} line {i}: {uid!r} is not an utterance id (SPEAKER-CHAPTER-NNNN)")
                 audio = next((os.path.join(d, uid + ext) for ext in (".flac", ".wav")
                               if os.path.isfile(os.path.join(d, uid + ext))), None)
                 if audio is None:
