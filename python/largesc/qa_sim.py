@@ -89,6 +89,32 @@ class qa_sim(gr_unittest.TestCase):
             self.assertEqual(len(rows2), 4)
             self.assertIn("resuming: 4 of 4", logs[0])
 
+    def test_each_utterance_its_own_loss_pattern(self):
+        """Every utterance of a setting gets its own seeded loss pattern
+        (setting seed + 7919 per utterance), the same one for every system."""
+        from gnuradio.largesc.eval import baselines as B
+        with tempfile.TemporaryDirectory() as d:
+            one = short_clip(d)[0]
+            clips = [dict(one, name=f"u{i}") for i in range(3)]
+            opts = sim.Options(weights="random:3", metrics=("stoi",), out_dir=d, save_audio=False)
+            pts = sim.make_grid(["largesc", "codec2_700c"], [1100], [0.3], [1.0], ["hold"], 7,
+                                {"codec2_700c": 700})
+            rows = sim.run_campaign(pts, clips, opts, jobs=1, progress=False, log=lambda s: None)
+            self.assertEqual(len(rows), 6)
+            seed = pts[0].seed
+            patterns = []
+            for i, name in enumerate(("u0", "u1", "u2")):
+                rs = [r for r in rows if r["clip"] == name]
+                self.assertEqual(len(rs), 2)
+                n = rs[0]["packets_sent"]
+                pat = B.LossSpec(loss_rate=0.3, seed=seed + 7919 * i).pattern(n)
+                patterns.append(pat)
+                for r in rs:
+                    self.assertEqual(r["channel_seed"], seed + 7919 * i)
+                    self.assertEqual(r["packets_sent"], n)
+                    self.assertEqual(r["packets_dropped"], int(pat.sum()), (name, r["system"]))
+            self.assertFalse(all(np.array_equal(patterns[0], p) for p in patterns[1:]))
+
     def test_resume_refuses_other_settings(self):
         """A resumed campaign must not mix rows made with other clips or
         options: the output folder remembers them (campaign.json)."""

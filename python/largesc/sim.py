@@ -168,6 +168,21 @@ def wer_reference(clip):
     return clip.get("wer_reference") or (C.REF_CORPUS if clip.get("text") is not None else C.REF_WHISPER)
 
 
+CLIP_SEED_STEP = 7919
+
+
+def channel_seed(point, clip_index):
+    """Loss-pattern seed of one utterance of a sweep point: the setting's
+    seed plus CLIP_SEED_STEP per utterance (its place in the campaign's clip
+    list). Every system of a setting gets the same seed for the same
+    utterance (paired comparisons), and each utterance of a setting its own
+    loss pattern, so a campaign averages over channel draws as well as over
+    speech. The first utterance keeps the setting's seed. A replayed trace is
+    the same for every utterance (it is a recording, replayed from its
+    start)."""
+    return int(point.seed) + CLIP_SEED_STEP * int(clip_index)
+
+
 def run_point(point, clips, opts, on_utterance=None):
     """Runs one sweep point over every clip -> list of result rows (dicts).
     `on_utterance(point_key)` is called after each clip (progress)."""
@@ -175,12 +190,14 @@ def run_point(point, clips, opts, on_utterance=None):
     from .eval import speech as S
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     rows = []
-    for clip in clips:
+    for ci, clip in enumerate(clips):
         ref, sr = S.load(clip["path"], opts.metric_rate), opts.metric_rate
         t0 = time.perf_counter()
+        cseed = point.seed if point.trace else channel_seed(point, ci)
         row = dict(point=point.key(), system=point.system, bitrate=point.bitrate,
                    loss_rate=point.loss_rate, mean_burst=point.mean_burst,
-                   recovery=point.recovery, seed=point.seed, clip=clip["name"])
+                   recovery=point.recovery, seed=point.seed, clip=clip["name"],
+                   channel_seed=cseed)
         if point.trace:
             row.update(_trace_row(point))
         if point.system == LARGESC:
@@ -190,7 +207,7 @@ def run_point(point, clips, opts, on_utterance=None):
                              loss_model=("trace" if point.trace else
                                          "bernoulli" if point.mean_burst <= 1.0 else "gilbert_elliott"),
                              trace=tuple(point.trace_pattern),
-                             seed=point.seed, max_offset=opts.max_offset, recovery=point.recovery,
+                             seed=cseed, max_offset=opts.max_offset, recovery=point.recovery,
                              weights=opts.weights, codec_mode=opts.codec_mode, out_rate=sr,
                              device=opts.device,
                              feedback=opts.feedback, threads=1,
@@ -211,7 +228,7 @@ def run_point(point, clips, opts, on_utterance=None):
             if point.trace:
                 loss = B.LossSpec(model="trace", trace=tuple(point.trace_pattern), seed=point.seed)
             else:
-                loss = B.LossSpec(loss_rate=point.loss_rate, seed=point.seed,
+                loss = B.LossSpec(loss_rate=point.loss_rate, seed=cseed,
                                   model="bernoulli" if point.mean_burst <= 1.0 else "gilbert_elliott",
                                   mean_burst=max(point.mean_burst, 1.0))
             res = B.run_baseline(point.system, ref, sr, loss)

@@ -3,7 +3,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 #
 """largesc-sim: speech over a simulated lossy packet link, LargeSC against the
-codecs radio people deploy (Codec2, Opus, LPCNet), with quality metrics,
+codecs radio people deploy (Codec2, Opus, LPCNet, AAC; EnCodec when its
+weights are present), with quality metrics,
 a JSON/CSV report and plots.
 
 Examples:
@@ -308,7 +309,8 @@ def main(argv=None):
                           for (n, d, _, st), f in zip(traces, a.trace)])
     rep = R.write_report(rows, config, a.out, failures)
     plots = R.plot_report(rep, a.out)
-    print(f"done in {time.time() - t0:.0f} s: {a.out}/report.json, report.csv, "
+    print(f"done in {time.time() - t0:.0f} s: {a.out}/report.json, report.csv, summary.csv, "
+          f"comparisons.csv, "
           f"{len(plots)} plots in {a.out}/plots/", file=sys.stderr)
     print(R.format_summary(rep))
     note = wer_reference_note(clips, metrics)
