@@ -78,12 +78,12 @@ def frame_bytes(packet_bytes, access_code=DEFAULT_ACCESS_CODE, preamble=2, posta
 
 FEC_CODES = ("none", "cc", "rep3")
 FEC_LABELS = {"none": "no FEC",
-              "cc": "convolutional K=7 r=1/2 (109, 79), terminated, soft Viterbi",
+              "cc": "convolutional K=7 r=1/2 (109, 79), zero tail byte, soft Viterbi",
               "rep3": "repetition x3, soft"}
 CC_K = 7
 CC_POLYS = [109, 79]            # the K=7 rate 1/2 code of CCSDS / 802.11 (octal 155, 117)
 FEC_MTU = 1500                  # bytes: the largest packet + CRC the FEC blocks take
-CC_DROPPED_TAIL_BITS = 4        # async_encoder packs whole bytes: the last 4 of the 12 tail code bits
+CC_TAIL_BYTES = 1               # a zero byte after packet + CRC flushes the encoder (K - 1 = 6 bits)
 
 
 def check_fec(fec):
@@ -94,22 +94,28 @@ def check_fec(fec):
 
 def fec_coded_bytes(nbytes, fec="none"):
     """Bytes on air for `nbytes` bytes (packet + CRC-32) after the FEC:
-    none: n; cc: 2n + 1 (2 x (8n + 6 tail) code bits, packed into whole bytes:
-    the last 4 tail code bits are not sent, the receiver erases them);
+    none: n; cc: 2 (n + 1) (rate 1/2 over the bytes and a zero tail byte);
     rep3: 3n."""
     check_fec(fec)
     n = int(nbytes)
-    return {"none": n, "cc": 2 * n + 1, "rep3": 3 * n}[fec]
+    return {"none": n, "cc": 2 * (n + CC_TAIL_BYTES), "rep3": 3 * n}[fec]
 
 
 def _fec_objects(fec):
     """(encoder, decoder) FECAPI objects for a code (frame size = FEC_MTU bytes;
-    the async blocks set each packet's own size)."""
+    the async blocks set each packet's own size).
+
+    The convolutional code runs in gr-fec's CC_TRUNCATED mode over packet +
+    CRC + one zero byte: the zero byte drives the encoder back to state 0 (a
+    terminated code, byte-aligned on air). Not CC_TERMINATED: with packets of
+    varying length, GNU Radio 3.10's terminated decoder behind async_decoder
+    now and then decodes a clean frame wrongly (measured: 1 of 180 noiseless
+    frames); CC_TAILBITING failed 26 of 600 short frames."""
     from gnuradio import fec as grfec
     bits = FEC_MTU * 8
     if fec == "cc":
-        return (grfec.cc_encoder_make(bits, CC_K, 2, CC_POLYS, 0, grfec.CC_TERMINATED, False),
-                grfec.cc_decoder.make(bits, CC_K, 2, CC_POLYS, 0, 0, grfec.CC_TERMINATED, False))
+        return (grfec.cc_encoder_make(bits, CC_K, 2, CC_POLYS, 0, grfec.CC_TRUNCATED, False),
+                grfec.cc_decoder.make(bits, CC_K, 2, CC_POLYS, 0, -1, grfec.CC_TRUNCATED, False))
     if fec == "rep3":
         return grfec.repetition_encoder_make(bits, 3), grfec.repetition_decoder.make(bits, 3, 0.5)
     raise ValueError(f"no FEC objects for {fec!r}")
@@ -118,12 +124,10 @@ def _fec_objects(fec):
 class _soft_frame(gr.basic_block):
     """Soft-decision PDU (f32, one value per code bit on air, + = 1) -> what
     gr-fec's async_decoder takes: clipped to +-2.5 (it maps x -> 48 x + 128
-    into a byte) and, for the convolutional code, the 4 tail code bits the
-    encoder could not send appended as erasures (0)."""
+    into a byte)."""
 
-    def __init__(self, fec):
+    def __init__(self):
         gr.basic_block.__init__(self, "largesc_soft_frame", in_sig=None, out_sig=None)
-        self.pad = CC_DROPPED_TAIL_BITS if fec == "cc" else 0
         self.message_port_register_in(pmt.intern("in"))
         self.message_port_register_out(pmt.intern("out"))
         self.set_msg_handler(pmt.intern("in"), self._on_msg)
@@ -132,9 +136,27 @@ class _soft_frame(gr.basic_block):
         if not pmt.is_pair(msg) or not pmt.is_f32vector(pmt.cdr(msg)):
             return
         x = np.clip(np.asarray(pmt.f32vector_elements(pmt.cdr(msg)), np.float32), -2.5, 2.5)
-        if self.pad:
-            x = np.concatenate([x, np.zeros(self.pad, np.float32)])
         self.message_port_pub(pmt.intern("out"), pmt.cons(pmt.car(msg), pmt.init_f32vector(len(x), x.tolist())))
+
+
+class _tail_byte(gr.basic_block):
+    """Byte PDUs: appends CC_TAIL_BYTES zero bytes (add=True, before the
+    encoder) or removes them (add=False, after the decoder)."""
+
+    def __init__(self, add):
+        gr.basic_block.__init__(self, "largesc_cc_tail", in_sig=None, out_sig=None)
+        self.add = bool(add)
+        self.message_port_register_in(pmt.intern("in"))
+        self.message_port_register_out(pmt.intern("out"))
+        self.set_msg_handler(pmt.intern("in"), self._on_msg)
+
+    def _on_msg(self, msg):
+        if not pmt.is_pair(msg) or not pmt.is_u8vector(pmt.cdr(msg)):
+            return
+        b = list(pmt.u8vector_elements(pmt.cdr(msg)))
+        b = b + [0] * CC_TAIL_BYTES if self.add else b[:-CC_TAIL_BYTES]
+        if b:
+            self.message_port_pub(pmt.intern("out"), pmt.cons(pmt.car(msg), pmt.init_u8vector(len(b), b)))
 
 
 def check_channel(channel="awgn", doppler_hz=DEFAULT_DOPPLER_HZ, k_factor_db=DEFAULT_K_FACTOR_DB,
@@ -316,7 +338,7 @@ class packet_modem_tx(gr.hier_block2):
     length_tag: burst mode only: the length tag on the output samples (set the
         same name as the UHD sink's "TSB tag name" for SOB/EOB bursts).
     fec: forward error correction of packet + CRC-32 (FEC_CODES): 'none',
-        'cc' (convolutional K=7 rate 1/2, gr-fec cc_encoder, terminated) or
+        'cc' (convolutional K=7 rate 1/2, gr-fec cc_encoder, a zero tail byte) or
         'rep3' (repetition x3). The access code and length header stay
         uncoded; the length counts coded bytes. The receiver must use the same.
         Air cost: frame_bytes(n, fec=...).
@@ -355,7 +377,12 @@ class packet_modem_tx(gr.hier_block2):
             from gnuradio import fec as grfec
             self.fec_encoder = _fec_objects(fec)[0]
             self.encoder = grfec.async_encoder(self.fec_encoder, True, False, False, FEC_MTU)
-            self.msg_connect(self.crc, "out", self.encoder, "in")
+            if fec == "cc":
+                self.tail = _tail_byte(True)
+                self.msg_connect(self.crc, "out", self.tail, "in")
+                self.msg_connect(self.tail, "out", self.encoder, "in")
+            else:
+                self.msg_connect(self.crc, "out", self.encoder, "in")
             self.msg_connect(self.encoder, "out", self.formatter, "in")
         else:
             self.msg_connect(self.crc, "out", self.formatter, "in")
@@ -452,13 +479,18 @@ class packet_modem_rx(gr.hier_block2):
             self.connect(self.afc, self.timing, self.slicer, blocks.null_sink(gr.sizeof_char))
             self.correlator = digital.correlate_access_code_ff_ts(access_code, threshold, length_tag)
             self.to_pdu = pdu.tagged_stream_to_pdu(gr.types.float_t, length_tag)
-            self.soft = _soft_frame(fec)
+            self.soft = _soft_frame()
             self.fec_decoder = _fec_objects(fec)[1]
             self.decoder = grfec.async_decoder(self.fec_decoder, True, False, FEC_MTU)
             self.connect(self.timing, self.correlator, self.to_pdu)
             self.msg_connect(self.to_pdu, "pdus", self.soft, "in")
             self.msg_connect(self.soft, "out", self.decoder, "in")
-            self.msg_connect(self.decoder, "out", self.crc, "in")
+            if fec == "cc":
+                self.tail = _tail_byte(False)
+                self.msg_connect(self.decoder, "out", self.tail, "in")
+                self.msg_connect(self.tail, "out", self.crc, "in")
+            else:
+                self.msg_connect(self.decoder, "out", self.crc, "in")
         self.msg_connect(self.to_pdu, "pdus", self.frames_counter, "in")
         self.msg_connect(self.crc, "out", self.packets_counter, "in")
         self.msg_connect(self.crc, "out", self, "out")

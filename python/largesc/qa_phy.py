@@ -316,7 +316,7 @@ class qa_phy_fading(gr_unittest.TestCase):
             rows = [json.loads(x) for x in open(out)]
             self.assertEqual([(r["channel"], r["fec"], r["ebn0_db"]) for r in rows],
                              [("rayleigh", "none", 16.0), ("rayleigh", "cc", 16.0)])
-            for r, coded in zip(rows, (21, 43)):
+            for r, coded in zip(rows, (21, 44)):
                 self.assertEqual((r["packet_bytes"], r["coded_bytes"]), (17, coded))
                 self.assertEqual(r["bytes_on_air"], phy.frame_bytes(17, fec=r["fec"]))
                 self.assertEqual(r["on_air_bps_at_12_5"], r["bytes_on_air"] * 8 * 12.5)
@@ -335,7 +335,68 @@ class qa_phy_fading(gr_unittest.TestCase):
                 # the erasure channel's trace mode drops exactly the trace's packets
                 self.assertEqual(erasure_replay(path, 60), [i for i in range(60) if t.fates[i] == 0])
             self.assertIn("rate plan", p.stderr)
-            self.assertRegex(p.stderr, r"\n  none +21 +37 +29\.6 ms +3700 +37 %\n  cc +43 +59 +47\.2 ms +5900 +59 %")
+            self.assertRegex(p.stderr, r"\n  none +21 +37 +29\.6 ms +3700 +37 %\n  cc +44 +60 +48\.0 ms +6000 +60 %")
+
+
+class qa_phy_fec(gr_unittest.TestCase):
+    """Forward error correction in the packet modem (gr-fec async encoder/decoder)."""
+
+    def test_round_trip_exact_without_noise(self):
+        """Every length from 1 byte up, LargeSC packets included, comes back
+        bit-exact through TX (CRC, FEC encoder) -> modem -> RX (soft decoder, CRC)."""
+        rng = np.random.default_rng(31)
+        sent = [bytes(rng.integers(0, 256, n, dtype=np.uint8)) for n in range(1, 41)] + make_packets(20, seed=32)
+        for fec in ("cc", "rep3"):
+            with self.subTest(fec=fec):
+                sim = phy.link_sim(ebn0_db=60.0, freq_offset_hz=500.0, epsilon=1.0001, seed=33, fec=fec)
+                try:
+                    got = sim.send(sent)
+                finally:
+                    sim.close()
+                self.assertEqual(got, sent)
+                self.assertEqual(sim.rx.crc_failures(), 0)
+
+    def test_fec_lowers_loss(self):
+        """At 11 dB Eb/N0 (AWGN, per bit on air) the convolutional code loses far
+        fewer packets. Measured over 300 packets, seeds 1-4: no FEC 133-144
+        lost, cc 8-22 (what it still loses are mostly missed access codes and
+        headers, which stay uncoded)."""
+        sent = make_packets(300, seed=34)
+        none, _ = slotted_link(sent, 11.0, seed=1)
+        cc, sim = slotted_link(sent, 11.0, seed=1, fec="cc")
+        self.assertGreaterEqual(int(none.sum()), 90)
+        self.assertLessEqual(int(cc.sum()), 60)
+        self.assertEqual(sim.rx.packets_out(), 300 - int(cc.sum()))
+
+    def test_rate_tables_count_the_fec(self):
+        """frame_bytes / fec_coded_bytes are the bytes the transmitter puts on air."""
+        self.assertEqual([phy.fec_coded_bytes(21, f) for f in phy.FEC_CODES], [21, 44, 63])
+        self.assertEqual([phy.frame_bytes(17, fec=f) for f in phy.FEC_CODES], [37, 60, 79])
+        self.assertEqual(phy.frame_bytes(30, preamble=8, fec="cc"), 8 + 8 + 4 + 2 * (34 + 1) + 2)
+        with self.assertRaisesRegex(ValueError, "fec must be one of none, cc, rep3"):
+            phy.frame_bytes(17, fec="ldpc")
+        with self.assertRaisesRegex(ValueError, "fec must be one of none, cc, rep3"):
+            phy.packet_modem_rx(fec="turbo")
+        sent = make_packets(4, seed=35)   # 9, 15, 17, 17 bytes
+        for fec in phy.FEC_CODES:
+            for period in (0.0, phy.FRAME_PERIOD):
+                with self.subTest(fec=fec, frame_period=period):
+                    tb = gr.top_block()
+                    tx = phy.packet_modem_tx(fec=fec, frame_period=period)
+                    snk = blocks.vector_sink_c()
+                    tb.connect(tx, snk)
+                    tb.start()
+                    for b in sent:
+                        tx.crc.to_basic_block()._post(pmt.intern("in"),
+                                                      pmt.cons(pmt.make_dict(), pmt.init_u8vector(len(b), list(b))))
+                    wait_for(lambda: tx.packets_in() == len(sent), 30, "frames not taken")
+                    tb.stop()
+                    tb.wait()
+                    per = [tx.frame_bytes(len(b)) for b in sent]
+                    self.assertEqual(per, [phy.frame_bytes(len(b), fec=fec) for b in sent])
+                    if period:
+                        per = [max(p, 100) for p in per]   # 80 ms at 10 kbit/s = 100 bytes per slot
+                    self.assertEqual(tx.bytes_out(), phy.STARTUP_BYTES + sum(per))
 
 
 def erasure_replay(path, n):
