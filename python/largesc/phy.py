@@ -5,6 +5,7 @@
 """A packet modem for LargeSC packet PDUs, built from GNU Radio's own blocks.
 
 TX (packet_modem_tx): packet PDU -> CRC-32 (digital.crc32_async_bb) ->
+[FEC: gr-fec async_encoder, convolutional K=7 r=1/2 or repetition x3] ->
 access code + length header (digital.protocol_formatter_async with
 digital.header_format_default) -> byte stream with preamble/postamble or idle
 fill (packet_framer) -> GMSK (digital.gmsk_mod, BT 0.35, h = 0.5).
@@ -15,6 +16,12 @@ running mean is subtracted: removes a carrier frequency offset) -> symbol
 timing recovery (digital.symbol_sync_ff, Mueller & Mueller) -> slicer ->
 access code correlation and length header (digital.correlate_access_code_bb_ts)
 -> bytes -> PDU -> CRC-32 check (digital.crc32_async_bb, drops bad packets).
+With FEC the access code is found on the soft symbols
+(correlate_access_code_ff_ts) and gr-fec's async_decoder decodes them.
+
+link_sim simulates the link with gr-channels models: AWGN, Rayleigh or Rician
+flat fading with Doppler (fading_model), carrier and timing drift
+(cfo_model, sro_model), all seeded (largesc-phy-sweep, docs/phy.md).
 
 A packet that fails sync, header or CRC never leaves the receiver, which is
 what uep_depacketizer expects. Frame on air (MSB first):

@@ -291,6 +291,25 @@ class qa_phy_fading(gr_unittest.TestCase):
         self.assertLess(abs(10 * np.log10(np.mean(10 ** (ga / 10)))), 2.0)
         self.assertLess(ga.min(), -10.0)
 
+    def test_drifts_tracked_at_high_snr(self):
+        """Carrier drift +-300 Hz (cfo_model) and sample clock drift +-300 ppm
+        (sro_model) on top of the fixed offsets: the receiver's AFC and timing
+        loop follow, every packet arrives bit-exact; impossible drifts are refused."""
+        sent = make_packets(150, seed=23)
+        sim = phy.link_sim(ebn0_db=25.0, freq_offset_hz=500.0, epsilon=1.0001, seed=3, freq_drift_hz=300.0,
+                           timing_drift_ppm=300.0, tx_kw=dict(frame_period=phy.FRAME_PERIOD))
+        try:
+            got = sim.send(sent)
+        finally:
+            sim.close()
+        self.assertEqual(got, sent)
+        for kw, msg in ((dict(timing_drift_ppm=1000.0), "timing drift must be in 0..1000 ppm"),
+                        (dict(freq_drift_hz=-1.0), "frequency drift must be in 0..bit rate / 4"),
+                        (dict(channel="rayleigh", doppler_hz=0.0), "Doppler must be > 0"),
+                        (dict(channel="nakagami"), "channel must be one of awgn, rayleigh, rician")):
+            with self.subTest(**kw), self.assertRaisesRegex(ValueError, msg):
+                phy.link_sim(**kw)
+
     def test_rayleigh_loses_more_than_awgn(self):
         """At 20 dB Eb/N0 AWGN loses nothing while Rayleigh fading (10 Hz
         Doppler) is in a deep fade part of the time. Measured over 300
