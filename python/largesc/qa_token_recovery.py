@@ -512,7 +512,7 @@ class qa_token_recovery(gr_unittest.TestCase):
                                 "--out", out + "-bad", "--device", bad],
                                capture_output=True, text=True, env=env, timeout=120)
             self.assertEqual(q.returncode, 2)
-            self.assertIn("--device must be one of auto, cpu, cuda, cuda:N", q.stderr)
+            self.assertIn(f"--device '{bad}': use auto, cpu, cuda or cuda:N", q.stderr)
         p = subprocess.run([sys.executable, str(APPS / "largesc-finetune"), "--out", out],
                            capture_output=True, text=True, env=env, timeout=120)
         self.assertNotEqual(p.returncode, 0)

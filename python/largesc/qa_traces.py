@@ -268,6 +268,49 @@ class qa_replay_sim(unittest.TestCase):
             self.assertNotEqual(pts[0].key(), rows[0]["point"])
             self.assertEqual(len(pts), 1)
 
+    def test_traces_of_a_channel_sweep_against_ebn0(self):
+        """Traces whose header names channel and Eb/N0 (largesc-phy-sweep
+        --trace-dir writes them) label their rows and the console, and the
+        report draws each system's metric against Eb/N0 per channel."""
+        from gnuradio.largesc import report as R
+        with tempfile.TemporaryDirectory() as d:
+            rng = np.random.default_rng(5)
+            files = []
+            for chan, ebn0, p in (("rayleigh", 10, 0.5), ("rayleigh", 14, 0.2), ("awgn", 10, 0.3)):
+                tr = os.path.join(d, f"phy_{chan}_{ebn0}db.trace")
+                T.write_trace(tr, T.Trace((rng.random(40) < p).astype(np.uint8),
+                                          header={"source": "qa (SIMULATED)", "channel": chan,
+                                                  "ebn0_db": str(ebn0), "fec": "none",
+                                                  "doppler_hz": "2" if chan == "rayleigh" else "-"}))
+                files.append(tr)
+            out = os.path.join(d, "out")
+            cmd = [os.path.join(os.path.dirname(sys.executable), "largesc-sim"), "--demo", "--clips", "1",
+                   "--max-seconds", "1.5", "--metrics", "stoi", "--bitrate", "1100", "--jobs", "1",
+                   "--baselines", "codec2_700c", "--weights", "random:1", "--no-progress", "--no-audio",
+                   "--out", out] + [x for f in files for x in ("--trace", f)]
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+            self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+            self.assertIn("; from rayleigh channel, Doppler 2 Hz, Eb/N0 14 dB, FEC none", r.stdout)
+            self.assertIn("; from awgn channel, Eb/N0 10 dB, FEC none", r.stdout)
+            rows = [json.loads(line) for line in open(os.path.join(out, "rows.jsonl"))]
+            self.assertEqual(len(rows), 6)
+            for x in rows:
+                name = x["trace"].split("@")[0]
+                self.assertEqual(x["trace_channel"], name.split("_")[1])
+                self.assertEqual(x["trace_ebn0_db"], float(name.split("_")[2][:-2]))
+                self.assertEqual(x["trace_fec"], "none")
+                self.assertEqual("trace_doppler_hz" in x, x["trace_channel"] == "rayleigh")
+            rep = R.read_report(os.path.join(out, "report.json"))
+            ser = R.ebn0_series(rep, "stoi")
+            # LargeSC ran an untrained codec: only the baseline is drawn
+            self.assertEqual(sorted(ser), [("codec2_700c", "awgn", "none"), ("codec2_700c", "rayleigh", "none")])
+            stoi = {(x["trace_channel"], x["trace_ebn0_db"]): x["m_stoi"] for x in rows
+                    if x["system"] == "codec2_700c"}
+            self.assertEqual([(e, m) for e, m, _, _ in ser[("codec2_700c", "rayleigh", "none")]],
+                             [(10.0, stoi[("rayleigh", 10.0)]), (14.0, stoi[("rayleigh", 14.0)])])
+            # trace replays only: the Eb/N0 figure, no empty loss-rate figure
+            self.assertEqual(sorted(os.listdir(os.path.join(out, "plots"))), ["stoi_vs_ebn0.png"])
+
     def test_bad_trace_is_refused_before_work(self):
         with tempfile.TemporaryDirectory() as d:
             bad = os.path.join(d, "bad.trace")

@@ -19,6 +19,10 @@ Files written into the campaign folder (names are stable):
                      setting: LargeSC a line over its token budgets (one per
                      recovery backend), each baseline a point at its own rate;
                      written when trained rows cover two bit rates or more
+  plots/METRIC_vs_ebn0.png     metric over replayed traces whose header gives
+                     the Eb/N0 of the channel simulation they came from
+                     (largesc-phy-sweep --trace-dir), a line per system,
+                     channel and FEC; written when a line has two points
 
 Confidence intervals are Student t intervals over utterances (n - 1 degrees
 of freedom); with one utterance there is no interval (half_width None).
@@ -27,8 +31,9 @@ neural baselines run without their trained weights, carry `untrained` True:
 they stay in the tables, labelled, and are left out of every plot and every
 LargeSC-against-baseline comparison (the figures say how many).
 Trace replays (--trace) are summarized per trace in the tables and compared
-per trace, but not drawn (their loss rate is a property of the trace, not a
-sweep axis).
+per trace; they are drawn only against the Eb/N0 their header names
+(METRIC_vs_ebn0.png), never on the loss-rate axis (their loss rate is a
+property of the trace, not a sweep axis).
 """
 
 import csv
@@ -53,7 +58,9 @@ ROW_FIELDS = {
 
 # optional row fields of a replayed trace (sim._trace_row)
 TRACE_FIELDS = ("trace_packets", "trace_loss_rate", "trace_bursts", "trace_mean_burst",
-                "trace_longest_burst")
+                "trace_longest_burst",
+                # from the trace's header where it has them (sim.trace_meta)
+                "trace_channel", "trace_ebn0_db", "trace_fec", "trace_doppler_hz", "trace_k_factor_db")
 
 # verdicts of a LargeSC-against-baseline comparison
 BETTER, WORSE, NO_DIFFERENCE, TOO_FEW = ("better", "worse", "no significant difference",
@@ -546,6 +553,22 @@ def bitrate_series(rep, m):
     return dict(sorted(out.items()))
 
 
+def ebn0_series(rep, m):
+    """What METRIC_vs_ebn0.png draws: replayed traces whose header gives an
+    Eb/N0 (largesc-phy-sweep --trace-dir), trained entries only:
+    {(system label, channel, fec): [(Eb/N0 dB, mean, half width, n)]}."""
+    out = {}
+    for s in rep["summary"]:
+        ts = s.get("trace_stats") or {}
+        st = s["stats"].get(m)
+        if (not s.get("trace") or s["untrained"] or not isinstance(ts.get("ebn0_db"), (int, float))
+                or not st or st["mean"] is None):
+            continue
+        out.setdefault((s["system"], str(ts.get("channel", "?")), str(ts.get("fec", "none"))), []).append(
+            (float(ts["ebn0_db"]), st["mean"], st["half_width"], st["n"]))
+    return {k: sorted(v) for k, v in sorted(out.items())}
+
+
 def _notes(rep, m, n_range):
     k, nrows, labels = _left_out(rep["summary"], m)
     lines = []
@@ -587,11 +610,13 @@ def plot_report(rep, out_dir):
     plot_dir = os.path.join(out_dir, "plots")
     os.makedirs(plot_dir, exist_ok=True)
     for old in os.listdir(plot_dir):  # plots of an earlier run of this folder
-        if old.endswith("_vs_loss.png") or old.endswith("_vs_bitrate.png"):
+        if old.endswith(("_vs_loss.png", "_vs_bitrate.png", "_vs_ebn0.png")):
             os.remove(os.path.join(plot_dir, old))
     colors = _colors(rep)
     files = []
-    for m in sorted({k for s in rep["summary"] for k in s["stats"]}):
+    # a campaign of trace replays only has no loss-rate axis: no empty figures
+    loss_axis = any(not s.get("trace") for s in rep["summary"])
+    for m in sorted({k for s in rep["summary"] for k in s["stats"]}) if loss_axis else ():
         ser = loss_series(rep, m)
         ns = [p[3] for pts in ser.values() for p in pts]
         bursts = sorted({b for _, b in ser})
@@ -661,6 +686,45 @@ def plot_report(rep, out_dir):
         fig.savefig(path, dpi=110, bbox_inches="tight")
         plt.close(fig)
         files.append(path)
+    files += _plot_ebn0(rep, plot_dir, colors)
+    return files
+
+
+def _plot_ebn0(rep, plot_dir, colors):
+    """METRIC_vs_ebn0.png per metric: speech quality over traces of a
+    channel simulation (largesc-phy-sweep), against the Eb/N0 each trace
+    was taken at; a line per system, channel and FEC. Written when some line
+    has two Eb/N0 points or more."""
+    import matplotlib.pyplot as plt
+    files = []
+    for m in sorted({k for s in rep["summary"] for k in s["stats"]}):
+        ser = ebn0_series(rep, m)
+        if not any(len(v) >= 2 for v in ser.values()):
+            continue
+        channels = sorted({c for _, c, _ in ser})
+        fig, ax = plt.subplots(figsize=(9, 5))
+        ns = [p[3] for pts in ser.values() for p in pts]
+        for (lab, chan, fec), pts in ser.items():
+            ls = BURST_STYLES[channels.index(chan) % len(BURST_STYLES)]
+            _errorbar(ax, [p[0] for p in pts], pts, linestyle=ls,
+                      marker=MARKERS[channels.index(chan) % len(MARKERS)], color=colors.get(lab),
+                      label=f"{lab}, {chan}" + ("" if fec == "none" else f", FEC {fec}"))
+        n_untrained = sum(1 for s in rep["summary"] if s.get("trace") and s["untrained"]
+                          and (s.get("trace_stats") or {}).get("ebn0_db") is not None)
+        ax.set_xlabel("Eb/N0 of the channel simulation the trace was taken from (dB)")
+        ax.set_ylabel(axis_label(m, rep["summary"]))
+        ax.grid(alpha=0.3)
+        notes = [f"{m} over replayed packet-loss traces, against Eb/N0 (line style: channel)",
+                 "error bars: 95 % confidence interval of the mean over "
+                 + (f"{min(ns)}" if min(ns) == max(ns) else f"{min(ns)}-{max(ns)}") + " utterances"]
+        if n_untrained:
+            notes.append(f"left out: {n_untrained} UNTRAINED system/trace points")
+        ax.set_title("\n".join(notes), fontsize=9)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        path = os.path.join(plot_dir, f"{m}_vs_ebn0.png")
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        files.append(path)
     return files
 
 
@@ -724,6 +788,22 @@ def format_comparisons(rep):
     return "\n".join(lines)
 
 
+def _trace_source(st):
+    """', from: rayleigh channel, Eb/N0 14 dB, ...' when the trace's header said so."""
+    parts = []
+    if st.get("channel"):
+        parts.append(f"{st['channel']} channel")
+    if isinstance(st.get("doppler_hz"), (int, float)):
+        parts.append(f"Doppler {st['doppler_hz']:g} Hz")
+    if isinstance(st.get("k_factor_db"), (int, float)):
+        parts.append(f"K {st['k_factor_db']:g} dB")
+    if isinstance(st.get("ebn0_db"), (int, float)):
+        parts.append(f"Eb/N0 {st['ebn0_db']:g} dB")
+    if st.get("fec"):
+        parts.append(f"FEC {st['fec']}")
+    return f"; from {', '.join(parts)}" if parts else ""
+
+
 def format_summary(rep):
     """Console table: one line per system and loss setting, each metric as
     mean ± 95 % confidence half-width over the utterances; then where
@@ -747,7 +827,8 @@ def format_summary(rep):
             lines.append(f"trace {s['trace']}: {st.get('packets', '?')} packets (80 ms slots), loss "
                          f"{100 * st.get('loss_rate', float('nan')):.1f} %, {st.get('bursts', '?')} bursts, "
                          f"mean burst {st.get('mean_burst', float('nan')):.2f}, longest "
-                         f"{st.get('longest_burst', '?')} (loss and burst columns below: the trace's)")
+                         f"{st.get('longest_burst', '?')} (loss and burst columns below: the trace's)"
+                         + _trace_source(st))
         name = s["system"] + (" UNTRAINED" if s["untrained"] else "")
         partial |= any(0 < x["n"] < s["clips"] and x["n"] >= 2 for x in s["stats"].values())
         meas = s.get("measured_loss_rate")

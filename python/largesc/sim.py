@@ -17,7 +17,6 @@ import dataclasses
 import json
 import os
 import queue
-import re
 import sys
 import threading
 import time
@@ -39,15 +38,43 @@ class Point:
     seed: int
     trace: str = ""      # replayed loss trace: "NAME@DIGEST" (traces.trace_identity); "" = loss model
     trace_pattern: tuple = dataclasses.field(default=(), compare=False, repr=False)
+    # what the trace's header says about where it came from (trace_meta)
+    trace_meta: tuple = dataclasses.field(default=(), compare=False, repr=False)
 
     def key(self):
         k = f"{self.system}|{self.bitrate:g}|{self.loss_rate:g}|{self.mean_burst:g}|{self.recovery}|{self.seed}"
         return k + (f"|trace={self.trace}" if self.trace else "")
 
 
+# header fields of a trace (docs/traces.md) that label its results: where the
+# losses came from (largesc-phy-sweep writes them; a recorded trace may too)
+TRACE_META = ("channel", "ebn0_db", "fec", "doppler_hz", "k_factor_db")
+_TRACE_META_NUMERIC = ("ebn0_db", "doppler_hz", "k_factor_db")
+
+
+def trace_meta(path):
+    """{field: value} of TRACE_META found in a trace file's header (numbers
+    as floats; '-' or unreadable numbers left out); {} for a plain 0/1 file."""
+    from . import traces as T
+    header = T.read_trace(path).header
+    meta = {}
+    for k in TRACE_META:
+        v = str(header.get(k, "")).strip()
+        if v in ("", "-"):
+            continue
+        if k in _TRACE_META_NUMERIC:
+            try:
+                v = float(v)
+            except ValueError:
+                continue
+        meta[k] = v
+    return meta
+
+
 def load_traces(paths):
     """[(name, digest, pattern tuple, stats)] of trace files (traces.TraceError
-    for one that cannot be read; two files with the same name are refused)."""
+    for one that cannot be read; two files with the same name are refused).
+    stats: traces.loss_stats plus "meta" (trace_meta)."""
     from . import traces as T
     out, names = [], set()
     for p in paths:
@@ -55,7 +82,8 @@ def load_traces(paths):
         if name in names:
             raise T.TraceError(f"two traces are named {name!r}: rename one (the name labels the results)")
         names.add(name)
-        out.append((name, digest, tuple(int(v) for v in pattern), T.loss_stats(pattern)))
+        out.append((name, digest, tuple(int(v) for v in pattern),
+                    dict(T.loss_stats(pattern), meta=trace_meta(p))))
     return out
 
 
@@ -82,25 +110,14 @@ class DeviceError(ValueError):
 
 
 def resolve_device(device="auto"):
-    """A concrete torch device for the link's Mimi codec: "auto" is "cuda"
-    when torch sees a CUDA GPU, else "cpu"; "cuda" / "cuda:N" must exist here
-    (DeviceError otherwise, in one line)."""
-    device = str(device or "auto").strip()
-    if device not in ("auto", "cpu", "cuda") and not re.fullmatch(r"cuda:\d+", device):
-        raise DeviceError(f"--device {device!r}: use auto, cpu, cuda or cuda:N")
-    if device == "cpu":
-        return "cpu"
-    import torch
-    has = torch.cuda.is_available()
-    if device == "auto":
-        return "cuda" if has else "cpu"
-    if not has:
-        raise DeviceError(f"--device {device}: torch sees no CUDA GPU on this machine; use --device cpu "
-                          "(or auto: the GPU when there is one)")
-    if ":" in device and int(device.split(":")[1]) >= torch.cuda.device_count():
-        raise DeviceError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
-                          f"cuda:0..cuda:{torch.cuda.device_count() - 1}")
-    return device
+    """A concrete torch device for the link's Mimi codec (weights.resolve_device:
+    "auto" is "cuda" when torch sees a CUDA GPU, else "cpu"; "cuda" / "cuda:N"
+    must exist here); DeviceError in one line otherwise."""
+    from . import weights as W
+    try:
+        return W.resolve_device(str(device or "auto"), "--device")
+    except ValueError as e:
+        raise DeviceError(str(e)) from None
 
 
 def make_grid(systems, bitrates, losses, bursts, recoveries, seed, baseline_bitrates, traces=()):
@@ -108,19 +125,21 @@ def make_grid(systems, bitrates, losses, bursts, recoveries, seed, baseline_bitr
     every system sees the same channel. Each trace of `traces` (load_traces)
     is one more loss setting: every system replays the same pattern."""
     pts = []
-    settings = [(loss, burst, seed * 1000 + li * 10 + bi, "", ())
+    settings = [(loss, burst, seed * 1000 + li * 10 + bi, "", (), ())
                 for li, loss in enumerate(losses) for bi, burst in enumerate(bursts)]
     for name, digest, pattern, st in traces:
-        settings.append((st["loss_rate"], max(st["mean_burst"], 1.0), seed, f"{name}@{digest}", pattern))
-    for loss, burst, s, tr, pat in settings:
+        settings.append((st["loss_rate"], max(st["mean_burst"], 1.0), seed, f"{name}@{digest}", pattern,
+                         tuple(sorted(st.get("meta", {}).items()))))
+    for loss, burst, s, tr, pat, meta in settings:
         for system in systems:
             if system == LARGESC:
                 for br in bitrates:
                     for rec in recoveries:
-                        pts.append(Point(LARGESC, float(br), float(loss), float(burst), rec, s, tr, pat))
+                        pts.append(Point(LARGESC, float(br), float(loss), float(burst), rec, s, tr, pat,
+                                         trace_meta=meta))
             else:
                 pts.append(Point(system, float(baseline_bitrates.get(system, 0)), float(loss),
-                                 float(burst), "-", s, tr, pat))
+                                 float(burst), "-", s, tr, pat, trace_meta=meta))
     return pts
 
 
@@ -128,9 +147,11 @@ def _trace_row(point):
     """The trace fields of a row: name, digest and the pattern's statistics."""
     from . import traces as T
     st = T.loss_stats(point.trace_pattern)
-    return dict(trace=point.trace, trace_packets=st["packets"], trace_loss_rate=st["loss_rate"],
-                trace_bursts=st["bursts"], trace_mean_burst=st["mean_burst"],
-                trace_longest_burst=st["longest_burst"])
+    row = dict(trace=point.trace, trace_packets=st["packets"], trace_loss_rate=st["loss_rate"],
+               trace_bursts=st["bursts"], trace_mean_burst=st["mean_burst"],
+               trace_longest_burst=st["longest_burst"])
+    row.update({f"trace_{k}": v for k, v in point.trace_meta})
+    return row
 
 
 def check_bitrate(br):

@@ -114,7 +114,7 @@ def resolve_device(device, param="device"):
     device this machine does not have."""
     d = "auto" if device in (None, "") else device
     if not isinstance(d, str):
-        raise ValueError(f"{param} must be one of auto, cpu, cuda, cuda:N, got {device!r}")
+        raise ValueError(f"{param} {device!r}: use auto, cpu, cuda or cuda:N")
     d = d.strip().lower()
     import torch
     if d == "auto":
@@ -123,13 +123,13 @@ def resolve_device(device, param="device"):
         return d
     if d == "cuda" or (d.startswith("cuda:") and d[5:].isdigit()):
         if not torch.cuda.is_available():
-            raise ValueError(f"{param} {device!r}: torch sees no CUDA GPU on this machine; "
+            raise ValueError(f"{param} {d}: torch sees no CUDA GPU on this machine; "
                              "use cpu, or auto (a GPU when there is one)")
         if ":" in d and int(d[5:]) >= torch.cuda.device_count():
-            raise ValueError(f"{param} {device!r}: this machine has {torch.cuda.device_count()} "
-                             f"CUDA GPU(s): cuda:0..cuda:{torch.cuda.device_count() - 1}")
+            raise ValueError(f"{param} {d}: this machine has {torch.cuda.device_count()} "
+                             f"CUDA GPU(s), cuda:0..cuda:{torch.cuda.device_count() - 1}")
         return d
-    raise ValueError(f"{param} must be one of auto, cpu, cuda, cuda:N, got {device!r}")
+    raise ValueError(f"{param} {device!r}: use auto, cpu, cuda or cuda:N")
 
 
 def save_mimi(model, path, untrained=False):
