@@ -354,9 +354,8 @@ def evaluate(recovery, seqs, masks, rng_seed=1234, kind="iid", p=0.2, burst=2.0,
 
 
 def plot_loss(history, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from .report import pyplot
+    plt = pyplot()
     if not history:
         return
     steps = [h[0] for h in history]

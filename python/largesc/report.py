@@ -599,12 +599,24 @@ def _errorbar(ax, xs, pts, **kw):
     return ax.errorbar(xs, ys, yerr=yerr, capsize=3, elinewidth=1, markersize=5, **kw)
 
 
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (files only), without the
+    "Unable to import Axes3D" warning that Debian's system matplotlib next to
+    the venv's sets off (no figure here is 3-D)."""
+    import warnings
+    import matplotlib
+    matplotlib.use("Agg")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Unable to import Axes3D")
+        import matplotlib.pyplot as plt
+    return plt
+
+
 def plot_report(rep, out_dir):
     """The figures of plots/ (see the module doc); plots of an earlier run of
     the same folder are removed first. Returns the list of files written."""
     import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     import matplotlib.ticker
 
     plot_dir = os.path.join(out_dir, "plots")
@@ -695,7 +707,7 @@ def _plot_ebn0(rep, plot_dir, colors):
     channel simulation (largesc-phy-sweep), against the Eb/N0 each trace
     was taken at; a line per system, channel and FEC. Written when some line
     has two Eb/N0 points or more."""
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     files = []
     for m in sorted({k for s in rep["summary"] for k in s["stats"]}):
         ser = ebn0_series(rep, m)
