@@ -332,6 +332,37 @@ class _pdu_counter(gr.basic_block):
         self.count += 1
 
 
+class _crc_failures(gr.basic_block):
+    """Frames whose CRC-32 does not match, which crc32_async_bb drops unseen:
+    one PDU on `out` per such frame (car: dict crc_failed=True, length =
+    received bytes with the CRC; cdr: the received bytes, not to be trusted),
+    so that a trace recorder can mark the packet CRC-failed instead of lost.
+    The CRC is GNU Radio's (zlib CRC-32 of the payload, appended little-endian)."""
+
+    def __init__(self):
+        gr.basic_block.__init__(self, "largesc_crc_failures", in_sig=None, out_sig=None)
+        self.count = 0
+        self.message_port_register_in(pmt.intern("in"))
+        self.message_port_register_out(pmt.intern("out"))
+        self.set_msg_handler(pmt.intern("in"), self._on_msg)
+
+    @staticmethod
+    def crc_ok(b):
+        import zlib
+        return len(b) > CRC_BYTES and zlib.crc32(b[:-CRC_BYTES]).to_bytes(CRC_BYTES, "little") == b[-CRC_BYTES:]
+
+    def _on_msg(self, msg):
+        if not pmt.is_pair(msg) or not pmt.is_u8vector(pmt.cdr(msg)):
+            return
+        b = bytes(pmt.u8vector_elements(pmt.cdr(msg)))
+        if self.crc_ok(b):
+            return
+        self.count += 1
+        meta = pmt.dict_add(pmt.make_dict(), pmt.intern("crc_failed"), pmt.PMT_T)
+        meta = pmt.dict_add(meta, pmt.intern("length"), pmt.from_long(len(b)))
+        self.message_port_pub(pmt.intern("out"), pmt.cons(meta, pmt.init_u8vector(len(b), list(b))))
+
+
 class packet_modem_tx(gr.hier_block2):
     """Packet PDUs (message port `in`) -> GMSK complex baseband (stream out).
 
@@ -442,6 +473,10 @@ class packet_modem_rx(gr.hier_block2):
         the coded packet is decoded from the soft symbols (gr-fec async_decoder:
         soft-decision Viterbi for 'cc', soft combining for 'rep3').
     Only packets whose CRC-32 matches leave `out` (payload without CRC).
+    `crc_failed` (message out, optional): one PDU per frame whose access code
+    and length header were found but whose CRC-32 failed (car: crc_failed,
+    length); connect it to a Trace Recorder's `crc_failed` input so that the
+    trace tells these packets from ones never heard.
     """
 
     def __init__(self, samp_rate=DEFAULT_SAMP_RATE, bit_rate=DEFAULT_BIT_RATE,
@@ -459,6 +494,8 @@ class packet_modem_rx(gr.hier_block2):
         self.decim = decim
         sps_d = sps // decim
         self.message_port_register_hier_out("out")
+        self.message_port_register_hier_out("crc_failed")
+        self.crc_check = _crc_failures()
         cutoff = 0.6 * bit_rate + abs(max_freq_offset)
         taps = filter.firdes.low_pass(1.0, samp_rate, cutoff, 0.5 * bit_rate, filter.window.WIN_HAMMING)
         self.chan_filter = filter.fir_filter_ccf(decim, taps)
@@ -480,6 +517,7 @@ class packet_modem_rx(gr.hier_block2):
             self.to_pdu = pdu.tagged_stream_to_pdu(gr.types.byte_t, length_tag)
             self.connect(self.afc, self.timing, self.slicer, self.correlator, self.repack, self.to_pdu)
             self.msg_connect(self.to_pdu, "pdus", self.crc, "in")
+            self.msg_connect(self.to_pdu, "pdus", self.crc_check, "in")
         else:
             from gnuradio import fec as grfec
             # the slicer still counts recovered bits (bits_out); the soft path decodes
@@ -496,11 +534,14 @@ class packet_modem_rx(gr.hier_block2):
                 self.tail = _tail_byte(False)
                 self.msg_connect(self.decoder, "out", self.tail, "in")
                 self.msg_connect(self.tail, "out", self.crc, "in")
+                self.msg_connect(self.tail, "out", self.crc_check, "in")
             else:
                 self.msg_connect(self.decoder, "out", self.crc, "in")
+                self.msg_connect(self.decoder, "out", self.crc_check, "in")
         self.msg_connect(self.to_pdu, "pdus", self.frames_counter, "in")
         self.msg_connect(self.crc, "out", self.packets_counter, "in")
         self.msg_connect(self.crc, "out", self, "out")
+        self.msg_connect(self.crc_check, "out", self, "crc_failed")
 
     def frames_detected(self):
         """Frames whose access code and length header were found."""
@@ -512,6 +553,10 @@ class packet_modem_rx(gr.hier_block2):
 
     def crc_failures(self):
         return self.frames_detected() - self.packets_out()
+
+    def crc_failed_out(self):
+        """CRC-failed frames reported on `crc_failed`."""
+        return self.crc_check.count
 
     def samples_in(self):
         return self.chan_filter.nitems_read(0)

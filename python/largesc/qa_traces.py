@@ -340,6 +340,59 @@ class qa_phy_sim_recording(unittest.TestCase):
             self.assertEqual(len(t), 40)
             self.assertEqual(int((t.fates == 0).sum()), summary["packets_delivered"])
             self.assertIn("SIMULATED", t.header["source"])
+            # 10 dB: most frames are heard, many fail their CRC; every report
+            # reaches the recorder, and is placed on a lost packet or counted
+            r = subprocess.run([sys.executable, "-B", os.path.join(d, "phy_sim.py"), "-e", "10", "-n", "60",
+                                "--trace-file", path], capture_output=True, text=True, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+            summary = json.loads(r.stdout.strip().splitlines()[-1])
+            self.assertEqual(summary["crc_failed"], summary["frames_detected"] - summary["packets_delivered"])
+            self.assertGreater(summary["crc_failed"], 5)
+            t = T.read_trace(path)
+            crc = [i for i, st in enumerate(t.status) if st == "crc"]
+            self.assertTrue(all(t.fates[i] == 1 for i in crc))
+            placed = int(t.header["crc_failed"].split(", ")[1].split()[0])
+            unplaced = int(t.header["crc_failed"].split(", ")[2].split()[0])
+            self.assertEqual(t.header["crc_failed"].split()[0], str(summary["crc_failed"]))
+            self.assertEqual((len(crc), placed + unplaced), (placed, summary["crc_failed"]))
+            self.assertGreater(placed, summary["crc_failed"] // 2)
+
+
+class qa_crc_placement(unittest.TestCase):
+    """place_crc_failures: CRC-failed frames placed by time on lost packets."""
+
+    GOT = {0: (0.0,), 1: (0.08,), 5: (0.40,), 9: (0.72,)}
+
+    def status(self):
+        return ["ok" if f in self.GOT else "lost" for f in range(10)]
+
+    def test_nearest_lost_packet_within_half_an_interval(self):
+        st = self.status()
+        # 0.165 -> frame 2 (0.16); 0.31 -> 4 (0.32); 0.33 -> 4 is taken, 3
+        # (0.24) is 0.09 away: not placed; 0.62 -> 8 (0.64); 2.0: nothing near
+        n = T.place_crc_failures(st, self.GOT, [0.62, 0.165, 0.31, 0.33, 2.0], 0.08)
+        self.assertEqual(n, 2)
+        self.assertEqual([f for f, x in enumerate(st) if x == "crc"], [2, 4, 8])
+        self.assertEqual([f for f, x in enumerate(st) if x == "ok"], [0, 1, 5, 9])
+
+    def test_beyond_the_delivered_packets_and_without_interval(self):
+        st = self.status() + ["lost", "lost"]          # frames 10, 11 after the last delivered
+        n = T.place_crc_failures(st, self.GOT, [0.88, 0.79], 0.0)   # spacing from the data: 0.08
+        self.assertEqual(n, 0)
+        self.assertEqual([f for f, x in enumerate(st) if x == "crc"], [10, 11])
+
+    def test_nothing_to_place_on(self):
+        st = self.status()
+        self.assertEqual(T.place_crc_failures(st, {}, [0.1, 0.2], 0.08), 2)
+        self.assertEqual(T.place_crc_failures(st, self.GOT, [], 0.08), 0)
+        self.assertEqual(st, self.status())
+
+    def test_recorder_port_counts_and_refuses_garbage(self):
+        rec = T.trace_recorder(interval=0.08)
+        rec.handle_crc_failed(pmt.intern("x"))
+        self.assertEqual(rec.counts(), {"crc_failed: not a PDU or dict": 1})
+        rec.handle_crc_failed(pmt.make_dict())
+        self.assertEqual(len(rec._crc_times), 1)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,8 @@ Format (text, UTF-8), one line per expected packet after `#` header lines:
 
 `fate` is 0 (delivered) or 1 (lost); everything after the `#` on a packet
 line is detail: the frame index (unwrapped from the 8-bit sequence number),
-the status (`ok`, `lost`, `crc` = a CRC failure known to be this packet), the
+the status (`ok`, `lost`, `crc` = lost, with a CRC-failed frame heard in its
+slot: see trace_recorder), the
 arrival time in seconds since the first packet arrived and an SNR or level
 estimate in dB (`-` where unknown). Because the C++ trace reader
 (largesc.loss_model.read_trace_file, the erasure channel's trace mode) takes
@@ -248,6 +249,49 @@ class SeqUnwrapper:
 # ---------------------------------------------------------------------------
 # recorder block
 
+
+def place_crc_failures(status, got, crc_times, interval):
+    """Marks lost packets as "crc" in `status` (list, one per packet) from
+    the arrival times of CRC-failed frames: each goes to the lost packet
+    whose expected arrival time is nearest, within half a packet interval.
+    Expected times: interpolated between delivered packets (`got`: frame ->
+    (arrival_s, ...)), `interval` seconds per packet before the first and
+    after the last (without an interval: the median spacing of delivered
+    packets). Returns the number of events that fit no lost packet."""
+    if not crc_times:
+        return 0
+    fs = sorted(f for f in got if 0 <= f < len(status))
+    if not fs:
+        return len(crc_times)
+    ts = [got[f][0] for f in fs]
+    step = float(interval)
+    if step <= 0 and len(fs) > 1:
+        step = float(np.median(np.diff(ts) / np.diff(fs)))
+    if not step > 0:
+        return len(crc_times)
+
+    def expected(f):
+        if f <= fs[0]:
+            return ts[0] - (fs[0] - f) * step
+        if f >= fs[-1]:
+            return ts[-1] + (f - fs[-1]) * step
+        return float(np.interp(f, fs, ts))
+
+    lost = [f for f, s in enumerate(status) if s == "lost"]
+    exp = {f: expected(f) for f in lost}
+    unplaced = 0
+    for t in sorted(crc_times):
+        free = [f for f in lost if status[f] == "lost"]
+        if not free:
+            unplaced += 1
+            continue
+        f = min(free, key=lambda g: (abs(exp[g] - t), g))
+        if abs(exp[f] - t) <= 0.5 * step + 1e-9:
+            status[f] = "crc"
+        else:
+            unplaced += 1
+    return unplaced
+
 try:
     from gnuradio import gr as _gr
     _BASE = _gr.basic_block
@@ -265,6 +309,13 @@ class trace_recorder(_BASE):
             snr_db, snr, level_db or rssi_db if the chain provides one.
       sent: (optional) packet PDUs sent (simulation): the number sent fixes
             the packets lost after the last delivered one.
+      crc_failed: (optional) one message per frame the modem heard whose
+            CRC failed (packet_modem_rx's `crc_failed`). Its seq cannot be
+            trusted, so it is placed by time: on the lost packet whose
+            expected arrival (interpolated between delivered packets,
+            `interval` apart beyond them) is nearest, within half an
+            interval; that packet's status becomes "crc" (still lost).
+            Events that fit no lost packet are counted in the header.
 
     path: trace file ("" = record nothing); written on stop() and every
         `flush_interval` seconds (0 = only on stop). expected: packets sent
@@ -296,13 +347,16 @@ class trace_recorder(_BASE):
         self._got = {}          # frame -> (arrival_s, snr_db)
         self._sent = 0
         self._sent_max = -1
+        self._crc_times = []    # arrival times of CRC-failed frames
         self._dups = 0
         self._t0 = None
         self._last_flush = time.monotonic()
         self.message_port_register_in(pmt.intern("in"))
         self.message_port_register_in(pmt.intern("sent"))
+        self.message_port_register_in(pmt.intern("crc_failed"))
         self.guard.install(self, "in", self.handle_in)
         self.guard.install(self, "sent", self.handle_sent)
+        self.guard.install(self, "crc_failed", self.handle_crc_failed)
 
     # -- message handlers (guarded)
     def _packet(self, msg, port):
@@ -339,6 +393,19 @@ class trace_recorder(_BASE):
             self._last_flush = now
             self.flush()
 
+    def handle_crc_failed(self, msg, now=None):
+        """A frame heard with a failed CRC (any PDU or dict: only its time
+        counts). `now` (monotonic seconds) is for tests."""
+        pmt = self._pmt
+        if not (pmt.is_pair(msg) or pmt.is_dict(msg)):
+            self.guard.note("crc_failed: not a PDU or dict")
+            return
+        now = time.monotonic() if now is None else float(now)
+        with self._lock:
+            if self._t0 is None:
+                self._t0 = now
+            self._crc_times.append(now - self._t0)
+
     def handle_sent(self, msg):
         data, _ = self._packet(msg, "sent")
         if data is None:
@@ -371,6 +438,10 @@ class trace_recorder(_BASE):
         for f, (t, s) in got.items():
             if f < n:
                 fates[f], arr[f], snr[f] = 0, t, s
+        with self._lock:
+            crc_times = list(self._crc_times)
+        status = ["lost" if x else "ok" for x in fates]
+        unplaced = place_crc_failures(status, got, crc_times, self.interval)
         hdr = {"source": self.source or "trace_recorder"}
         if self.bit_rate:
             hdr["bit_rate"] = f"{self.bit_rate:g}"
@@ -379,9 +450,12 @@ class trace_recorder(_BASE):
             hdr["packet_interval_s"] = f"{self.interval:g}"
         if self._dups:
             hdr["duplicates"] = str(self._dups)
+        if crc_times:
+            hdr["crc_failed"] = f"{len(crc_times)} frames heard with a failed CRC, " \
+                                f"{len(crc_times) - unplaced} placed (status crc), {unplaced} not placed"
         if self.guard.total():
             hdr["rejected_messages"] = str(self.guard.total())
-        return Trace(fates, None, arr, snr, hdr)
+        return Trace(fates, status, arr, snr, hdr)
 
     def delivered(self):
         with self._lock:
