@@ -128,10 +128,37 @@ def _fec_objects(fec):
     raise ValueError(f"no FEC objects for {fec!r}")
 
 
+SNR_KEY = "snr_db"              # PDU metadata: soft-symbol SNR of the packet (trace_recorder reads it)
+
+
+def soft_snr_db(x):
+    """Signal-to-noise ratio (dB) of a packet's soft symbols (the FM
+    discriminator's output at the symbol instants, one per bit): mean(|x|)^2
+    over the variance of |x|. A receive-quality figure per packet (it tracks
+    Eb/N0 above about 6 dB, offset by the discriminator's own loss), not a
+    calibrated Eb/N0; None for fewer than 16 symbols."""
+    a = np.abs(np.asarray(x, np.float64))
+    if a.size < 16:
+        return None
+    v = float(a.var())
+    m = float(a.mean())
+    if not v > 0:
+        return 99.0
+    return round(10.0 * math.log10(max(m * m / v, 1e-10)), 2)
+
+
+def _with_snr(meta, x):
+    snr = soft_snr_db(x)
+    if snr is None:
+        return meta
+    meta = meta if pmt.is_dict(meta) else pmt.make_dict()
+    return pmt.dict_add(meta, pmt.intern(SNR_KEY), pmt.from_double(snr))
+
+
 class _soft_frame(gr.basic_block):
     """Soft-decision PDU (f32, one value per code bit on air, + = 1) -> what
     gr-fec's async_decoder takes: clipped to +-2.5 (it maps x -> 48 x + 128
-    into a byte)."""
+    into a byte), with the packet's soft-symbol SNR in the metadata."""
 
     def __init__(self):
         gr.basic_block.__init__(self, "largesc_soft_frame", in_sig=None, out_sig=None)
@@ -142,8 +169,34 @@ class _soft_frame(gr.basic_block):
     def _on_msg(self, msg):
         if not pmt.is_pair(msg) or not pmt.is_f32vector(pmt.cdr(msg)):
             return
-        x = np.clip(np.asarray(pmt.f32vector_elements(pmt.cdr(msg)), np.float32), -2.5, 2.5)
-        self.message_port_pub(pmt.intern("out"), pmt.cons(pmt.car(msg), pmt.init_f32vector(len(x), x.tolist())))
+        raw = np.asarray(pmt.f32vector_elements(pmt.cdr(msg)), np.float32)
+        x = np.clip(raw, -2.5, 2.5)
+        self.message_port_pub(pmt.intern("out"), pmt.cons(_with_snr(pmt.car(msg), raw),
+                                                          pmt.init_f32vector(len(x), x.tolist())))
+
+
+class _soft_bytes(gr.basic_block):
+    """Soft-decision PDU (f32, one value per bit, + = 1) -> byte PDU: hard
+    decisions (x >= 0 -> 1, as binary_slicer), packed MSB first, with the
+    packet's soft-symbol SNR in the metadata (snr_db). A trailing partial
+    byte is dropped."""
+
+    def __init__(self):
+        gr.basic_block.__init__(self, "largesc_soft_bytes", in_sig=None, out_sig=None)
+        self.message_port_register_in(pmt.intern("in"))
+        self.message_port_register_out(pmt.intern("out"))
+        self.set_msg_handler(pmt.intern("in"), self._on_msg)
+
+    def _on_msg(self, msg):
+        if not pmt.is_pair(msg) or not pmt.is_f32vector(pmt.cdr(msg)):
+            return
+        x = np.asarray(pmt.f32vector_elements(pmt.cdr(msg)), np.float32)
+        n = len(x) // 8 * 8
+        if n == 0:
+            return
+        b = np.packbits((x[:n] >= 0).astype(np.uint8)).tolist()
+        self.message_port_pub(pmt.intern("out"), pmt.cons(_with_snr(pmt.car(msg), x),
+                                                          pmt.init_u8vector(len(b), b)))
 
 
 class _tail_byte(gr.basic_block):
@@ -334,8 +387,9 @@ class _pdu_counter(gr.basic_block):
 
 class _crc_failures(gr.basic_block):
     """Frames whose CRC-32 does not match, which crc32_async_bb drops unseen:
-    one PDU on `out` per such frame (car: dict crc_failed=True, length =
-    received bytes with the CRC; cdr: the received bytes, not to be trusted),
+    one PDU on `out` per such frame (car: the frame's metadata (snr_db) plus
+    crc_failed=True and length = received bytes with the CRC; cdr: the
+    received bytes, not to be trusted),
     so that a trace recorder can mark the packet CRC-failed instead of lost.
     The CRC is GNU Radio's (zlib CRC-32 of the payload, appended little-endian)."""
 
@@ -358,7 +412,8 @@ class _crc_failures(gr.basic_block):
         if self.crc_ok(b):
             return
         self.count += 1
-        meta = pmt.dict_add(pmt.make_dict(), pmt.intern("crc_failed"), pmt.PMT_T)
+        meta = pmt.car(msg) if pmt.is_dict(pmt.car(msg)) else pmt.make_dict()   # keeps snr_db
+        meta = pmt.dict_add(meta, pmt.intern("crc_failed"), pmt.PMT_T)
         meta = pmt.dict_add(meta, pmt.intern("length"), pmt.from_long(len(b)))
         self.message_port_pub(pmt.intern("out"), pmt.cons(meta, pmt.init_u8vector(len(b), list(b))))
 
@@ -512,12 +567,17 @@ class packet_modem_rx(gr.hier_block2):
         self.connect(self, self.chan_filter, self.fmdemod, (self.afc, 0))
         self.connect(self.fmdemod, self.afc_mean, (self.afc, 1))
         if fec == "none":
-            self.correlator = digital.correlate_access_code_bb_ts(access_code, threshold, length_tag)
-            self.repack = blocks.repack_bits_bb(1, 8, length_tag, False, gr.GR_MSB_FIRST)
-            self.to_pdu = pdu.tagged_stream_to_pdu(gr.types.byte_t, length_tag)
-            self.connect(self.afc, self.timing, self.slicer, self.correlator, self.repack, self.to_pdu)
-            self.msg_connect(self.to_pdu, "pdus", self.crc, "in")
-            self.msg_connect(self.to_pdu, "pdus", self.crc_check, "in")
+            # access code and header on hard decisions of the soft symbols, as
+            # with FEC; the packet's bits are sliced from its soft symbols,
+            # which also give its SNR (snr_db in the PDU metadata)
+            self.connect(self.afc, self.timing, self.slicer, blocks.null_sink(gr.sizeof_char))
+            self.correlator = digital.correlate_access_code_ff_ts(access_code, threshold, length_tag)
+            self.to_pdu = pdu.tagged_stream_to_pdu(gr.types.float_t, length_tag)
+            self.soft = _soft_bytes()
+            self.connect(self.timing, self.correlator, self.to_pdu)
+            self.msg_connect(self.to_pdu, "pdus", self.soft, "in")
+            self.msg_connect(self.soft, "out", self.crc, "in")
+            self.msg_connect(self.soft, "out", self.crc_check, "in")
         else:
             from gnuradio import fec as grfec
             # the slicer still counts recovered bits (bits_out); the soft path decodes
@@ -766,8 +826,10 @@ class link_sim:
             chain.append(channels.cfo_model(samp_rate, freq_drift_hz / math.sqrt(samp_rate), freq_drift_hz,
                                             float(seed + 3)))
         self.sink = blocks.message_debug(False)
+        self.crc_sink = blocks.message_debug(False)      # the rx's crc_failed reports
         self.tb.connect(*chain, self.channel, self.rx)
         self.tb.msg_connect(self.rx, "out", self.sink, "store")
+        self.tb.msg_connect(self.rx, "crc_failed", self.crc_sink, "store")
         self.epsilon = epsilon
         self.timing_drift_ppm = timing_drift_ppm
         self.tb.start()

@@ -81,6 +81,39 @@ class qa_phy(gr_unittest.TestCase):
         self.assertEqual(got, sent)  # bit-exact, in order, count exact
         self.assertEqual(sim.rx.crc_failures(), 0)
 
+    def test_001b_snr_in_metadata_and_crc_failures_reported(self):
+        """Every delivered packet carries the soft-symbol SNR of its bits
+        (snr_db, what a trace records), higher at a higher Eb/N0; every frame
+        dropped by the CRC is reported on crc_failed with its SNR."""
+        self.assertIsNone(phy.soft_snr_db(np.ones(15)))
+        self.assertEqual(phy.soft_snr_db(np.ones(64)), 99.0)
+        x = np.tile([1.0, -1.0, 3.0, -3.0], 16)            # |x|: mean 2, variance 1 -> 6.02 dB
+        self.assertEqual(phy.soft_snr_db(x), 6.02)
+        means = {}
+        for ebn0 in (11.0, 20.0):
+            sim = phy.link_sim(ebn0_db=ebn0, freq_offset_hz=500.0, epsilon=1.0001, seed=13)
+            bad = sim.crc_sink
+            try:
+                sent = make_packets(150, seed=4)
+                got = sim.send(sent)
+                msgs = [sim.sink.get_message(i) for i in range(sim.sink.num_messages())]
+                fails = [bad.get_message(i) for i in range(bad.num_messages())]
+            finally:
+                sim.close()
+            self.assertEqual(len(msgs), len(got))
+            snrs = [pmt.to_double(pmt.dict_ref(pmt.car(m), pmt.intern("snr_db"), pmt.PMT_NIL)) for m in msgs]
+            means[ebn0] = float(np.mean(snrs))
+            self.assertEqual(len(fails), sim.rx.crc_failures())
+            self.assertEqual(len(fails), sim.rx.crc_failed_out())
+            for f in fails:
+                self.assertTrue(pmt.to_bool(pmt.dict_ref(pmt.car(f), pmt.intern("crc_failed"), pmt.PMT_F)))
+                self.assertTrue(pmt.is_real(pmt.dict_ref(pmt.car(f), pmt.intern("snr_db"), pmt.PMT_NIL)))
+            if ebn0 == 11.0:
+                self.assertGreater(len(fails), 5)
+            else:
+                self.assertEqual((len(fails), len(got)), (0, len(sent)))
+        self.assertGreater(means[20.0], means[11.0] + 3.0, means)
+
     def test_002_low_snr_loses_never_corrupts_then_recovers(self):
         sim = phy.link_sim(ebn0_db=9.0, freq_offset_hz=500.0, epsilon=1.0001, seed=12)
         try:

@@ -356,6 +356,10 @@ class qa_phy_sim_recording(unittest.TestCase):
             self.assertEqual(t.header["crc_failed"].split()[0], str(summary["crc_failed"]))
             self.assertEqual((len(crc), placed + unplaced), (placed, summary["crc_failed"]))
             self.assertGreater(placed, summary["crc_failed"] // 2)
+            # the modem's soft-symbol SNR reaches the trace, for CRC-failed packets too
+            ok = [i for i, st in enumerate(t.status) if st == "ok"]
+            self.assertTrue(all(np.isfinite(t.snr_db[i]) for i in ok + crc))
+            self.assertTrue(all(np.isnan(t.snr_db[i]) for i, st in enumerate(t.status) if st == "lost"))
 
 
 class qa_crc_placement(unittest.TestCase):
@@ -370,8 +374,10 @@ class qa_crc_placement(unittest.TestCase):
         st = self.status()
         # 0.165 -> frame 2 (0.16); 0.31 -> 4 (0.32); 0.33 -> 4 is taken, 3
         # (0.24) is 0.09 away: not placed; 0.62 -> 8 (0.64); 2.0: nothing near
-        n = T.place_crc_failures(st, self.GOT, [0.62, 0.165, 0.31, 0.33, 2.0], 0.08)
+        placed = {}
+        n = T.place_crc_failures(st, self.GOT, [0.62, 0.165, 0.31, 0.33, 2.0], 0.08, placed)
         self.assertEqual(n, 2)
+        self.assertEqual(placed, {2: 1, 4: 2, 8: 0})     # packet -> its event
         self.assertEqual([f for f, x in enumerate(st) if x == "crc"], [2, 4, 8])
         self.assertEqual([f for f, x in enumerate(st) if x == "ok"], [0, 1, 5, 9])
 

@@ -250,14 +250,15 @@ class SeqUnwrapper:
 # recorder block
 
 
-def place_crc_failures(status, got, crc_times, interval):
+def place_crc_failures(status, got, crc_times, interval, placed=None):
     """Marks lost packets as "crc" in `status` (list, one per packet) from
     the arrival times of CRC-failed frames: each goes to the lost packet
     whose expected arrival time is nearest, within half a packet interval.
     Expected times: interpolated between delivered packets (`got`: frame ->
     (arrival_s, ...)), `interval` seconds per packet before the first and
     after the last (without an interval: the median spacing of delivered
-    packets). Returns the number of events that fit no lost packet."""
+    packets). Returns the number of events that fit no lost packet; `placed`
+    (a dict, optional) receives {packet: index of its event in crc_times}."""
     if not crc_times:
         return 0
     fs = sorted(f for f in got if 0 <= f < len(status))
@@ -280,7 +281,7 @@ def place_crc_failures(status, got, crc_times, interval):
     lost = [f for f, s in enumerate(status) if s == "lost"]
     exp = {f: expected(f) for f in lost}
     unplaced = 0
-    for t in sorted(crc_times):
+    for i, t in sorted(enumerate(crc_times), key=lambda it: it[1]):
         free = [f for f in lost if status[f] == "lost"]
         if not free:
             unplaced += 1
@@ -288,6 +289,8 @@ def place_crc_failures(status, got, crc_times, interval):
         f = min(free, key=lambda g: (abs(exp[g] - t), g))
         if abs(exp[f] - t) <= 0.5 * step + 1e-9:
             status[f] = "crc"
+            if placed is not None:
+                placed[f] = i
         else:
             unplaced += 1
     return unplaced
@@ -348,6 +351,7 @@ class trace_recorder(_BASE):
         self._sent = 0
         self._sent_max = -1
         self._crc_times = []    # arrival times of CRC-failed frames
+        self._crc_snr = {}      # their SNR estimates (index into _crc_times)
         self._dups = 0
         self._t0 = None
         self._last_flush = time.monotonic()
@@ -401,10 +405,12 @@ class trace_recorder(_BASE):
             self.guard.note("crc_failed: not a PDU or dict")
             return
         now = time.monotonic() if now is None else float(now)
+        snr = self._snr(pmt.car(msg) if pmt.is_pair(msg) else msg)
         with self._lock:
             if self._t0 is None:
                 self._t0 = now
             self._crc_times.append(now - self._t0)
+            self._crc_snr[len(self._crc_times) - 1] = snr
 
     def handle_sent(self, msg):
         data, _ = self._packet(msg, "sent")
@@ -440,8 +446,12 @@ class trace_recorder(_BASE):
                 fates[f], arr[f], snr[f] = 0, t, s
         with self._lock:
             crc_times = list(self._crc_times)
+            crc_snr = dict(self._crc_snr)
         status = ["lost" if x else "ok" for x in fates]
-        unplaced = place_crc_failures(status, got, crc_times, self.interval)
+        placed = {}
+        unplaced = place_crc_failures(status, got, crc_times, self.interval, placed)
+        for f, i in placed.items():          # a CRC-failed packet keeps its SNR (the signal was there)
+            snr[f] = crc_snr.get(i, np.nan)
         hdr = {"source": self.source or "trace_recorder"}
         if self.bit_rate:
             hdr["bit_rate"] = f"{self.bit_rate:g}"
