@@ -162,68 +162,83 @@ def _with_snr(meta, x):
     return pmt.dict_add(meta, pmt.intern(SNR_KEY), pmt.from_double(snr))
 
 
-class _soft_frame(gr.basic_block):
-    """Soft-decision PDU (f32, one value per code bit on air, + = 1) -> what
-    gr-fec's async_decoder takes: clipped to +-2.5 (it maps x -> 48 x + 128
-    into a byte), with the packet's soft-symbol SNR in the metadata."""
+class _pdu_map(gr.basic_block):
+    """Message block: each PDU on `in` whose vector is of the subclass's
+    type (VECTOR: "u8" or "f32") goes through map(meta, data) (data a numpy
+    array); what it returns (a PDU, or None for nothing) leaves `out`.
+    Anything else is dropped."""
 
-    def __init__(self):
-        gr.basic_block.__init__(self, "largesc_soft_frame", in_sig=None, out_sig=None)
+    VECTOR = "u8"
+
+    def __init__(self, name):
+        gr.basic_block.__init__(self, name, in_sig=None, out_sig=None)
         self.message_port_register_in(pmt.intern("in"))
         self.message_port_register_out(pmt.intern("out"))
         self.set_msg_handler(pmt.intern("in"), self._on_msg)
 
     def _on_msg(self, msg):
-        if not pmt.is_pair(msg) or not pmt.is_f32vector(pmt.cdr(msg)):
+        u8 = self.VECTOR == "u8"
+        if not pmt.is_pair(msg) or not (pmt.is_u8vector if u8 else pmt.is_f32vector)(pmt.cdr(msg)):
             return
-        raw = np.asarray(pmt.f32vector_elements(pmt.cdr(msg)), np.float32)
-        x = np.clip(raw, -2.5, 2.5)
-        self.message_port_pub(pmt.intern("out"), pmt.cons(_with_snr(pmt.car(msg), raw),
-                                                          pmt.init_f32vector(len(x), x.tolist())))
+        data = (np.asarray(pmt.u8vector_elements(pmt.cdr(msg)), np.uint8) if u8
+                else np.asarray(pmt.f32vector_elements(pmt.cdr(msg)), np.float32))
+        out = self.map(pmt.car(msg), data)
+        if out is not None:
+            self.message_port_pub(pmt.intern("out"), out)
+
+    def map(self, meta, data):
+        raise NotImplementedError
 
 
-class _soft_bytes(gr.basic_block):
+def _u8_pdu(meta, data):
+    data = np.asarray(data, np.uint8).tolist()
+    return pmt.cons(meta, pmt.init_u8vector(len(data), data))
+
+
+class _soft_frame(_pdu_map):
+    """Soft-decision PDU (f32, one value per code bit on air, + = 1) -> what
+    gr-fec's async_decoder takes: clipped to +-2.5 (it maps x -> 48 x + 128
+    into a byte), with the packet's soft-symbol SNR in the metadata."""
+
+    VECTOR = "f32"
+
+    def __init__(self):
+        _pdu_map.__init__(self, "largesc_soft_frame")
+
+    def map(self, meta, x):
+        c = np.clip(x, -2.5, 2.5)
+        return pmt.cons(_with_snr(meta, x), pmt.init_f32vector(len(c), c.tolist()))
+
+
+class _soft_bytes(_pdu_map):
     """Soft-decision PDU (f32, one value per bit, + = 1) -> byte PDU: hard
     decisions (x >= 0 -> 1, as binary_slicer), packed MSB first, with the
     packet's soft-symbol SNR in the metadata (snr_db). A trailing partial
     byte is dropped."""
 
-    def __init__(self):
-        gr.basic_block.__init__(self, "largesc_soft_bytes", in_sig=None, out_sig=None)
-        self.message_port_register_in(pmt.intern("in"))
-        self.message_port_register_out(pmt.intern("out"))
-        self.set_msg_handler(pmt.intern("in"), self._on_msg)
+    VECTOR = "f32"
 
-    def _on_msg(self, msg):
-        if not pmt.is_pair(msg) or not pmt.is_f32vector(pmt.cdr(msg)):
-            return
-        x = np.asarray(pmt.f32vector_elements(pmt.cdr(msg)), np.float32)
+    def __init__(self):
+        _pdu_map.__init__(self, "largesc_soft_bytes")
+
+    def map(self, meta, x):
         n = len(x) // 8 * 8
         if n == 0:
-            return
-        b = np.packbits((x[:n] >= 0).astype(np.uint8)).tolist()
-        self.message_port_pub(pmt.intern("out"), pmt.cons(_with_snr(pmt.car(msg), x),
-                                                          pmt.init_u8vector(len(b), b)))
+            return None
+        return _u8_pdu(_with_snr(meta, x), np.packbits((x[:n] >= 0).astype(np.uint8)))
 
 
-class _tail_byte(gr.basic_block):
+class _tail_byte(_pdu_map):
     """Byte PDUs: appends CC_TAIL_BYTES zero bytes (add=True, before the
     encoder) or removes them (add=False, after the decoder)."""
 
     def __init__(self, add):
-        gr.basic_block.__init__(self, "largesc_cc_tail", in_sig=None, out_sig=None)
+        _pdu_map.__init__(self, "largesc_cc_tail")
         self.add = bool(add)
-        self.message_port_register_in(pmt.intern("in"))
-        self.message_port_register_out(pmt.intern("out"))
-        self.set_msg_handler(pmt.intern("in"), self._on_msg)
 
-    def _on_msg(self, msg):
-        if not pmt.is_pair(msg) or not pmt.is_u8vector(pmt.cdr(msg)):
-            return
-        b = list(pmt.u8vector_elements(pmt.cdr(msg)))
-        b = b + [0] * CC_TAIL_BYTES if self.add else b[:-CC_TAIL_BYTES]
-        if b:
-            self.message_port_pub(pmt.intern("out"), pmt.cons(pmt.car(msg), pmt.init_u8vector(len(b), b)))
+    def map(self, meta, b):
+        b = np.concatenate([b, np.zeros(CC_TAIL_BYTES, np.uint8)]) if self.add else b[:-CC_TAIL_BYTES]
+        return _u8_pdu(meta, b) if len(b) else None
 
 
 def check_channel(channel="awgn", doppler_hz=DEFAULT_DOPPLER_HZ, k_factor_db=DEFAULT_K_FACTOR_DB,
@@ -392,37 +407,32 @@ class _pdu_counter(gr.basic_block):
         self.count += 1
 
 
-class _crc_failures(gr.basic_block):
+class _crc_failures(_pdu_map):
     """Frames whose CRC-32 does not match, which crc32_async_bb drops unseen:
     one PDU on `out` per such frame (car: the frame's metadata (snr_db) plus
     crc_failed=True and length = received bytes with the CRC; cdr: the
-    received bytes, not to be trusted),
-    so that a trace recorder can mark the packet CRC-failed instead of lost.
-    The CRC is GNU Radio's (zlib CRC-32 of the payload, appended little-endian)."""
+    received bytes, not to be trusted), so that a trace recorder can mark
+    the packet CRC-failed instead of lost. The CRC is GNU Radio's (zlib
+    CRC-32 of the payload, appended little-endian)."""
 
     def __init__(self):
-        gr.basic_block.__init__(self, "largesc_crc_failures", in_sig=None, out_sig=None)
+        _pdu_map.__init__(self, "largesc_crc_failures")
         self.count = 0
-        self.message_port_register_in(pmt.intern("in"))
-        self.message_port_register_out(pmt.intern("out"))
-        self.set_msg_handler(pmt.intern("in"), self._on_msg)
 
     @staticmethod
     def crc_ok(b):
         import zlib
+        b = bytes(b)
         return len(b) > CRC_BYTES and zlib.crc32(b[:-CRC_BYTES]).to_bytes(CRC_BYTES, "little") == b[-CRC_BYTES:]
 
-    def _on_msg(self, msg):
-        if not pmt.is_pair(msg) or not pmt.is_u8vector(pmt.cdr(msg)):
-            return
-        b = bytes(pmt.u8vector_elements(pmt.cdr(msg)))
+    def map(self, meta, b):
         if self.crc_ok(b):
-            return
+            return None
         self.count += 1
-        meta = pmt.car(msg) if pmt.is_dict(pmt.car(msg)) else pmt.make_dict()   # keeps snr_db
+        meta = meta if pmt.is_dict(meta) else pmt.make_dict()   # keeps snr_db
         meta = pmt.dict_add(meta, pmt.intern("crc_failed"), pmt.PMT_T)
         meta = pmt.dict_add(meta, pmt.intern("length"), pmt.from_long(len(b)))
-        self.message_port_pub(pmt.intern("out"), pmt.cons(meta, pmt.init_u8vector(len(b), list(b))))
+        return _u8_pdu(meta, b)
 
 
 class packet_modem_tx(gr.hier_block2):
