@@ -12,6 +12,7 @@ needs the machinery. EnCodec runs with seeded UNTRAINED weights (no real
 weights exist here) and with state-dict files the tests write; nothing here
 judges EnCodec's speech quality. No timing assertions."""
 
+import json
 import os
 import sys
 import tempfile
@@ -207,6 +208,42 @@ class qa_encodec(gr_unittest.TestCase):
             ok, why = B.available_baselines()["encodec_3k"]
             self.assertFalse(ok)
             self.assertIn("nope.th' (LARGESC_ENCODEC_WEIGHTS): no such file", why)
+
+    def test_named_without_weights_runs_untrained_in_largesc_sim(self):
+        """largesc-sim --baselines encodec_1.5k with no weights anywhere: the
+        one weights rule (docs/mimi.md) - an UNTRAINED model, announced
+        loudly, its rows labelled; a weights file that is named but missing
+        stops the command instead. get_baseline(weights=...) carries the
+        spec to every worker."""
+        import contextlib
+        import io
+        from gnuradio.largesc.sim_cli import main as sim_main
+        b = B.get_baseline("encodec_1.5k", weights="random:4")
+        self.assertEqual(b.weights, "random:4")
+        with self.assertRaisesRegex(ValueError, "takes no weights"):
+            B.get_baseline("codec2_700c", weights="random")
+        out = os.path.join(self.tmp.name, "out")
+        args = ["--demo", "--clips", "1", "--max-seconds", "1", "--metrics", "stoi", "--loss", "0",
+                "--baselines", "encodec_1.5k", "--weights", "random:1", "--jobs", "1", "--no-progress",
+                "--no-audio", "--seed", "3", "--out", out]
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            rc = sim_main(args)
+        self.assertEqual(rc, 0, err.getvalue()[-2000:])
+        self.assertIn("WARNING: real EnCodec weights are not available here", err.getvalue())
+        self.assertIn("Running baseline encodec_1.5k with UNTRAINED random codec weights (random:3)",
+                      err.getvalue())
+        rows = [json.loads(x) for x in open(os.path.join(out, "rows.jsonl"))]
+        enc = [r for r in rows if r["system"] == "encodec_1.5k"]
+        self.assertEqual(len(enc), 1)
+        self.assertTrue(enc[0]["untrained"])
+        with mock.patch.dict(os.environ, {N.WEIGHTS_ENV: os.path.join(self.tmp.name, "nope.th")}):
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err), self.assertRaises(SystemExit) as cm:
+                sim_main(args[:-1] + [out + "2"])
+            self.assertEqual(cm.exception.code, 2)
+            self.assertIn("codec 'encodec_1.5k' cannot run here", err.getvalue())
+            self.assertIn("no such file", err.getvalue())
 
     def test_hub_cache_path(self):
         import torch

@@ -100,6 +100,9 @@ class Options:
     # token_recovery parameters for the 'lm' and 'moshi' backends (model,
     # checkpoint, adapter, device; see recovery.make_recovery). 'hold' takes none.
     recovery_args: dict = dataclasses.field(default_factory=dict)
+    # weight specs of neural baselines, by name (EnCodec: "random:SEED" when
+    # asked for by name without weights anywhere; see sim_cli)
+    baseline_weights: dict = dataclasses.field(default_factory=dict)
     # Mimi codec device of the LargeSC link: "cpu" or "cuda[:N]", already
     # resolved (resolve_device), so that rows say where they ran
     device: str = "cpu"
@@ -252,7 +255,8 @@ def run_point(point, clips, opts, on_utterance=None):
                 loss = B.LossSpec(loss_rate=point.loss_rate, seed=cseed,
                                   model="bernoulli" if point.mean_burst <= 1.0 else "gilbert_elliott",
                                   mean_burst=max(point.mean_burst, 1.0))
-            res = B.run_baseline(point.system, ref, sr, loss)
+            res = B.run_baseline(point.system, ref, sr, loss,
+                                 weights=(opts.baseline_weights or {}).get(point.system))
             deg = res.audio
             # a neural baseline without its trained weights (EnCodec) runs untrained, labelled
             row.update(untrained=bool(getattr(res, "untrained", False)), token_bitrate=float(res.payload_bps),

@@ -36,6 +36,18 @@ def floats(s):
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {s!r}")
 
 
+def _weights_missing(B, name):
+    """The reason, when baseline `name` is unavailable only because no
+    weights exist anywhere (a neural codec with no weights named, none
+    cached); None otherwise (not installed, a named file missing or bad)."""
+    try:
+        B.get_baseline(name).check_available()
+    except B.BaselineUnavailable as e:
+        from .eval.neural_codecs import EncodecWeightsMissing
+        return str(e) if isinstance(e, EncodecWeightsMissing) else None
+    return None
+
+
 def words(s):
     return [x.strip() for x in s.split(",") if x.strip()]
 
@@ -214,6 +226,7 @@ def main(argv=None):
     except ValueError as e:
         ap.error(str(e))
     avail = B.available_baselines()
+    baseline_weights = {}
     if a.baselines == ["none"]:
         baselines = []
     elif a.baselines is None:
@@ -227,7 +240,14 @@ def main(argv=None):
             if b not in avail:
                 ap.error(f"unknown codec {b!r}; known: {', '.join(B.BASELINES)}")
             if not avail[b][0]:
-                ap.error(f"codec {b!r} cannot run here: {avail[b][1]}")
+                missing = _weights_missing(B, b)
+                if not missing:
+                    ap.error(f"codec {b!r} cannot run here: {avail[b][1]}")
+                # asked for by name, and no weights anywhere: the one weights
+                # rule (docs/mimi.md) - an UNTRAINED model, loudly, labelled
+                baseline_weights[b] = f"random:{a.seed}"
+                print(W.untrained_warning(missing, f"random:{a.seed}", codec="EnCodec",
+                                          system=f"baseline {b}"), file=sys.stderr)
     try:
         os.makedirs(a.out, exist_ok=True)
         probe = os.path.join(a.out, ".write-test")
@@ -284,7 +304,8 @@ def main(argv=None):
 
     opts = sim.Options(weights=weights, codec_mode=a.codec_mode, metrics=tuple(metrics),
                        max_offset=a.max_offset, feedback=a.feedback, out_dir=a.out,
-                       save_audio=not a.no_audio, recovery_args=rec_args, device=device)
+                       save_audio=not a.no_audio, recovery_args=rec_args, device=device,
+                       baseline_weights=baseline_weights)
     points = sim.make_grid(["largesc"] + baselines, a.bitrate, a.loss, a.burst, a.recovery, a.seed,
                            {b: B.get_baseline(b).payload_bps for b in baselines}, traces)
     print(f"largesc-sim: {len(points)} sweep points x {len(clips)} utterances = {len(points) * len(clips)} "

@@ -353,11 +353,12 @@ def load_mimi(spec="hf", device="cpu", offline=None, cache_dir=None, param="weig
 DEFAULT_TOOL_SPEC = "hf"
 
 
-def untrained_warning(reason, fallback):
-    """The loud banner printed when a tool falls back to untrained weights."""
-    return ("=" * 78 + "\nWARNING: real Mimi weights are not available here:\n  "
+def untrained_warning(reason, fallback, codec="Mimi", system="LargeSC"):
+    """The loud banner printed when a tool falls back to untrained weights
+    (Mimi for LargeSC; also a neural baseline codec such as EnCodec)."""
+    return ("=" * 78 + f"\nWARNING: real {codec} weights are not available here:\n  "
             + str(reason).replace("\n", "\n  ")
-            + f"\nRunning LargeSC with UNTRAINED random codec weights ({fallback}) for plumbing only."
+            + f"\nRunning {system} with UNTRAINED random codec weights ({fallback}) for plumbing only."
             "\nEvery such result is marked untrained and says nothing about speech quality.\n"
             + "=" * 78)
 

@@ -934,12 +934,20 @@ DEFAULT_BASELINES = ("codec2_700c", "codec2_1200", "codec2_3200", "opus_6k", "lp
                      "encodec_1.5k", "encodec_3k")
 
 
-def get_baseline(name):
-    """A baseline by name; ValueError listing the known names otherwise."""
+def get_baseline(name, weights=None):
+    """A baseline by name; ValueError listing the known names otherwise.
+    `weights`: a weight spec for a neural baseline (EnCodec: a file or
+    'random[:seed]'; see neural_codecs.resolve_weights); None = its default
+    lookup. ValueError for a codec that takes no weights."""
     reg = _registry()
     if name not in reg:
         raise ValueError(f"unknown codec {name!r}; known: {', '.join(reg)}")
-    return reg[name]()
+    b = reg[name]()
+    if weights is not None:
+        if not hasattr(b, "weights"):
+            raise ValueError(f"codec {name!r} takes no weights")
+        b.weights = weights
+    return b
 
 
 def available_baselines():
@@ -955,6 +963,6 @@ def available_baselines():
     return res
 
 
-def run_baseline(name, audio, sr, loss=None, header_bytes=HEADER_BYTES):
-    """Shortcut: ``get_baseline(name).run(audio, sr, loss)``."""
-    return get_baseline(name).run(audio, sr, loss, header_bytes)
+def run_baseline(name, audio, sr, loss=None, header_bytes=HEADER_BYTES, weights=None):
+    """Shortcut: ``get_baseline(name, weights).run(audio, sr, loss)``."""
+    return get_baseline(name, weights).run(audio, sr, loss, header_bytes)

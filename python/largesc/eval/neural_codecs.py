@@ -59,6 +59,12 @@ _UNTRAINED_KEY = "largesc_untrained"           # marker a save_encodec(untrained
 _MODELS = {}
 
 
+class EncodecWeightsMissing(BaselineUnavailable):
+    """No EnCodec weights anywhere (no hub cache file, no LARGESC_ENCODEC_WEIGHTS):
+    a tool may fall back to an UNTRAINED model when the user asked for the
+    baseline by name (the rule of weights.tool_weights)."""
+
+
 class EncodecWeightsError(BaselineUnavailable):
     """A weights file that cannot be read or is not the EnCodec 24 kHz model."""
 
@@ -122,7 +128,7 @@ def resolve_weights(spec=None):
         path = hub_checkpoint_path()
         if os.path.isfile(path):
             return ("file", path)
-        raise BaselineUnavailable(
+        raise EncodecWeightsMissing(
             f"no EnCodec weights: {path} does not exist and {WEIGHTS_ENV} is not set. Copy the "
             f"published {CHECKPOINT} there (or set {WEIGHTS_ENV}=/path/to/{CHECKPOINT}); "
             f"{WEIGHTS_ENV}=random runs an UNTRAINED model (plumbing only, never speech quality)")
