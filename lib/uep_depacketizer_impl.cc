@@ -100,10 +100,11 @@ class uep_depacketizer_impl : public uep_depacketizer
         const uint64_t bad = d_core.counters().malformed;
         if (bad != bad_before && (bad <= 10 || bad % 1000 == 0))
             d_logger->warn("dropped a malformed packet of {:d} bytes ({:s}); {:d} "
-                           "malformed so far (bad_seq: a jump the next packet did not "
-                           "confirm)",
+                           "malformed so far",
                            len,
-                           st == parse_status::OK ? "bad_seq" : parse_status_name(st),
+                           st == parse_status::OK
+                               ? "bad_seq: a sequence jump the next packet did not confirm"
+                               : parse_status_name(st),
                            bad);
         publish_ready();
     }

@@ -555,5 +555,72 @@ class qa_hostile_codec(gr_unittest.TestCase):
         self.assertLess(time.monotonic() - t0, 60)
 
 
+
+class qa_hostile_hier(gr_unittest.TestCase):
+    """The LargeSC TX and RX hier blocks as a whole, running: garbage into
+    RX's packet input and TX's feedback input, mixed with the real packets;
+    the decoded audio must equal that of a clean run sample for sample, and
+    every garbage message must be counted where it landed."""
+
+    N = 25                                  # 2 s of audio, 80 ms frames
+    SPF = 1280                              # samples per frame at 16 kHz
+
+    def run_link(self, rx_garbage=(), fb_garbage=()):
+        rng = np.random.default_rng(7)
+        t = np.arange(self.N * self.SPF) / 16000.0
+        audio = (0.2 * np.sin(2 * np.pi * (200 + 150 * t) * t)
+                 + 0.03 * rng.standard_normal(len(t))).astype(np.float32)
+        tb = gr.top_block()
+        src = blocks.vector_source_f(audio.tolist())
+        tx = largesc.largesc_tx(sample_rate=16000, weights=SEED, threads=1, loss_rate=0.0, mean_burst=1.0,
+                                device="cpu")
+        rx = largesc.largesc_rx(sample_rate=16000, weights=SEED, threads=1, start_frame=0,
+                                feedback_interval=0, device="cpu")
+        sink = blocks.vector_sink_f()
+        tb.connect(src, tx)
+        tb.msg_connect(tx, "out", rx, "in")
+        tb.connect(rx, sink)
+        # queued before the start: handled among the first real packets
+        dep, ctrl = rx.depacketizer.to_basic_block(), tx.controller.to_basic_block()
+        for m in rx_garbage:
+            dep._post(pmt.intern("in"), m)
+        for m in fb_garbage:
+            ctrl._post(pmt.intern("feedback"), m)
+        tb.start()
+        try:
+            wait_for(lambda: rx.depacketizer.packets_in() >= self.N + len(rx_garbage), 120,
+                     "packets into the RX")
+            rx.flush()                               # the last frame waits for copies (delay 1)
+            wait_for(lambda: len(sink.data()) >= self.N * self.SPF, 120, "decoded audio")
+            time.sleep(0.3)                          # nothing more may come
+        finally:
+            tb.stop()
+            tb.wait()
+        return tx, rx, np.asarray(sink.data(), np.float32)
+
+    def test_garbage_into_rx_and_feedback(self):
+        t0 = time.monotonic()
+        bad_packets = [pmt.cons(pmt.make_dict(), pmt.init_u8vector(len(b), list(b))) for b in
+                       (b"\x05\x41", b"\x05\xc1\x00\xff\xe0\x04",          # too short, bad version
+                        b"\x05\x41\x00\xff\xe0", bytes(300))] + \
+            [pmt.cons(pmt.PMT_NIL, pmt.init_u8vector(0, []))] * 1000
+        rx_garbage = not_pdus() + bad_packets
+        fb_garbage = not_pdus() + [d(loss_rate=NAN, mean_burst=2.0), d(loss_rate=0.5, mean_burst=-1.0),
+                                   d(loss_rate=0.5, mean_burst=2.0, window=-3)] * 300
+        _, _, clean = self.run_link()
+        tx, rx, got = self.run_link(rx_garbage, fb_garbage)
+        self.assertEqual(len(clean), self.N * self.SPF)
+        self.assertGreater(float(np.abs(clean).max()), 1e-3)
+        np.testing.assert_array_equal(got, clean)
+        c = rx.counters()
+        self.assertEqual(c["frames_out"], self.N)
+        self.assertEqual(c["packets_accepted"], self.N)
+        self.assertEqual(c["malformed"], len(rx_garbage))
+        self.assertEqual(c["packets_in"], self.N + len(rx_garbage))
+        self.assertEqual(tx.controller.feedback_rejected(), len(fb_garbage))
+        self.assertEqual(tx.packets_out(), self.N)
+        self.assertLess(time.monotonic() - t0, 240)
+
+
 if __name__ == "__main__":
     gr_unittest.main()
