@@ -440,6 +440,23 @@ class qa_uep_core(gr_unittest.TestCase):
             tx.packetize(0, [1, 4000], 2)
         with self.assertRaisesRegex(ValueError, "1..32"):
             tx.packetize(0, list(range(33)), 2)
+        # the binding refuses what a cast would silently change (issue 13)
+        w = "packetizer_core.packetize: "
+        for args, msg in (((-1, [1, 2], 2), "frame must be an integer in 0..2\\^64-1, got -1"),
+                          ((2 ** 64, [1, 2], 2), "frame must be an integer in 0..2\\^64-1"),
+                          ((float("nan"), [1, 2], 2), "frame must be an integer"),
+                          ((0, [1.5, 2.0], 2), "tokens must be a 1-D sequence of integer tokens 0..2047"),
+                          ((0, [[1, 2], [3, 4]], 2), "tokens must be a 1-D sequence"),
+                          ((0, "ab", 2), "tokens must be a 1-D sequence"),
+                          ((0, [], 1), "a token frame has 1..32 tokens, got 0"),
+                          ((0, [1, 2], True), "k must be an integer in 0..32, got True"),
+                          ((1, [1, 2], 2, -1), "r1 must be an integer in 0..32, got -1"),
+                          ((2, [1, 2], 2, 0, 2.0), "r2 must be an integer in 0..32, got 2.0")):
+            with self.subTest(args=args):
+                with self.assertRaisesRegex(ValueError, w + msg):
+                    tx.packetize(*args)
+        # numpy integer arrays of any width and plain lists still work, identically
+        self.assertEqual(tx.packetize(5, np.array([1, 2], np.uint16), 2), tx.packetize(5, [1, 2], 2))
 
     def test_fuzz_malformed_packets(self):
         """100,000 random, truncated, bit-flipped and replayed packets between valid

@@ -61,11 +61,10 @@ inline bool as_bool(const char* block, const char* name, py::handle v)
     fail(block, name, "a bool (True/False)", v);
 }
 
-//! Python int or numpy integer (not bool, not float) in lo..hi.
-inline int64_t as_int(const char* block, const char* name, py::handle v, int64_t lo, int64_t hi)
+//! The Python int of an int or numpy integer (never bool or float); fails
+//! with `want` otherwise.
+inline py::object as_index(const char* block, const char* name, py::handle v, const std::string& want)
 {
-    const std::string want =
-        "an integer in " + std::to_string(lo) + ".." + std::to_string(hi);
     if (PyBool_Check(v.ptr()) || is_numpy_bool(v) || PyFloat_Check(v.ptr()) ||
         !PyIndex_Check(v.ptr()))
         fail(block, name, want, v);
@@ -74,6 +73,15 @@ inline int64_t as_int(const char* block, const char* name, py::handle v, int64_t
         PyErr_Clear();
         fail(block, name, want, v);
     }
+    return i;
+}
+
+//! Python int or numpy integer (not bool, not float) in lo..hi.
+inline int64_t as_int(const char* block, const char* name, py::handle v, int64_t lo, int64_t hi)
+{
+    const std::string want =
+        "an integer in " + std::to_string(lo) + ".." + std::to_string(hi);
+    py::object i = as_index(block, name, v, want);
     int overflow = 0;
     const long long x = PyLong_AsLongLongAndOverflow(i.ptr(), &overflow);
     if (overflow || x < lo || x > hi)
@@ -85,14 +93,7 @@ inline int64_t as_int(const char* block, const char* name, py::handle v, int64_t
 inline uint64_t as_u64(const char* block, const char* name, py::handle v)
 {
     const std::string want = "an integer in 0..2^64-1";
-    if (PyBool_Check(v.ptr()) || is_numpy_bool(v) || PyFloat_Check(v.ptr()) ||
-        !PyIndex_Check(v.ptr()))
-        fail(block, name, want, v);
-    py::object i = py::reinterpret_steal<py::object>(PyNumber_Index(v.ptr()));
-    if (!i) {
-        PyErr_Clear();
-        fail(block, name, want, v);
-    }
+    py::object i = as_index(block, name, v, want);
     const unsigned long long x = PyLong_AsUnsignedLongLong(i.ptr());
     if (PyErr_Occurred()) {
         PyErr_Clear();

@@ -37,6 +37,23 @@ static std::vector<uint16_t> to_tokens(carray<int64_t> a)
     return t;
 }
 
+//! The tokens argument of packetize: a 1-D sequence or numpy array of
+//! integers (never floats, bools or a 2-D array, which a cast would
+//! silently truncate or flatten), each 0..2047.
+static std::vector<uint16_t> tokens_arg(const char* where, py::handle v)
+{
+    const std::string want = "a 1-D sequence of integer tokens 0..2047";
+    py::array a = py::array::ensure(v);
+    if (!a)
+        pc::fail(where, "tokens", want, v);
+    if (a.size() == 0)
+        throw py::value_error(std::string(where) + ": a token frame has 1..32 tokens, got 0");
+    const char kind = a.dtype().kind();
+    if (a.ndim() != 1 || (kind != 'i' && kind != 'u'))
+        pc::fail(where, "tokens", want, v);
+    return to_tokens(carray<int64_t>::ensure(a));
+}
+
 static py::dict frame_dict(const rx_frame& f)
 {
     py::dict d;
@@ -117,17 +134,25 @@ void bind_uep(py::module& m)
         .def(py::init<bool>(), py::arg("crc") = false)
         .def(
             "packetize",
-            [](packetizer_core& self, uint64_t frame, carray<int64_t> tokens, unsigned k,
-               unsigned r1, unsigned r2) {
-                auto t = to_tokens(tokens);
-                auto b = self.packetize(frame, t.data(), t.size(), k, r1, r2);
+            [](packetizer_core& self, py::object frame, py::object tokens, py::object k,
+               py::object r1, py::object r2) {
+                const char* w = "packetizer_core.packetize";
+                const uint64_t f = pc::as_u64(w, "frame", frame);
+                auto t = tokens_arg(w, tokens);
+                const int64_t max_cb = 32;
+                auto b = self.packetize(f,
+                                        t.data(),
+                                        t.size(),
+                                        unsigned(pc::as_int(w, "k", k, 0, max_cb)),
+                                        unsigned(pc::as_int(w, "r1", r1, 0, max_cb)),
+                                        unsigned(pc::as_int(w, "r2", r2, 0, max_cb)));
                 return py::bytes(reinterpret_cast<const char*>(b.data()), b.size());
             },
             py::arg("frame"),
             py::arg("tokens"),
             py::arg("k"),
-            py::arg("r1") = 0,
-            py::arg("r2") = 0)
+            py::arg("r1") = py::int_(0),
+            py::arg("r2") = py::int_(0))
         .def_property_readonly("last_header", &packetizer_core::last_header)
         .def("reset", &packetizer_core::reset);
 
