@@ -151,7 +151,11 @@ def main(argv=None):
     ap.add_argument("--recovery-device", default="auto", help="device of the recovery LM: auto, cpu, "
                     "cuda (default auto: cuda when there is one)")
     ap.add_argument("--baselines", type=words, default=None,
-                    help="baseline systems (default: every one available; 'none' for none)")
+                    help="baseline systems, comma-separated: codec2_700c, codec2_1200, codec2_3200, "
+                    "opus_6k, opus_24k_fec, lpcnet_1733, aac_10k, aac_16k, aac_24k, encodec_1.5k, "
+                    "encodec_3k (default: the default set, each one that can run here; EnCodec "
+                    "needs its weights, or runs UNTRAINED when named: docs/evaluation.md); "
+                    "'none' for none")
     ap.add_argument("--metrics", type=words, default=None, help="metrics (default: every one available)")
     ap.add_argument("--weights", default=None, help=W.TOOL_WEIGHTS_HELP)
     ap.add_argument("--codec-mode", default="exact", choices=["exact", "eager", "fast", "fast-int8"],
@@ -160,7 +164,9 @@ def main(argv=None):
     ap.add_argument("--feedback", action="store_true", help="close the loss feedback loop (ideal return channel)")
     ap.add_argument("--device", default="auto", help="device of the link's Mimi codec: auto, cpu, cuda "
                     "or cuda:N (default auto: cuda when torch sees a GPU); checked before any work")
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=1,
+                    help="seed of the loss patterns (each utterance its own, the same for every "
+                    "system), of --utterances sampling and of untrained models (default 1)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel local jobs (default: cores)")
     ap.add_argument("--scheduler", default=None, help="Dask scheduler address (tcp://host:8786): run points there")
     ap.add_argument("--out", default="largesc-sim-out", help="output folder (default largesc-sim-out)")
