@@ -284,10 +284,16 @@ class qa_replay_sim(unittest.TestCase):
                                                   "doppler_hz": "2" if chan == "rayleigh" else "-"}))
                 files.append(tr)
             out = os.path.join(d, "out")
+            # a folder stands for its *.trace files (largesc-phy-sweep --trace-dir)
             cmd = [os.path.join(os.path.dirname(sys.executable), "largesc-sim"), "--demo", "--clips", "1",
                    "--max-seconds", "1.5", "--metrics", "stoi", "--bitrate", "1100", "--jobs", "1",
                    "--baselines", "codec2_700c", "--weights", "random:1", "--no-progress", "--no-audio",
-                   "--out", out] + [x for f in files for x in ("--trace", f)]
+                   "--out", out, "--trace", d]
+            from gnuradio.largesc import sim
+            self.assertEqual(sim.expand_trace_args([d]), sorted(files))
+            os.makedirs(os.path.join(d, "empty"))
+            with self.assertRaisesRegex(T.TraceError, "has no \\*.trace file"):
+                sim.expand_trace_args([files[0], os.path.join(d, "empty")])
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
             self.assertEqual(r.returncode, 0, r.stderr[-3000:])
             self.assertIn("; from rayleigh channel, Doppler 2 Hz, Eb/N0 14 dB, FEC none", r.stdout)

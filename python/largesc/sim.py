@@ -71,6 +71,23 @@ def trace_meta(path):
     return meta
 
 
+def expand_trace_args(paths):
+    """--trace values: a file stays, a folder becomes its *.trace files in
+    name order (traces.TraceError when it has none)."""
+    from . import traces as T
+    out = []
+    for p in paths:
+        if os.path.isdir(p):
+            found = sorted(os.path.join(p, f) for f in os.listdir(p)
+                           if f.endswith(".trace") and os.path.isfile(os.path.join(p, f)))
+            if not found:
+                raise T.TraceError(f"folder {p!r} has no *.trace file")
+            out += found
+        else:
+            out.append(p)
+    return out
+
+
 def load_traces(paths):
     """[(name, digest, pattern tuple, stats)] of trace files (traces.TraceError
     for one that cannot be read; two files with the same name are refused).

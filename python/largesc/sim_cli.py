@@ -131,9 +131,10 @@ def main(argv=None):
                     "this (default 0 = no limit)")
     ap.add_argument("--loss", type=floats, default=None,
                     help="packet loss rates (default 0,0.1,0.3; none when --trace is given)")
-    ap.add_argument("--trace", action="append", default=[], metavar="FILE",
+    ap.add_argument("--trace", action="append", default=[], metavar="FILE|DIR",
                     help="replay a packet-loss trace (docs/traces.md): one sweep point per file, "
-                    "every system sees the same losses in time; repeatable")
+                    "every system sees the same losses in time; repeatable; a folder stands for "
+                    "every *.trace in it (largesc-phy-sweep --trace-dir)")
     ap.add_argument("--burst", type=floats, default=[1.0], help="mean burst lengths in packets; 1 = i.i.d. (default 1)")
     ap.add_argument("--bitrate", type=floats, default=[1100.0], help="LargeSC token budgets in bit/s, 550..2060 (default 1100)")
     ap.add_argument("--recovery", type=words, default=["hold"],
@@ -204,9 +205,13 @@ def main(argv=None):
             sim.check_bitrate(br)
         except ValueError as e:
             ap.error(str(e))
+    from . import traces as TR
+    try:
+        a.trace = sim.expand_trace_args(a.trace)
+    except TR.TraceError as e:
+        ap.error(f"--trace: {e}")
     if a.loss is None:
         a.loss = [] if a.trace else [0.0, 0.1, 0.3]
-    from . import traces as TR
     try:
         traces = sim.load_traces(a.trace)
     except TR.TraceError as e:
