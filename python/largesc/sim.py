@@ -24,6 +24,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import numpy as np
 
+from .eval.speech import file_digest
+
 LARGESC = "largesc"
 SLOT_BITRATE = 137.5
 
@@ -346,16 +348,6 @@ def load_done(path):
 
 class CampaignMismatch(ValueError):
     """The output folder holds rows of a campaign with other settings."""
-
-
-def file_digest(path):
-    """First 16 hex digits of the SHA-256 of a file."""
-    import hashlib
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
 
 
 def campaign_fingerprint(clips, opts):

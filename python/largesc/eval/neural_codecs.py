@@ -38,7 +38,6 @@ not installed (it must match the venv's torch build), so when it is missing
 a placeholder module stands in during the import only and is removed again.
 """
 
-import hashlib
 import importlib.util
 import os
 import re
@@ -48,6 +47,7 @@ import types
 import numpy as np
 
 from .baselines import FADE_MS, HEADER_BYTES, Baseline, BaselineUnavailable
+from .speech import file_digest
 
 WEIGHTS_ENV = "LARGESC_ENCODEC_WEIGHTS"
 CHECKPOINT = "encodec_24khz-d7cc33bc.th"       # the name encodec 0.1.1 downloads
@@ -143,14 +143,6 @@ def resolve_weights(spec=None):
     return ("file", os.path.abspath(path))
 
 
-def _sha256_prefix(path, n):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:n]
-
-
 def build_untrained(seed=0):
     """The 24 kHz architecture with seeded random weights; its RVQ
     codebooks (zero in a fresh model) filled level by level with vectors
@@ -218,7 +210,7 @@ def _load_file(path):
     import torch
     EncodecModel = _import_encodec()
     m = re.fullmatch(r"encodec_24khz-([0-9a-f]{8})\.th", os.path.basename(path))
-    if m and _sha256_prefix(path, 8) != m.group(1):
+    if m and file_digest(path, 8) != m.group(1):
         raise EncodecWeightsError(f"{path}: SHA-256 does not start with {m.group(1)} as its name "
                                   "says: a damaged or different file")
     try:

@@ -97,6 +97,17 @@ def load(path, sr=16000, check=True):
     return x
 
 
+def file_digest(path, n=16):
+    """First `n` hex digits of a file's SHA-256, read in 1 MiB blocks (clip
+    fingerprints of a campaign, checksums of weight files)."""
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:n]
+
+
 def save(path, x, sr):
     """Write float audio as 16-bit PCM WAV (clipped to [-1, 1])."""
     import soundfile as sf
