@@ -101,20 +101,6 @@ def load_cores():
                                     for m in ("recovery", "mimi_codec", "weights", "finetune")})
 
 
-def loss_mask(kind, T, n, rng):
-    if kind == "none":
-        return np.ones((T, n), np.uint8)
-    if kind == "all":
-        return np.zeros((T, n), np.uint8)
-    if kind == "iid20":
-        return (rng.random((T, n)) >= 0.2).astype(np.uint8)
-    m, bad = np.ones((T, n), np.uint8), False        # ge20: frames, mean burst 3
-    for t in range(T):
-        bad = (rng.random() >= 1 / 3) if bad else (rng.random() < 0.2 / (0.8 * 3))
-        m[t] = 0 if bad else 1
-    return m
-
-
 def write_speech(path):
     """Writes the Debian LibriVox demo clips (real speech, 16 kHz), joined, as
     a 16-bit PCM WAV that the GPU machine (no speech corpus, no soundfile)
@@ -206,7 +192,7 @@ def main():
     for kind in ("none", "iid20", "ge20", "all"):
         n_cmp = 8 if a.tiny else 16
         tok = rng.integers(0, 2048, (frames + 5, dq))
-        m = loss_mask(kind, frames + 5, dq, rng)
+        m = R.loss_pattern(kind, frames + 5, dq, rng)
         lm = R.LMRecovery(model, text_token=3, feed_back="predicted")
         rec = R.TokenRecovery("lm", lm=lm)
         for t in range(5):                      # warm-up (graph capture)
@@ -317,7 +303,7 @@ def main():
         audio = (0.2 * np.sin(2 * np.pi * 220 * tt) * (1 + 0.5 * np.sin(2 * np.pi * 3 * tt))
                  + 0.02 * np.random.default_rng(2).standard_normal(len(tt))).astype(np.float32)
         source = "synthetic tone"
-    m = loss_mask("ge20", T, 8, np.random.default_rng(3))
+    m = R.loss_pattern("ge20", T, 8, np.random.default_rng(3))
     lm = R.LMRecovery(model, text_token=3, feed_back="predicted")
     rec = R.TokenRecovery("lm", lm=lm)
     proc, late, chain_err = [], 0, None

@@ -35,37 +35,16 @@ LAYOUT100M = dict(R.PRESETS["small100m"], dim=64, num_heads=4, num_layers=2, hid
                   depformer_num_heads=4)
 
 
-def loss_pattern(kind, T, n, rng):
-    """uint8[T, n] mask (1 = received)."""
-    if kind == "none":
-        return np.ones((T, n), np.uint8)
-    if kind == "all":
-        return np.zeros((T, n), np.uint8)
-    if kind == "iid20":
-        return (rng.random((T, n)) >= 0.2).astype(np.uint8)
-    if kind == "ge20":      # whole frames lost, 20 % on average, bursts of mean length 3
-        m, bad = np.ones((T, n), np.uint8), False
-        p_gb, p_bg = 0.2 / (0.8 * 3), 1 / 3
-        for t in range(T):
-            bad = (rng.random() >= p_bg) if bad else (rng.random() < p_gb)
-            m[t] = 0 if bad else 1
-        return m
-    raise ValueError(kind)
-
-
-PATTERNS = ("none", "iid20", "ge20", "all")
-
-
 class qa_recovery_step(gr_unittest.TestCase):
 
     def _compare(self, cfg, seed):
         model = R.build_lm(R.lm_config(cfg), seed)
         rng = np.random.default_rng(seed)
         for fb in R.FEED_BACK:
-            for kind in PATTERNS:
+            for kind in R.LOSS_PATTERNS:
                 T = 24
                 tok = rng.integers(0, 2048, (T, 8))
-                m = loss_pattern(kind, T, 8, rng)
+                m = R.loss_pattern(kind, T, 8, rng)
                 m[5, 6:] = 0               # a narrow-looking frame: high codebooks lost
                 if kind == "none":
                     m[:] = 1

@@ -69,6 +69,34 @@ from .recovery_lm import EagerLMRecovery, LMRecovery  # noqa: F401
 
 
 # ----------------------------------------------------------------------------
+# seeded loss masks of the recovery benchmarks and tests (pure numpy: they
+# also run where the C++ loss models are not, e.g. benchmarks/gpu_check.py)
+
+LOSS_PATTERNS = ("none", "iid20", "ge20", "all")
+
+
+def loss_pattern(kind, T, n, rng):
+    """uint8[T, n] mask (1 = received) for T frames of n codebooks: 'none'
+    lost, 'iid20' every token lost i.i.d. with probability 0.2, 'ge20' whole
+    frames lost in Gilbert-Elliott bursts (20 % on average, mean burst 3),
+    'all' lost. rng: a numpy Generator."""
+    if kind == "none":
+        return np.ones((T, n), np.uint8)
+    if kind == "all":
+        return np.zeros((T, n), np.uint8)
+    if kind == "iid20":
+        return (rng.random((T, n)) >= 0.2).astype(np.uint8)
+    if kind == "ge20":
+        m, bad = np.ones((T, n), np.uint8), False
+        p_gb, p_bg = 0.2 / (0.8 * 3), 1 / 3
+        for t in range(T):
+            bad = (rng.random() >= p_bg) if bad else (rng.random() < p_gb)
+            m[t] = 0 if bad else 1
+        return m
+    raise ValueError(f"loss pattern must be one of {', '.join(LOSS_PATTERNS)}, got {kind!r}")
+
+
+# ----------------------------------------------------------------------------
 # the recovery core used by the block and the tools
 
 @dataclass
