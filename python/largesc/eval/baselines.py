@@ -73,6 +73,25 @@ ALIGNMENTS = ("slot", "frame")
 LOSS_MODELS = ("bernoulli", "gilbert_elliott", "trace")
 
 
+def loss_fade(lost, n, rate, fade_ms=FADE_MS):
+    """Per-sample gain (float64) of the repeat-with-fade concealment for
+    frames of n samples at `rate`: 1 on received frames, 0 on frames lost
+    before any arrived, and over a run of lost frames a linear fade from 1
+    to 0 in fade_ms, restarting at 1 after every received frame."""
+    lost = np.asarray(lost, bool)
+    gain = np.ones(len(lost) * n)
+    fade_len = rate * fade_ms / 1000
+    seen, run = False, 0
+    for i, gone in enumerate(lost):
+        if not gone:
+            seen, run = True, 0
+            continue
+        gain[i * n:(i + 1) * n] = (np.clip(1.0 - (run + np.arange(n)) / fade_len, 0, 1)
+                                   if seen else 0.0)
+        run += n
+    return gain
+
+
 class BaselineUnavailable(RuntimeError):
     """The codec library this baseline needs is not installed."""
 
@@ -348,27 +367,21 @@ class Baseline:
         return np.round(np.clip(x, -1, 32767 / 32768) * 32768).astype(np.int16)
 
     def _decode(self, frames, lost):
-        """Repeat-with-fade concealment (Codec2, LPCNet): a lost frame is
+        """Repeat-with-fade concealment (Codec2, LPCNet, AAC): a lost frame is
         decoded from the last received frame's bits (keeps the decoder state
         smooth), and the output of a loss run fades linearly from 1 to 0 over
-        FADE_MS; a loss before any frame arrived gives silence."""
+        FADE_MS; a loss before any frame arrived gives silence (loss_fade)."""
         dec = self._decoder()
         n = self.frame_samples
+        gain = loss_fade(lost, n, self.codec_rate)
         out = np.zeros(len(frames) * n, np.float32)
         last = None
-        run_samples = 0
-        fade_len = self.codec_rate * FADE_MS / 1000
         for i, fr in enumerate(frames):
             if not lost[i]:
                 last = fr
-                run_samples = 0
                 out[i * n:(i + 1) * n] = dec(fr)
-                continue
-            if last is None:
-                continue
-            g = 1.0 - (run_samples + np.arange(n)) / fade_len
-            out[i * n:(i + 1) * n] = dec(last) * np.clip(g, 0, 1)
-            run_samples += n
+            elif last is not None:
+                out[i * n:(i + 1) * n] = dec(last) * gain[i * n:(i + 1) * n]
         return out / 32768.0
 
     def latency(self, alignment):

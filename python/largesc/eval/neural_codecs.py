@@ -46,7 +46,7 @@ import types
 
 import numpy as np
 
-from .baselines import FADE_MS, HEADER_BYTES, Baseline, BaselineUnavailable
+from .baselines import HEADER_BYTES, Baseline, BaselineUnavailable, loss_fade
 from .speech import file_digest
 
 WEIGHTS_ENV = "LARGESC_ENCODEC_WEIGHTS"
@@ -331,18 +331,9 @@ class EnCodec(Baseline):
 
     def _decode(self, frames, lost):
         codes = np.array(frames, np.int64).T.reshape(self.n_codebooks, len(frames))
-        codes, run = conceal_codes(codes, lost)
+        codes, _ = conceal_codes(codes, lost)
         y = self.decode_codes(codes)[:len(frames) * HOP]
-        # gain: 1 on received frames, 0 before the first, a linear fade over a run
-        gain = np.ones(len(frames) * HOP, np.float32)
-        fade_len = SAMPLE_RATE * FADE_MS / 1000
-        for t in np.flatnonzero(lost):
-            if run[t] < 0:
-                gain[t * HOP:(t + 1) * HOP] = 0.0
-            else:
-                pos = (run[t] - 1) * HOP + np.arange(HOP)
-                gain[t * HOP:(t + 1) * HOP] = np.clip(1.0 - pos / fade_len, 0.0, 1.0)
-        return y * gain
+        return y * loss_fade(lost, HOP, SAMPLE_RATE).astype(np.float32)
 
     def run(self, audio, sr, loss=None, header_bytes=HEADER_BYTES):
         self.model()        # resolve and load the weights first (errors before any work)
