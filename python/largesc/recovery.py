@@ -65,6 +65,7 @@ from .recovery_weights import (add_lora, adapter_paths, apply_adapter,  # noqa: 
                                check_adapter, load_base, lora_state, moshi_weights_file,
                                read_adapter, read_adapter_meta, save_adapter, save_checkpoint)
 from .recovery_hold import HoldState  # noqa: F401
+from .weights import resolve_device   # auto -> cuda when torch sees a GPU (checked by check_recovery)
 from .recovery_lm import EagerLMRecovery, LMRecovery  # noqa: F401
 
 
@@ -212,13 +213,6 @@ class TokenRecovery:
         return out, rec
 
 
-def _pick_device(device):
-    import torch
-    if device in (None, "", "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
 def check_recovery(backend="hold", model="", checkpoint="", adapter="", lora_rank=0,
                    device="auto", temperature=0.0, top_k=0, offline=None):
     """Checks recovery parameters without building the model (cheap: reads
@@ -347,8 +341,7 @@ def make_recovery(backend="hold", max_hold=DEFAULT_MAX_HOLD, min_codebooks=1, mo
     if backend == "moshi":
         from moshi.models import loaders
         path = desc["checkpoint"]
-        dev = _pick_device(device)
-        lm_model = loaders.get_moshi_lm(str(path), device=dev, dtype=torch.bfloat16)
+        lm_model = loaders.get_moshi_lm(str(path), device=resolve_device(device), dtype=torch.bfloat16)
         cfg = moshi_config()
         info.update(checkpoint=str(path), untrained=False)
         default_text = cfg.get("existing_text_padding_id", 3)
@@ -356,7 +349,7 @@ def make_recovery(backend="hold", max_hold=DEFAULT_MAX_HOLD, min_codebooks=1, mo
     else:
         ameta = read_adapter_meta(adapter) if adapter else None
         cfg = lm_config(model if model not in ("", None) else ameta["lm_config"])
-        lm_model, binfo = load_base(cfg, desc["checkpoint"], _pick_device(device))
+        lm_model, binfo = load_base(cfg, desc["checkpoint"], resolve_device(device))
         info.update(binfo)
         default_text, default_fb = -1, "erased"
     if adapter:
