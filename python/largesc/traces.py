@@ -397,14 +397,14 @@ class trace_recorder(_BASE):
             self._last_flush = now
             self.flush()
 
-    def handle_crc_failed(self, msg, now=None):
-        """A frame heard with a failed CRC (any PDU or dict: only its time
-        counts). `now` (monotonic seconds) is for tests."""
+    def handle_crc_failed(self, msg):
+        """A frame heard with a failed CRC (any PDU or dict: its time counts,
+        and its SNR estimate when the metadata has one)."""
         pmt = self._pmt
         if not (pmt.is_pair(msg) or pmt.is_dict(msg)):
             self.guard.note("crc_failed: not a PDU or dict")
             return
-        now = time.monotonic() if now is None else float(now)
+        now = time.monotonic()
         snr = self._snr(pmt.car(msg) if pmt.is_pair(msg) else msg)
         with self._lock:
             if self._t0 is None:
