@@ -43,6 +43,8 @@ import pmt
 from gnuradio import analog, blocks, channels, digital, filter, gr, pdu
 from gnuradio.digital import packet_utils
 
+from .traces import HEARD_KEY    # PDU metadata: the frame's index among all frames heard
+
 DEFAULT_ACCESS_CODE = packet_utils.default_access_code  # 64 bits, 0xACDDA4E2F28C20FC
 DEFAULT_BIT_RATE = 10000.0
 DEFAULT_SAMP_RATE = 80000.0     # simulation: 8 samples per symbol
@@ -154,12 +156,17 @@ def soft_snr_db(x):
     return round(10.0 * math.log10(max(m * m / v, 1e-10)), 2)
 
 
-def _with_snr(meta, x):
-    snr = soft_snr_db(x)
-    if snr is None:
-        return meta
+def _frame_meta(meta, x, heard):
+    """The frame's metadata plus its soft-symbol SNR (snr_db, when there are
+    enough symbols) and its index among all frames the receiver heard
+    (rx_frame): delivered and CRC-failed frames share one count, so a trace
+    recorder knows between which delivered packets a CRC failure fell,
+    however late its report arrives."""
     meta = meta if pmt.is_dict(meta) else pmt.make_dict()
-    return pmt.dict_add(meta, pmt.intern(SNR_KEY), pmt.from_double(snr))
+    snr = soft_snr_db(x)
+    if snr is not None:
+        meta = pmt.dict_add(meta, pmt.intern(SNR_KEY), pmt.from_double(snr))
+    return pmt.dict_add(meta, pmt.intern(HEARD_KEY), pmt.from_uint64(heard))
 
 
 class _pdu_map(gr.basic_block):
@@ -198,34 +205,39 @@ def _u8_pdu(meta, data):
 class _soft_frame(_pdu_map):
     """Soft-decision PDU (f32, one value per code bit on air, + = 1) -> what
     gr-fec's async_decoder takes: clipped to +-2.5 (it maps x -> 48 x + 128
-    into a byte), with the packet's soft-symbol SNR in the metadata."""
+    into a byte), with the packet's soft-symbol SNR and heard-frame index in
+    the metadata (_frame_meta)."""
 
     VECTOR = "f32"
 
     def __init__(self):
         _pdu_map.__init__(self, "largesc_soft_frame")
+        self.heard = 0
 
     def map(self, meta, x):
         c = np.clip(x, -2.5, 2.5)
-        return pmt.cons(_with_snr(meta, x), pmt.init_f32vector(len(c), c.tolist()))
+        self.heard += 1
+        return pmt.cons(_frame_meta(meta, x, self.heard - 1), pmt.init_f32vector(len(c), c.tolist()))
 
 
 class _soft_bytes(_pdu_map):
     """Soft-decision PDU (f32, one value per bit, + = 1) -> byte PDU: hard
     decisions (x >= 0 -> 1, as binary_slicer), packed MSB first, with the
-    packet's soft-symbol SNR in the metadata (snr_db). A trailing partial
-    byte is dropped."""
+    packet's soft-symbol SNR and heard-frame index in the metadata
+    (_frame_meta). A trailing partial byte is dropped."""
 
     VECTOR = "f32"
 
     def __init__(self):
         _pdu_map.__init__(self, "largesc_soft_bytes")
+        self.heard = 0
 
     def map(self, meta, x):
         n = len(x) // 8 * 8
         if n == 0:
             return None
-        return _u8_pdu(_with_snr(meta, x), np.packbits((x[:n] >= 0).astype(np.uint8)))
+        self.heard += 1
+        return _u8_pdu(_frame_meta(meta, x, self.heard - 1), np.packbits((x[:n] >= 0).astype(np.uint8)))
 
 
 class _tail_byte(_pdu_map):

@@ -46,6 +46,11 @@ def slotted_link(sent, ebn0_db, seed, channel="awgn", fec="none", probe_gain=Fal
     return np.array([0 if p in got else 1 for p in sent], np.uint8), sim
 
 
+def heard_indices(msgs):
+    """The rx_frame metadata of PDUs (packet_modem_rx's heard-frame index)."""
+    return [int(pmt.to_uint64(pmt.dict_ref(pmt.car(m), pmt.intern("rx_frame"), pmt.PMT_NIL))) for m in msgs]
+
+
 def make_packets(n, seed, k=8, r1=2, r2=0):
     core = largesc.packetizer_core(False)
     rng = np.random.default_rng(seed)
@@ -112,7 +117,27 @@ class qa_phy(gr_unittest.TestCase):
                 self.assertGreater(len(fails), 5)
             else:
                 self.assertEqual((len(fails), len(got)), (0, len(sent)))
+            # delivered and CRC-failed frames share one heard-frame count (rx_frame)
+            self.assertEqual(sorted(heard_indices(msgs + fails)), list(range(sim.rx.frames_detected())))
         self.assertGreater(means[20.0], means[11.0] + 3.0, means)
+
+    def test_001c_heard_frame_index_survives_fec(self):
+        """With FEC the heard-frame index (rx_frame) and SNR ride through
+        gr-fec's decoder: delivered and CRC-failed frames count 0, 1, 2, ..."""
+        for fec, ebn0 in (("cc", 6.0), ("rep3", 9.0)):
+            sim = phy.link_sim(ebn0_db=ebn0, freq_offset_hz=500.0, epsilon=1.0001, seed=13, fec=fec)
+            try:
+                got = sim.send(make_packets(60, seed=4))
+                msgs = [sim.sink.get_message(i) for i in range(sim.sink.num_messages())]
+                fails = [sim.crc_sink.get_message(i) for i in range(sim.crc_sink.num_messages())]
+            finally:
+                sim.close()
+            self.assertEqual(len(msgs), len(got))
+            self.assertGreater(len(fails), 0, fec)
+            self.assertGreater(len(msgs), 0, fec)
+            self.assertEqual(sorted(heard_indices(msgs + fails)), list(range(sim.rx.frames_detected())), fec)
+            for m in msgs + fails:
+                self.assertTrue(pmt.is_real(pmt.dict_ref(pmt.car(m), pmt.intern("snr_db"), pmt.PMT_NIL)))
 
     def test_002_low_snr_loses_never_corrupts_then_recovers(self):
         sim = phy.link_sim(ebn0_db=9.0, freq_offset_hz=500.0, epsilon=1.0001, seed=12)

@@ -42,6 +42,7 @@ FORMAT_LINE = "largesc-trace 1"
 COLUMNS = "fate # frame status arrival_s snr_db"
 STATUSES = ("ok", "lost", "crc")
 SNR_KEYS = ("snr_db", "snr", "level_db", "rssi_db")
+HEARD_KEY = "rx_frame"   # PDU metadata: the frame's index among all frames heard (packet_modem_rx sets it)
 
 
 class TraceError(ValueError):
@@ -250,15 +251,51 @@ class SeqUnwrapper:
 # recorder block
 
 
-def place_crc_failures(status, got, crc_times, interval, placed=None):
+ALIGN_MAX = 200000   # reports x lost packets in one gap above which the matching goes by time alone
+
+
+def _align(a, b):
+    """Monotone matching of the shorter sequence into the longer: each value
+    of `a` (len(a) <= len(b)) gets an index into `b`, increasing, so that the
+    sum of |a[i] - b[j]| is least. Returns the list of indices."""
+    m, n = len(a), len(b)
+    inf = float("inf")
+    cost = [[inf] * (n + 1) for _ in range(m + 1)]
+    cost[0] = [0.0] * (n + 1)
+    for i in range(1, m + 1):
+        for j in range(i, n + 1):
+            cost[i][j] = min(cost[i][j - 1], cost[i - 1][j - 1] + abs(a[i - 1] - b[j - 1]))
+    out, j = [], n
+    for i in range(m, 0, -1):
+        while cost[i][j] == cost[i][j - 1] and j > i:
+            j -= 1
+        out.append(j - 1)
+        j -= 1
+    return out[::-1]
+
+
+def place_crc_failures(status, got, crc_times, interval, placed=None, crc_heard=None):
     """Marks lost packets as "crc" in `status` (list, one per packet) from
-    the arrival times of CRC-failed frames: each goes to the lost packet
-    whose expected arrival time is nearest, within half a packet interval.
-    Expected times: interpolated between delivered packets (`got`: frame ->
-    (arrival_s, ...)), `interval` seconds per packet before the first and
-    after the last (without an interval: the median spacing of delivered
-    packets). Returns the number of events that fit no lost packet; `placed`
-    (a dict, optional) receives {packet: index of its event in crc_times}."""
+    the CRC-failed frames the receiver reported. Returns the number of
+    reports that fit no lost packet; `placed` (a dict, optional) receives
+    {packet: index of its report in crc_times}.
+
+    `got`: delivered packets, frame -> (arrival_s, snr, heard); `crc_times`:
+    the reports' arrival times; `crc_heard` (optional, one per report): the
+    frame's index among all frames heard (the modem's rx_frame metadata;
+    None where unknown), which delivered packets carry as `heard`.
+
+    With heard indices, the order decides: a report heard between the
+    delivered packets a and b belongs to a lost packet between a and b,
+    however late it arrived. Within that gap, reports and lost packets are
+    matched in order, as near in time as possible (all of them when their
+    numbers agree); before the first and after the last delivered packet
+    only within one packet interval of the expected time.
+    Without heard indices, each report goes by time to the lost packet whose
+    expected arrival is nearest, within half a packet interval.
+    Expected times: interpolated between delivered packets, `interval`
+    seconds per packet before the first and after the last (without an
+    interval: the median spacing of delivered packets)."""
     if not crc_times:
         return 0
     fs = sorted(f for f in got if 0 <= f < len(status))
@@ -278,14 +315,60 @@ def place_crc_failures(status, got, crc_times, interval, placed=None):
             return ts[-1] + (f - fs[-1]) * step
         return float(np.interp(f, fs, ts))
 
+    def heard(x):
+        return x if isinstance(x, int) and not isinstance(x, bool) and x >= 0 else None
+
     lost = [f for f, s in enumerate(status) if s == "lost"]
     exp = {f: expected(f) for f in lost}
     unplaced = 0
-    for i, t in sorted(enumerate(crc_times), key=lambda it: it[1]):
+    heard_of = list(crc_heard) if crc_heard is not None else []
+    heard_of += [None] * (len(crc_times) - len(heard_of))
+    anchors = sorted((heard(got[f][2]), f) for f in fs if len(got[f]) > 2 and heard(got[f][2]) is not None)
+    by_time = []
+    if anchors:
+        import bisect
+        ah = [h for h, _ in anchors]
+        gaps = {}
+        for i, t in enumerate(crc_times):
+            h = heard(heard_of[i])
+            if h is None:
+                by_time.append(i)
+                continue
+            k = bisect.bisect_left(ah, h)
+            if k < len(ah) and ah[k] == h:      # a delivered frame's own index: not a failure
+                unplaced += 1
+                continue
+            gaps.setdefault(k, []).append((h, i))
+        for k, evs in sorted(gaps.items()):
+            lo = anchors[k - 1][1] if k > 0 else -1
+            hi = anchors[k][1] if k < len(anchors) else len(status)
+            cand = [f for f in range(lo + 1, hi) if status[f] == "lost"]
+            evs = [i for _, i in sorted(evs)]
+            if len(evs) * len(cand) > ALIGN_MAX:    # a long outage full of failures: by time
+                by_time += evs
+                continue
+            if len(evs) <= len(cand):
+                pairs = list(zip(evs, (cand[j] for j in _align([crc_times[i] for i in evs],
+                                                               [exp[f] for f in cand]))))
+            else:
+                pairs = list(zip((evs[j] for j in _align([exp[f] for f in cand],
+                                                         [crc_times[i] for i in evs])), cand))
+            interior = 0 < k < len(anchors)
+            unplaced += len(evs)
+            for i, f in pairs:
+                if interior or abs(exp[f] - crc_times[i]) <= step + 1e-9:
+                    status[f] = "crc"
+                    unplaced -= 1
+                    if placed is not None:
+                        placed[f] = i
+    else:
+        by_time = list(range(len(crc_times)))
+    for i in sorted(by_time, key=lambda i: crc_times[i]):
         free = [f for f in lost if status[f] == "lost"]
         if not free:
             unplaced += 1
             continue
+        t = crc_times[i]
         f = min(free, key=lambda g: (abs(exp[g] - t), g))
         if abs(exp[f] - t) <= 0.5 * step + 1e-9:
             status[f] = "crc"
@@ -314,11 +397,13 @@ class trace_recorder(_BASE):
             the packets lost after the last delivered one.
       crc_failed: (optional) one message per frame the modem heard whose
             CRC failed (packet_modem_rx's `crc_failed`). Its seq cannot be
-            trusted, so it is placed by time: on the lost packet whose
-            expected arrival (interpolated between delivered packets,
-            `interval` apart beyond them) is nearest, within half an
-            interval; that packet's status becomes "crc" (still lost).
-            Events that fit no lost packet are counted in the header.
+            trusted; the modem's heard-frame index (rx_frame metadata, on
+            delivered packets too) says between which delivered packets it
+            fell, and time picks the lost packet within that gap
+            (place_crc_failures); that packet's status becomes "crc" (still
+            lost). Without the index: by time alone, on the lost packet whose
+            expected arrival is nearest, within half an interval. Reports
+            that fit no lost packet are counted in the header.
 
     path: trace file ("" = record nothing); written on stop() and every
         `flush_interval` seconds (0 = only on stop). expected: packets sent
@@ -347,11 +432,12 @@ class trace_recorder(_BASE):
         self.guard = Guard("trace_recorder")
         self._unwrap = SeqUnwrapper(self.interval)
         self._sent_unwrap = SeqUnwrapper(0.0)
-        self._got = {}          # frame -> (arrival_s, snr_db)
+        self._got = {}          # frame -> (arrival_s, snr_db, heard-frame index or None)
         self._sent = 0
         self._sent_max = -1
         self._crc_times = []    # arrival times of CRC-failed frames
         self._crc_snr = {}      # their SNR estimates (index into _crc_times)
+        self._crc_heard = []    # their heard-frame indices (rx_frame metadata; None if absent)
         self._dups = 0
         self._t0 = None
         self._last_flush = time.monotonic()
@@ -380,6 +466,7 @@ class trace_recorder(_BASE):
             return
         now = time.monotonic()
         snr = self._snr(meta)
+        heard = self._heard(meta)
         with self._lock:
             if self._t0 is None:
                 self._t0 = now
@@ -390,7 +477,7 @@ class trace_recorder(_BASE):
             elif f in self._got:
                 self._dups += 1
             else:
-                self._got[f] = (t, snr)
+                self._got[f] = (t, snr, heard)
         if f < 0:
             self.guard.note("in: late packet from before the first one")
         if self.flush_interval > 0 and now - self._last_flush >= self.flush_interval:
@@ -405,12 +492,15 @@ class trace_recorder(_BASE):
             self.guard.note("crc_failed: not a PDU or dict")
             return
         now = time.monotonic()
-        snr = self._snr(pmt.car(msg) if pmt.is_pair(msg) else msg)
+        meta = pmt.car(msg) if pmt.is_pair(msg) else msg
+        snr = self._snr(meta)
+        heard = self._heard(meta)
         with self._lock:
             if self._t0 is None:
                 self._t0 = now
             self._crc_times.append(now - self._t0)
             self._crc_snr[len(self._crc_times) - 1] = snr
+            self._crc_heard.append(heard)
 
     def handle_sent(self, msg):
         data, _ = self._packet(msg, "sent")
@@ -432,6 +522,18 @@ class trace_recorder(_BASE):
                     return x
         return np.nan
 
+    def _heard(self, meta):
+        """The frame's index among all frames heard (HEARD_KEY), or None."""
+        pmt = self._pmt
+        if meta is None or not pmt.is_dict(meta):
+            return None
+        v = pmt.dict_ref(meta, pmt.intern(HEARD_KEY), pmt.PMT_NIL)
+        if pmt.is_uint64(v):
+            return int(pmt.to_uint64(v))
+        if pmt.is_integer(v) and pmt.to_long(v) >= 0:
+            return int(pmt.to_long(v))
+        return None
+
     # -- results
     def trace(self):
         """The Trace recorded so far."""
@@ -441,15 +543,16 @@ class trace_recorder(_BASE):
         fates = np.ones(n, np.uint8)
         arr = np.full(n, np.nan)
         snr = np.full(n, np.nan)
-        for f, (t, s) in got.items():
+        for f, (t, s, _) in got.items():
             if f < n:
                 fates[f], arr[f], snr[f] = 0, t, s
         with self._lock:
             crc_times = list(self._crc_times)
             crc_snr = dict(self._crc_snr)
+            crc_heard = list(self._crc_heard)
         status = ["lost" if x else "ok" for x in fates]
         placed = {}
-        unplaced = place_crc_failures(status, got, crc_times, self.interval, placed)
+        unplaced = place_crc_failures(status, got, crc_times, self.interval, placed, crc_heard)
         for f, i in placed.items():          # a CRC-failed packet keeps its SNR (the signal was there)
             snr[f] = crc_snr.get(i, np.nan)
         hdr = {"source": self.source or "trace_recorder"}
