@@ -229,7 +229,7 @@ class qa_report(unittest.TestCase):
         c = rep["comparisons"]
         self.assertFalse(c["possible"])
         self.assertEqual(c["results"], [])
-        self.assertIn("no comparison possible: all 18 LargeSC rows ran untrained (18 with an UNTRAINED "
+        self.assertIn("no comparison possible: all 18 LargeSC utterance runs ran untrained (18 with an UNTRAINED "
                       "(random) Mimi codec)", c["note"])
         text = R.format_summary(rep)
         self.assertIn("no comparison possible", text)

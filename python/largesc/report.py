@@ -249,7 +249,7 @@ def compare(rows):
         out["note"] = "no comparison: the campaign has no LargeSC rows"
         return out
     if not ls_trained:
-        out["note"] = (f"no comparison possible: all {len(ls_rows)} LargeSC rows ran untrained "
+        out["note"] = (f"no comparison possible: all {len(ls_rows)} LargeSC utterance runs ran untrained "
                        f"({_untrained_why(ls_rows)}); their audio says nothing about speech "
                        "quality. Give trained weights (--weights, --lm-adapter) to compare")
         return out
@@ -257,7 +257,7 @@ def compare(rows):
         out["note"] = "no comparison: the campaign has no baseline rows"
         return out
     if not base_trained:
-        out["note"] = (f"no comparison possible: all {len(base_rows)} baseline rows ran untrained "
+        out["note"] = (f"no comparison possible: all {len(base_rows)} baseline utterance runs ran untrained "
                        "(a neural baseline without its trained weights)")
         return out
 
@@ -857,7 +857,8 @@ def format_summary(rep):
     if wer_reference_note(summ):
         lines.append(f"({wer_reference_note(summ)})")
     if rep["untrained_rows"]:
-        lines.append(f"({rep['untrained_rows']} rows ran an UNTRAINED codec or recovery model: their "
-                     "metrics say nothing about speech quality)")
+        nl = sum(1 for s in summ if s.get("untrained"))
+        lines.append(f"({nl} line{'s' * (nl != 1)} above ({rep['untrained_rows']} utterance runs) ran an UNTRAINED "
+                     "codec or recovery model: their metrics say nothing about speech quality)")
     lines += ["", format_comparisons(rep)]
     return "\n".join(lines)
