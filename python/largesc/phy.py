@@ -43,6 +43,7 @@ import pmt
 from gnuradio import analog, blocks, channels, digital, filter, gr, pdu
 from gnuradio.digital import packet_utils
 
+from . import uep_plan
 from .traces import HEARD_KEY    # PDU metadata: the frame's index among all frames heard
 
 DEFAULT_ACCESS_CODE = packet_utils.default_access_code  # 64 bits, 0xACDDA4E2F28C20FC
@@ -64,7 +65,7 @@ HEADER_BYTES = 4                # header_format_default: len16 twice
 CRC_BYTES = 4                   # CRC-32
 MODES = ("stream", "continuous", "burst")
 STARTUP_BYTES = 16              # idle bytes before the first frame of a stream
-FRAME_PERIOD = 0.08             # one LargeSC packet per 80 ms on air (12.5 packets/s)
+FRAME_PERIOD = uep_plan.FRAME_MS / 1000.0   # one LargeSC packet per 80 ms frame on air (12.5 packets/s)
 
 # simulated channels (link_sim, largesc-phy-sweep): GNU Radio's gr-channels models
 CHANNELS = ("awgn", "rayleigh", "rician")
@@ -117,9 +118,10 @@ def fec_coded_bytes(nbytes, fec="none"):
     return {"none": n, "cc": 2 * (n + CC_TAIL_BYTES), "rep3": 3 * n}[fec]
 
 
-def _fec_objects(fec):
-    """(encoder, decoder) FECAPI objects for a code (frame size = FEC_MTU bytes;
-    the async blocks set each packet's own size).
+def _fec_coder(fec, encoder):
+    """The FECAPI encoder (encoder=True) or decoder object for a code (frame
+    size = FEC_MTU bytes; the async blocks set each packet's own size). Each
+    modem builds only its own side.
 
     The convolutional code runs in gr-fec's CC_TRUNCATED mode over packet +
     CRC + one zero byte: the zero byte drives the encoder back to state 0 (a
@@ -130,11 +132,14 @@ def _fec_objects(fec):
     from gnuradio import fec as grfec
     bits = FEC_MTU * 8
     if fec == "cc":
-        return (grfec.cc_encoder_make(bits, CC_K, 2, CC_POLYS, 0, grfec.CC_TRUNCATED, False),
-                grfec.cc_decoder.make(bits, CC_K, 2, CC_POLYS, 0, -1, grfec.CC_TRUNCATED, False))
+        if encoder:
+            return grfec.cc_encoder_make(bits, CC_K, 2, CC_POLYS, 0, grfec.CC_TRUNCATED, False)
+        return grfec.cc_decoder.make(bits, CC_K, 2, CC_POLYS, 0, -1, grfec.CC_TRUNCATED, False)
     if fec == "rep3":
-        return grfec.repetition_encoder_make(bits, 3), grfec.repetition_decoder.make(bits, 3, 0.5)
-    raise ValueError(f"no FEC objects for {fec!r}")
+        if encoder:
+            return grfec.repetition_encoder_make(bits, 3)
+        return grfec.repetition_decoder.make(bits, 3, 0.5)
+    raise ValueError(f"no FEC object for {fec!r}")
 
 
 SNR_KEY = "snr_db"              # PDU metadata: soft-symbol SNR of the packet (trace_recorder reads it)
@@ -154,19 +159,6 @@ def soft_snr_db(x):
     if not v > 0:
         return 99.0
     return round(10.0 * math.log10(max(m * m / v, 1e-10)), 2)
-
-
-def _frame_meta(meta, x, heard):
-    """The frame's metadata plus its soft-symbol SNR (snr_db, when there are
-    enough symbols) and its index among all frames the receiver heard
-    (rx_frame): delivered and CRC-failed frames share one count, so a trace
-    recorder knows between which delivered packets a CRC failure fell,
-    however late its report arrives."""
-    meta = meta if pmt.is_dict(meta) else pmt.make_dict()
-    snr = soft_snr_db(x)
-    if snr is not None:
-        meta = pmt.dict_add(meta, pmt.intern(SNR_KEY), pmt.from_double(snr))
-    return pmt.dict_add(meta, pmt.intern(HEARD_KEY), pmt.from_uint64(heard))
 
 
 class _pdu_map(gr.basic_block):
@@ -202,42 +194,57 @@ def _u8_pdu(meta, data):
     return pmt.cons(meta, pmt.init_u8vector(len(data), data))
 
 
-class _soft_frame(_pdu_map):
-    """Soft-decision PDU (f32, one value per code bit on air, + = 1) -> what
-    gr-fec's async_decoder takes: clipped to +-2.5 (it maps x -> 48 x + 128
-    into a byte), with the packet's soft-symbol SNR and heard-frame index in
-    the metadata (_frame_meta)."""
+class _soft_pdu(_pdu_map):
+    """Base of the blocks that take a frame's soft symbols (f32 PDU, one value
+    per bit on air, + = 1) from the correlator: frame_meta numbers the frames
+    they pass on."""
 
     VECTOR = "f32"
 
-    def __init__(self):
-        _pdu_map.__init__(self, "largesc_soft_frame")
+    def __init__(self, name):
+        _pdu_map.__init__(self, name)
         self.heard = 0
+
+    def frame_meta(self, meta, x):
+        """The frame's metadata plus its soft-symbol SNR (snr_db, when there
+        are enough symbols) and its index among all frames the receiver heard
+        (rx_frame, counted here): delivered and CRC-failed frames share one
+        count, so a trace recorder knows between which delivered packets a
+        CRC failure fell, however late its report arrives."""
+        meta = meta if pmt.is_dict(meta) else pmt.make_dict()
+        snr = soft_snr_db(x)
+        if snr is not None:
+            meta = pmt.dict_add(meta, pmt.intern(SNR_KEY), pmt.from_double(snr))
+        meta = pmt.dict_add(meta, pmt.intern(HEARD_KEY), pmt.from_uint64(self.heard))
+        self.heard += 1
+        return meta
+
+
+class _soft_frame(_soft_pdu):
+    """Soft-decision PDU -> what gr-fec's async_decoder takes: clipped to
+    +-2.5 (it maps x -> 48 x + 128 into a byte), with frame_meta's metadata."""
+
+    def __init__(self):
+        _soft_pdu.__init__(self, "largesc_soft_frame")
 
     def map(self, meta, x):
         c = np.clip(x, -2.5, 2.5)
-        self.heard += 1
-        return pmt.cons(_frame_meta(meta, x, self.heard - 1), pmt.init_f32vector(len(c), c.tolist()))
+        return pmt.cons(self.frame_meta(meta, x), pmt.init_f32vector(len(c), c.tolist()))
 
 
-class _soft_bytes(_pdu_map):
-    """Soft-decision PDU (f32, one value per bit, + = 1) -> byte PDU: hard
-    decisions (x >= 0 -> 1, as binary_slicer), packed MSB first, with the
-    packet's soft-symbol SNR and heard-frame index in the metadata
-    (_frame_meta). A trailing partial byte is dropped."""
-
-    VECTOR = "f32"
+class _soft_bytes(_soft_pdu):
+    """Soft-decision PDU -> byte PDU: hard decisions (x >= 0 -> 1, as
+    binary_slicer), packed MSB first, with frame_meta's metadata. A trailing
+    partial byte is dropped (a frame of less than a byte is not passed on)."""
 
     def __init__(self):
-        _pdu_map.__init__(self, "largesc_soft_bytes")
-        self.heard = 0
+        _soft_pdu.__init__(self, "largesc_soft_bytes")
 
     def map(self, meta, x):
         n = len(x) // 8 * 8
         if n == 0:
             return None
-        self.heard += 1
-        return _u8_pdu(_frame_meta(meta, x, self.heard - 1), np.packbits((x[:n] >= 0).astype(np.uint8)))
+        return _u8_pdu(self.frame_meta(meta, x), np.packbits((x[:n] >= 0).astype(np.uint8)))
 
 
 class _tail_byte(_pdu_map):
@@ -497,7 +504,7 @@ class packet_modem_tx(gr.hier_block2):
         self.msg_connect(self, "in", self.crc, "in")
         if fec != "none":
             from gnuradio import fec as grfec
-            self.fec_encoder = _fec_objects(fec)[0]
+            self.fec_encoder = _fec_coder(fec, encoder=True)
             self.encoder = grfec.async_encoder(self.fec_encoder, True, False, False, FEC_MTU)
             if fec == "cc":
                 self.tail = _tail_byte(True)
@@ -614,7 +621,7 @@ class packet_modem_rx(gr.hier_block2):
             self.correlator = digital.correlate_access_code_ff_ts(access_code, threshold, length_tag)
             self.to_pdu = pdu.tagged_stream_to_pdu(gr.types.float_t, length_tag)
             self.soft = _soft_frame()
-            self.fec_decoder = _fec_objects(fec)[1]
+            self.fec_decoder = _fec_coder(fec, encoder=False)
             self.decoder = grfec.async_decoder(self.fec_decoder, True, False, FEC_MTU)
             self.connect(self.timing, self.correlator, self.to_pdu)
             self.msg_connect(self.to_pdu, "pdus", self.soft, "in")

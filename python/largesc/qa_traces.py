@@ -455,7 +455,7 @@ class qa_crc_placement(unittest.TestCase):
         rec.handle_crc_failed(pmt.cons(pmt.dict_add(meta, pmt.intern("rx_frame"), pmt.intern("x")),
                                        pmt.init_u8vector(1, [0])))
         self.assertEqual(rec._got[0][2], 3)
-        self.assertEqual(rec._crc_heard, [4, None])
+        self.assertEqual([h for _, _, h in rec._crc], [4, None])
 
     def test_nothing_to_place_on(self):
         st = self.status()
@@ -468,7 +468,7 @@ class qa_crc_placement(unittest.TestCase):
         rec.handle_crc_failed(pmt.intern("x"))
         self.assertEqual(rec.counts(), {"crc_failed: not a PDU or dict": 1})
         rec.handle_crc_failed(pmt.make_dict())
-        self.assertEqual(len(rec._crc_times), 1)
+        self.assertEqual(len(rec._crc), 1)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ same file drives erasure_channel(model="trace"), largesc-sim --trace and the
 Python reader here. A plain 0/1 file (no detail) is a valid trace too.
 """
 
+import bisect
 import dataclasses
 import datetime
 import hashlib
@@ -200,10 +201,11 @@ def pattern_digest(pattern):
     return hashlib.sha256("".join("1" if v else "0" for v in p).encode()).hexdigest()[:12]
 
 
-def trace_identity(path):
+def trace_identity(path, trace=None):
     """(name, digest, pattern) of a trace file: name = file name without
-    extension, digest = pattern_digest of its loss pattern."""
-    pattern = to_loss_pattern(path)
+    extension, digest = pattern_digest of its loss pattern (from `trace`, the
+    file already read, when given)."""
+    pattern = to_loss_pattern(path if trace is None else trace)
     name = os.path.splitext(os.path.basename(path))[0]
     return name, pattern_digest(pattern), pattern
 
@@ -326,7 +328,6 @@ def place_crc_failures(status, got, crc_times, interval, placed=None, crc_heard=
     anchors = sorted((heard(got[f][2]), f) for f in fs if len(got[f]) > 2 and heard(got[f][2]) is not None)
     by_time = []
     if anchors:
-        import bisect
         ah = [h for h, _ in anchors]
         gaps = {}
         for i, t in enumerate(crc_times):
@@ -435,9 +436,7 @@ class trace_recorder(_BASE):
         self._got = {}          # frame -> (arrival_s, snr_db, heard-frame index or None)
         self._sent = 0
         self._sent_max = -1
-        self._crc_times = []    # arrival times of CRC-failed frames
-        self._crc_snr = {}      # their SNR estimates (index into _crc_times)
-        self._crc_heard = []    # their heard-frame indices (rx_frame metadata; None if absent)
+        self._crc = []          # CRC-failed frames: (arrival_s, snr_db, heard-frame index or None)
         self._dups = 0
         self._t0 = None
         self._last_flush = time.monotonic()
@@ -498,9 +497,7 @@ class trace_recorder(_BASE):
         with self._lock:
             if self._t0 is None:
                 self._t0 = now
-            self._crc_times.append(now - self._t0)
-            self._crc_snr[len(self._crc_times) - 1] = snr
-            self._crc_heard.append(heard)
+            self._crc.append((now - self._t0, snr, heard))
 
     def handle_sent(self, msg):
         data, _ = self._packet(msg, "sent")
@@ -523,16 +520,13 @@ class trace_recorder(_BASE):
         return np.nan
 
     def _heard(self, meta):
-        """The frame's index among all frames heard (HEARD_KEY), or None."""
+        """The frame's index among all frames heard (HEARD_KEY), or None
+        (place_crc_failures ignores anything but an integer >= 0)."""
         pmt = self._pmt
         if meta is None or not pmt.is_dict(meta):
             return None
-        v = pmt.dict_ref(meta, pmt.intern(HEARD_KEY), pmt.PMT_NIL)
-        if pmt.is_uint64(v):
-            return int(pmt.to_uint64(v))
-        if pmt.is_integer(v) and pmt.to_long(v) >= 0:
-            return int(pmt.to_long(v))
-        return None
+        from .pmt_util import to_int
+        return to_int(pmt.dict_ref(meta, pmt.intern(HEARD_KEY), pmt.PMT_NIL))
 
     # -- results
     def trace(self):
@@ -540,21 +534,19 @@ class trace_recorder(_BASE):
         with self._lock:
             got = dict(self._got)
             n = max([self.expected, self._sent, self._sent_max + 1] + [f + 1 for f in got])
+            crc = list(self._crc)
         fates = np.ones(n, np.uint8)
         arr = np.full(n, np.nan)
         snr = np.full(n, np.nan)
         for f, (t, s, _) in got.items():
             if f < n:
                 fates[f], arr[f], snr[f] = 0, t, s
-        with self._lock:
-            crc_times = list(self._crc_times)
-            crc_snr = dict(self._crc_snr)
-            crc_heard = list(self._crc_heard)
+        crc_times = [t for t, _, _ in crc]
         status = ["lost" if x else "ok" for x in fates]
         placed = {}
-        unplaced = place_crc_failures(status, got, crc_times, self.interval, placed, crc_heard)
+        unplaced = place_crc_failures(status, got, crc_times, self.interval, placed, [h for _, _, h in crc])
         for f, i in placed.items():          # a CRC-failed packet keeps its SNR (the signal was there)
-            snr[f] = crc_snr.get(i, np.nan)
+            snr[f] = crc[i][1]
         hdr = {"source": self.source or "trace_recorder"}
         if self.bit_rate:
             hdr["bit_rate"] = f"{self.bit_rate:g}"
