@@ -442,13 +442,14 @@ class qa_corpus(gr_unittest.TestCase):
                                     [u.clip() for u in utts], opts, jobs=1, progress=False, log=lambda s: None)
             self.assertNotIn("wer_reference", rows[0])
         self.assertEqual(
-            sim_cli.wer_reference_note([dict(name="a", text="x", wer_reference="corpus"),
-                                        dict(name="b", text=None)], ["stoi", "wer"]),
+            sim_cli.wer_reference_note(sim_cli.wer_reference_counts(
+                [dict(name="a", text="x", wer_reference="corpus"), dict(name="b", text=None)], ["stoi", "wer"])),
             "WER reference: the corpus transcript (corpus) for 1 utterance(s); Whisper tiny.en's transcript "
             "of the clean input (whisper-clean-input) for 1 utterance(s) (row field wer_reference). Against "
             "Whisper's own reading of the clean speech, WER measures what the link changes, not the "
             "recogniser's absolute accuracy.")
-        self.assertEqual(sim_cli.wer_reference_note([dict(name="a", text="x")], ["stoi"]), "")
+        self.assertEqual(sim_cli.wer_reference_note(sim_cli.wer_reference_counts([dict(name="a", text="x")],
+                                                                                 ["stoi"])), "")
 
     def test_fingerprint_with_corpora(self):
         utts = C.read_corpus(self.ls)[2][:2]

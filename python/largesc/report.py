@@ -43,6 +43,9 @@ import os
 
 import numpy as np
 
+from .eval.corpus import REF_WHISPER
+from .eval.metrics import METRICS
+
 SCHEMA_VERSION = 2
 CI_LEVEL = 0.95
 
@@ -105,14 +108,7 @@ def mean_ci(values, level=CI_LEVEL):
 def higher_is_better(metric):
     """True / False from the metric registry (eval.metrics); None when the
     metric is not known there."""
-    try:
-        from .eval.metrics import METRICS
-    except ImportError:     # the registry needs the evaluation packages
-        METRICS = {}
-    if metric in METRICS:
-        return bool(METRICS[metric].higher_is_better)
-    return {"plcmos": True, "dnsmos": True, "visqol": True, "pesq_wb": True, "stoi": True,
-            "wer": False}.get(metric)
+    return bool(METRICS[metric].higher_is_better) if metric in METRICS else None
 
 
 def verdict(stats, higher_better):
@@ -285,10 +281,10 @@ def compare(rows):
                     continue
                 b = by_clip(cell[bl])
                 for m in ms:
-                    diffs = [a[c]["m_" + m] - b[c]["m_" + m] for c in a if c in b
-                             and a[c].get("m_" + m) is not None and b[c].get("m_" + m) is not None]
                     if not any(r.get("m_" + m) is not None for r in cell[ls] + cell[bl]):
                         continue       # the metric was not run (or failed) on both
+                    diffs = [a[c]["m_" + m] - b[c]["m_" + m] for c in a if c in b
+                             and a[c].get("m_" + m) is not None and b[c].get("m_" + m) is not None]
                     st = mean_ci(diffs)
                     hb = higher_is_better(m)
                     out["results"].append(dict(
@@ -477,16 +473,13 @@ BURST_STYLES = ("-", "--", ":", "-.")
 MARKERS = ("o", "s", "^", "v", "D", "P", "X", "*")
 
 
-WHISPER_REFERENCE = "whisper-clean-input"   # eval.corpus.REF_WHISPER
-
-
 def wer_reference_note(summ):
     """One line on where the WER reference transcripts came from, or ""."""
     n = {}
     for s in summ:
         for k, v in s.get("wer_reference", {}).items():
             n[k] = n.get(k, 0) + v
-    total, whisper = sum(n.values()), n.get(WHISPER_REFERENCE, 0)
+    total, whisper = sum(n.values()), n.get(REF_WHISPER, 0)
     if not whisper:
         return ""
     if whisper == total:
@@ -498,11 +491,7 @@ def wer_reference_note(summ):
 
 def axis_label(m, summ=()):
     hb = higher_is_better(m)
-    try:
-        from .eval.metrics import METRICS
-        desc = METRICS[m].description if m in METRICS else m
-    except ImportError:
-        desc = m
+    desc = METRICS[m].description if m in METRICS else m
     direction = {True: "higher is better", False: "LOWER is better", None: "direction unknown"}[hb]
     ref = wer_reference_note(summ) if m == "wer" else ""
     if ref:
@@ -769,7 +758,7 @@ def format_comparisons(rep):
     rep["summary"] are shown."""
     c = rep["comparisons"]
     shown = {setting_key(s) for s in rep["summary"]}
-    res = [x for x in c["results"] if (x["trace"], x["loss_rate"], x["mean_burst"]) in shown]
+    res = [x for x in c["results"] if setting_key(x) in shown]
     lines = [f"LargeSC against each baseline ({100 * c.get('level', CI_LEVEL):g} % confidence, trained rows "
              "only, paired over the same utterances; difference = LargeSC - baseline):"]
     if not c["possible"] or not res:
@@ -854,8 +843,9 @@ def format_summary(rep):
     if partial:
         lines.append("(*: the metric failed on some utterances (metric_errors in report.csv); n per metric "
                      "in summary.csv)")
-    if wer_reference_note(summ):
-        lines.append(f"({wer_reference_note(summ)})")
+    ref_note = wer_reference_note(summ)
+    if ref_note:
+        lines.append(f"({ref_note})")
     if rep["untrained_rows"]:
         nl = sum(1 for s in summ if s.get("untrained"))
         lines.append(f"({nl} line{'s' * (nl != 1)} above ({rep['untrained_rows']} utterance runs) ran an UNTRAINED "

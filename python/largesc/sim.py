@@ -54,11 +54,10 @@ TRACE_META = ("channel", "ebn0_db", "fec", "doppler_hz", "k_factor_db")
 _TRACE_META_NUMERIC = ("ebn0_db", "doppler_hz", "k_factor_db")
 
 
-def trace_meta(path):
-    """{field: value} of TRACE_META found in a trace file's header (numbers
-    as floats; '-' or unreadable numbers left out); {} for a plain 0/1 file."""
-    from . import traces as T
-    header = T.read_trace(path).header
+def trace_meta(header):
+    """{field: value} of TRACE_META found in a trace's header (a
+    traces.Trace's header dict; numbers as floats; '-' or unreadable numbers
+    left out); {} for a plain 0/1 file."""
     meta = {}
     for k in TRACE_META:
         v = str(header.get(k, "")).strip()
@@ -97,12 +96,13 @@ def load_traces(paths):
     from . import traces as T
     out, names = [], set()
     for p in paths:
-        name, digest, pattern = T.trace_identity(p)
+        t = T.read_trace(p)
+        name, digest, pattern = T.trace_identity(p, t)
         if name in names:
             raise T.TraceError(f"two traces are named {name!r}: rename one (the name labels the results)")
         names.add(name)
         out.append((name, digest, tuple(int(v) for v in pattern),
-                    dict(T.loss_stats(pattern), meta=trace_meta(p))))
+                    dict(T.loss_stats(pattern), meta=trace_meta(t.header))))
     return out
 
 
@@ -473,7 +473,11 @@ class _Progress:
 
     def wait_for_ticks(self, keys, timeout):
         """Waits (at most `timeout` s) until every utterance of the points
-        `keys` has been reported: Dask events may arrive after the result."""
+        `keys` has been reported to on_utterance: Dask events may arrive
+        after the result. Without on_utterance nothing waits on them (the
+        bar counts a finished point whole)."""
+        if self.on_utterance is None:
+            return
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             with self.lock:

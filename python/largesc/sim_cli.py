@@ -27,6 +27,7 @@ import sys
 import time
 
 from . import weights as W
+from .eval import corpus as C
 
 
 def floats(s):
@@ -76,26 +77,23 @@ def select_utterances(a, C):
 
 def wer_reference_counts(clips, metrics):
     """{wer_reference label: utterances} when WER is measured, else {}."""
+    import collections
     from . import sim
-    out = {}
-    if "wer" in metrics:
-        for c in clips:
-            out[sim.wer_reference(c)] = out.get(sim.wer_reference(c), 0) + 1
-    return out
+    return dict(collections.Counter(sim.wer_reference(c) for c in clips)) if "wer" in metrics else {}
 
 
-REFERENCE_WORDS = {"corpus": "the corpus transcript", "transcripts-file": "the --transcripts file",
-                   "whisper-clean-input": "Whisper tiny.en's transcript of the clean input"}
+REFERENCE_WORDS = {C.REF_CORPUS: "the corpus transcript", C.REF_TRANSCRIPTS: "the --transcripts file",
+                   C.REF_WHISPER: "Whisper tiny.en's transcript of the clean input"}
 
 
-def wer_reference_note(clips, metrics):
-    """One console line saying what every WER was measured against."""
-    counts = wer_reference_counts(clips, metrics)
+def wer_reference_note(counts):
+    """One console line saying what every WER was measured against, from
+    wer_reference_counts."""
     if not counts:
         return ""
     parts = [f"{REFERENCE_WORDS.get(k, k)} ({k}) for {n} utterance(s)" for k, n in sorted(counts.items())]
     s = "WER reference: " + "; ".join(parts) + " (row field wer_reference)."
-    if "whisper-clean-input" in counts:
+    if C.REF_WHISPER in counts:
         s += (" Against Whisper's own reading of the clean speech, WER measures what the link changes, "
               "not the recogniser's absolute accuracy.")
     return s
@@ -236,11 +234,11 @@ def main(argv=None):
         M.check_metrics(metrics)
     except ValueError as e:
         ap.error(str(e))
-    avail = B.available_baselines()
     baseline_weights = {}
     if a.baselines == ["none"]:
         baselines = []
     elif a.baselines is None:
+        avail = B.available_baselines(B.DEFAULT_BASELINES)
         baselines = [b for b in B.DEFAULT_BASELINES if avail[b][0]]
         for b in B.DEFAULT_BASELINES:
             if not avail[b][0]:
@@ -248,8 +246,9 @@ def main(argv=None):
     else:
         baselines = a.baselines
         for b in baselines:
-            if b not in avail:
+            if b not in B.BASELINES:
                 ap.error(f"unknown codec {b!r}; known: {', '.join(B.BASELINES)}")
+            avail = B.available_baselines([b])     # only those asked for (EnCodec's reads its weights)
             if not avail[b][0]:
                 missing = _weights_missing(B, b)
                 if not missing:
@@ -334,8 +333,9 @@ def main(argv=None):
     finally:
         if client is not None:
             client.close()
+    wer_refs = wer_reference_counts(clips, metrics)
     config = dict(vars(a), weights=weights, device=device, clips=[c["name"] for c in clips],
-                  speech_source=source, wer_references=wer_reference_counts(clips, metrics),
+                  speech_source=source, wer_references=wer_refs,
                   points=len(points),
                   traces=[dict(name=n, digest=d, file=f, **st)
                           for (n, d, _, st), f in zip(traces, a.trace)])
@@ -345,7 +345,7 @@ def main(argv=None):
           f"comparisons.csv, "
           f"{len(plots)} plots in {a.out}/plots/", file=sys.stderr)
     print(R.format_summary(rep))
-    note = wer_reference_note(clips, metrics)
+    note = wer_reference_note(wer_refs)
     if note:
         print(note)
     if failures:

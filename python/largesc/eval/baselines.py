@@ -583,7 +583,15 @@ _OPUS_GET_LOOKAHEAD = 4027
 _OPUS_SIGNAL_VOICE = 3001
 
 
-class Opus(Baseline):
+class _PacketSizedFrames:
+    """For codecs whose packets vary in size (Opus, AAC): each frame's bits
+    are its own packet's."""
+
+    def _frame_bits(self, frames):
+        return np.array([8 * len(f) for f in frames], np.int64)
+
+
+class Opus(_PacketSizedFrames, Baseline):
     """Opus (libopus through ctypes) at 16 kHz, 20 ms frames, hard CBR (fixed
     packet size, as a radio framer wants), VOIP application, complexity 10,
     in-band FEC requested with the expected loss rate as
@@ -701,9 +709,6 @@ class Opus(Baseline):
             b["fec_wait_ms"] = SLOT_MS if alignment == "slot" else self.frame_ms
         return sum(b.values()), b
 
-    def _frame_bits(self, frames):
-        return np.array([8 * len(f) for f in frames], np.int64)
-
     def run(self, audio, sr, loss=None, header_bytes=HEADER_BYTES):
         loss = loss if loss is not None else LossSpec()
         # the sender is told the expected loss (what a real link would feed back)
@@ -734,7 +739,7 @@ def pyav():
     return av
 
 
-class AAC(Baseline):
+class AAC(_PacketSizedFrames, Baseline):
     """AAC-LC (MPEG-4 AAC Low Complexity) through FFmpeg's native ``aac``
     encoder and decoder (PyAV): mono, 1024-sample frames (64 ms at 16 kHz),
     FFmpeg's default "twoloop" rate control at a target bit rate (average,
@@ -791,7 +796,6 @@ class AAC(Baseline):
         self.name = name or f"aac_{self.bitrate // 1000}k"
         self.description = (f"AAC-LC {self.bitrate / 1000:g} kbit/s target, {rate / 1000:g} kHz "
                             "(FFmpeg native encoder, PyAV)")
-        self._target_bps = self.bitrate
 
     @property
     def payload_bps(self):
@@ -899,16 +903,13 @@ class AAC(Baseline):
         return dec
 
     def latency(self, alignment):
-        priming, held = self.encoder_delay()
+        held = self.encoder_delay()[1]
         b = {"frame_ms": self.frame_ms,
-             "codec_delay_ms": priming * 1000.0 / self.codec_rate,
+             "codec_delay_ms": self.codec_delay_ms,
              "encoder_lookahead_ms": held * self.frame_ms}
         if alignment == "slot":
             b["packetization_ms"] = max(0.0, SLOT_MS - self.frame_ms)
         return sum(b.values()), b
-
-    def _frame_bits(self, frames):
-        return np.array([8 * len(f) for f in frames], np.int64)
 
     def _notes(self):
         notes = [self.version(),
@@ -963,10 +964,11 @@ def get_baseline(name, weights=None):
     return b
 
 
-def available_baselines():
-    """{name: (available, reason)} for every baseline on this machine."""
+def available_baselines(names=None):
+    """{name: (available, reason)} for the baselines `names` (default: every
+    one) on this machine. Checking a neural codec reads its weights file."""
     res = {}
-    for name in BASELINES:
+    for name in (BASELINES if names is None else names):
         b = get_baseline(name)
         try:
             b.check_available()
