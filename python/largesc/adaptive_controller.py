@@ -8,7 +8,6 @@ the GNU Radio glue (ports, parameters, counters)."""
 
 import threading
 
-import numpy as np
 import pmt
 from gnuradio import gr
 

@@ -61,6 +61,16 @@ def build_mimi(device="cpu"):
     return model
 
 
+def calibration_audio(n, sample_rate, g):
+    """n samples of seeded calibration audio for filling an untrained codec's
+    codebooks: noise bursts (1.5 Hz on/off, drawn from the torch Generator
+    `g`) over a rising chirp from 180 Hz."""
+    import torch
+    t = torch.arange(n) / sample_rate
+    env = (torch.sin(2 * torch.pi * 1.5 * t) > 0).float()
+    return 0.1 * torch.randn(n, generator=g) * env + 0.2 * torch.sin(2 * torch.pi * 180 * t * (1 + t / 4))
+
+
 def fill_codebooks(model, seed=0, calib_seconds=4.0):
     """Fills the RVQ codebooks (left at zero by moshi's random init) and marks
     them initialised. Codebook vectors are seeded Gaussians scaled to the
@@ -69,10 +79,7 @@ def fill_codebooks(model, seed=0, calib_seconds=4.0):
     tokens over the codebook the way a trained quantizer does."""
     import torch
     g = torch.Generator().manual_seed(int(seed) + 7919)
-    n = int(calib_seconds * SAMPLE_RATE) // FRAME_SIZE * FRAME_SIZE
-    t = torch.arange(n) / SAMPLE_RATE
-    env = (torch.sin(2 * torch.pi * 1.5 * t) > 0).float()
-    audio = 0.1 * torch.randn(n, generator=g) * env + 0.2 * torch.sin(2 * torch.pi * 180 * t * (1 + t / 4))
+    audio = calibration_audio(int(calib_seconds * SAMPLE_RATE) // FRAME_SIZE * FRAME_SIZE, SAMPLE_RATE, g)
     with torch.no_grad():
         emb = model.encoder(audio.view(1, 1, -1))
         (emb,) = model.encoder_transformer(emb)
@@ -104,7 +111,6 @@ def random_mimi(seed=0, device="cpu"):
     return model.to(device)
 
 
-DEVICES = ("auto", "cpu", "cuda")
 
 
 def resolve_device(device, param="device"):

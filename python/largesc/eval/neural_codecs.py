@@ -46,6 +46,7 @@ import types
 
 import numpy as np
 
+from .. import weights as W
 from .baselines import HEADER_BYTES, Baseline, BaselineUnavailable, loss_fade
 from .speech import file_digest
 
@@ -55,7 +56,7 @@ SAMPLE_RATE = 24000
 HOP = 320                      # samples per EnCodec frame at 24 kHz (13.33 ms)
 BITS_PER_CODEBOOK = 10
 BANDWIDTHS = (1.5, 3.0, 6.0, 12.0, 24.0)       # kbit/s the 24 kHz model offers
-_UNTRAINED_KEY = "largesc_untrained"           # marker a save_encodec(untrained=True) file carries
+_UNTRAINED_KEY = W._UNTRAINED_KEY              # marker a save_encodec(untrained=True) file carries
 _MODELS = {}
 
 
@@ -155,10 +156,7 @@ def build_untrained(seed=0):
         torch.manual_seed(int(seed))
         model = _architecture(EncodecModel)
         g = torch.Generator().manual_seed(int(seed) + 7919)
-        n = 2 * SAMPLE_RATE
-        t = torch.arange(n) / SAMPLE_RATE
-        env = (torch.sin(2 * torch.pi * 1.5 * t) > 0).float()
-        audio = 0.1 * torch.randn(n, generator=g) * env + 0.2 * torch.sin(2 * torch.pi * 180 * t * (1 + t / 4))
+        audio = W.calibration_audio(2 * SAMPLE_RATE, SAMPLE_RATE, g)
         with torch.no_grad():
             emb = model.encoder(audio.view(1, 1, -1))                 # [1, D, T]
             residual = emb[0].T.contiguous()                          # [T, D]
