@@ -60,6 +60,7 @@ class Utterance:
     text: object = None        # transcript, or None
     reference: str = REF_WHISPER   # where the WER reference comes from (REFERENCES)
     duration: object = None    # seconds, when the corpus lists it (Common Voice clip_durations.tsv)
+    #                            or select() has read it from the file
 
     def duration_s(self):
         """Length in seconds (from the corpus's list, else the file's header)."""
@@ -358,7 +359,7 @@ def select(utts, count=None, max_seconds=0.0, total_seconds=0.0, seed=1, sample=
             continue
         if total_seconds and total + d > total_seconds:
             break
-        chosen.append(u)
+        chosen.append(u if u.duration is not None else dataclasses.replace(u, duration=d))  # read once
         total += d
     return Selection(sorted(chosen, key=lambda u: u.name), over, len(utts), total)
 
