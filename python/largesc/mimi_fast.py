@@ -555,9 +555,8 @@ class _Step:
         g = self._graphs.get(n)
         if g is None:
             from moshi.utils.compile import CUDAGraphed
-            fn = self._fns.get(n, self.net) if self.want_compile else self.net
-            st = self.st
-            g = CUDAGraphed(lambda x: fn(x, st), warmup_steps=1,
+            net, st = self.net, self.st      # graphs are used uncompiled only (step)
+            g = CUDAGraphed(lambda x: net(x, st), warmup_steps=1,
                             disable=self.device.type != "cuda")
             self._graphs[n] = g
         return g
