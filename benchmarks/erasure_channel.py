@@ -30,7 +30,7 @@ import pmt  # noqa: E402
 from gnuradio import blocks, gr, pdu  # noqa: E402
 
 from gnuradio import largesc  # noqa: E402
-from gnuradio.largesc.pacing import wait_for  # noqa: E402
+from gnuradio.largesc.common.pacing import wait_for  # noqa: E402
 
 PKT = 24  # bytes: a 2 kbit/s LargeSC packet at 12.5 packets/s
 

@@ -75,7 +75,7 @@ def main():
     if not args.only or "largesc" in args.only:
         # the LargeSC link flowgraph (encoder, controller, packetizer, channel,
         # depacketizer, hold recovery, decoder), untrained codec: speed only
-        from gnuradio.largesc.link import LinkConfig, run_link
+        from gnuradio.largesc.sim.link import LinkConfig, run_link
         for mode in ("exact", "eager"):
             cfg = LinkConfig(budget=1100, loss_model="bernoulli", loss_rate=args.loss, seed=1,
                              weights="random:0", codec_mode=mode, recovery="hold", threads=1)

@@ -97,8 +97,9 @@ def load_cores():
     pkg.__path__ = [str(ROOT / "python" / "largesc")]
     sys.modules["largesc_cores"] = pkg
     import importlib
-    return types.SimpleNamespace(**{m: importlib.import_module("largesc_cores." + m)
-                                    for m in ("recovery", "mimi_codec", "weights", "finetune")})
+    return types.SimpleNamespace(**{m: importlib.import_module("largesc_cores." + path)
+                                    for m, path in (("recovery", "recovery.core"), ("mimi_codec", "codec.mimi_codec"),
+                                                    ("weights", "codec.weights"), ("finetune", "recovery.finetune"))})
 
 
 def write_speech(path):

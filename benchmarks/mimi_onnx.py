@@ -50,7 +50,9 @@ def main():
              f".venv/bin/pip install onnxruntime onnx")
         return 0
     import onnxruntime as ort
-    from gnuradio.largesc import mimi_codec as C, mimi_fast as F, weights as W
+    from gnuradio.largesc.codec import mimi_codec as C
+    from gnuradio.largesc.codec import mimi_fast as F
+    from gnuradio.largesc.codec import weights as W
     from torch.utils import _pytree as pytree
 
     torch.set_num_threads(a.threads)

@@ -42,7 +42,8 @@ import torch  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 try:
-    from gnuradio.largesc import mimi_codec as C, weights as W
+    from gnuradio.largesc.codec import mimi_codec as C
+    from gnuradio.largesc.codec import weights as W
 except ImportError:  # source tree
     sys.path.insert(0, os.path.join(HERE, "..", "python"))
     from largesc import mimi_codec as C, weights as W  # noqa: E402

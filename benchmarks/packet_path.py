@@ -39,7 +39,7 @@ import pmt  # noqa: E402
 from gnuradio import blocks, gr, pdu  # noqa: E402
 
 from gnuradio import largesc  # noqa: E402
-from gnuradio.largesc.pacing import wait_for  # noqa: E402
+from gnuradio.largesc.common.pacing import wait_for  # noqa: E402
 
 N_Q, K, R1, R2 = 8, 6, 2, 1  # a 1.3 kbit/s plan (9 token slots)
 

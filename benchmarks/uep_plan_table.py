@@ -27,11 +27,7 @@ import json
 import os
 import sys
 
-try:
-    from gnuradio.largesc import uep_plan as up
-except ImportError:
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python", "largesc"))
-    import uep_plan as up
+from gnuradio.largesc.uep import uep_plan as up
 
 BUDGETS = (550, 1100, 2060)
 LOSSES = (0.05, 0.10, 0.20, 0.30)

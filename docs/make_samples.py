@@ -40,7 +40,7 @@ def replace_sample(text, name, body):
 
 def demo_sample(report_dir, loss=0.1):
     sys.path.insert(0, ROOT)
-    from gnuradio.largesc import report as R
+    from gnuradio.largesc.sim import report as R
     rep = R.read_report(os.path.join(report_dir, "report.json"))
     summ = [x for x in rep["summary"] if abs(x["loss_rate"] - loss) < 1e-9]
     rows = [r for r in rep["rows"] if abs(r["loss_rate"] - loss) < 1e-9]

@@ -233,7 +233,7 @@ class Scratch:
         script = os.path.join(self.src, QA_DIR, qa_file)
         if not os.path.isfile(script):
             raise CheckError(f"no QA file {qa_file} in {QA_DIR}")
-        log = os.path.join(self.logs, f"{tag}-{qa_file[:-3]}.log")
+        log = os.path.join(self.logs, f"{tag}-{os.path.basename(qa_file)[:-3]}.log")
         rc, secs, timed_out = run_logged([self.python, "-B", script, "-f"] + selectors, log,
                                          cwd=os.path.join(self.build, QA_DIR), env=self.env(),
                                          timeout=timeout)

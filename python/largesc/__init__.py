@@ -17,19 +17,19 @@ try:
 except ModuleNotFoundError:
     pass
 
-from . import uep_plan
-from .adaptive_controller import adaptive_controller
-from .phy import packet_modem_tx, packet_modem_rx, packet_source
+from .uep import uep_plan
+from .uep.adaptive_controller import adaptive_controller
+from .phy.modem import packet_modem_tx, packet_modem_rx, packet_source
 
 # Mimi codec blocks (Python, need torch + moshi). Wrapped so that a torch or
 # moshi import problem leaves the C++ blocks importable; the reason is kept in
 # MIMI_IMPORT_ERROR.
 MIMI_IMPORT_ERROR = None
 try:
-    from .mimi_encoder import mimi_encoder
-    from .mimi_decoder import mimi_decoder
-    from .largesc_tx import largesc_tx
-    from .largesc_rx import largesc_rx
+    from .codec.mimi_encoder import mimi_encoder
+    from .codec.mimi_decoder import mimi_decoder
+    from .hier.largesc_tx import largesc_tx
+    from .hier.largesc_rx import largesc_rx
 except ImportError as _e:  # pragma: no cover
     MIMI_IMPORT_ERROR = _e
 
@@ -37,9 +37,12 @@ except ImportError as _e:  # pragma: no cover
 # Wrapped like the Mimi blocks so a problem here leaves the C++ blocks importable.
 RECOVERY_IMPORT_ERROR = None
 try:
-    from .token_recovery import token_recovery
+    from .recovery.token_recovery import token_recovery
 except ImportError as _e:  # pragma: no cover
     RECOVERY_IMPORT_ERROR = _e
 
 # Live view helpers for flowgraphs (Python; numpy only).
-from .link_monitor import audio_out, link_monitor  # noqa: E402
+from .hier.link_monitor import audio_out, link_monitor  # noqa: E402
+
+# Packet-loss trace recorder (Python; numpy only).
+from .traces.trace import trace_recorder  # noqa: E402

@@ -175,8 +175,9 @@ RULES = [
     (r"benchmarks/soak_sim_link\.py", "run", lambda c: opt(c, "--minutes", "0.05")),
     (r"benchmarks/packet_path\.py", "run",
      lambda c: opt(opt(c, "--frames", "2000"), "--repeat", "1")),
-    (r"python/largesc/qa_\w+\.py", "run",   # one test stands for the file (this runs inside ctest)
-     lambda c: re.sub(r"qa_\w+\.py.*", "qa_uep.py qa_uep_core.test_copy_offset_2", c)),
+    (r"python/largesc/(\w+/)?qa_\w+\.py", "run",   # one test stands for the file (this runs inside ctest)
+     lambda c: re.sub(r"python/largesc/(\w+/)?qa_\w+\.py.*",
+                      "python/largesc/qa_uep.py qa_uep_core.test_copy_offset_2", c)),
     (r"tools/mutation_check\.py --list", "run", lambda c: c),
     (r"tools/mutation_check\.py", "skip",
      "a scratch build (about 3 min) and 6-7 min of QA runs: by hand after large changes "
@@ -222,7 +223,7 @@ def prepare(work):
     np.save(os.path.join(work, "toks.npy"), rng.integers(0, 2048, (200, 8)).astype(np.int64))
     for d in ("tmp", "docs/img", "runs"):
         os.makedirs(os.path.join(work, d), exist_ok=True)
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "eval"))
     import qa_corpus
     qa_corpus.write_librispeech(os.path.join(work, "LibriSpeech"))
     qa_corpus.write_commonvoice(os.path.join(work, "cv-corpus-17.0", "en"))

@@ -22,13 +22,13 @@ import pmt
 from gnuradio import blocks, gr, gr_unittest, pdu
 
 from gnuradio import largesc
-from gnuradio.largesc import guard as G
-from gnuradio.largesc import params as P
-from gnuradio.largesc import uep_plan as up
-from gnuradio.largesc.mimi_decoder import mimi_decoder
-from gnuradio.largesc.mimi_encoder import mimi_encoder
-from gnuradio.largesc.pacing import wait_for
-from gnuradio.largesc.recovery import RecoveryError
+from gnuradio.largesc.common import guard as G
+from gnuradio.largesc.common import params as P
+from gnuradio.largesc.uep import uep_plan as up
+from gnuradio.largesc.codec.mimi_decoder import mimi_decoder
+from gnuradio.largesc.codec.mimi_encoder import mimi_encoder
+from gnuradio.largesc.common.pacing import wait_for
+from gnuradio.largesc.recovery.core import RecoveryError
 
 SEED = "random:1"
 TIMEOUT = 30.0

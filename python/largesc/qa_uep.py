@@ -14,7 +14,7 @@ import pmt
 from gnuradio import blocks, gr, gr_unittest
 
 from gnuradio import largesc
-from gnuradio.largesc.pacing import post_paced, wait_for
+from gnuradio.largesc.common.pacing import post_paced, wait_for
 
 
 def random_frames(n, n_q, seed=0):

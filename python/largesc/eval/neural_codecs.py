@@ -46,7 +46,7 @@ import types
 
 import numpy as np
 
-from .. import weights as W
+from ..codec import weights as W
 from .baselines import HEADER_BYTES, Baseline, BaselineUnavailable, loss_fade
 from .speech import file_digest
 

@@ -1,0 +1,411 @@
+#
+# Copyright 2026 gr-largesc authors.
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+"""mimi_decoder: token-frame PDUs in, float audio out, sample count locked to
+frame count. Glue around FramePlayout (scheduler-free, below) which wraps
+mimi_codec.MimiStreamingDecoder."""
+
+import collections
+import threading
+
+import numpy as np
+import pmt
+from gnuradio import gr
+
+from . import mimi_codec as C
+from ..common import params as P
+from . import weights as W
+from ..common.guard import Guard
+
+PORT_IN = pmt.intern("in")
+PORT_SYSTEM = pmt.intern("system")
+K_FRAME = pmt.intern("frame")
+K_N_Q = pmt.intern("n_q")
+K_MASK = pmt.intern("mask")
+K_RECOVERED = pmt.intern("recovered")
+K_EOS = pmt.intern("eos")
+K_DONE = pmt.intern("done")
+# posted by the end-of-stream timer to wake work(); ignored as input
+K_WAKE = pmt.intern("largesc_mimi_decoder_wake")
+
+# default bound of a forward frame-index jump that is filled with silence
+# (50 frames = 4 s); see FramePlayout
+DEFAULT_MAX_GAP = 50
+MAX_GAP_LIMIT = 12500           # 1000 s
+MAX_FRAMES_PER_CALL = 125       # 10 s of frames in one model call
+MAX_DONE_GRACE_S = 3600.0
+MAX_FRAME_INDEX = 2 ** 64 - 1
+
+
+class MalformedFrame(ValueError):
+    """why: the message; reason: a stable short name (counter key)."""
+
+    def __init__(self, why, frame=None, reason="malformed frame"):
+        super().__init__(why)
+        self.frame = frame
+        self.reason = reason
+
+
+def _frame_index(meta):
+    """(present, idx): idx is the frame index of a uint64 or integer PMT in
+    0..2^64-1, None when the key is missing or not such a number."""
+    fv = pmt.dict_ref(meta, K_FRAME, pmt.PMT_NIL)
+    if pmt.is_null(fv) and not pmt.dict_has_key(meta, K_FRAME):
+        return False, None
+    if pmt.is_uint64(fv):
+        return True, int(pmt.to_uint64(fv))
+    if pmt.is_integer(fv) and pmt.to_long(fv) >= 0:
+        return True, int(pmt.to_long(fv))
+    return True, None
+
+
+def _is_01(v):
+    return np.all(v <= 1)
+
+
+def parse_frame_pdu(msg):
+    """Token-frame PDU -> ("frame", idx, tokens uint16[n_q], present bool[n_q])
+    or ("eos", idx or None). MalformedFrame (with .frame when the index was
+    readable, .reason a stable name) for anything else: not a pair of dict
+    and u16vector, `frame` missing or not a uint64/integer >= 0 (a double,
+    a symbol, a negative number), 0 or more than 32 tokens, n_q not equal to
+    the token count, a token > 2047, `mask` or `recovered` not a u8vector of
+    n_q values 0/1. An end-of-stream PDU whose `frame` is present but not
+    such an index is malformed too."""
+    if not pmt.is_pair(msg) or pmt.is_dict(msg):
+        raise MalformedFrame("not a PDU (pair of dict and vector)", reason="not a PDU")
+    meta, data = pmt.car(msg), pmt.cdr(msg)
+    if not pmt.is_dict(meta):
+        raise MalformedFrame("PDU metadata is not a dict", reason="not a PDU")
+    present_key, idx = _frame_index(meta)
+    eos = pmt.dict_ref(meta, K_EOS, pmt.PMT_F)
+    if pmt.is_bool(eos) and pmt.to_bool(eos):
+        if present_key and idx is None:
+            raise MalformedFrame("end-of-stream PDU with a 'frame' that is not an index >= 0",
+                                 reason="bad frame index")
+        return ("eos", idx)
+    if idx is None:
+        raise MalformedFrame("no valid 'frame' index (uint64 or integer >= 0)",
+                             reason="bad frame index")
+    if not pmt.is_u16vector(data):
+        raise MalformedFrame("tokens are not a u16vector", idx, reason="bad tokens")
+    n = pmt.length(data)
+    if not 1 <= n <= C.N_CODEBOOKS:
+        raise MalformedFrame(f"{n} tokens (must be 1..{C.N_CODEBOOKS})", idx, reason="bad tokens")
+    toks = np.asarray(pmt.u16vector_elements(data), dtype=np.uint16)
+    nq = pmt.dict_ref(meta, K_N_Q, pmt.PMT_NIL)
+    if not pmt.is_integer(nq) or pmt.to_long(nq) != n:
+        raise MalformedFrame(f"n_q does not match the {n} tokens", idx, reason="bad n_q")
+    if int(toks.max()) >= C.CARDINALITY:
+        raise MalformedFrame(f"token value {int(toks.max())} > {C.CARDINALITY - 1}", idx,
+                             reason="bad tokens")
+    present = np.ones(n, dtype=bool)
+    mask = pmt.dict_ref(meta, K_MASK, pmt.PMT_NIL)
+    if mask != pmt.PMT_NIL:
+        if not pmt.is_u8vector(mask) or pmt.length(mask) != n:
+            raise MalformedFrame("mask is not a u8vector of length n_q", idx, reason="bad mask")
+        m = np.asarray(pmt.u8vector_elements(mask), dtype=np.uint8)
+        if not _is_01(m):
+            raise MalformedFrame("mask values must be 0 (lost) or 1 (received)", idx,
+                                 reason="bad mask")
+        present = m != 0
+        rec = pmt.dict_ref(meta, K_RECOVERED, pmt.PMT_NIL)
+        if rec != pmt.PMT_NIL:
+            if not pmt.is_u8vector(rec) or pmt.length(rec) != n:
+                raise MalformedFrame("recovered is not a u8vector of length n_q", idx,
+                                     reason="bad mask")
+            r = np.asarray(pmt.u8vector_elements(rec), dtype=np.uint8)
+            if not _is_01(r):
+                raise MalformedFrame("recovered values must be 0 or 1", idx, reason="bad mask")
+            present |= r != 0
+    return ("frame", idx, toks, present)
+
+
+class FramePlayout:
+    """Token frames (by index) in, audio out, no scheduler.
+
+    Each frame index from the first one received (or from start_frame, when
+    given) yields exactly out_rate * 0.08 samples: decoded audio for a valid
+    frame, silence for a missing or malformed one.
+
+    Frame-index rule (n = the next index expected, G = max_gap):
+      idx == n             decoded;
+      n < idx <= n + G     the frames n..idx-1 become silence (missing), then
+                           idx is decoded;
+      n - G <= idx < n     late (or duplicate): counted and dropped;
+      otherwise            a jump: a new stream starts at idx (no silence,
+                           counted in `restarts`), idx is decoded.
+    A malformed frame with a readable index fills its slot with silence when
+    n <= idx <= n + G, and is only counted otherwise (it never restarts the
+    stream). An end-of-stream index more than G frames ahead is refused
+    (`eos_refused`): no single message can create more than G + 1 frames of
+    output."""
+
+    def __init__(self, codec, sample_rate=16000, frames_per_call=1, start_frame=None,
+                 max_gap=DEFAULT_MAX_GAP):
+        self.codec = codec
+        self.sample_rate = C.check_rate(sample_rate)
+        self.frames_per_call = P.check_int("frames_per_call", frames_per_call, 1, MAX_FRAMES_PER_CALL)
+        self.max_gap = P.check_int("max_gap", max_gap, 0, MAX_GAP_LIMIT)
+        self.resampler = C.FrameResampler(C.SAMPLE_RATE, self.sample_rate)
+        self.spf = self.resampler.n_out
+        self.next_frame = P.check_optional_int("start_frame", start_frame, 0, MAX_FRAME_INDEX)
+        self.stats = collections.Counter(frames_in=0, frames_decoded=0, frames_missing=0,
+                                         frames_malformed=0, frames_late=0, samples_out=0,
+                                         restarts=0, eos_refused=0)
+        self.frames_jumped_logged = 0
+
+    def _silence(self, n):
+        self.resampler.reset()
+        self.stats["samples_out"] += n * self.spf
+        return np.zeros(n * self.spf, dtype=np.float32)
+
+    def classify(self, idx):
+        """'next', 'gap' (fillable), 'late' or 'jump' for frame index idx."""
+        n = self.next_frame
+        if n is None or idx == n:
+            return "next"
+        if n < idx <= n + self.max_gap:
+            return "gap"
+        if n - self.max_gap <= idx < n:
+            return "late"
+        return "jump"
+
+    def fill_to(self, idx):
+        """Silence for every index from next_frame up to idx (exclusive);
+        nothing when idx is behind or more than max_gap ahead."""
+        if self.next_frame is None or idx is None or self.classify(idx) != "gap":
+            return np.zeros(0, dtype=np.float32)
+        n = idx - self.next_frame
+        self.stats["frames_missing"] += n
+        self.next_frame = idx
+        return self._silence(n)
+
+    def eos_ok(self, idx):
+        """Whether an end-of-stream PDU with index idx is accepted."""
+        return idx is None or self.next_frame is None or idx <= self.next_frame + self.max_gap
+
+    def malformed(self, idx):
+        """A malformed frame: its slot (if its index is known and within the
+        gap bound) becomes silence."""
+        self.stats["frames_malformed"] += 1
+        if idx is None or self.next_frame is None or self.classify(idx) not in ("next", "gap"):
+            return np.zeros(0, dtype=np.float32)
+        out = self.fill_to(idx)
+        self.next_frame = idx + 1
+        return np.concatenate([out, self._silence(1)])
+
+    def frames(self, items):
+        """items: list of (idx, tokens, present) in arrival order -> audio."""
+        out = []
+        run = []
+
+        def flush():
+            if run:
+                K = max(len(t) for _, t, _ in run)
+                tok = np.zeros((len(run), K), dtype=np.int64)
+                pres = np.zeros((len(run), K), dtype=bool)
+                for i, (_, t, p) in enumerate(run):
+                    tok[i, :len(t)] = t
+                    pres[i, :len(t)] = p
+                pcm = self.codec.decode(tok, pres)
+                out.append(self.resampler.process(pcm))
+                self.stats["frames_decoded"] += len(run)
+                self.stats["samples_out"] += len(run) * self.spf
+                run.clear()
+
+        for idx, toks, present in items:
+            self.stats["frames_in"] += 1
+            kind = self.classify(idx)
+            if kind == "late":
+                self.stats["frames_late"] += 1
+                continue
+            if kind == "gap":
+                flush()
+                out.append(self.fill_to(idx))
+            elif kind == "jump":
+                flush()
+                self.stats["restarts"] += 1
+                self.resampler.reset()
+            run.append((idx, toks, present))
+            self.next_frame = idx + 1
+            if len(run) >= self.frames_per_call:
+                flush()
+        flush()
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+
+
+class mimi_decoder(gr.sync_block):
+    """Streaming Mimi decoder (see docs/mimi.md).
+
+    Message port `in`: token-frame PDUs. Output: float audio at sample_rate,
+    exactly sample_rate * 0.08 samples per frame index from the first frame
+    received (or from start_frame: a transmitter's first frame is 0, so with
+    start_frame=0 the output stays aligned with the input even when the first
+    packets are lost); missing and malformed frames become silence and are
+    counted.
+    Frame-index jumps follow FramePlayout's rule: a gap of up to max_gap
+    frames is filled with silence, a larger jump (either way) starts a new
+    stream without silence (`restarts`), frames up to max_gap behind are late.
+    The block ends its stream after an end-of-stream PDU (car eos=True,
+    frame = number of frames; missing trailing frames are filled first; an
+    index more than max_gap ahead is refused and counted, the stream goes
+    on), or, when no such PDU comes, `done_grace_s` seconds after every
+    upstream message block has finished.
+    Every rejected message is counted per reason (rejections()) and logged
+    at WARNING level (first, then every 1000th per reason)."""
+
+    def __init__(self, sample_rate=16000, weights="hf", device="auto", threads=0,
+                 frames_per_call=1, mode="exact", done_grace_s=1.0, start_frame=None,
+                 max_gap=DEFAULT_MAX_GAP):
+        gr.sync_block.__init__(self, name="mimi_decoder", in_sig=None, out_sig=[np.float32])
+        C.check_rate(sample_rate)
+        P.check_str("weights", weights)
+        device = W.resolve_device(P.check_str("device", device))  # auto -> cuda when there is a GPU
+        threads = P.check_int("threads", threads, 0, 1024)
+        P.check_int("frames_per_call", frames_per_call, 1, MAX_FRAMES_PER_CALL)
+        P.check_choice("mode", mode, C.MODES)
+        self.done_grace_s = P.check_float("done_grace_s", done_grace_s, 0.0, MAX_DONE_GRACE_S)
+        P.check_optional_int("start_frame", start_frame, 0, MAX_FRAME_INDEX)
+        P.check_int("max_gap", max_gap, 0, MAX_GAP_LIMIT)
+        C.set_threads(threads)
+        model, info = W.load_mimi(weights, device=device)
+        self.codec = C.MimiStreamingDecoder(model, mode=mode, info=info)
+        self.playout = FramePlayout(self.codec, sample_rate, frames_per_call, start_frame, max_gap)
+        self.untrained = bool(info.get("untrained"))
+        self.weights_info = info
+        self.guard = Guard("mimi_decoder", self.logger)
+        self._queue = collections.deque()
+        self._pending = np.zeros(0, dtype=np.float32)
+        self._ending = False
+        self._timer = None
+        self._tagged = False
+        self._lock = threading.Lock()
+        self.message_port_register_in(PORT_IN)
+        self.guard.install(self, "in", self._handle_in)
+        self.guard.install(self, "system", self._handle_system)
+        if self.untrained:
+            self.logger.warn("UNTRAINED random weights (%s): output is not speech"
+                        % info.get("source"))
+
+    # counters
+    def frames_in(self):
+        return self.playout.stats["frames_in"]
+
+    def frames_decoded(self):
+        return self.playout.stats["frames_decoded"]
+
+    def frames_missing(self):
+        return self.playout.stats["frames_missing"]
+
+    def frames_malformed(self):
+        return self.playout.stats["frames_malformed"]
+
+    def frames_late(self):
+        return self.playout.stats["frames_late"]
+
+    def restarts(self):
+        return self.playout.stats["restarts"]
+
+    def stats(self):
+        return dict(self.playout.stats)
+
+    def rejections(self):
+        """{reason: count} of rejected or failed messages (see guard.py)."""
+        return self.guard.counts()
+
+    def queued(self):
+        """Messages received but not yet turned into audio."""
+        with self._lock:
+            return len(self._queue)
+
+    def _handle_in(self, msg):
+        if pmt.eq(msg, K_WAKE):
+            return              # wake-up posted by the end-of-stream timer
+        try:
+            item = parse_frame_pdu(msg)
+        except MalformedFrame as e:
+            item = ("bad", e.frame, str(e), e.reason)
+        with self._lock:
+            self._queue.append(item)
+
+    def _handle_system(self, msg):
+        # ("done" . n): every upstream message block has finished
+        if pmt.is_pair(msg) and pmt.eqv(pmt.car(msg), K_DONE):
+            def wake():
+                with self._lock:
+                    self._queue.append(("eos", None))
+                self.to_basic_block()._post(PORT_IN, K_WAKE)   # wakes work()
+            self._timer = threading.Timer(self.done_grace_s, wake)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _item_audio(self, item):
+        """Audio of one queued non-frame item (malformed or end of stream)."""
+        if item[0] == "bad":
+            self.guard.note(f"in: {item[3]}", item[2])
+            return self.playout.malformed(item[1])
+        idx = item[1]                   # eos
+        if not self.playout.eos_ok(idx):
+            self.playout.stats["eos_refused"] += 1
+            self.guard.note("in: end-of-stream index out of range",
+                            f"eos frame {idx} is more than {self.playout.max_gap} frames "
+                            f"after the next frame {self.playout.next_frame}")
+            return np.zeros(0, dtype=np.float32)
+        a = self.playout.fill_to(idx)
+        self._ending = True
+        return a
+
+    def _drain(self, want):
+        """Turns queued items into audio until `want` samples are pending."""
+        pieces = [self._pending]
+        have = len(self._pending)
+        while have < want:
+            with self._lock:
+                if not self._queue:
+                    break
+                batch = []
+                while self._queue and len(batch) < self.playout.frames_per_call and \
+                        self._queue[0][0] == "frame":
+                    batch.append(self._queue.popleft()[1:])
+                item = None if batch else self._queue.popleft()
+            try:
+                if batch:
+                    a = self.playout.frames(batch)
+                else:
+                    a = self._item_audio(item)
+            except Exception as e:  # noqa: BLE001 - never end the stream on one bad item
+                self.guard.note(f"decode: {type(e).__name__}", e)
+                parts = [self.playout.malformed(it[0]) for it in batch]  # their slots: silence
+                a = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+            while self.playout.frames_jumped_logged < self.playout.stats["restarts"]:
+                self.playout.frames_jumped_logged += 1
+                self.guard.note("in: frame index jump (new stream)",
+                                f"more than {self.playout.max_gap} frames from the next "
+                                f"expected; the stream restarts at {self.playout.next_frame - 1}")
+            pieces.append(a)
+            have += len(a)
+        self._pending = np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+
+    def work(self, input_items, output_items):
+        out = output_items[0]
+        self._drain(len(out))
+        n = min(len(out), len(self._pending))
+        if n:
+            if not self._tagged and self.untrained:
+                self.add_item_tag(0, self.nitems_written(0), pmt.intern("untrained"), pmt.PMT_T)
+                self._tagged = True
+            out[:n] = self._pending[:n]
+            self._pending = self._pending[n:]
+            return n
+        if self._ending:
+            return -1       # WORK_DONE: everything up to the end marker was played
+        # Nothing queued: return 0. The scheduler sleeps until the next message
+        # arrives (posting wakes this block's thread), so this does not spin.
+        return 0
+
+    def stop(self):
+        if self._timer is not None:
+            self._timer.cancel()
+        return True

@@ -1,0 +1,59 @@
+#
+# Copyright 2026 gr-largesc authors.
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+"""Small PMT readers shared by the Python blocks: numbers from metadata
+dicts, whatever integer or real PMT type the sender used, and the loss
+feedback report (uep_depacketizer's `feedback` port) that the adaptive
+controller and the link monitor both read."""
+
+import math
+
+import pmt
+
+
+def to_int(v):
+    """int of an integer or uint64 PMT; None for anything else."""
+    if pmt.is_uint64(v):
+        return int(pmt.to_uint64(v))
+    if pmt.is_integer(v):
+        return int(pmt.to_long(v))
+    return None
+
+
+def to_float(v):
+    """float of a real, integer or uint64 PMT; None for anything else."""
+    if pmt.is_real(v):
+        return float(pmt.to_double(v))
+    i = to_int(v)
+    return None if i is None else float(i)
+
+
+_K_LOSS = pmt.intern("loss_rate")
+_K_BURST = pmt.intern("mean_burst")
+_K_WINDOW = pmt.intern("window")
+
+
+def parse_feedback(msg):
+    """A loss feedback report -> (loss_rate, mean_burst, window), or a string
+    saying why it is refused. Accepted: a dict, or a PDU whose car is a dict,
+    with loss_rate in [0, 1], mean_burst in [0, uep_plan.MAX_MEAN_BURST]
+    (0 = no burst measured yet) and an optional integer window >= 0 (packets
+    the figures cover; 0 = nothing measured yet; default 1)."""
+    from ..uep.uep_plan import MAX_MEAN_BURST
+    if pmt.is_dict(msg):
+        meta = msg                      # a bare dict
+    elif pmt.is_pair(msg) and pmt.is_dict(pmt.car(msg)):
+        meta = pmt.car(msg)             # a PDU
+    else:
+        return "not a dict or a PDU with a dict"
+    loss = to_float(pmt.dict_ref(meta, _K_LOSS, pmt.PMT_NIL))
+    burst = to_float(pmt.dict_ref(meta, _K_BURST, pmt.PMT_NIL))
+    window = to_int(pmt.dict_ref(meta, _K_WINDOW, pmt.from_long(1)))
+    if loss is None or not math.isfinite(loss) or not 0.0 <= loss <= 1.0:
+        return "loss_rate must be a finite number in [0, 1]"
+    if burst is None or not math.isfinite(burst) or not 0.0 <= burst <= MAX_MEAN_BURST:
+        return f"mean_burst must be a finite number in [0, {MAX_MEAN_BURST:g}]"
+    if window is None or window < 0:
+        return "window must be an integer >= 0"
+    return loss, burst, window

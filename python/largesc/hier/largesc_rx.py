@@ -1,0 +1,77 @@
+#
+# Copyright 2026 gr-largesc authors.
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+"""largesc_rx: the receive chain as one block (packets in, audio out)."""
+
+from gnuradio import gr
+
+from .. import largesc_python as _core
+from ..codec import mimi_codec as C
+from ..common import params as P
+from ..codec.mimi_decoder import MAX_FRAME_INDEX, mimi_decoder
+
+RECOVERY = ("hold", "lm", "moshi", "none")
+
+
+class largesc_rx(gr.hier_block2):
+    """LargeSC receiver: uep_depacketizer -> token_recovery -> mimi_decoder.
+
+    Message ports: `in` packet PDUs (u8; lost packets simply never arrive),
+    `flush` (in) plays out the frames waiting for copies at end of stream,
+    `feedback` (out) loss rate and mean burst for largesc_tx's `feedback`.
+    Output: float audio at `sample_rate`, exactly sample_rate x 0.08 samples
+    per frame from the first packet received, lost frames included.
+
+    delay: playout delay in frames (0..2) = the transmitter's max_offset.
+    recovery: 'hold', 'lm' or 'moshi' (see docs/recovery.md), or 'none'.
+    device: where the Mimi decoder runs (auto, cpu, cuda, cuda:N; the
+    recovery model's device is recovery_args['device']).
+    start_frame: play out from this frame index (0 when the receiver hears the
+    transmitter from its start, as in simulations) instead of from the first
+    packet heard."""
+
+    def __init__(self, sample_rate=16000, delay=1, recovery="hold", weights="hf",
+                 require_crc=False, feedback_interval=25, threads=0, codec_mode="exact",
+                 recovery_args=None, start_frame=None, device="auto"):
+        C.check_rate(sample_rate)
+        delay = P.check_int("delay", delay, 0, 2)
+        P.check_choice("recovery", recovery, RECOVERY)
+        P.check_str("weights", weights)
+        require_crc = P.check_bool("require_crc", require_crc)
+        feedback_interval = P.check_int("feedback_interval", feedback_interval, 0, 1000000)
+        threads = P.check_int("threads", threads, 0, 1024)
+        P.check_choice("codec_mode", codec_mode, C.MODES)
+        if recovery_args is not None and not isinstance(recovery_args, dict):
+            raise P.ParameterError(f"recovery_args must be None or a dict, got {recovery_args!r}")
+        if recovery == "none" and recovery_args:
+            raise P.ParameterError("recovery_args given but recovery is 'none'")
+        P.check_optional_int("start_frame", start_frame, 0, MAX_FRAME_INDEX)
+        gr.hier_block2.__init__(self, "largesc_rx", gr.io_signature(0, 0, 0),
+                                gr.io_signature(1, 1, gr.sizeof_float))
+        self.message_port_register_hier_in("in")
+        self.message_port_register_hier_in("flush")
+        self.message_port_register_hier_out("feedback")
+        self.depacketizer = _core.uep_depacketizer(delay, 8, 125, feedback_interval, require_crc)
+        self.decoder = mimi_decoder(sample_rate=sample_rate, weights=weights, device=device,
+                                    threads=threads, mode=codec_mode, start_frame=start_frame)
+        self.recovery = None
+        self.msg_connect(self, "in", self.depacketizer, "in")
+        self.msg_connect(self, "flush", self.depacketizer, "flush")
+        self.msg_connect(self.depacketizer, "feedback", self, "feedback")
+        if recovery != "none":
+            from ..recovery.token_recovery import token_recovery
+            self.recovery = token_recovery(backend=recovery, **(recovery_args or {}))
+            self.msg_connect(self.depacketizer, "out", self.recovery, "in")
+            self.msg_connect(self.recovery, "out", self.decoder, "in")
+        else:
+            self.msg_connect(self.depacketizer, "out", self.decoder, "in")
+        self.connect(self.decoder, self)
+
+    def flush(self):
+        self.depacketizer.flush()
+
+    def counters(self):
+        c = dict(self.depacketizer.counters())
+        c["decoder"] = self.decoder.stats()
+        return c

@@ -1,0 +1,245 @@
+#
+# Copyright 2026 gr-largesc authors.
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+"""Live figures of a LargeSC link for a GUI, from the messages the link's
+blocks already publish.
+
+link_monitor: message inputs `sent` (packet PDUs as they leave the
+transmitter), `received` (packet PDUs that reach the receiver) and `feedback`
+(the receiver's loss reports). Every `update_every` sent packets it publishes
+on `figures` a PDU whose f32 vector holds, in this order (FIGURES):
+
+  0 loss_window      fraction of the last `window` sent packets never received
+                     (the newest IN_FLIGHT packets are not judged yet)
+  1 packets_sent
+  2 packets_delivered
+  3 packets_lost     sent packets never received (excluding those in flight)
+  4 token_bps        token payload bit/s of the last `window` packets
+                     (11 bits x (K + r1 + r2) x frame rate)
+  5 air_bps          on-air bit/s of the last `window` packets (whole packet)
+  6 K, 7 r1, 8 r2    the plan of the newest packet, read from its header
+  9 feedback_loss    the receiver's last reported loss rate (0 before any)
+ 10 feedback_burst   the receiver's last reported mean burst (0 before any)
+
+The car of that PDU is a dict with the same names, so it serves a
+`message_debug` or a script as well as GNU Radio's `pdu_to_tagged_stream`
+-> `deinterleave` -> `qtgui_number_sink` chain. `summary` carries the same
+figures as one line of text (a PMT symbol) for a QT GUI Message Edit Box.
+
+audio_out: an audio sink that falls back to a null sink (with one warning)
+when the machine has no sound card, so a flowgraph with speech output also
+runs headless or in a container.
+"""
+
+import collections
+import threading
+
+import numpy as np
+import pmt
+from gnuradio import blocks, gr
+
+from ..common import params as P
+from ..common.guard import Guard
+from ..common.pmt_util import parse_feedback
+
+FIGURES = ("loss_window", "packets_sent", "packets_delivered", "packets_lost", "token_bps", "air_bps",
+           "K", "r1", "r2", "feedback_loss", "feedback_burst")
+IN_FLIGHT = 2
+TOKEN_BITS = 11
+
+
+def parse_header(data):
+    """(seq, K, r1, r2, crc) of a LargeSC packet's 3-byte header
+    (docs/packet_format.md); None when it is not one."""
+    if len(data) < 3 or (data[1] >> 6) != 1:
+        return None
+    return int(data[0]), (data[1] & 0x1F) + 1, data[2] >> 4, data[2] & 0x0F, bool(data[1] & 0x20)
+
+
+def _packet_bytes(msg):
+    """the u8 payload of a packet PDU as a numpy array, or None."""
+    if not pmt.is_pair(msg):
+        return None
+    v = pmt.cdr(msg)
+    if not pmt.is_u8vector(v):
+        return None
+    return np.asarray(pmt.u8vector_elements(v), dtype=np.uint8)
+
+
+class link_monitor(gr.basic_block):
+    """Windowed link figures (see the module docstring)."""
+
+    def __init__(self, window=50, update_every=6, frame_rate=12.5):
+        gr.basic_block.__init__(self, name="largesc_link_monitor", in_sig=None, out_sig=None)
+        # window: packets (sequence numbers wrap at 256)
+        self.window = P.check_int("window", window, IN_FLIGHT + 1, 200)
+        self.update_every = P.check_int("update_every", update_every, 1, 1000000)
+        self.frame_rate = P.check_float("frame_rate", frame_rate, 0.0, 1000.0, lo_open=True)
+        # seq -> received flag for the last `window` sent packets, oldest first
+        self._recent = collections.OrderedDict()
+        self._early = {}  # received before their `sent` copy was handled
+        self._sizes = collections.deque(maxlen=self.window)  # (tokens, bytes) per sent packet
+        self._sent = 0
+        self._delivered = 0
+        self._lost_old = 0  # lost packets that left the window
+        self._plan = (0, 0, 0)
+        self._fb = (0.0, 0.0)
+        self._rejected = 0
+        self._updates = 0
+        self._log = gr.logger("largesc_link_monitor")
+        self.guard = Guard("link_monitor", self._log)
+        self._handled = 0
+        # figures() may be called from another thread (a GRC Function Probe)
+        self._lock = threading.RLock()
+        for port in ("sent", "received", "feedback"):
+            self.message_port_register_in(pmt.intern(port))
+        # GNU Radio's Python gateway looks handlers up by method name
+        self.guard.install(self, "sent", self.handle_sent)
+        self.guard.install(self, "received", self.handle_received)
+        self.guard.install(self, "feedback", self.handle_feedback)
+        self.message_port_register_out(pmt.intern("figures"))
+        self.message_port_register_out(pmt.intern("summary"))
+
+    # a handler must never raise: that would end the block's message thread
+    def _guarded(self, fn, msg, port):
+        with self._lock:
+            self._guarded_locked(fn, msg, port)
+
+    def _guarded_locked(self, fn, msg, port):
+        try:
+            why = fn(msg)
+            if why is not True:
+                self._rejected += 1
+                self.guard.note(f"{port}: rejected", why or "not a LargeSC packet PDU")
+        except Exception as e:  # noqa: BLE001 - count, log, go on
+            self._rejected += 1
+            self.guard.note(f"{port}: {type(e).__name__}", e)
+        finally:
+            self._handled += 1
+
+    def handle_sent(self, msg):
+        self._guarded(self._on_sent, msg, "sent")
+
+    def handle_received(self, msg):
+        self._guarded(self._on_received, msg, "received")
+
+    def handle_feedback(self, msg):
+        self._guarded(self._on_feedback, msg, "feedback")
+
+    def _on_sent(self, msg):
+        data = _packet_bytes(msg)
+        hdr = None if data is None else parse_header(data)
+        if hdr is None:
+            return False
+        seq, k, r1, r2, _ = hdr
+        self._sent += 1
+        if seq in self._recent:  # the same seq 256 packets ago (window <= 200: never in practice)
+            self._retire(seq)
+        while len(self._recent) >= self.window:
+            self._retire(next(iter(self._recent)))
+        got = self._early.pop(seq, 0) > 0
+        self._recent[seq] = got
+        self._sizes.append((k + r1 + r2, len(data)))
+        self._plan = (k, r1, r2)
+        if self._sent % self.update_every == 0:
+            self.publish()
+        return True
+
+    def _retire(self, seq):
+        if not self._recent.pop(seq):
+            self._lost_old += 1
+
+    def _on_received(self, msg):
+        data = _packet_bytes(msg)
+        hdr = None if data is None else parse_header(data)
+        if hdr is None:
+            return False
+        seq = hdr[0]
+        self._delivered += 1
+        if seq in self._recent:
+            self._recent[seq] = True
+        elif len(self._early) < 16:
+            self._early[seq] = 1
+        return True
+
+    def _on_feedback(self, msg):
+        # the controller's rules (pmt_util.parse_feedback): the view never
+        # shows a report the controller refused
+        parsed = parse_feedback(msg)
+        if isinstance(parsed, str):
+            return "feedback: " + parsed
+        self._fb = parsed[:2]
+        return True
+
+    def figures(self):
+        """dict of the current figures, named as in FIGURES. Thread-safe: a GRC
+        Function Probe may poll it (examples/sim_link.grc does, 4 times a second)."""
+        with self._lock:
+            return self._figures()
+
+    def _figures(self):
+        flags = list(self._recent.values())
+        judged = flags[:-IN_FLIGHT] if len(flags) > IN_FLIGHT else []
+        lost_window = sum(1 for f in judged if not f)
+        tokens = sum(t for t, _ in self._sizes)
+        nbytes = sum(b for _, b in self._sizes)
+        n = max(len(self._sizes), 1)
+        return dict(loss_window=lost_window / len(judged) if judged else 0.0,
+                    packets_sent=float(self._sent), packets_delivered=float(self._delivered),
+                    packets_lost=float(self._lost_old + lost_window),
+                    token_bps=tokens * TOKEN_BITS * self.frame_rate / n, air_bps=nbytes * 8 * self.frame_rate / n,
+                    K=float(self._plan[0]), r1=float(self._plan[1]), r2=float(self._plan[2]),
+                    feedback_loss=self._fb[0], feedback_burst=self._fb[1])
+
+    def summary(self, f=None):
+        f = f or self.figures()
+        return (f"loss {100 * f['loss_window']:.1f} % (last {self.window} packets) | sent {f['packets_sent']:.0f}"
+                f" delivered {f['packets_delivered']:.0f} lost {f['packets_lost']:.0f} | plan K {f['K']:.0f}"
+                f" r1 {f['r1']:.0f} r2 {f['r2']:.0f} | {f['token_bps']:.0f} bit/s tokens, {f['air_bps']:.0f}"
+                f" bit/s on air | feedback loss {f['feedback_loss']:.3f} burst {f['feedback_burst']:.2f}")
+
+    def publish(self):
+        f = self.figures()
+        meta = pmt.make_dict()
+        for name in FIGURES:
+            meta = pmt.dict_add(meta, pmt.intern(name), pmt.from_double(f[name]))
+        vec = pmt.init_f32vector(len(FIGURES), [float(f[name]) for name in FIGURES])
+        self.message_port_pub(pmt.intern("figures"), pmt.cons(meta, vec))
+        self.message_port_pub(pmt.intern("summary"), pmt.intern(self.summary(f)))
+        self._updates += 1
+
+    def messages_rejected(self):
+        return self._rejected
+
+    def messages_handled(self):
+        """Messages completely handled on any port (accepted or rejected)."""
+        return self._handled
+
+    def rejections(self):
+        """{reason: count} of rejected or failed messages (see guard.py)."""
+        return self.guard.counts()
+
+    def updates(self):
+        return self._updates
+
+
+class audio_out(gr.hier_block2):
+    """Audio sink (gr-audio) that becomes a null sink, with one warning, when
+    no sound card can be opened."""
+
+    def __init__(self, sample_rate=16000, device="", ok_to_block=True):
+        sample_rate = P.check_int("sample_rate", sample_rate, 1000, 384000)
+        P.check_str("device", device)
+        ok_to_block = P.check_bool("ok_to_block", ok_to_block)
+        gr.hier_block2.__init__(self, "largesc_audio_out", gr.io_signature(1, 1, gr.sizeof_float),
+                                gr.io_signature(0, 0, 0))
+        self.has_audio = False
+        try:
+            from gnuradio import audio
+            self.sink = audio.sink(int(sample_rate), str(device), bool(ok_to_block))
+            self.has_audio = True
+        except Exception as e:  # noqa: BLE001 - no sound card is a normal case here
+            gr.logger("largesc_audio_out").warn(f"largesc audio_out: no audio device {device or 'default'!r} ({e}); audio is discarded")
+            self.sink = blocks.null_sink(gr.sizeof_float)
+        self.connect(self, self.sink)

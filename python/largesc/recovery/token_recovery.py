@@ -1,0 +1,250 @@
+#
+# Copyright 2026 gr-largesc authors.
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+"""token_recovery: masked token frames in, complete token frames out. The
+recovery logic is recovery.py; this file is the GNU Radio glue."""
+
+import threading
+
+import numpy as np
+import pmt
+from gnuradio import gr
+
+from ..common import params as P
+from . import core as R
+from ..common.guard import Guard
+from ..common.pmt_util import to_int as _to_int
+
+MAX_FRAME = 2 ** 64 - 1
+
+_K_FRAME = pmt.intern("frame")
+_K_NQ = pmt.intern("n_q")
+_K_MASK = pmt.intern("mask")
+_K_RECOVERED = pmt.intern("recovered")
+_K_NQ_IN = pmt.intern("n_q_in")
+_K_MALFORMED = pmt.intern("recovery_malformed")
+_K_UNTRAINED = pmt.intern("recovery_untrained")
+
+
+class _Malformed(ValueError):
+    def __init__(self, reason, why):
+        super().__init__(f"{reason}: {why}")
+        self.reason, self.why = reason, str(why)
+
+
+class token_recovery(gr.basic_block):
+    """Fills the tokens a lossy link lost, frame by frame.
+
+    Ports
+      in:    token-frame PDUs from uep_depacketizer: dict with `frame`, `n_q`,
+             `mask` (u8vector, 1 = received); u16vector of n_q tokens.
+      out:   complete token frames: every token valid, received ones
+             unchanged; `n_q` may shrink (hold drops stale fine codebooks;
+             `n_q_in` keeps the input width), `mask` is cut to n_q and
+             `recovered` (u8vector, n_q, 1 = filled by recovery) added.
+      flush: any message: plays out the frames the lm backend still holds
+             (latency max(delays) frames) and starts a new stream.
+
+    A frame whose number is not the previous + 1 starts a new stream (state
+    reset, counted in restarts()); a jump of any size is one restart and
+    produces exactly one output frame, so no message can create unbounded
+    output. A frame without a `frame` key gets the previous + 1 (0 at the
+    start). A malformed frame (not a pair/dict/u16vector, `frame` present but
+    not a uint64/integer >= 0 (a double, a symbol, -1), mask not a u8vector
+    of n_q values 0/1, tokens > 2047, n_q mismatch, 0 or more than 32 tokens)
+    is counted, logged at WARNING (first, then every 1000th per reason) and
+    passed on as an all-lost frame of the last good width
+    (`recovery_malformed` True; its `frame` is its own valid index, else the
+    previous + 1). An internal error while recovering a frame is caught,
+    counted (frames_dropped(), rejections()) and logged; that frame is
+    dropped and the block goes on.
+
+    Parameters: see recovery.make_recovery. The lm/moshi-only parameters
+    (model, checkpoint, adapter, lora_rank, temperature, top_k, seed,
+    feed_back) are refused with the hold backend unless they have their
+    default values; device and threads are ignored by hold. threads > 0 sets
+    torch's thread count (process-wide; 1 is fastest for small models on CPU).
+    """
+
+    def __init__(self, backend="hold", max_hold=R.DEFAULT_MAX_HOLD, min_codebooks=1, model="",
+                 checkpoint="", adapter="", lora_rank=0, temperature=0.0, top_k=0, seed=0,
+                 feed_back="auto", device="auto", threads=0):
+        gr.basic_block.__init__(self, name="token_recovery", in_sig=None, out_sig=None)
+        threads = P.check_int("threads", threads, 0, 1024)
+        if backend != "hold" and threads > 0:
+            import torch
+            torch.set_num_threads(threads)
+        self._core = R.make_recovery(backend, max_hold, min_codebooks, model, checkpoint, adapter,
+                                     lora_rank, temperature, top_k, seed, feed_back, device)
+        self._untrained = bool(self._core.info.get("untrained", False))
+        self._lock = threading.Lock()
+        self._last_frame = None
+        self._last_width = 1
+        self._frames_in = self._frames_out = self._malformed = 0
+        self._tokens_lost = self._tokens_recovered = self._codebooks_dropped = 0
+        self._restarts = 0
+        self._dropped = 0
+        self.guard = Guard("token_recovery", self.logger)
+        self.message_port_register_in(pmt.intern("in"))
+        self.message_port_register_in(pmt.intern("flush"))
+        self.message_port_register_out(pmt.intern("out"))
+        self.guard.install(self, "in", self._handle)
+        self.guard.install(self, "flush", lambda _m: self.flush())
+
+    # --- parsing ------------------------------------------------------------
+
+    @staticmethod
+    def _frame_of(meta):
+        """(present, frame): frame = a uint64 / integer PMT >= 0, else None."""
+        fv = pmt.dict_ref(meta, _K_FRAME, pmt.PMT_NIL)
+        if pmt.is_null(fv) and not pmt.dict_has_key(meta, _K_FRAME):
+            return False, None
+        f = _to_int(fv)
+        return True, (f if f is not None and 0 <= f <= MAX_FRAME else None)
+
+    def _parse(self, msg):
+        """(meta, tokens, mask, frame) or raises _Malformed(reason, why)."""
+        if not pmt.is_pair(msg) or pmt.is_dict(msg):
+            raise _Malformed("not a PDU", "not a pair of dict and vector")
+        meta, vec = pmt.car(msg), pmt.cdr(msg)
+        if not pmt.is_dict(meta) or not pmt.is_u16vector(vec):
+            raise _Malformed("not a PDU", "expected a dict and a u16vector")
+        present, frame = self._frame_of(meta)
+        if present and frame is None:
+            raise _Malformed("bad frame index", "'frame' must be a uint64 or integer >= 0")
+        n = pmt.length(vec)
+        if not 1 <= n <= R.MAX_CODEBOOKS:
+            raise _Malformed("bad tokens", f"{n} tokens (must be 1..{R.MAX_CODEBOOKS})")
+        tokens = np.asarray(pmt.u16vector_elements(vec), dtype=np.int64)
+        mv = pmt.dict_ref(meta, _K_MASK, pmt.PMT_NIL)
+        if not pmt.is_u8vector(mv):
+            raise _Malformed("bad mask", "no u8vector mask")
+        mask = np.asarray(pmt.u8vector_elements(mv), dtype=np.int64)
+        n_q = _to_int(pmt.dict_ref(meta, _K_NQ, pmt.PMT_NIL))
+        if n_q is not None and n_q != len(tokens):
+            raise _Malformed("bad n_q", "n_q does not match the tokens")
+        try:
+            tokens, mask = R.check_frame(tokens, mask)
+        except ValueError as e:
+            raise _Malformed("bad mask" if "mask" in str(e) else "bad tokens", e) from None
+        return meta, tokens, mask, frame
+
+    def _handle(self, msg):
+        # frames_in() counts frames completely handled: the outputs of a frame
+        # are published before it is counted in, so a caller that sees every
+        # frame counted in knows nothing is still inside the block.
+        try:
+            self._handle_frame(msg)
+        except Exception as e:  # noqa: BLE001 - counted, logged, frame dropped
+            with self._lock:
+                self._dropped += 1
+            self.guard.note(f"in: {type(e).__name__}", e)
+        finally:
+            with self._lock:
+                self._frames_in += 1
+
+    def _handle_frame(self, msg):
+        with self._lock:
+            malformed = False
+            try:
+                meta, tokens, mask, frame = self._parse(msg)
+            except _Malformed as e:
+                malformed = True
+                self._malformed += 1
+                self.guard.note(f"in: {e.reason}", e.why)
+                meta = frame = None
+                try:
+                    if pmt.is_pair(msg) and not pmt.is_dict(msg) and pmt.is_dict(pmt.car(msg)):
+                        meta = pmt.car(msg)
+                        frame = self._frame_of(meta)[1]
+                except Exception:  # noqa: BLE001
+                    meta = frame = None
+                if meta is None:
+                    meta = pmt.make_dict()
+                n = self._last_width
+                tokens, mask = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
+                meta = pmt.dict_add(meta, _K_MALFORMED, pmt.PMT_T)
+            if frame is None:
+                frame = 0 if self._last_frame is None else (self._last_frame + 1) % (MAX_FRAME + 1)
+                meta = pmt.dict_add(meta, _K_FRAME, pmt.from_uint64(frame))
+            out = []
+            if self._last_frame is not None and frame != self._last_frame + 1:
+                out += self._core.flush()   # new stream: play out the old one, reset
+                self._restarts += 1
+            self._last_frame = frame
+            if not malformed:
+                self._last_width = len(tokens)
+            self._tokens_lost += int((~mask).sum())
+            out += self._core.push(tokens, mask, meta)
+        self._publish(out)
+
+    def _publish(self, frames):
+        for f in frames:
+            meta = f.meta
+            meta = pmt.dict_add(meta, _K_NQ, pmt.from_long(len(f.tokens)))
+            meta = pmt.dict_add(meta, _K_NQ_IN, pmt.from_long(f.n_q_in))
+            meta = pmt.dict_add(meta, _K_MASK, pmt.init_u8vector(len(f.mask), f.mask.tolist()))
+            meta = pmt.dict_add(meta, _K_RECOVERED,
+                                pmt.init_u8vector(len(f.recovered), f.recovered.tolist()))
+            if self._untrained:
+                meta = pmt.dict_add(meta, _K_UNTRAINED, pmt.PMT_T)
+            vec = pmt.init_u16vector(len(f.tokens), f.tokens.tolist())
+            self.message_port_pub(pmt.intern("out"), pmt.cons(meta, vec))
+            with self._lock:
+                self._frames_out += 1
+                self._tokens_recovered += int(f.recovered.sum())
+                self._codebooks_dropped += f.n_q_in - len(f.tokens)
+
+    # --- control and statistics --------------------------------------------
+
+    def flush(self):
+        """Plays out held frames (lm backend) and resets the stream state."""
+        with self._lock:
+            out = self._core.flush()
+            self._last_frame = None
+        self._publish(out)
+
+    def reset(self):
+        """Drops held frames and starts a new stream."""
+        with self._lock:
+            self._core.reset()
+            self._last_frame = None
+
+    def backend(self):
+        return self._core.backend
+
+    def info(self):
+        return dict(self._core.info)
+
+    def latency_frames(self):
+        return self._core.latency_frames
+
+    def frames_in(self):
+        return self._frames_in
+
+    def frames_out(self):
+        return self._frames_out
+
+    def frames_malformed(self):
+        return self._malformed
+
+    def tokens_lost(self):
+        return self._tokens_lost
+
+    def tokens_recovered(self):
+        return self._tokens_recovered
+
+    def codebooks_dropped(self):
+        return self._codebooks_dropped
+
+    def restarts(self):
+        return self._restarts
+
+    def frames_dropped(self):
+        """Frames dropped by an internal error (see rejections())."""
+        return self._dropped
+
+    def rejections(self):
+        """{reason: count} of rejected or failed messages (see guard.py)."""
+        return self.guard.counts()

@@ -1,0 +1,362 @@
+#
+# Copyright 2026 gr-largesc authors.
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+"""largesc-sim: speech over a simulated lossy packet link, LargeSC against the
+codecs radio people deploy (Codec2, Opus, LPCNet, AAC; EnCodec when its
+weights are present), with quality metrics,
+a JSON/CSV report and plots.
+
+Examples:
+  largesc-sim --demo                                   # real LibriVox speech, small sweep
+  largesc-sim talk.wav --loss 0,0.05,0.1,0.2,0.3 --burst 1,3 \\
+      --bitrate 550,1100,2060 --recovery hold --out campaign1
+  largesc-sim --demo --scheduler tcp://10.0.0.5:8786   # run the points on a Dask cluster
+  largesc-sim --demo --trace docs/traces/phy_awgn_12db.trace   # replay a recorded loss trace
+  largesc-sim --corpus LibriSpeech/test-clean --utterances 200 --max-seconds 15   # a corpus
+  largesc-sim a.wav b.wav --transcripts texts.tsv        # your files with their transcripts
+
+Each sweep point runs as an independent job (local processes by default).
+Finished points are kept in OUT/rows.jsonl: re-running the same command
+resumes an interrupted campaign.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+from ..codec import weights as W
+from ..eval import corpus as C
+
+
+def floats(s):
+    try:
+        return [float(x) for x in s.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {s!r}")
+
+
+def _weights_missing(B, name):
+    """The reason, when baseline `name` is unavailable only because no
+    weights exist anywhere (a neural codec with no weights named, none
+    cached); None otherwise (not installed, a named file missing or bad)."""
+    try:
+        B.get_baseline(name).check_available()
+    except B.BaselineUnavailable as e:
+        from ..eval.neural_codecs import EncodecWeightsMissing
+        return str(e) if isinstance(e, EncodecWeightsMissing) else None
+    return None
+
+
+def words(s):
+    return [x.strip() for x in s.split(",") if x.strip()]
+
+
+def select_utterances(a, C):
+    """(corpus.Selection, words naming the source) of the parsed arguments
+    (docs/corpora.md: whole utterances; what is cut and when)."""
+    limits = dict(max_seconds=a.max_seconds, total_seconds=a.total_seconds, seed=a.seed, out_dir=a.out)
+    if a.corpus:
+        layout, read, utts = C.read_corpus(a.corpus, a.corpus_split)
+        name = "LibriSpeech" if layout == C.LIBRISPEECH else "Common Voice"
+        return C.choose(utts, a.utterances, cut="never", **limits), f"{name} corpus {read}"
+    if a.demo:
+        utts = C.demo_utterances()
+        if a.utterances:
+            return C.choose(utts, a.utterances, cut="fallback", **limits), "demo clips (sampled)"
+        if a.clips > len(utts):
+            print(f"note: --clips {a.clips}, but the demo has {len(utts)} clips: using all of them",
+                  file=sys.stderr)
+        return C.choose(utts, a.clips, sample=False, cut="fallback", **limits), "demo clips"
+    utts = C.file_utterances(a.inputs, a.transcripts)
+    if a.transcripts:
+        return C.choose(utts, a.utterances, cut="never", **limits), f"files with transcripts {a.transcripts}"
+    return C.choose(utts, a.utterances, cut="longer", **limits), "files without transcripts"
+
+
+def wer_reference_counts(clips, metrics):
+    """{wer_reference label: utterances} when WER is measured, else {}."""
+    import collections
+    from . import campaign as sim
+    return dict(collections.Counter(sim.wer_reference(c) for c in clips)) if "wer" in metrics else {}
+
+
+REFERENCE_WORDS = {C.REF_CORPUS: "the corpus transcript", C.REF_TRANSCRIPTS: "the --transcripts file",
+                   C.REF_WHISPER: "Whisper tiny.en's transcript of the clean input"}
+
+
+def wer_reference_note(counts):
+    """One console line saying what every WER was measured against, from
+    wer_reference_counts."""
+    if not counts:
+        return ""
+    parts = [f"{REFERENCE_WORDS.get(k, k)} ({k}) for {n} utterance(s)" for k, n in sorted(counts.items())]
+    s = "WER reference: " + "; ".join(parts) + " (row field wer_reference)."
+    if C.REF_WHISPER in counts:
+        s += (" Against Whisper's own reading of the clean speech, WER measures what the link changes, "
+              "not the recogniser's absolute accuracy.")
+    return s
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="largesc-sim", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("inputs", nargs="*", help="speech files (any rate; wav, flac, mp3, ogg...)")
+    ap.add_argument("--demo", action="store_true", help="use real recorded speech shipped by Debian "
+                    "(pocketsphinx-testdata, LibriVox clips with transcripts)")
+    ap.add_argument("--corpus", default=None, metavar="DIR",
+                    help="a speech corpus with transcripts: LibriSpeech (SPEAKER/CHAPTER/*.flac with "
+                    "*.trans.txt) or Common Voice (clips/*.mp3 with test.tsv etc.); see docs/corpora.md")
+    ap.add_argument("--corpus-split", default="", metavar="NAME",
+                    help="Common Voice: the .tsv to read (default test, else dev, validated, train); "
+                    "LibriSpeech: a subfolder such as test-clean (default the whole tree)")
+    ap.add_argument("--transcripts", default=None, metavar="FILE.tsv",
+                    help="transcripts of your speech files: lines PATH<TAB>TEXT (PATH as given, or the "
+                    "bare file name); every file needs one. Without: WER against Whisper's transcript "
+                    "of the clean input")
+    ap.add_argument("--utterances", type=int, default=None, metavar="N",
+                    help="sample N whole utterances (seeded by --seed) of the corpus, files or demo "
+                    "(default: every one that fits the limits)")
+    ap.add_argument("--clips", type=int, default=2, help="demo: the first N clips that fit --max-seconds, "
+                    "1..5 (default 2)")
+    ap.add_argument("--max-seconds", type=float, default=6.0,
+                    help="longest utterance to use (default 6 s; 0 = no limit). Utterances with a "
+                    "transcript (corpus, --transcripts, demo) are used whole and longer ones left out; "
+                    "files without transcripts are cut to it; see docs/corpora.md")
+    ap.add_argument("--total-seconds", type=float, default=0.0,
+                    help="stop adding utterances (in the seeded order) before the total would exceed "
+                    "this (default 0 = no limit)")
+    ap.add_argument("--loss", type=floats, default=None,
+                    help="packet loss rates (default 0,0.1,0.3; none when --trace is given)")
+    ap.add_argument("--trace", action="append", default=[], metavar="FILE|DIR",
+                    help="replay a packet-loss trace (docs/traces.md): one sweep point per file, "
+                    "every system sees the same losses in time; repeatable; a folder stands for "
+                    "every *.trace in it (largesc-phy-sweep --trace-dir)")
+    ap.add_argument("--burst", type=floats, default=[1.0], help="mean burst lengths in packets; 1 = i.i.d. (default 1)")
+    ap.add_argument("--bitrate", type=floats, default=[1100.0], help="LargeSC token budgets in bit/s, 550..2060 (default 1100)")
+    ap.add_argument("--recovery", type=words, default=["hold"],
+                    help="LargeSC recovery backends, comma-separated: hold (classical repetition), "
+                    "lm (speech LM + LoRA: needs --lm-model or --lm-adapter), moshi (Moshi 7B, CUDA GPU "
+                    "and weights), none (default hold)")
+    ap.add_argument("--lm-model", default="", help="recovery LM config for 'lm': tiny, small100m, "
+                    "moshi7b or a .json file (default: the one --lm-adapter was trained for)")
+    ap.add_argument("--lm-checkpoint", default="", help="base LM weights: a .safetensors file "
+                    "(largesc-finetune --mode full), random:SEED (untrained), or for 'moshi' hf / "
+                    "hf:OWNER/REPO / a local model.safetensors (default: the adapter's base, else "
+                    "random:0 for lm, hf for moshi)")
+    ap.add_argument("--lm-adapter", default="", help="LoRA adapter written by largesc-finetune "
+                    "(PATH.safetensors with PATH.json)")
+    ap.add_argument("--recovery-device", default="auto", help="device of the recovery LM: auto, cpu, "
+                    "cuda (default auto: cuda when there is one)")
+    ap.add_argument("--baselines", type=words, default=None,
+                    help="baseline systems, comma-separated: codec2_700c, codec2_1200, codec2_3200, "
+                    "opus_6k, opus_24k_fec, lpcnet_1733, aac_10k, aac_16k, aac_24k, encodec_1.5k, "
+                    "encodec_3k (default: the default set, each one that can run here; EnCodec "
+                    "needs its weights, or runs UNTRAINED when named: docs/evaluation.md); "
+                    "'none' for none")
+    ap.add_argument("--metrics", type=words, default=None, help="metrics (default: every one available)")
+    ap.add_argument("--weights", default=None, help=W.TOOL_WEIGHTS_HELP)
+    ap.add_argument("--codec-mode", default="exact", choices=["exact", "eager", "fast", "fast-int8"],
+                    help="Mimi streaming path (default exact: upstream tokens, faster kernels; see docs/mimi.md)")
+    ap.add_argument("--max-offset", type=int, default=1, help="UEP copy offset D = playout delay in frames (0..2)")
+    ap.add_argument("--feedback", action="store_true", help="close the loss feedback loop (ideal return channel)")
+    ap.add_argument("--device", default="auto", help="device of the link's Mimi codec: auto, cpu, cuda "
+                    "or cuda:N (default auto: cuda when torch sees a GPU); checked before any work")
+    ap.add_argument("--seed", type=int, default=1,
+                    help="seed of the loss patterns (each utterance its own, the same for every "
+                    "system), of --utterances sampling and of untrained models (default 1)")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel local jobs (default: cores)")
+    ap.add_argument("--scheduler", default=None, help="Dask scheduler address (tcp://host:8786): run points there")
+    ap.add_argument("--out", default="largesc-sim-out", help="output folder (default largesc-sim-out)")
+    ap.add_argument("--no-audio", action="store_true", help="do not write output audio")
+    ap.add_argument("--no-progress", action="store_true")
+    a = ap.parse_args(argv)
+
+    from . import report as R
+    from . import campaign as sim
+    from ..eval import baselines as B
+    from ..eval import corpus as C
+    from ..eval import metrics as M
+    from ..eval import speech as S
+
+    # ---- every check before any long work
+    sources = [n for n, on in (("speech files", a.inputs), ("--demo", a.demo), ("--corpus", a.corpus)) if on]
+    if not sources:
+        ap.error("give speech files, --corpus DIR or --demo")
+    if len(sources) > 1:
+        ap.error(f"give one source of speech: {' or '.join(sources)}")
+    if a.transcripts and not a.inputs:
+        ap.error("--transcripts is for your own speech files (a corpus and the demo have their own)")
+    if a.corpus_split and not a.corpus:
+        ap.error("--corpus-split is for --corpus")
+    if a.utterances is not None and a.utterances < 1:
+        ap.error(f"--utterances must be >= 1, got {a.utterances}")
+    if not a.total_seconds >= 0 or a.total_seconds == float("inf"):
+        ap.error(f"--total-seconds must be a finite number >= 0 (0 = no limit), got {a.total_seconds}")
+    try:
+        device = sim.resolve_device(a.device)
+    except sim.DeviceError as e:
+        ap.error(str(e))
+    for br in a.bitrate:
+        try:
+            sim.check_bitrate(br)
+        except ValueError as e:
+            ap.error(str(e))
+    from ..traces import trace as TR
+    try:
+        a.trace = sim.expand_trace_args(a.trace)
+    except TR.TraceError as e:
+        ap.error(f"--trace: {e}")
+    if a.loss is None:
+        a.loss = [] if a.trace else [0.0, 0.1, 0.3]
+    try:
+        traces = sim.load_traces(a.trace)
+    except TR.TraceError as e:
+        ap.error(f"--trace: {e}")
+    for p in a.loss:
+        if not 0.0 <= p < 1.0:
+            ap.error(f"loss rate {p} must be in [0, 1)")
+    for b in a.burst:
+        if b < 1.0:
+            ap.error(f"mean burst {b} must be >= 1 packet")
+    if a.jobs < 1:
+        ap.error(f"--jobs must be >= 1, got {a.jobs}")
+    if a.max_offset not in (0, 1, 2):
+        ap.error(f"--max-offset (UEP copy offset D = playout delay in frames) must be 0, 1 or 2, "
+                 f"got {a.max_offset}")
+    if a.clips < 1:
+        ap.error(f"--clips must be >= 1, got {a.clips}")
+    if not a.max_seconds >= 0 or a.max_seconds == float("inf"):
+        ap.error(f"--max-seconds must be a finite number >= 0 (0 = no limit), got {a.max_seconds}")
+    metrics = a.metrics or list(M.DEFAULT_METRICS)
+    try:
+        M.check_metrics(metrics)
+    except ValueError as e:
+        ap.error(str(e))
+    baseline_weights = {}
+    if a.baselines == ["none"]:
+        baselines = []
+    elif a.baselines is None:
+        avail = B.available_baselines(B.DEFAULT_BASELINES)
+        baselines = [b for b in B.DEFAULT_BASELINES if avail[b][0]]
+        for b in B.DEFAULT_BASELINES:
+            if not avail[b][0]:
+                print(f"note: baseline {b} skipped: {avail[b][1]}", file=sys.stderr)
+    else:
+        baselines = a.baselines
+        for b in baselines:
+            if b not in B.BASELINES:
+                ap.error(f"unknown codec {b!r}; known: {', '.join(B.BASELINES)}")
+            avail = B.available_baselines([b])     # only those asked for (EnCodec's reads its weights)
+            if not avail[b][0]:
+                missing = _weights_missing(B, b)
+                if not missing:
+                    ap.error(f"codec {b!r} cannot run here: {avail[b][1]}")
+                # asked for by name, and no weights anywhere: the one weights
+                # rule (docs/mimi.md) - an UNTRAINED model, loudly, labelled
+                baseline_weights[b] = f"random:{a.seed}"
+                print(W.untrained_warning(missing, f"random:{a.seed}", codec="EnCodec",
+                                          system=f"baseline {b}"), file=sys.stderr)
+    try:
+        os.makedirs(a.out, exist_ok=True)
+        probe = os.path.join(a.out, ".write-test")
+        open(probe, "w").close()
+        os.remove(probe)
+    except OSError as e:
+        ap.error(f"output folder {a.out!r} cannot be written: {e}")
+    try:
+        sel, source = select_utterances(a, C)
+    except FileNotFoundError as e:
+        ap.error(str(e))
+    except C.CorpusError as e:
+        ap.error(str(e))
+    for u in sel.utterances:
+        try:
+            S.load(u.path, 16000)
+        except S.SpeechError as e:
+            ap.error(str(e))
+    # absolute paths: Dask workers (and pool processes) may run elsewhere in the file system
+    clips = [dict(u.clip(), path=os.path.abspath(u.path)) for u in sel.utterances]
+    print(f"speech: {source}: {sel.describe()}", file=sys.stderr)
+    if sel.cut:
+        print(f"note: no demo clip is {a.max_seconds:g} s or shorter: the first {len(clips)} cut to "
+              f"{a.max_seconds:g} s, so their transcripts no longer match; WER reference: Whisper's "
+              "transcript of the clean cut input", file=sys.stderr)
+    rec_args = dict(model=a.lm_model, checkpoint=a.lm_checkpoint, adapter=a.lm_adapter,
+                    device=a.recovery_device)
+    probe_opts = sim.Options(recovery_args=rec_args)
+    from ..recovery import core as RC
+    for r in a.recovery:
+        if r not in RC.BACKENDS + ("none",):
+            ap.error(f"unknown recovery backend {r!r}; use {', '.join(RC.BACKENDS + ('none',))}")
+    if any((a.lm_model, a.lm_checkpoint, a.lm_adapter)) and not set(a.recovery) & {"lm", "moshi"}:
+        ap.error("--lm-model, --lm-checkpoint and --lm-adapter are for --recovery lm or moshi")
+    try:
+        recs = sim.check_recoveries(a.recovery, probe_opts)
+    except RC.RecoveryError as e:
+        ap.error(f"--recovery: {e}")
+    for r, desc in recs.items():
+        if r not in ("hold", "none"):
+            print(f"recovery {r}: model {desc.get('model')}, base {desc.get('checkpoint')}"
+                  + (f", adapter {desc['adapter']}" if desc.get("adapter") else "")
+                  + ("  [UNTRAINED: plumbing only]" if desc.get("untrained") else ""), file=sys.stderr)
+    client = None
+    if a.scheduler:
+        try:
+            client = sim.connect_scheduler(a.scheduler)
+        except sim.SchedulerUnreachable as e:
+            ap.error(str(e))
+    try:
+        weights = W.tool_weights(a.weights, a.seed)
+    except W.WeightsError as e:
+        ap.error(str(e))
+
+    opts = sim.Options(weights=weights, codec_mode=a.codec_mode, metrics=tuple(metrics),
+                       max_offset=a.max_offset, feedback=a.feedback, out_dir=a.out,
+                       save_audio=not a.no_audio, recovery_args=rec_args, device=device,
+                       baseline_weights=baseline_weights)
+    points = sim.make_grid(["largesc"] + baselines, a.bitrate, a.loss, a.burst, a.recovery, a.seed,
+                           {b: B.get_baseline(b).payload_bps for b in baselines}, traces)
+    print(f"largesc-sim: {len(points)} sweep points x {len(clips)} utterances = {len(points) * len(clips)} "
+          f"runs, metrics {', '.join(metrics)}, codec on {device}, "
+          f"{'Dask at ' + a.scheduler if a.scheduler else str(a.jobs) + ' local jobs'} -> {a.out}/",
+          file=sys.stderr)
+    t0 = time.time()
+    failures = []
+    try:
+        rows = sim.run_campaign(points, clips, opts, jobs=a.jobs, scheduler=client,
+                                progress=not a.no_progress, log=lambda s: print(s, file=sys.stderr),
+                                failures=failures)
+    except sim.CampaignMismatch as e:
+        ap.error(str(e))
+    finally:
+        if client is not None:
+            client.close()
+    wer_refs = wer_reference_counts(clips, metrics)
+    config = dict(vars(a), weights=weights, device=device, clips=[c["name"] for c in clips],
+                  speech_source=source, wer_references=wer_refs,
+                  points=len(points),
+                  traces=[dict(name=n, digest=d, file=f, **st)
+                          for (n, d, _, st), f in zip(traces, a.trace)])
+    rep = R.write_report(rows, config, a.out, failures)
+    plots = R.plot_report(rep, a.out)
+    print(f"done in {time.time() - t0:.0f} s: {a.out}/report.json, report.csv, summary.csv, "
+          f"comparisons.csv, "
+          f"{len(plots)} plots in {a.out}/plots/", file=sys.stderr)
+    print(R.format_summary(rep))
+    note = wer_reference_note(wer_refs)
+    if note:
+        print(note)
+    if failures:
+        print(f"\n{len(failures)} of {len(points)} sweep points FAILED (finished points are kept in "
+              f"{a.out}/rows.jsonl; re-run the same command to retry only these; reasons also in "
+              f"{a.out}/failures.jsonl):", file=sys.stderr)
+        for key, why in failures:
+            print(f"  {key}: {why}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
