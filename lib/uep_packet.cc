@@ -85,10 +85,7 @@ void build_packet_into(const packet_header& h,
     }
 }
 
-parse_status parse_packet(const uint8_t* data,
-                          size_t len,
-                          packet_header& h,
-                          std::vector<uint16_t>& tokens)
+parse_status parse_header(const uint8_t* data, size_t len, packet_header& h)
 {
     if (len < HEADER_BYTES)
         return parse_status::TOO_SHORT;
@@ -99,6 +96,17 @@ parse_status parse_packet(const uint8_t* data,
     h.k = uint8_t((data[1] & 0x1F) + 1);
     h.r[0] = uint8_t(data[2] >> 4);
     h.r[1] = uint8_t(data[2] & 0x0F);
+    return parse_status::OK;
+}
+
+parse_status parse_packet(const uint8_t* data,
+                          size_t len,
+                          packet_header& h,
+                          std::vector<uint16_t>& tokens)
+{
+    const parse_status hs = parse_header(data, len, h);
+    if (hs != parse_status::OK)
+        return hs;
     if (len != packet_size(h))
         return parse_status::BAD_LENGTH;
     if (h.crc) {
@@ -121,11 +129,11 @@ parse_status parse_packet(const uint8_t* data,
 // ---------------------------------------------------------------- packetizer
 
 const std::vector<uint8_t>& packetizer_core::packetize(uint64_t frame,
-                                                const uint16_t* tokens,
-                                                size_t n_q,
-                                                unsigned k,
-                                                unsigned r1,
-                                                unsigned r2)
+                                                       const uint16_t* tokens,
+                                                       size_t n_q,
+                                                       unsigned k,
+                                                       unsigned r1,
+                                                       unsigned r2)
 {
     if (n_q < 1 || n_q > MAX_CODEBOOKS)
         throw std::invalid_argument("a token frame has 1..32 tokens, got " +
@@ -158,7 +166,8 @@ const std::vector<uint8_t>& packetizer_core::packetize(uint64_t frame,
         r = src ? std::min(r, src->n_q) : 0;
         h.r[d - 1] = uint8_t(r);
         if (r) {
-            std::copy(src->tokens.begin(), src->tokens.begin() + r, d_tok.begin() + n_tok);
+            std::copy(
+                src->tokens.begin(), src->tokens.begin() + r, d_tok.begin() + n_tok);
             n_tok += r;
         }
     }
@@ -383,11 +392,12 @@ parse_status depacketizer_core::push(const uint8_t* data, size_t len)
     }
     // behind the playout point
     if (d_next - frame > int64_t(d_restart_gap)) {
-        const bool consecutive = d_behind_last_seq >= 0 &&
-                                 uint8_t(d_behind_last_seq + 1) == h.seq;
+        const bool consecutive =
+            d_behind_last_seq >= 0 && uint8_t(d_behind_last_seq + 1) == h.seq;
         d_behind_run = consecutive ? d_behind_run + 1 : 1;
         d_behind_last_seq = h.seq;
-        if (d_behind_run >= RESTART_RUN) { // transmitter restart: continue numbering after what we have
+        // transmitter restart: continue numbering after what we have
+        if (d_behind_run >= RESTART_RUN) {
             d_cnt.restarts++;
             d_behind_run = 0;
             emit_until(d_newest);
@@ -447,8 +457,8 @@ void simulate_uep(const int32_t* k,
         const size_t kk = std::min<size_t>(size_t(std::max(k[f], 0)), n_codebooks);
         std::fill(row, row + kk, 1);
         for (size_t d = 1; d <= D && d <= f; d++) {
-            const size_t r = std::min<size_t>(size_t(std::max(copies[f * D + d - 1], 0)),
-                                              n_codebooks);
+            const size_t r =
+                std::min<size_t>(size_t(std::max(copies[f * D + d - 1], 0)), n_codebooks);
             uint8_t* prow = mask + (f - d) * n_codebooks;
             std::fill(prow, prow + r, 1);
         }
@@ -479,15 +489,18 @@ uint64_t run_packet_path(const uint16_t* tokens,
             if (f.frame >= n_frames)
                 return;
             const size_t w = std::min<size_t>(f.tokens.size(), MAX_CODEBOOKS);
-            std::copy(f.tokens.begin(), f.tokens.begin() + w, tokens_out + f.frame * MAX_CODEBOOKS);
-            std::copy(f.mask.begin(), f.mask.begin() + w, mask_out + f.frame * MAX_CODEBOOKS);
+            std::copy(f.tokens.begin(),
+                      f.tokens.begin() + w,
+                      tokens_out + f.frame * MAX_CODEBOOKS);
+            std::copy(
+                f.mask.begin(), f.mask.begin() + w, mask_out + f.frame * MAX_CODEBOOKS);
         });
     };
     for (size_t f = 0; f < n_frames; f++) {
         const unsigned r1 = D >= 1 ? unsigned(std::max(copies[f * D], 0)) : 0;
         const unsigned r2 = D >= 2 ? unsigned(std::max(copies[f * D + 1], 0)) : 0;
-        const auto pkt = tx.packetize(
-            f, tokens + f * n_q, n_q, unsigned(std::max(k[f], 0)), r1, r2);
+        const auto pkt =
+            tx.packetize(f, tokens + f * n_q, n_q, unsigned(std::max(k[f], 0)), r1, r2);
         bytes += pkt.size();
         if (!lost[f]) {
             rx.push(pkt.data(), pkt.size());

@@ -145,6 +145,20 @@ class qa_packet_format(gr_unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "announces"):
             largesc.build_packet(largesc.packet_header(k=2), [1])
 
+    def test_parse_header_alone(self):
+        """largesc.parse_header reads the 3 header bytes of the spec's vectors
+        (literal bytes) and nothing more: length, CRC and padding unchecked."""
+        for hexs, want in (("05 41 00 ff e0 04", (5, False, 2, 0, 0)),
+                           ("ff 63 21 00 20 08 01 80 40 0a 01 80 38 ce e8", (255, True, 4, 2, 1)),
+                           ("05 41 00 ff e0", (5, False, 2, 0, 0)),           # bad_length for parse_packet
+                           ("05 41 00", (5, False, 2, 0, 0))):               # header only
+            with self.subTest(bytes=hexs):
+                h = largesc.parse_header(bytes.fromhex(hexs))
+                self.assertEqual((h.seq, h.crc, h.k, h.r1, h.r2), want)
+        for hexs in ("05 41", "", "05 c1 00 ff e0 04", "05 01 00"):           # too short, version 3, 0
+            with self.subTest(bytes=hexs):
+                self.assertIsNone(largesc.parse_header(bytes.fromhex(hexs)))
+
     def test_sizes(self):
         for k in range(1, 33):
             for r1 in (0, 3, 15):
@@ -303,7 +317,7 @@ class qa_uep_core(gr_unittest.TestCase):
 
     def test_sequence_wraparound(self):
         frames = random_frames(1000, 4, seed=4)
-        out, rx = run_core(frames, [(4, 1, 0)] * 1000, delay=1)
+        out, _rx = run_core(frames, [(4, 1, 0)] * 1000, delay=1)
         self.assertEqual([f["frame"] for f in out], list(range(1000)))
         self.assertTrue(all(f["primary"] for f in out))
 
@@ -312,7 +326,7 @@ class qa_uep_core(gr_unittest.TestCase):
         frames = random_frames(400, 4, seed=5)
         lost = np.zeros(400, np.uint8)
         lost[200:300] = 1
-        out, rx = run_core(frames, [(4, 0, 0)] * 400, lost=lost, delay=1)
+        out, _rx = run_core(frames, [(4, 0, 0)] * 400, lost=lost, delay=1)
         self.assertEqual([f["frame"] for f in out], list(range(400)))
         self.assertEqual(sum(not f["mask"].any() for f in out), 100)
 
@@ -572,7 +586,7 @@ class qa_uep_blocks(gr_unittest.TestCase):
     def test_flowgraph_no_loss_bit_exact(self):
         frames = random_frames(500, 8, seed=9)
         msgs = [pdu_frame(i, frames[i], k=4 + i % 5, copies=[i % 3, i % 2]) for i in range(500)]
-        out, _, pkz, chan, dpk = self.run_link(msgs)
+        out, _, pkz, _chan, _dpk = self.run_link(msgs)
         self.assertEqual(len(out), 500)
         for i, m in enumerate(out):
             meta = pmt.car(m)
@@ -833,28 +847,35 @@ class qa_uep_hostile(gr_unittest.TestCase):
         ]
         msgs, counts, lost, late = [], {}, set(), 0
         i = 0
+
         def send(k):
             msgs.append(u8(pk[k]))
         for j in range(10):
-            send(i); i += 1
+            send(i)
+            i += 1
         for m, why in hostile:
             msgs.append(m)
             counts[why] = counts.get(why, 0) + 1
-            send(i); i += 1
+            send(i)
+            i += 1
         # corrupted seq (no CRC): +64 -> held, then dropped by the next packet
         msgs.append(u8(bytes([pk[i][0] ^ 64]) + pk[i][1:]))
         counts["bad_seq"] = 1
-        lost.add(i); i += 1
-        send(i); i += 1
+        lost.add(i)
+        i += 1
+        send(i)
+        i += 1
         msgs.append(u8(pk[2]))              # a replayed old packet: late
         late += 1
-        send(i); i += 1
+        send(i)
+        i += 1
         for j in range(1000):               # a burst of junk without pause
             m, why = hostile[j % len(hostile)]
             msgs.append(m)
             counts[why] = counts.get(why, 0) + 1
         while i < n:
-            send(i); i += 1
+            send(i)
+            i += 1
         n_junk = sum(counts.values())
 
         tb = gr.top_block()
@@ -925,11 +946,14 @@ class qa_uep_hostile(gr_unittest.TestCase):
             (lambda: largesc.uep_depacketizer(default_n_q=-1), r"default_n_q must be an integer in 1..32, got -1$"),
             (lambda: largesc.uep_depacketizer(default_n_q=2 ** 32 + 8), r"default_n_q .* got 4294967304"),
             (lambda: largesc.uep_depacketizer(feedback_window=0), r"feedback_window must be an integer in 1..1000000"),
-            (lambda: largesc.uep_depacketizer(feedback_interval=-1), r"feedback_interval must be an integer in 0..1000000, got -1"),
+            (lambda: largesc.uep_depacketizer(feedback_interval=-1),
+             r"feedback_interval must be an integer in 0..1000000, got -1"),
             (lambda: largesc.uep_depacketizer(feedback_interval=inf), r"feedback_interval .* got inf"),
-            (lambda: largesc.uep_depacketizer(require_crc=2), r"uep_depacketizer: require_crc must be a bool \(True/False\), got 2"),
+            (lambda: largesc.uep_depacketizer(require_crc=2),
+             r"uep_depacketizer: require_crc must be a bool \(True/False\), got 2"),
             (lambda: largesc.uep_depacketizer(require_crc=None), r"require_crc must be a bool .*got None"),
-            (lambda: largesc.depacketizer_core(default_n_q=-1), r"depacketizer_core: default_n_q must be an integer in 1..32, got -1"),
+            (lambda: largesc.depacketizer_core(default_n_q=-1),
+             r"depacketizer_core: default_n_q must be an integer in 1..32, got -1"),
             (lambda: largesc.depacketizer_core(restart_gap=2), r"restart_gap must be an integer in 5..120"),
         ]
         for make, msg in cases:

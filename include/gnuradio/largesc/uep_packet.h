@@ -47,7 +47,7 @@ constexpr int64_t MAX_UNCONFIRMED_JUMP = 4;
 struct LARGESC_API packet_header {
     uint8_t seq = 0;
     bool crc = false;
-    uint8_t k = 1;                          //!< primary codebooks of frame n (1..32)
+    uint8_t k = 1; //!< primary codebooks of frame n (1..32)
     std::array<uint8_t, MAX_COPY_OFFSET> r{ { 0, 0 } }; //!< copies of frames n-1, n-2
     unsigned n_tokens() const { return k + r[0] + r[1]; }
 };
@@ -70,14 +70,20 @@ LARGESC_API const char* parse_status_name(parse_status s);
  * frame n-2 (h.n_tokens() in all). Throws std::invalid_argument for fields out of
  * range, a token > 2047 or a token count that does not match the header.
  */
-LARGESC_API std::vector<uint8_t> build_packet(const packet_header& h,
-                                              const uint16_t* tokens,
-                                              size_t n_tokens);
+LARGESC_API std::vector<uint8_t>
+build_packet(const packet_header& h, const uint16_t* tokens, size_t n_tokens);
 //! As above, writing into \p out (cleared first; its capacity is reused).
 LARGESC_API void build_packet_into(const packet_header& h,
                                    const uint16_t* tokens,
                                    size_t n_tokens,
                                    std::vector<uint8_t>& out);
+
+/*!
+ * Reads the 3-byte header alone (the first step of parse_packet): TOO_SHORT,
+ * BAD_VERSION or OK, with h filled on OK. Length, CRC and padding are not
+ * checked (monitors and recorders that only need seq, K, r1, r2 use this).
+ */
+LARGESC_API parse_status parse_header(const uint8_t* data, size_t len, packet_header& h);
 
 /*!
  * Parses a packet from its bytes alone. On OK fills h and tokens (in packet order).
@@ -149,8 +155,8 @@ struct LARGESC_API depacketizer_counters {
     uint64_t restarts = 0;   //!< transmitter restarts detected
     uint64_t held = 0;       //!< 1 while a packet is held as a suspect jump
     uint64_t frames_out = 0;
-    uint64_t frames_primary = 0;  //!< output frames whose own packet arrived
-    uint64_t frames_empty = 0;    //!< output frames with no token at all
+    uint64_t frames_primary = 0; //!< output frames whose own packet arrived
+    uint64_t frames_empty = 0;   //!< output frames with no token at all
     uint64_t tokens_from_copies = 0;
 };
 
@@ -169,12 +175,12 @@ struct LARGESC_API depacketizer_counters {
  * until the next valid packet: one ahead of it confirms the jump, anything
  * else drops it (bad_seq, counted in malformed), as do flush() and reset().
  * So without a CRC a corrupted seq costs about one frame, never a run of empty
- * frames. Behind the playout point a packet is late. Four packets in a row (nothing else arriving in between) with
- * consecutive sequence numbers, all more than restart_gap frames behind, mean the
- * transmitter restarted: the pending frames are played out and numbering
- * continues from there (the first three of the new stream count as late).
- * With require_crc, a packet without a CRC is malformed (counted as bad_crc):
- * on a link that uses CRCs this rejects nearly all random junk.
+ * frames. Behind the playout point a packet is late. Four packets in a row (nothing else
+ * arriving in between) with consecutive sequence numbers, all more than restart_gap
+ * frames behind, mean the transmitter restarted: the pending frames are played out and
+ * numbering continues from there (the first three of the new stream count as late). With
+ * require_crc, a packet without a CRC is malformed (counted as bad_crc): on a link that
+ * uses CRCs this rejects nearly all random junk.
  */
 class LARGESC_API depacketizer_core
 {
@@ -227,17 +233,17 @@ private:
     unsigned d_delay, d_default_n_q, d_window, d_restart_gap;
     bool d_require_crc;
     bool d_started = false;
-    int64_t d_next = 0;    // next frame to play out
-    int64_t d_newest = 0;  // newest frame index seen
+    int64_t d_next = 0;   // next frame to play out
+    int64_t d_newest = 0; // newest frame index seen
     unsigned d_last_k;
-    std::vector<slot> d_ring; // 256 slots keyed by frame mod 256
-    std::deque<uint8_t> d_fates; // 1 = own packet lost, per played-out frame
+    std::vector<slot> d_ring;      // 256 slots keyed by frame mod 256
+    std::deque<uint8_t> d_fates;   // 1 = own packet lost, per played-out frame
     std::vector<rx_frame> d_ready; // reused storage; first d_n_ready are valid
     size_t d_n_ready = 0;
     // restart detection
     int d_behind_run = 0;
     int d_behind_last_seq = -1;
-    uint8_t d_seq_offset = 0; // added to incoming seq (changes at a restart)
+    uint8_t d_seq_offset = 0;    // added to incoming seq (changes at a restart)
     std::vector<uint16_t> d_tok; // tokens of the packet being parsed
     // a packet more than MAX_UNCONFIRMED_JUMP ahead, waiting for confirmation
     bool d_held = false;

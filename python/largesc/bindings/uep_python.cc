@@ -47,7 +47,8 @@ static std::vector<uint16_t> tokens_arg(const char* where, py::handle v)
     if (!a)
         pc::fail(where, "tokens", want, v);
     if (a.size() == 0)
-        throw py::value_error(std::string(where) + ": a token frame has 1..32 tokens, got 0");
+        throw py::value_error(std::string(where) +
+                              ": a token frame has 1..32 tokens, got 0");
     const char kind = a.dtype().kind();
     if (a.ndim() != 1 || (kind != 'i' && kind != 'u'))
         pc::fail(where, "tokens", want, v);
@@ -101,7 +102,8 @@ void bind_uep(py::module& m)
         .def("__repr__", [](const packet_header& h) {
             return "packet_header(seq=" + std::to_string(h.seq) +
                    ", crc=" + (h.crc ? "True" : "False") + ", k=" + std::to_string(h.k) +
-                   ", r1=" + std::to_string(h.r[0]) + ", r2=" + std::to_string(h.r[1]) + ")";
+                   ", r1=" + std::to_string(h.r[0]) + ", r2=" + std::to_string(h.r[1]) +
+                   ")";
         });
     m.def("packet_size", &packet_size, py::arg("header"), "Packet bytes for a header.");
     m.def(
@@ -115,6 +117,19 @@ void bind_uep(py::module& m)
         py::arg("tokens"),
         "Packet bytes: header, then K tokens of frame n, r1 of n-1, r2 of n-2.");
     m.def(
+        "parse_header",
+        [](const py::bytes& data) -> py::object {
+            std::string s = data;
+            packet_header h;
+            if (parse_header(reinterpret_cast<const uint8_t*>(s.data()), s.size(), h) !=
+                parse_status::OK)
+                return py::none();
+            return py::cast(h);
+        },
+        py::arg("data"),
+        "The packet_header of a packet's first 3 bytes, or None when they are not a "
+        "LargeSC header (too short, wrong version). Length and CRC are not checked.");
+    m.def(
         "parse_packet",
         [](const py::bytes& data) {
             std::string s = data;
@@ -123,7 +138,8 @@ void bind_uep(py::module& m)
             auto st = parse_packet(
                 reinterpret_cast<const uint8_t*>(s.data()), s.size(), h, tok);
             if (st != parse_status::OK)
-                return py::make_tuple(std::string(parse_status_name(st)), py::none(), py::none());
+                return py::make_tuple(
+                    std::string(parse_status_name(st)), py::none(), py::none());
             return py::make_tuple(
                 std::string("ok"), h, py::array_t<uint16_t>(tok.size(), tok.data()));
         },
@@ -134,8 +150,12 @@ void bind_uep(py::module& m)
         .def(py::init<bool>(), py::arg("crc") = false)
         .def(
             "packetize",
-            [](packetizer_core& self, py::object frame, py::object tokens, py::object k,
-               py::object r1, py::object r2) {
+            [](packetizer_core& self,
+               py::object frame,
+               py::object tokens,
+               py::object k,
+               py::object r1,
+               py::object r2) {
                 const char* w = "packetizer_core.packetize";
                 const uint64_t f = pc::as_u64(w, "frame", frame);
                 auto t = tokens_arg(w, tokens);
@@ -156,9 +176,13 @@ void bind_uep(py::module& m)
         .def_property_readonly("last_header", &packetizer_core::last_header)
         .def("reset", &packetizer_core::reset);
 
-    py::class_<depacketizer_core>(m, "depacketizer_core", "Scheduler-free UEP depacketizer.")
-        .def(py::init([](py::object delay, py::object default_n_q, py::object fb_window,
-                         py::object restart_gap, py::object require_crc) {
+    py::class_<depacketizer_core>(
+        m, "depacketizer_core", "Scheduler-free UEP depacketizer.")
+        .def(py::init([](py::object delay,
+                         py::object default_n_q,
+                         py::object fb_window,
+                         py::object restart_gap,
+                         py::object require_crc) {
                  const char* b = "depacketizer_core";
                  return depacketizer_core(
                      unsigned(pc::as_int(b, "delay", delay, 0, 2)),
@@ -216,7 +240,10 @@ void bind_uep(py::module& m)
 
     m.def(
         "simulate_uep",
-        [](carray<int32_t> k, carray<int32_t> copies, carray<uint8_t> lost, size_t n_codebooks) {
+        [](carray<int32_t> k,
+           carray<int32_t> copies,
+           carray<uint8_t> lost,
+           size_t n_codebooks) {
             const size_t n = size_t(k.size());
             if (size_t(lost.size()) != n)
                 throw py::value_error("k and lost must have the same length");
@@ -235,7 +262,12 @@ void bind_uep(py::module& m)
             py::array_t<uint8_t> mask({ n, n_codebooks });
             {
                 py::gil_scoped_release release;
-                simulate_uep(k.data(), copies.data(), D, lost.data(), n, n_codebooks,
+                simulate_uep(k.data(),
+                             copies.data(),
+                             D,
+                             lost.data(),
+                             n,
+                             n_codebooks,
                              mask.mutable_data());
             }
             return mask;
@@ -250,8 +282,11 @@ void bind_uep(py::module& m)
     m.def(
         "run_packet_path",
         [](py::array_t<uint16_t, py::array::c_style | py::array::forcecast> tokens,
-           carray<int32_t> k, carray<int32_t> copies, carray<uint8_t> lost,
-           unsigned delay, bool crc) {
+           carray<int32_t> k,
+           carray<int32_t> copies,
+           carray<uint8_t> lost,
+           unsigned delay,
+           bool crc) {
             if (tokens.ndim() != 2)
                 throw py::value_error("tokens must have shape [N, n_q]");
             const size_t n = size_t(tokens.shape(0)), n_q = size_t(tokens.shape(1));
@@ -267,9 +302,17 @@ void bind_uep(py::module& m)
             uint64_t bytes;
             {
                 py::gil_scoped_release release;
-                bytes = run_packet_path(tokens.data(), n_q, k.data(), copies.data(), D,
-                                        lost.data(), n, delay, crc,
-                                        tok_out.mutable_data(), mask_out.mutable_data());
+                bytes = run_packet_path(tokens.data(),
+                                        n_q,
+                                        k.data(),
+                                        copies.data(),
+                                        D,
+                                        lost.data(),
+                                        n,
+                                        delay,
+                                        crc,
+                                        tok_out.mutable_data(),
+                                        mask_out.mutable_data());
             }
             return py::make_tuple(tok_out, mask_out, bytes);
         },
@@ -282,8 +325,13 @@ void bind_uep(py::module& m)
         "Packetizer -> loss -> depacketizer in C++ without a flowgraph. Returns "
         "(tokens_out [N, 32], mask [N, 32], bytes_sent).");
 
-    py::class_<uep_packetizer, gr::block, gr::basic_block, std::shared_ptr<uep_packetizer>>(
-        m, "uep_packetizer", "UEP packetizer: token-frame PDUs on 'in' -> packet PDUs on 'out'.")
+    py::class_<uep_packetizer,
+               gr::block,
+               gr::basic_block,
+               std::shared_ptr<uep_packetizer>>(
+        m,
+        "uep_packetizer",
+        "UEP packetizer: token-frame PDUs on 'in' -> packet PDUs on 'out'.")
         .def(py::init([](py::object crc) {
                  return uep_packetizer::make(pc::as_bool("uep_packetizer", "crc", crc));
              }),
@@ -301,13 +349,20 @@ void bind_uep(py::module& m)
         .def("bytes_out", &uep_packetizer::bytes_out)
         .def("restarts", &uep_packetizer::restarts);
 
-    py::class_<uep_depacketizer, gr::block, gr::basic_block, std::shared_ptr<uep_depacketizer>>(
+    py::class_<uep_depacketizer,
+               gr::block,
+               gr::basic_block,
+               std::shared_ptr<uep_depacketizer>>(
         m,
         "uep_depacketizer",
-        "UEP depacketizer: packet PDUs on 'in' -> one masked token frame per frame on 'out'; "
+        "UEP depacketizer: packet PDUs on 'in' -> one masked token frame per frame on "
+        "'out'; "
         "loss feedback on 'feedback'; 'flush' plays out pending frames.")
-        .def(py::init([](py::object delay, py::object default_n_q, py::object fb_window,
-                         py::object fb_interval, py::object require_crc) {
+        .def(py::init([](py::object delay,
+                         py::object default_n_q,
+                         py::object fb_window,
+                         py::object fb_interval,
+                         py::object require_crc) {
                  const char* b = "uep_depacketizer";
                  return uep_depacketizer::make(
                      int(pc::as_int(b, "delay", delay, 0, 2)),

@@ -14,17 +14,14 @@ import pmt
 from gnuradio import gr
 
 from . import mimi_codec as C
+from ..common import frame_pdu as FP
 from ..common import params as P
+from ..common.frame_pdu import MAX_FRAME_INDEX, MalformedFrame
 from . import weights as W
 from ..common.guard import Guard
 
 PORT_IN = pmt.intern("in")
 PORT_SYSTEM = pmt.intern("system")
-K_FRAME = pmt.intern("frame")
-K_N_Q = pmt.intern("n_q")
-K_MASK = pmt.intern("mask")
-K_RECOVERED = pmt.intern("recovered")
-K_EOS = pmt.intern("eos")
 K_DONE = pmt.intern("done")
 # posted by the end-of-stream timer to wake work(); ignored as input
 K_WAKE = pmt.intern("largesc_mimi_decoder_wake")
@@ -35,91 +32,17 @@ DEFAULT_MAX_GAP = 50
 MAX_GAP_LIMIT = 12500           # 1000 s
 MAX_FRAMES_PER_CALL = 125       # 10 s of frames in one model call
 MAX_DONE_GRACE_S = 3600.0
-MAX_FRAME_INDEX = 2 ** 64 - 1
-
-
-class MalformedFrame(ValueError):
-    """why: the message; reason: a stable short name (counter key)."""
-
-    def __init__(self, why, frame=None, reason="malformed frame"):
-        super().__init__(why)
-        self.frame = frame
-        self.reason = reason
-
-
-def _frame_index(meta):
-    """(present, idx): idx is the frame index of a uint64 or integer PMT in
-    0..2^64-1, None when the key is missing or not such a number."""
-    fv = pmt.dict_ref(meta, K_FRAME, pmt.PMT_NIL)
-    if pmt.is_null(fv) and not pmt.dict_has_key(meta, K_FRAME):
-        return False, None
-    if pmt.is_uint64(fv):
-        return True, int(pmt.to_uint64(fv))
-    if pmt.is_integer(fv) and pmt.to_long(fv) >= 0:
-        return True, int(pmt.to_long(fv))
-    return True, None
-
-
-def _is_01(v):
-    return np.all(v <= 1)
 
 
 def parse_frame_pdu(msg):
     """Token-frame PDU -> ("frame", idx, tokens uint16[n_q], present bool[n_q])
-    or ("eos", idx or None). MalformedFrame (with .frame when the index was
-    readable, .reason a stable name) for anything else: not a pair of dict
-    and u16vector, `frame` missing or not a uint64/integer >= 0 (a double,
-    a symbol, a negative number), 0 or more than 32 tokens, n_q not equal to
-    the token count, a token > 2047, `mask` or `recovered` not a u8vector of
-    n_q values 0/1. An end-of-stream PDU whose `frame` is present but not
-    such an index is malformed too."""
-    if not pmt.is_pair(msg) or pmt.is_dict(msg):
-        raise MalformedFrame("not a PDU (pair of dict and vector)", reason="not a PDU")
-    meta, data = pmt.car(msg), pmt.cdr(msg)
-    if not pmt.is_dict(meta):
-        raise MalformedFrame("PDU metadata is not a dict", reason="not a PDU")
-    present_key, idx = _frame_index(meta)
-    eos = pmt.dict_ref(meta, K_EOS, pmt.PMT_F)
-    if pmt.is_bool(eos) and pmt.to_bool(eos):
-        if present_key and idx is None:
-            raise MalformedFrame("end-of-stream PDU with a 'frame' that is not an index >= 0",
-                                 reason="bad frame index")
-        return ("eos", idx)
-    if idx is None:
-        raise MalformedFrame("no valid 'frame' index (uint64 or integer >= 0)",
-                             reason="bad frame index")
-    if not pmt.is_u16vector(data):
-        raise MalformedFrame("tokens are not a u16vector", idx, reason="bad tokens")
-    n = pmt.length(data)
-    if not 1 <= n <= C.N_CODEBOOKS:
-        raise MalformedFrame(f"{n} tokens (must be 1..{C.N_CODEBOOKS})", idx, reason="bad tokens")
-    toks = np.asarray(pmt.u16vector_elements(data), dtype=np.uint16)
-    nq = pmt.dict_ref(meta, K_N_Q, pmt.PMT_NIL)
-    if not pmt.is_integer(nq) or pmt.to_long(nq) != n:
-        raise MalformedFrame(f"n_q does not match the {n} tokens", idx, reason="bad n_q")
-    if int(toks.max()) >= C.CARDINALITY:
-        raise MalformedFrame(f"token value {int(toks.max())} > {C.CARDINALITY - 1}", idx,
-                             reason="bad tokens")
-    present = np.ones(n, dtype=bool)
-    mask = pmt.dict_ref(meta, K_MASK, pmt.PMT_NIL)
-    if mask != pmt.PMT_NIL:
-        if not pmt.is_u8vector(mask) or pmt.length(mask) != n:
-            raise MalformedFrame("mask is not a u8vector of length n_q", idx, reason="bad mask")
-        m = np.asarray(pmt.u8vector_elements(mask), dtype=np.uint8)
-        if not _is_01(m):
-            raise MalformedFrame("mask values must be 0 (lost) or 1 (received)", idx,
-                                 reason="bad mask")
-        present = m != 0
-        rec = pmt.dict_ref(meta, K_RECOVERED, pmt.PMT_NIL)
-        if rec != pmt.PMT_NIL:
-            if not pmt.is_u8vector(rec) or pmt.length(rec) != n:
-                raise MalformedFrame("recovered is not a u8vector of length n_q", idx,
-                                     reason="bad mask")
-            r = np.asarray(pmt.u8vector_elements(rec), dtype=np.uint8)
-            if not _is_01(r):
-                raise MalformedFrame("recovered values must be 0 or 1", idx, reason="bad mask")
-            present |= r != 0
-    return ("frame", idx, toks, present)
+    or ("eos", idx or None); common.frame_pdu.MalformedFrame (with .frame
+    when the index was readable, .reason a stable name) for anything else
+    (the rules: common.frame_pdu.parse_frame; index and n_q required)."""
+    f = FP.parse_frame(msg, allow_eos=True)
+    if isinstance(f, FP.EndOfStream):
+        return ("eos", f.frame)
+    return ("frame", f.frame, f.tokens, f.present())
 
 
 class FramePlayout:

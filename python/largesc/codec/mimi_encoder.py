@@ -14,7 +14,9 @@ import pmt
 from gnuradio import gr
 
 from . import mimi_codec as C
+from ..common import frame_pdu as FP
 from ..common import params as P
+from ..common.frame_pdu import make_eos_pdu, make_frame_pdu
 from . import weights as W
 from ..common.guard import Guard
 from ..common.pmt_util import to_int as _to_int
@@ -23,12 +25,6 @@ MAX_FRAMES_PER_CALL = 125
 
 PORT_OUT = pmt.intern("out")
 PORT_N_Q = pmt.intern("n_q")
-K_FRAME = pmt.intern("frame")
-K_N_Q = pmt.intern("n_q")
-K_ENERGY = pmt.intern("energy_db")
-K_VAD = pmt.intern("vad")
-K_UNTRAINED = pmt.intern("untrained")
-K_EOS = pmt.intern("eos")
 
 
 MAX_PENDING_N_Q = 1024
@@ -121,26 +117,6 @@ class TokenFramer:
         return out
 
 
-def make_frame_pdu(idx, tokens, energy_db=None, vad=None, untrained=False):
-    meta = pmt.make_dict()
-    meta = pmt.dict_add(meta, K_FRAME, pmt.from_uint64(int(idx)))
-    meta = pmt.dict_add(meta, K_N_Q, pmt.from_long(len(tokens)))
-    if energy_db is not None:
-        meta = pmt.dict_add(meta, K_ENERGY, pmt.from_double(float(energy_db)))
-    if vad is not None:
-        meta = pmt.dict_add(meta, K_VAD, pmt.from_bool(bool(vad)))
-    if untrained:
-        meta = pmt.dict_add(meta, K_UNTRAINED, pmt.PMT_T)
-    return pmt.cons(meta, pmt.init_u16vector(len(tokens), [int(t) for t in tokens]))
-
-
-def make_eos_pdu(next_frame):
-    meta = pmt.dict_add(pmt.make_dict(), K_EOS, pmt.PMT_T)
-    meta = pmt.dict_add(meta, K_FRAME, pmt.from_uint64(int(next_frame)))
-    meta = pmt.dict_add(meta, K_N_Q, pmt.from_long(0))
-    return pmt.cons(meta, pmt.init_u16vector(0, []))
-
-
 def parse_n_q_msg(msg):
     """n_q control message -> (n_q, frame or None). Accepts an integer PMT, a
     dict with `n_q` (and optional `frame`), or a PDU whose car is such a dict.
@@ -150,16 +126,13 @@ def parse_n_q_msg(msg):
         msg = pmt.car(msg)
     if pmt.is_integer(msg) or pmt.is_uint64(msg):
         return _check_n_q("n_q message", _to_int(msg)), None
-    if pmt.is_dict(msg) and pmt.dict_has_key(msg, K_N_Q):
-        n = _to_int(pmt.dict_ref(msg, K_N_Q, pmt.PMT_NIL))
+    if pmt.is_dict(msg) and pmt.dict_has_key(msg, FP.N_Q):
+        n = _to_int(pmt.dict_ref(msg, FP.N_Q, pmt.PMT_NIL))
         if n is None:
             raise ValueError("n_q message: 'n_q' must be an integer PMT in 1..32")
         n = _check_n_q("n_q message", n)
-        fv = pmt.dict_ref(msg, K_FRAME, pmt.PMT_NIL)
-        if pmt.is_null(fv) and not pmt.dict_has_key(msg, K_FRAME):
-            return n, None
-        f = _to_int(fv)
-        if f is None or f < 0:
+        present, f = FP.frame_index(msg)
+        if present and f is None:
             raise ValueError("n_q message: 'frame' must be an integer PMT >= 0")
         return n, f
     raise ValueError("n_q message must be an integer or a dict with 'n_q'")

@@ -30,14 +30,12 @@ their option help and weights rule from here without loading torch.
 import os
 from pathlib import Path
 
+from ..common.constants import CARDINALITY, FRAME_RATE, FRAME_SIZE, N_CODEBOOKS, SAMPLE_RATE  # noqa: F401
+from ..common.weights_spec import WeightsSpecError, parse_weights_spec
+
 
 MIMI_NAME = "tokenizer-e351c8d8-checkpoint125.safetensors"
 DEFAULT_REPO = "kyutai/moshiko-pytorch-bf16"
-SAMPLE_RATE = 24000
-FRAME_RATE = 12.5
-FRAME_SIZE = 1920            # samples per frame at 24 kHz (80 ms)
-N_CODEBOOKS = 32             # codebooks in the Mimi RVQ
-CARDINALITY = 2048           # entries per codebook (11-bit tokens)
 
 _UNTRAINED_KEY = "largesc_untrained"
 _TORCH_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
@@ -111,8 +109,6 @@ def random_mimi(seed=0, device="cpu"):
     return model.to(device)
 
 
-
-
 def resolve_device(device, param="device"):
     """The torch device a codec or model runs on: 'cpu', 'cuda' or 'cuda:N'
     as given, 'auto' (or '') -> 'cuda' when torch sees a GPU, else 'cpu'.
@@ -147,32 +143,12 @@ def save_mimi(model, path, untrained=False):
 
 
 def parse_spec(spec):
-    """Splits a weight spec into (kind, value): ("random", seed),
-    ("hub", (repo, filename)) or ("file", path)."""
-    if spec is None:
-        raise WeightsError("no weight spec given: use 'hf', 'random[:seed]' or a file path")
-    if isinstance(spec, Path):
-        return "file", spec
-    s = str(spec).strip()
-    if s == "random" or s.startswith("random:"):
-        seed = s.split(":", 1)[1] if ":" in s else "0"
-        try:
-            return "random", int(seed)
-        except ValueError:
-            raise WeightsError(f"bad weight spec {spec!r}: seed must be an integer, e.g. 'random:3'")
-    if s == "hf":
-        return "hub", (DEFAULT_REPO, MIMI_NAME)
-    if s.startswith("hf://") or s.startswith("hf:"):
-        rest = s[5:] if s.startswith("hf://") else s[3:]
-        parts = [p for p in rest.split("/") if p]
-        if len(parts) < 2:
-            raise WeightsError(f"bad weight spec {spec!r}: expected 'hf:OWNER/REPO[/FILE]'")
-        repo = parts[0] + "/" + parts[1]
-        fname = "/".join(parts[2:]) or MIMI_NAME
-        return "hub", (repo, fname)
-    if s.startswith("file://"):
-        s = s[len("file://"):]
-    return "file", Path(os.path.expanduser(s))
+    """The Mimi weight spec as a WeightsSpec (common.weights_spec): ("random",
+    seed), ("hub", (repo, filename)) or ("file", path)."""
+    try:
+        return parse_weights_spec(spec, hub=(DEFAULT_REPO, MIMI_NAME))
+    except WeightsSpecError as e:
+        raise WeightsError(str(e)) from None
 
 
 def hub_reachable(timeout=3.0):

@@ -47,6 +47,7 @@ import types
 import numpy as np
 
 from ..codec import weights as W
+from ..common.weights_spec import RANDOM, WeightsSpecError, parse_weights_spec
 from .baselines import HEADER_BYTES, Baseline, BaselineUnavailable, loss_fade
 from .speech import file_digest
 
@@ -134,10 +135,13 @@ def resolve_weights(spec=None):
             f"published {CHECKPOINT} there (or set {WEIGHTS_ENV}=/path/to/{CHECKPOINT}); "
             f"{WEIGHTS_ENV}=random runs an UNTRAINED model (plumbing only, never speech quality)")
     spec = str(spec)
-    m = re.fullmatch(r"random(?::(-?\d+))?", spec)
-    if m:
-        return ("random", int(m.group(1) or 0))
-    path = os.path.expanduser(spec[7:] if spec.startswith("file://") else spec)
+    try:
+        ws = parse_weights_spec(spec)
+    except WeightsSpecError as e:
+        raise EncodecWeightsError(f"EnCodec weights ({source}): {e}") from None
+    if ws.kind == RANDOM:
+        return (RANDOM, ws.value)
+    path = str(ws.value)
     if not os.path.isfile(path):
         raise EncodecWeightsError(f"EnCodec weights {spec!r} ({source}): no such file; give the "
                                   f"path of {CHECKPOINT}, or 'random[:seed]' for an UNTRAINED model")

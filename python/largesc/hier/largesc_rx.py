@@ -9,7 +9,8 @@ from gnuradio import gr
 from .. import largesc_python as _core
 from ..codec import mimi_codec as C
 from ..common import params as P
-from ..codec.mimi_decoder import MAX_FRAME_INDEX, mimi_decoder
+from ..codec.mimi_decoder import mimi_decoder
+from ..common.frame_pdu import MAX_FRAME_INDEX
 
 RECOVERY = ("hold", "lm", "moshi", "none")
 

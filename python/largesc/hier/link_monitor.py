@@ -39,22 +39,23 @@ import numpy as np
 import pmt
 from gnuradio import blocks, gr
 
+from .. import largesc_python as _core
 from ..common import params as P
+from ..common.constants import FRAME_RATE
 from ..common.guard import Guard
 from ..common.pmt_util import parse_feedback
 
 FIGURES = ("loss_window", "packets_sent", "packets_delivered", "packets_lost", "token_bps", "air_bps",
            "K", "r1", "r2", "feedback_loss", "feedback_burst")
 IN_FLIGHT = 2
-TOKEN_BITS = 11
 
 
 def parse_header(data):
-    """(seq, K, r1, r2, crc) of a LargeSC packet's 3-byte header
-    (docs/packet_format.md); None when it is not one."""
-    if len(data) < 3 or (data[1] >> 6) != 1:
-        return None
-    return int(data[0]), (data[1] & 0x1F) + 1, data[2] >> 4, data[2] & 0x0F, bool(data[1] & 0x20)
+    """(seq, K, r1, r2, crc) of a LargeSC packet's 3-byte header, read by the
+    C++ packet core (largesc.parse_header, docs/packet_format.md); None when
+    it is not one."""
+    h = _core.parse_header(bytes(data))
+    return None if h is None else (h.seq, h.k, h.r1, h.r2, h.crc)
 
 
 def _packet_bytes(msg):
@@ -70,7 +71,7 @@ def _packet_bytes(msg):
 class link_monitor(gr.basic_block):
     """Windowed link figures (see the module docstring)."""
 
-    def __init__(self, window=50, update_every=6, frame_rate=12.5):
+    def __init__(self, window=50, update_every=6, frame_rate=FRAME_RATE):
         gr.basic_block.__init__(self, name="largesc_link_monitor", in_sig=None, out_sig=None)
         # window: packets (sequence numbers wrap at 256)
         self.window = P.check_int("window", window, IN_FLIGHT + 1, 200)
@@ -188,7 +189,7 @@ class link_monitor(gr.basic_block):
         return dict(loss_window=lost_window / len(judged) if judged else 0.0,
                     packets_sent=float(self._sent), packets_delivered=float(self._delivered),
                     packets_lost=float(self._lost_old + lost_window),
-                    token_bps=tokens * TOKEN_BITS * self.frame_rate / n, air_bps=nbytes * 8 * self.frame_rate / n,
+                    token_bps=tokens * _core.TOKEN_BITS * self.frame_rate / n, air_bps=nbytes * 8 * self.frame_rate / n,
                     K=float(self._plan[0]), r1=float(self._plan[1]), r2=float(self._plan[2]),
                     feedback_loss=self._fb[0], feedback_burst=self._fb[1])
 
@@ -240,6 +241,7 @@ class audio_out(gr.hier_block2):
             self.sink = audio.sink(int(sample_rate), str(device), bool(ok_to_block))
             self.has_audio = True
         except Exception as e:  # noqa: BLE001 - no sound card is a normal case here
-            gr.logger("largesc_audio_out").warn(f"largesc audio_out: no audio device {device or 'default'!r} ({e}); audio is discarded")
+            gr.logger("largesc_audio_out").warn(f"largesc audio_out: no audio device {device or 'default'!r} ({e}); "
+                                                "audio is discarded")
             self.sink = blocks.null_sink(gr.sizeof_float)
         self.connect(self, self.sink)

@@ -57,13 +57,13 @@ import numpy as np
 
 # The module is split by concern; every name stays importable from here.
 from .config import (ADAPTER_FORMAT, ADAPTER_VERSION, BACKENDS, CARD,  # noqa: F401
-                              CHECKPOINT_FORMAT, DEFAULT_MAX_HOLD, FEED_BACK, MAX_CODEBOOKS,
-                              MAX_HOLD_LIMIT, MOSHI_FILE, MOSHI_REPO, PRESETS, RecoveryError,
-                              build_lm, check_lm_config, config_digest, count_parameters,
-                              lm_config, moshi_config)
-from .lora import (add_lora, adapter_paths, apply_adapter,  # noqa: F401
-                               check_adapter, load_base, lora_state, moshi_weights_file,
-                               read_adapter, read_adapter_meta, save_adapter, save_checkpoint)
+                     CHECKPOINT_FORMAT, DEFAULT_MAX_HOLD, FEED_BACK, MAX_CODEBOOKS,
+                     MAX_HOLD_LIMIT, MOSHI_FILE, MOSHI_REPO, PRESETS, RecoveryError,
+                     build_lm, check_lm_config, config_digest, count_parameters,
+                     lm_config, moshi_config)
+from .lora import (add_lora, adapter_paths, apply_adapter, parse_checkpoint,  # noqa: F401
+                   check_adapter, load_base, lora_state, moshi_weights_file,
+                   read_adapter, read_adapter_meta, save_adapter, save_checkpoint)
 from .hold import HoldState  # noqa: F401
 from ..codec.weights import resolve_device   # auto -> cuda when torch sees a GPU (checked by check_recovery)
 from .lm import EagerLMRecovery, LMRecovery  # noqa: F401
@@ -280,19 +280,12 @@ def check_recovery(backend="hold", model="", checkpoint="", adapter="", lora_ran
     if ameta is not None:
         check_adapter(ameta, cfg, adapter, lora_rank)
     base = str(checkpoint or (ameta or {}).get("base", "random:0"))
-    if base == "random" or base.startswith("random:"):
-        if ":" in base:
-            try:
-                int(base.split(":", 1)[1])
-            except ValueError:
-                raise RecoveryError(f"bad checkpoint {base!r}: expected 'random:SEED'") from None
-        base_trained = False
-    else:
-        st, js = adapter_paths(base)
+    base_trained = not parse_checkpoint(base).untrained
+    if base_trained:
+        st, _js = adapter_paths(base)
         if not st.exists():
             raise RecoveryError(f"model checkpoint {str(st)!r} does not exist (give a .safetensors "
                                 "file written by largesc-finetune --mode full, or 'random:SEED')")
-        base_trained = True
     desc.update(checkpoint=base, untrained=not base_trained and not desc.get("adapter_trained", False))
     return desc
 
@@ -364,4 +357,3 @@ def make_recovery(backend="hold", max_hold=DEFAULT_MAX_HOLD, min_codebooks=1, mo
     info.update(parameters=count_parameters(lm_model), feed_back=fb,
                 latency_frames=lm.latency_frames)
     return TokenRecovery(backend, max_hold, min_codebooks, lm=lm, info=info)
-

@@ -31,6 +31,7 @@ import numpy as np
 
 from . import core as R
 from ..codec import weights as W
+from ..common.constants import FRAME_RATE
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".raw")
 MASK_KINDS = ("iid", "ge", "uep", "token")
@@ -212,7 +213,6 @@ class DataError(ValueError):
     says how much is needed, in frames and seconds."""
 
 
-FRAME_RATE = 12.5          # Mimi token frames per second
 MIN_EVAL_WINDOW = 16       # shortest held-out evaluation window, frames (1.28 s)
 
 

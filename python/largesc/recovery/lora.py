@@ -9,9 +9,10 @@ import json
 import os
 from pathlib import Path
 
+from ..common.weights_spec import WeightsSpecError, parse_weights_spec
 from .config import (ADAPTER_FORMAT, ADAPTER_VERSION, CHECKPOINT_FORMAT, MOSHI_FILE,
-                              MOSHI_REPO, RecoveryError, build_lm, config_digest,
-                              moshi_config)
+                     MOSHI_REPO, RecoveryError, build_lm, config_digest,
+                     moshi_config)
 
 
 # ----------------------------------------------------------------------------
@@ -180,18 +181,25 @@ def moshi_weights_file(spec="hf", offline=None, cache_dir=None):
     return p
 
 
+def parse_checkpoint(checkpoint):
+    """A base checkpoint spec ('random' / 'random:SEED' or a file) as a
+    WeightsSpec (common.weights_spec); RecoveryError when malformed."""
+    s = str(checkpoint or "random")
+    try:
+        return parse_weights_spec(s)
+    except WeightsSpecError:
+        raise RecoveryError(f"bad checkpoint {s!r}: expected 'random:SEED'") from None
+
+
 def load_base(lm_cfg, checkpoint, device="cpu", dtype=None):
     """Base LMModel for the lm backend. checkpoint: 'random' / 'random:SEED'
     (untrained, seeded) or a .safetensors file of the full model (e.g. written
     by save_checkpoint). Returns (model, info)."""
     import torch
     s = str(checkpoint or "random")
-    if s == "random" or s.startswith("random:"):
-        try:
-            seed = int(s.split(":", 1)[1]) if ":" in s else 0
-        except ValueError:
-            raise RecoveryError(f"bad checkpoint {s!r}: expected 'random:SEED'")
-        return build_lm(lm_cfg, seed, device, dtype), {"checkpoint": s, "untrained": True}
+    spec = parse_checkpoint(s)
+    if spec.untrained:
+        return build_lm(lm_cfg, spec.value, device, dtype), {"checkpoint": s, "untrained": True}
     st, js = adapter_paths(s)
     if not st.exists():
         raise RecoveryError(f"model checkpoint {str(st)!r} does not exist (give a .safetensors "
@@ -214,4 +222,3 @@ def load_base(lm_cfg, checkpoint, device="cpu", dtype=None):
                             f"{str(e).splitlines()[0]}") from e
     model.eval()
     return model, {"checkpoint": str(st), "untrained": False}
-

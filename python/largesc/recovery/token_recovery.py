@@ -11,26 +11,16 @@ import numpy as np
 import pmt
 from gnuradio import gr
 
+from ..common import frame_pdu as FP
 from ..common import params as P
 from . import core as R
 from ..common.guard import Guard
-from ..common.pmt_util import to_int as _to_int
 
-MAX_FRAME = 2 ** 64 - 1
+MAX_FRAME = FP.MAX_FRAME_INDEX
 
-_K_FRAME = pmt.intern("frame")
-_K_NQ = pmt.intern("n_q")
-_K_MASK = pmt.intern("mask")
-_K_RECOVERED = pmt.intern("recovered")
 _K_NQ_IN = pmt.intern("n_q_in")
 _K_MALFORMED = pmt.intern("recovery_malformed")
 _K_UNTRAINED = pmt.intern("recovery_untrained")
-
-
-class _Malformed(ValueError):
-    def __init__(self, reason, why):
-        super().__init__(f"{reason}: {why}")
-        self.reason, self.why = reason, str(why)
 
 
 class token_recovery(gr.basic_block):
@@ -95,40 +85,16 @@ class token_recovery(gr.basic_block):
     # --- parsing ------------------------------------------------------------
 
     @staticmethod
-    def _frame_of(meta):
-        """(present, frame): frame = a uint64 / integer PMT >= 0, else None."""
-        fv = pmt.dict_ref(meta, _K_FRAME, pmt.PMT_NIL)
-        if pmt.is_null(fv) and not pmt.dict_has_key(meta, _K_FRAME):
-            return False, None
-        f = _to_int(fv)
-        return True, (f if f is not None and 0 <= f <= MAX_FRAME else None)
-
-    def _parse(self, msg):
-        """(meta, tokens, mask, frame) or raises _Malformed(reason, why)."""
-        if not pmt.is_pair(msg) or pmt.is_dict(msg):
-            raise _Malformed("not a PDU", "not a pair of dict and vector")
-        meta, vec = pmt.car(msg), pmt.cdr(msg)
-        if not pmt.is_dict(meta) or not pmt.is_u16vector(vec):
-            raise _Malformed("not a PDU", "expected a dict and a u16vector")
-        present, frame = self._frame_of(meta)
-        if present and frame is None:
-            raise _Malformed("bad frame index", "'frame' must be a uint64 or integer >= 0")
-        n = pmt.length(vec)
-        if not 1 <= n <= R.MAX_CODEBOOKS:
-            raise _Malformed("bad tokens", f"{n} tokens (must be 1..{R.MAX_CODEBOOKS})")
-        tokens = np.asarray(pmt.u16vector_elements(vec), dtype=np.int64)
-        mv = pmt.dict_ref(meta, _K_MASK, pmt.PMT_NIL)
-        if not pmt.is_u8vector(mv):
-            raise _Malformed("bad mask", "no u8vector mask")
-        mask = np.asarray(pmt.u8vector_elements(mv), dtype=np.int64)
-        n_q = _to_int(pmt.dict_ref(meta, _K_NQ, pmt.PMT_NIL))
-        if n_q is not None and n_q != len(tokens):
-            raise _Malformed("bad n_q", "n_q does not match the tokens")
+    def _parse(msg):
+        """(meta, tokens, mask, frame) or raises FP.MalformedFrame: the token-frame
+        rules (common.frame_pdu.parse_frame) with a mask required and the
+        index and n_q optional (a frame without an index follows the last one)."""
+        f = FP.parse_frame(msg, require_index=False, require_n_q=False, require_mask=True)
         try:
-            tokens, mask = R.check_frame(tokens, mask)
+            tokens, mask = R.check_frame(f.tokens.astype(np.int64), f.mask.astype(np.int64))
         except ValueError as e:
-            raise _Malformed("bad mask" if "mask" in str(e) else "bad tokens", e) from None
-        return meta, tokens, mask, frame
+            raise FP.MalformedFrame(str(e), f.frame, reason="bad mask" if "mask" in str(e) else "bad tokens") from None
+        return f.meta, tokens, mask, f.frame
 
     def _handle(self, msg):
         # frames_in() counts frames completely handled: the outputs of a frame
@@ -149,15 +115,15 @@ class token_recovery(gr.basic_block):
             malformed = False
             try:
                 meta, tokens, mask, frame = self._parse(msg)
-            except _Malformed as e:
+            except FP.MalformedFrame as e:
                 malformed = True
                 self._malformed += 1
-                self.guard.note(f"in: {e.reason}", e.why)
+                self.guard.note(f"in: {e.reason}", e)
                 meta = frame = None
                 try:
                     if pmt.is_pair(msg) and not pmt.is_dict(msg) and pmt.is_dict(pmt.car(msg)):
                         meta = pmt.car(msg)
-                        frame = self._frame_of(meta)[1]
+                        frame = FP.frame_index(meta)[1]
                 except Exception:  # noqa: BLE001
                     meta = frame = None
                 if meta is None:
@@ -167,7 +133,7 @@ class token_recovery(gr.basic_block):
                 meta = pmt.dict_add(meta, _K_MALFORMED, pmt.PMT_T)
             if frame is None:
                 frame = 0 if self._last_frame is None else (self._last_frame + 1) % (MAX_FRAME + 1)
-                meta = pmt.dict_add(meta, _K_FRAME, pmt.from_uint64(frame))
+                meta = pmt.dict_add(meta, FP.FRAME, pmt.from_uint64(frame))
             out = []
             if self._last_frame is not None and frame != self._last_frame + 1:
                 out += self._core.flush()   # new stream: play out the old one, reset
@@ -182,10 +148,10 @@ class token_recovery(gr.basic_block):
     def _publish(self, frames):
         for f in frames:
             meta = f.meta
-            meta = pmt.dict_add(meta, _K_NQ, pmt.from_long(len(f.tokens)))
+            meta = pmt.dict_add(meta, FP.N_Q, pmt.from_long(len(f.tokens)))
             meta = pmt.dict_add(meta, _K_NQ_IN, pmt.from_long(f.n_q_in))
-            meta = pmt.dict_add(meta, _K_MASK, pmt.init_u8vector(len(f.mask), f.mask.tolist()))
-            meta = pmt.dict_add(meta, _K_RECOVERED,
+            meta = pmt.dict_add(meta, FP.MASK, pmt.init_u8vector(len(f.mask), f.mask.tolist()))
+            meta = pmt.dict_add(meta, FP.RECOVERED,
                                 pmt.init_u8vector(len(f.recovered), f.recovered.tolist()))
             if self._untrained:
                 meta = pmt.dict_add(meta, _K_UNTRAINED, pmt.PMT_T)

@@ -27,7 +27,6 @@ import numpy as np
 from ..eval.speech import file_digest
 
 LARGESC = "largesc"
-SLOT_BITRATE = 137.5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,12 +173,6 @@ def _trace_row(point):
                trace_longest_burst=st["longest_burst"])
     row.update({f"trace_{k}": v for k, v in point.trace_meta})
     return row
-
-
-def check_bitrate(br):
-    if not 550 * 0.99 <= br <= 2060 * 1.01 + 1e-9:
-        raise ValueError(f"bit rate {br:g} bit/s is outside LargeSC's 550..2060 bit/s "
-                         f"(4..15 token slots of {SLOT_BITRATE} bit/s)")
 
 
 def recovery_args(backend, opts):

@@ -28,6 +28,7 @@ import time
 
 from ..codec import weights as W
 from ..eval import corpus as C
+from ..uep import uep_plan
 
 
 def floats(s):
@@ -200,7 +201,7 @@ def main(argv=None):
         ap.error(str(e))
     for br in a.bitrate:
         try:
-            sim.check_bitrate(br)
+            uep_plan.check_budget(br, largesc_range=True)
         except ValueError as e:
             ap.error(str(e))
     from ..traces import trace as TR

@@ -91,9 +91,7 @@ class LinkConfig:
     threads: int = 0
 
     def check(self):
-        if not 500 <= float(self.budget) <= 4400:
-            raise ValueError(f"budget {self.budget} bit/s is outside 500..4400 (1..32 token slots "
-                             "of 137.5 bit/s; LargeSC's range is 550..2060)")
+        uep_plan.check_budget(self.budget)
         if self.max_offset not in (0, 1, 2):
             raise ValueError(f"max_offset (D) must be 0, 1 or 2, got {self.max_offset}")
 

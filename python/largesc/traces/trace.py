@@ -39,6 +39,9 @@ import time
 
 import numpy as np
 
+from .. import largesc_python as _core
+from ..common.constants import FRAME_RATE
+
 FORMAT_LINE = "largesc-trace 1"
 COLUMNS = "fate # frame status arrival_s snr_db"
 STATUSES = ("ok", "lost", "crc")
@@ -187,9 +190,8 @@ def write_loss_pattern(path, pattern):
 def loss_stats(pattern):
     """{packets, lost, loss_rate, bursts, mean_burst, longest_burst} of a 0/1
     pattern (largesc.measure_bursts)."""
-    from gnuradio import largesc
     p = np.ascontiguousarray(np.asarray(pattern, np.uint8))
-    s = largesc.measure_bursts(p)
+    s = _core.measure_bursts(p)
     return dict(packets=int(s.n_packets), lost=int(s.n_lost), loss_rate=float(s.loss_rate),
                 bursts=int(s.n_bursts), mean_burst=float(s.mean_burst) if s.n_bursts else 0.0,
                 longest_burst=int(s.longest_burst))
@@ -379,6 +381,7 @@ def place_crc_failures(status, got, crc_times, interval, placed=None, crc_heard=
             unplaced += 1
     return unplaced
 
+
 try:
     from gnuradio import gr as _gr
     _BASE = _gr.basic_block
@@ -454,7 +457,7 @@ class trace_recorder(_BASE):
             self.guard.note(f"{port}: not a packet PDU")
             return None, None
         data = pmt.u8vector_elements(pmt.cdr(msg))
-        if len(data) < 3 or (data[1] >> 6) != 1:
+        if _core.parse_header(bytes(data)) is None:
             self.guard.note(f"{port}: not a LargeSC packet")
             return None, None
         return data, pmt.car(msg)
@@ -550,7 +553,7 @@ class trace_recorder(_BASE):
         hdr = {"source": self.source or "trace_recorder"}
         if self.bit_rate:
             hdr["bit_rate"] = f"{self.bit_rate:g}"
-        hdr["frame_rate"] = "12.5"  # one LargeSC packet per 80 ms frame: what a replay assumes
+        hdr["frame_rate"] = f"{FRAME_RATE:g}"  # one LargeSC packet per 80 ms frame: what a replay assumes
         if self.interval:
             hdr["packet_interval_s"] = f"{self.interval:g}"
         if self._dups:

@@ -11,18 +11,11 @@ import threading
 import pmt
 from gnuradio import gr
 
+from ..common import frame_pdu as FP
 from ..common import params as P
 from . import uep_plan
 from ..common.guard import Guard
-from ..common.pmt_util import parse_feedback, to_int as _to_int
-
-MAX_TOKEN = 2047
-
-_K_FRAME = pmt.intern("frame")
-_K_NQ = pmt.intern("n_q")
-_K_VAD = pmt.intern("vad")
-_K_UEP_K = pmt.intern("uep_k")
-_K_UEP_COPIES = pmt.intern("uep_copies")
+from ..common.pmt_util import parse_feedback
 
 # feedback estimates are clamped to what a Gilbert channel can express
 MAX_FEEDBACK_LOSS = 0.95
@@ -86,40 +79,15 @@ class adaptive_controller(gr.basic_block):
 
     # --- message handlers -------------------------------------------------
 
-    def _parse(self, msg):
-        """(meta, tokens, frame, n_q, vad), or a string saying why msg is
-        not a valid token frame."""
-        try:
-            return self._parse_checked(msg)
-        except Exception as e:  # noqa: BLE001 - a malformed dict (e.g. a bare pair) makes pmt throw
-            return f"unreadable ({type(e).__name__}: {e})"
-
     @staticmethod
-    def _parse_checked(msg):
-        if not pmt.is_pair(msg) or pmt.is_dict(msg):
-            return "not a PDU (pair of dict and u16vector)"
-        meta, tokens = pmt.car(msg), pmt.cdr(msg)
-        if not pmt.is_dict(meta) or not pmt.is_u16vector(tokens):
-            return "not a PDU (pair of dict and u16vector)"
-        n = pmt.length(tokens)
-        frame = _to_int(pmt.dict_ref(meta, _K_FRAME, pmt.PMT_NIL))
-        n_q = _to_int(pmt.dict_ref(meta, _K_NQ, pmt.PMT_NIL))
-        if frame is None or frame < 0:
-            return "'frame' is not an integer >= 0"
-        if not 1 <= n <= uep_plan.MAX_K:
-            return f"{n} tokens (must be 1..{uep_plan.MAX_K})"
-        if n_q is None or n_q != n:
-            return "'n_q' does not match the tokens"
-        if max(pmt.u16vector_elements(tokens)) > MAX_TOKEN:
-            return f"a token > {MAX_TOKEN}"
-        vad = pmt.dict_ref(meta, _K_VAD, pmt.PMT_NIL)
-        if pmt.is_null(vad):
-            vad = None
-        elif pmt.is_bool(vad):
-            vad = pmt.to_bool(vad)
-        else:
-            return "'vad' is not a bool"
-        return meta, tokens, frame, n_q, vad
+    def _parse(msg):
+        """(meta, tokens, frame, n_q, vad), or a string saying why msg is
+        not a valid token frame (common.frame_pdu.parse_frame)."""
+        try:
+            f = FP.parse_frame(msg)
+        except FP.MalformedFrame as e:
+            return str(e)
+        return f.meta, pmt.cdr(msg), f.frame, len(f.tokens), f.vad
 
     def _handle_frame(self, msg):
         with self._lock:
@@ -136,8 +104,8 @@ class adaptive_controller(gr.basic_block):
                 self.guard.note(f"in: {type(e).__name__}", e)
                 self._frames_rejected += 1
                 return
-        meta = pmt.dict_add(meta, _K_UEP_K, pmt.from_long(plan.k))
-        meta = pmt.dict_add(meta, _K_UEP_COPIES, pmt.init_s32vector(len(plan.copies), list(plan.copies)))
+        meta = pmt.dict_add(meta, FP.UEP_K, pmt.from_long(plan.k))
+        meta = pmt.dict_add(meta, FP.UEP_COPIES, pmt.init_s32vector(len(plan.copies), list(plan.copies)))
         self.message_port_pub(pmt.intern("out"), pmt.cons(meta, tokens))
         with self._lock:
             self._frames_out += 1  # counted once published

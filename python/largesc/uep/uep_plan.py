@@ -28,14 +28,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import largesc_python as _core
+from ..common.constants import FRAME_MS, FRAME_RATE, N_CODEBOOKS  # noqa: F401
 from ..largesc_python import loss_model as _core_loss_model
 
-# Mimi token frames
-FRAME_RATE = 12.5            # frames (and packets) per second
-FRAME_MS = 80.0              # one frame, ms
+# token frames as the packet format carries them
 TOKEN_BITS = _core.TOKEN_BITS  # 11: 2048-entry codebooks
 SLOT_BITRATE = TOKEN_BITS * FRAME_RATE  # 137.5 bit/s per token slot per frame
-N_CODEBOOKS = 32             # Mimi's residual VQ depth
 
 # packet format limits, from the C++ packet core (uep_packetizer)
 HEADER_BYTES = _core.HEADER_BYTES
@@ -461,11 +459,27 @@ MAX_BUDGET = MAX_SLOTS * SLOT_BITRATE
 MAX_MEAN_BURST = 1000.0
 
 
-def check_budget(budget):
+# LargeSC's own range (the paper's budgets, 4..15 token slots), which campaigns keep to
+LARGESC_BUDGETS = (550.0, 2060.0)
+
+
+def check_budget(budget, largesc_range=False):
     """float(budget) for a finite token-payload budget that buys 1..MAX_SLOTS
-    slots; ValueError naming `budget` and the range otherwise."""
+    slots (largesc_range: inside LARGESC_BUDGETS, within the 1 % tolerance);
+    ValueError naming `budget` and the range otherwise. The one budget check
+    of the controller, LinkConfig and largesc-sim."""
     if isinstance(budget, (bool, np.bool_, str, bytes)):
         raise ValueError(f"budget must be a number of bit/s, got {budget!r}")
+    if largesc_range:
+        lo, hi = LARGESC_BUDGETS
+        try:
+            b = float(budget)
+        except (TypeError, ValueError):
+            raise ValueError(f"budget must be a number of bit/s, got {budget!r}") from None
+        if not lo * (1 - BUDGET_TOLERANCE) <= b <= hi * (1 + BUDGET_TOLERANCE) + 1e-9:
+            raise ValueError(f"budget {b:g} bit/s is outside LargeSC's {lo:g}..{hi:g} bit/s "
+                             f"({slots_for_budget(lo)}..{slots_for_budget(hi)} token slots "
+                             f"of {SLOT_BITRATE:g} bit/s)")
     slots_for_budget(budget)        # type, finite, at least one slot
     b = float(budget)
     if b > MAX_BUDGET:
