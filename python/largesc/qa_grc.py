@@ -4,8 +4,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 #
 """GRC without a display: every block file in grc/ loads in GRC's platform,
-sits in the [LargeSC] category, is documented, and its make template names a
-real block; every block placed with its defaults (as from the block library)
+sits in one of the [LargeSC] subcategories, is documented, imports only
+`from gnuradio import largesc`, and its make template names a real block;
+every block placed with its defaults (as from the block library)
 validates with no error apart from unconnected ports; no dropdown shows a
 quoted value; every example flowgraph loads with no error at all."""
 
@@ -17,6 +18,9 @@ from gnuradio import gr_unittest
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 GRC_DIR = os.path.join(ROOT, "grc")
+
+# the GRC block tree: [LargeSC] with one subcategory per concern (docs/architecture.md)
+CATEGORIES = {"[LargeSC]/" + c for c in ("Codec", "UEP", "Channel", "Recovery", "PHY", "Monitor", "Link")}
 EXAMPLES = os.path.join(ROOT, "examples")
 
 
@@ -49,7 +53,8 @@ class qa_grc(gr_unittest.TestCase):
                 with open(f) as fh:
                     d = yaml.safe_load(fh)
                 self.assertTrue(d["id"] in self.platform.blocks, "GRC did not load the block")
-                self.assertEqual(d["category"], "[LargeSC]")
+                self.assertIn(d["category"], CATEGORIES)
+                self.assertEqual(d["templates"]["imports"].strip(), "from gnuradio import largesc")
                 self.assertGreater(len(d.get("documentation", "")), 200)
                 make = d["templates"]["make"]
                 name = make.split("(")[0]
