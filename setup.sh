@@ -20,6 +20,8 @@ trap 'rc=$?; [[ $rc -ne 0 ]] && printf "\n!!! [setup] FAILED at step: %s (exit %
 
 APT_PACKAGES=(gnuradio gnuradio-dev castxml python3-pygccxml python3-venv cmake g++ pkg-config
               libboost-test-dev pocketsphinx-testdata libcodec2-1.0 libopus0 libsndfile1
+              # lint of the C++ (tools/lint.sh)
+              clang-format
               # GNU Radio Companion's GUI (Debian's gnuradio only suggests these; without
               # them GRC stops with "Namespace Gtk not available"), a virtual display
               # for checking it and for examples/grc_screenshots.sh, and 'import'

@@ -79,7 +79,8 @@ def main():
             best = r if best is None or r[0] > best[0] else best
         print(json.dumps({"figure": "flowgraph_pdus_per_s", "block": kind, "pdus": a.pdus,
                           "value": round(best[0]), "delivered": best[1], "dropped_by_channel": best[2],
-                          "lost_elsewhere": 0, "chain": "vector_source->stream_to_tagged_stream->tagged_stream_to_pdu->block->message_debug",
+                          "lost_elsewhere": 0, "chain": ("vector_source->stream_to_tagged_stream->tagged_stream_to_pdu"
+                                    "->block->message_debug"),
                           "best_of": a.repeat}))
 
     for name, m in (("bernoulli", largesc.loss_model.bernoulli(0.1, 1)),

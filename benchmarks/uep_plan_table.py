@@ -25,7 +25,6 @@ Usage: benchmarks/uep_plan_table.py [--max-offset 2] [--out docs/uep_plan_table.
 import argparse
 import json
 import os
-import sys
 
 from gnuradio.largesc.uep import uep_plan as up
 

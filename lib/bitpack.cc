@@ -49,8 +49,8 @@ uint32_t bit_reader::get(unsigned width)
     check_width(width);
     if (d_pos + width > d_nbits)
         throw std::out_of_range("bit_reader: read of " + std::to_string(width) +
-                                " bits past the end of a " +
-                                std::to_string(d_nbits / 8) + "-byte buffer");
+                                " bits past the end of a " + std::to_string(d_nbits / 8) +
+                                "-byte buffer");
     uint32_t v = 0;
     unsigned left = width;
     while (left) {
@@ -80,9 +80,8 @@ std::vector<uint8_t> pack_tokens(const std::vector<uint16_t>& tokens, unsigned w
     for (size_t i = 0; i < tokens.size(); i++) {
         if (width < 16 && (tokens[i] >> width))
             throw std::invalid_argument("token " + std::to_string(i) + " = " +
-                                        std::to_string(tokens[i]) +
-                                        " does not fit in " + std::to_string(width) +
-                                        " bits (allowed 0.." +
+                                        std::to_string(tokens[i]) + " does not fit in " +
+                                        std::to_string(width) + " bits (allowed 0.." +
                                         std::to_string((1u << width) - 1) + ")");
         w.put(tokens[i], width);
     }

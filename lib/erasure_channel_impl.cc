@@ -68,7 +68,8 @@ erasure_channel::sptr erasure_channel::make(const std::string& model,
     if (!(loss_rate >= 0.0 && loss_rate <= 1.0))
         bad("loss_rate", prob, loss_rate);
     if (!(mean_burst >= 1.0 && mean_burst <= MAX_MEAN_BURST))
-        bad("mean_burst", "a finite number in [1, 1e6] (mean lost packets per burst)",
+        bad("mean_burst",
+            "a finite number in [1, 1e6] (mean lost packets per burst)",
             mean_burst);
     if (!(p_gb >= 0.0 && p_gb <= 1.0))
         bad("p_gb", prob, p_gb);
@@ -81,15 +82,15 @@ erasure_channel::sptr erasure_channel::make(const std::string& model,
     loss_model m = [&]() {
         try {
             return build_model(model,
-                    loss_rate,
-                    mean_burst,
-                    seed,
-                    p_gb,
-                    p_bg,
-                    loss_good,
-                    loss_bad,
-                    trace_file,
-                    trace_repeat);
+                               loss_rate,
+                               mean_burst,
+                               seed,
+                               p_gb,
+                               p_bg,
+                               loss_good,
+                               loss_bad,
+                               trace_file,
+                               trace_repeat);
         } catch (const std::invalid_argument& e) {
             const std::string w = e.what();
             if (w.rfind("erasure_channel:", 0) == 0)

@@ -103,7 +103,8 @@ loss_model loss_model::gilbert_elliott(
     return m;
 }
 
-static void gilbert_from_mean(double loss_rate, double mean_burst, double& p_gb, double& p_bg)
+static void
+gilbert_from_mean(double loss_rate, double mean_burst, double& p_gb, double& p_bg)
 {
     check_probability("loss_rate", loss_rate);
     if (!(mean_burst >= 1.0) || std::isinf(mean_burst)) {
@@ -132,7 +133,8 @@ static void gilbert_from_mean(double loss_rate, double mean_burst, double& p_gb,
         p_gb = 1.0;
 }
 
-loss_model loss_model::gilbert_elliott_mean(double loss_rate, double mean_burst, uint64_t seed)
+loss_model
+loss_model::gilbert_elliott_mean(double loss_rate, double mean_burst, uint64_t seed)
 {
     double p_gb, p_bg;
     gilbert_from_mean(loss_rate, mean_burst, p_gb, p_bg);
@@ -145,8 +147,8 @@ loss_model loss_model::trace(const std::vector<uint8_t>& pattern, bool repeat)
         throw std::invalid_argument("loss trace is empty: give at least one 0 or 1");
     for (size_t i = 0; i < pattern.size(); i++)
         if (pattern[i] > 1)
-            throw std::invalid_argument("loss trace entry " + std::to_string(i) +
-                                        " is " + std::to_string(pattern[i]) +
+            throw std::invalid_argument("loss trace entry " + std::to_string(i) + " is " +
+                                        std::to_string(pattern[i]) +
                                         ": entries must be 0 (received) or 1 (lost)");
     loss_model m;
     m.d_kind = TRACE;
@@ -184,8 +186,7 @@ std::vector<uint8_t> loss_model::read_trace_file(const std::string& path)
         }
     }
     if (out.empty())
-        throw std::runtime_error("loss trace file '" + path +
-                                 "' holds no 0/1 entries");
+        throw std::runtime_error("loss trace file '" + path + "' holds no 0/1 entries");
     return out;
 }
 

@@ -122,5 +122,6 @@ BOOST_AUTO_TEST_CASE(trace_reproduces_exactly)
     BOOST_CHECK(once == want2);
     BOOST_CHECK_THROW(loss_model::trace({}, true), std::invalid_argument);
     BOOST_CHECK_THROW(loss_model::trace({ 0, 2 }, true), std::invalid_argument);
-    BOOST_CHECK_THROW(loss_model::trace_file("/nonexistent/trace.txt"), std::runtime_error);
+    BOOST_CHECK_THROW(loss_model::trace_file("/nonexistent/trace.txt"),
+                      std::runtime_error);
 }

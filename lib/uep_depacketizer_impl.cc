@@ -66,9 +66,11 @@ class uep_depacketizer_impl : public uep_depacketizer
     void publish_ready()
     {
         d_core.drain([this](const rx_frame& f) {
-            const pmt::pmt_t meta = pmt::acons(k_frame, pmt::from_uint64(f.frame), tail(f));
-            message_port_pub(d_out_port,
-                             pmt::cons(meta, pmt::init_u16vector(f.tokens.size(), f.tokens)));
+            const pmt::pmt_t meta =
+                pmt::acons(k_frame, pmt::from_uint64(f.frame), tail(f));
+            message_port_pub(
+                d_out_port,
+                pmt::cons(meta, pmt::init_u16vector(f.tokens.size(), f.tokens)));
         });
         if (d_fb_interval && d_core.counters().frames_out >= d_next_fb) {
             d_next_fb = d_core.counters().frames_out + d_fb_interval;
@@ -89,8 +91,9 @@ class uep_depacketizer_impl : public uep_depacketizer
         if (!pmt::is_pair(msg) || !pmt::is_u8vector(pmt::cdr(msg))) {
             d_not_pdu++;
             if (d_not_pdu == 1 || d_not_pdu % 1000 == 0)
-                d_logger->warn("dropped a message that is not a u8 packet PDU; {:d} so far",
-                               d_not_pdu);
+                d_logger->warn(
+                    "dropped a message that is not a u8 packet PDU; {:d} so far",
+                    d_not_pdu);
             return;
         }
         size_t len = 0;
@@ -99,13 +102,14 @@ class uep_depacketizer_impl : public uep_depacketizer
         const parse_status st = d_core.push(p, len);
         const uint64_t bad = d_core.counters().malformed;
         if (bad != bad_before && (bad <= 10 || bad % 1000 == 0))
-            d_logger->warn("dropped a malformed packet of {:d} bytes ({:s}); {:d} "
-                           "malformed so far",
-                           len,
-                           st == parse_status::OK
-                               ? "bad_seq: a sequence jump the next packet did not confirm"
-                               : parse_status_name(st),
-                           bad);
+            d_logger->warn(
+                "dropped a malformed packet of {:d} bytes ({:s}); {:d} "
+                "malformed so far",
+                len,
+                st == parse_status::OK
+                    ? "bad_seq: a sequence jump the next packet did not confirm"
+                    : parse_status_name(st),
+                bad);
         publish_ready();
     }
 
@@ -115,7 +119,11 @@ public:
         : gr::block("uep_depacketizer",
                     gr::io_signature::make(0, 0, 0),
                     gr::io_signature::make(0, 0, 0)),
-          d_core(unsigned(delay), unsigned(default_n_q), unsigned(fb_window), 32, require_crc),
+          d_core(unsigned(delay),
+                 unsigned(default_n_q),
+                 unsigned(fb_window),
+                 32,
+                 require_crc),
           d_fb_interval(unsigned(fb_interval)),
           d_next_fb(unsigned(fb_interval)),
           d_out_port(pmt::mp("out")),
@@ -188,28 +196,30 @@ public:
     int delay() const override { return int(d_core.delay()); }
 };
 
-uep_depacketizer::sptr
-uep_depacketizer::make(int delay,
-                       int default_n_q,
-                       int feedback_window,
-                       int feedback_interval,
-                       bool require_crc)
+uep_depacketizer::sptr uep_depacketizer::make(int delay,
+                                              int default_n_q,
+                                              int feedback_window,
+                                              int feedback_interval,
+                                              bool require_crc)
 {
     // signed values are checked before any unsigned conversion
     if (delay < 0 || delay > 2)
         throw std::invalid_argument("uep_depacketizer: delay (playout delay in frames) "
-                                    "must be 0..2, got " + std::to_string(delay));
+                                    "must be 0..2, got " +
+                                    std::to_string(delay));
     if (default_n_q < 1 || default_n_q > 32)
         throw std::invalid_argument("uep_depacketizer: default_n_q (token frame width "
                                     "before any packet names one) must be 1..32, got " +
                                     std::to_string(default_n_q));
     if (feedback_window < 1 || feedback_window > 1000000)
         throw std::invalid_argument("uep_depacketizer: feedback_window (frames) must be "
-                                    "1..1000000, got " + std::to_string(feedback_window));
+                                    "1..1000000, got " +
+                                    std::to_string(feedback_window));
     if (feedback_interval < 0 || feedback_interval > 1000000)
         throw std::invalid_argument(
             "uep_depacketizer: feedback_interval (frames) must be 0..1000000 (0 = no "
-            "feedback), got " + std::to_string(feedback_interval));
+            "feedback), got " +
+            std::to_string(feedback_interval));
     return gnuradio::make_block_sptr<uep_depacketizer_impl>(
         delay, default_n_q, feedback_window, feedback_interval, require_crc);
 }

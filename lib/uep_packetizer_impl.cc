@@ -37,9 +37,8 @@ class uep_packetizer_impl : public uep_packetizer
     {
         const uint64_t n = ++d_rejected;
         if (n <= 10 || n % 1000 == 0)
-            d_logger->warn("dropped a malformed token frame ({:s}); {:d} rejected so far",
-                           why,
-                           n);
+            d_logger->warn(
+                "dropped a malformed token frame ({:s}); {:d} rejected so far", why, n);
     }
 
     // An integer PMT (long or uint64) as a signed 64-bit value; false for any
@@ -132,8 +131,8 @@ class uep_packetizer_impl : public uep_packetizer
                     return reject("uep_copies has " + std::to_string(n) +
                                   " offsets, at most 2");
                 for (size_t i = 0; i < n; i++) {
-                    const pmt::pmt_t e =
-                        pmt::is_vector(pc) ? pmt::vector_ref(pc, i) : pmt::tuple_ref(pc, i);
+                    const pmt::pmt_t e = pmt::is_vector(pc) ? pmt::vector_ref(pc, i)
+                                                            : pmt::tuple_ref(pc, i);
                     if (!read_int(e, r[i], big, u))
                         return reject("uep_copies holds a non-integer");
                     if (big)
@@ -151,7 +150,8 @@ class uep_packetizer_impl : public uep_packetizer
         for (size_t i = 0; i < n_q; i++)
             if (tok[i] > MAX_TOKEN)
                 return reject("token " + std::to_string(i) + " = " +
-                              std::to_string(tok[i]) + " is not an 11-bit token (0..2047)");
+                              std::to_string(tok[i]) +
+                              " is not an 11-bit token (0..2047)");
 
         // Frame numbering: the next index, or a jump ahead the 8-bit seq can
         // express, is sent as is; anything else breaks the numbering and is
@@ -198,8 +198,9 @@ class uep_packetizer_impl : public uep_packetizer
         }
         d_bytes += bytes->size();
         // packets carry only their on-air bytes, as over a real PHY
-        message_port_pub(d_out_port,
-                         pmt::cons(pmt::make_dict(), pmt::init_u8vector(bytes->size(), *bytes)));
+        message_port_pub(
+            d_out_port,
+            pmt::cons(pmt::make_dict(), pmt::init_u8vector(bytes->size(), *bytes)));
         d_out++; // counted once published
     }
 

@@ -203,7 +203,7 @@ class Scratch:
         self.check_imports_scratch()
 
     def compile(self, tag):
-        rc, secs, _ = run_logged(["cmake", "--build", self.build, f"-j{self.jobs}"],
+        rc, _secs, _ = run_logged(["cmake", "--build", self.build, f"-j{self.jobs}"],
                                  os.path.join(self.logs, f"build-{tag}.log"))
         return rc == 0
 

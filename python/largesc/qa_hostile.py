@@ -13,7 +13,6 @@ wait bounded (pacing.wait_for raises after its timeout). Plus the guard
 
 Codec blocks use random untrained Mimi weights (weights="random:1")."""
 
-import math
 import threading
 import time
 
@@ -512,7 +511,7 @@ class qa_hostile_codec(gr_unittest.TestCase):
             [pmt.cons(d(eos=pmt.PMT_T, frame=pmt.from_uint64(2 ** 63), n_q=0), pmt.init_u16vector(0, [])),
              pmt.cons(d(eos=pmt.PMT_T, frame=pmt.from_long(-1), n_q=0), pmt.init_u16vector(0, []))]
         dec, got, lines = self.run_decoder(valid[:5] + hostile + valid[5:], 12)
-        ref_dec, ref, _ = self.run_decoder(valid, 12)
+        _ref_dec, ref, _ = self.run_decoder(valid, 12)
         spf = 1920
         self.assertEqual(len(got), 12 * spf)
         self.assertEqual(len(ref), 12 * spf)
@@ -545,7 +544,7 @@ class qa_hostile_codec(gr_unittest.TestCase):
                 frame_pdu(1, toks(8), mask=t),                # late
                 frame_pdu(3 + 20, toks(9), mask=t),           # gap of 19 within max_gap 20: silence
                 frame_pdu(24, toks(10), mask=t)]
-        dec, got, lines = self.run_decoder(msgs, 25, max_gap=20)
+        dec, got, _lines = self.run_decoder(msgs, 25, max_gap=20)
         s = dec.stats()
         self.assertEqual((s["frames_in"], s["frames_decoded"], s["frames_late"], s["restarts"],
                           s["frames_missing"]), (11, 10, 1, 5, 19))
@@ -553,7 +552,6 @@ class qa_hostile_codec(gr_unittest.TestCase):
         self.assertEqual(s["samples_out"], len(got))
         self.assertEqual(dec.rejections()["in: frame index jump (new stream)"], 5)
         self.assertLess(time.monotonic() - t0, 60)
-
 
 
 class qa_hostile_hier(gr_unittest.TestCase):

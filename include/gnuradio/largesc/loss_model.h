@@ -41,7 +41,7 @@ private:
 struct LARGESC_API burst_stats {
     uint64_t n_packets = 0;
     uint64_t n_lost = 0;
-    uint64_t n_bursts = 0;    //!< maximal runs of consecutive losses
+    uint64_t n_bursts = 0; //!< maximal runs of consecutive losses
     uint64_t longest_burst = 0;
     double loss_rate() const { return n_packets ? double(n_lost) / n_packets : 0.0; }
     //! Mean length of a loss run; 0 if there was no loss.
@@ -71,11 +71,8 @@ public:
     enum kind_t { BERNOULLI = 0, GILBERT_ELLIOTT = 1, TRACE = 2 };
 
     static loss_model bernoulli(double loss_rate, uint64_t seed = 0);
-    static loss_model gilbert_elliott(double p_gb,
-                                      double p_bg,
-                                      double loss_good,
-                                      double loss_bad,
-                                      uint64_t seed = 0);
+    static loss_model gilbert_elliott(
+        double p_gb, double p_bg, double loss_good, double loss_bad, uint64_t seed = 0);
     static loss_model
     gilbert_elliott_mean(double loss_rate, double mean_burst, uint64_t seed = 0);
     static loss_model trace(const std::vector<uint8_t>& pattern, bool repeat = true);

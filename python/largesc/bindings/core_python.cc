@@ -129,12 +129,15 @@ void bind_core(py::module& m)
             },
             py::arg("pattern"),
             py::arg("repeat") = true)
-        .def_static(
-            "trace_file", &loss_model::trace_file, py::arg("path"), py::arg("repeat") = true)
-        .def_static("read_trace_file", [](const std::string& path) {
-            auto v = loss_model::read_trace_file(path);
-            return py::array_t<uint8_t>(v.size(), v.data());
-        })
+        .def_static("trace_file",
+                    &loss_model::trace_file,
+                    py::arg("path"),
+                    py::arg("repeat") = true)
+        .def_static("read_trace_file",
+                    [](const std::string& path) {
+                        auto v = loss_model::read_trace_file(path);
+                        return py::array_t<uint8_t>(v.size(), v.data());
+                    })
         .def("next", &loss_model::next, "Fate of the next packet: True if lost.")
         .def(
             "pattern",

@@ -25,45 +25,63 @@ void bind_erasure_channel(py::module& m)
         "Packet erasure channel: PDUs in on 'in', survivors out on 'out', counters "
         "on 'stats'. Models: bernoulli, gilbert_elliott (loss_rate, mean_burst), "
         "gilbert_elliott_raw (p_gb, p_bg, loss_good, loss_bad), trace.")
-        .def(py::init([](py::object model, py::object loss_rate, py::object mean_burst,
-                         py::object seed, py::object p_gb, py::object p_bg,
-                         py::object loss_good, py::object loss_bad, py::object trace_file,
-                         py::object trace_repeat, py::object stats_interval) {
-                 namespace pc = largesc_params;
-                 const char* b = "erasure_channel";
-                 const char* prob = "a probability in [0, 1]";
-                 return erasure_channel::make(
-                     pc::as_str(b, "model", model,
-                                "one of 'bernoulli', 'gilbert_elliott', "
-                                "'gilbert_elliott_raw', 'trace'"),
-                     pc::as_real(b, "loss_rate", loss_rate, 0.0, 1.0, prob),
-                     pc::as_real(b, "mean_burst", mean_burst, 1.0, 1e6,
-                                 "a finite number in [1, 1e6] (mean lost packets per burst)"),
-                     pc::as_u64(b, "seed", seed),
-                     pc::as_real(b, "p_gb", p_gb, 0.0, 1.0, prob),
-                     pc::as_real(b, "p_bg", p_bg, 0.0, 1.0, prob),
-                     pc::as_real(b, "loss_good", loss_good, 0.0, 1.0, prob),
-                     pc::as_real(b, "loss_bad", loss_bad, 0.0, 1.0, prob),
-                     pc::as_str(b, "trace_file", trace_file, "a str (a file path, or '')"),
-                     pc::as_bool(b, "trace_repeat", trace_repeat),
-                     int(pc::as_int(b, "stats_interval", stats_interval, 0, 1000000000)));
-             }),
-             py::arg("model") = "bernoulli",
-             py::arg("loss_rate") = 0.0,
-             py::arg("mean_burst") = 1.0,
-             py::arg("seed") = 0,
-             py::arg("p_gb") = 0.0,
-             py::arg("p_bg") = 1.0,
-             py::arg("loss_good") = 0.0,
-             py::arg("loss_bad") = 1.0,
-             py::arg("trace_file") = "",
-             py::arg("trace_repeat") = true,
-             py::arg("stats_interval") = 100)
+        .def(
+            py::init([](py::object model,
+                        py::object loss_rate,
+                        py::object mean_burst,
+                        py::object seed,
+                        py::object p_gb,
+                        py::object p_bg,
+                        py::object loss_good,
+                        py::object loss_bad,
+                        py::object trace_file,
+                        py::object trace_repeat,
+                        py::object stats_interval) {
+                namespace pc = largesc_params;
+                const char* b = "erasure_channel";
+                const char* prob = "a probability in [0, 1]";
+                return erasure_channel::make(
+                    pc::as_str(b,
+                               "model",
+                               model,
+                               "one of 'bernoulli', 'gilbert_elliott', "
+                               "'gilbert_elliott_raw', 'trace'"),
+                    pc::as_real(b, "loss_rate", loss_rate, 0.0, 1.0, prob),
+                    pc::as_real(
+                        b,
+                        "mean_burst",
+                        mean_burst,
+                        1.0,
+                        1e6,
+                        "a finite number in [1, 1e6] (mean lost packets per burst)"),
+                    pc::as_u64(b, "seed", seed),
+                    pc::as_real(b, "p_gb", p_gb, 0.0, 1.0, prob),
+                    pc::as_real(b, "p_bg", p_bg, 0.0, 1.0, prob),
+                    pc::as_real(b, "loss_good", loss_good, 0.0, 1.0, prob),
+                    pc::as_real(b, "loss_bad", loss_bad, 0.0, 1.0, prob),
+                    pc::as_str(b, "trace_file", trace_file, "a str (a file path, or '')"),
+                    pc::as_bool(b, "trace_repeat", trace_repeat),
+                    int(pc::as_int(b, "stats_interval", stats_interval, 0, 1000000000)));
+            }),
+            py::arg("model") = "bernoulli",
+            py::arg("loss_rate") = 0.0,
+            py::arg("mean_burst") = 1.0,
+            py::arg("seed") = 0,
+            py::arg("p_gb") = 0.0,
+            py::arg("p_bg") = 1.0,
+            py::arg("loss_good") = 0.0,
+            py::arg("loss_bad") = 1.0,
+            py::arg("trace_file") = "",
+            py::arg("trace_repeat") = true,
+            py::arg("stats_interval") = 100)
         .def(
             "set_loss_rate",
             [](erasure_channel& self, py::object loss_rate) {
-                self.set_loss_rate(largesc_params::as_real("erasure_channel", "loss_rate",
-                                                           loss_rate, 0.0, 1.0,
+                self.set_loss_rate(largesc_params::as_real("erasure_channel",
+                                                           "loss_rate",
+                                                           loss_rate,
+                                                           0.0,
+                                                           1.0,
                                                            "a probability in [0, 1]"));
             },
             py::arg("loss_rate"))

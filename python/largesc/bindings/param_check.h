@@ -28,23 +28,23 @@ inline std::string show(py::handle v)
         std::string s = py::repr(v);
         if (s.size() > 60)
             s = s.substr(0, 57) + "...";
-        return s + (py::isinstance<py::str>(v) || py::isinstance<py::int_>(v) ||
-                            py::isinstance<py::float_>(v)
-                        ? ""
-                        : " (" + std::string(py::str(py::type::handle_of(v).attr("__name__"))) +
-                              ")");
+        return s +
+               (py::isinstance<py::str>(v) || py::isinstance<py::int_>(v) ||
+                        py::isinstance<py::float_>(v)
+                    ? ""
+                    : " (" +
+                          std::string(py::str(py::type::handle_of(v).attr("__name__"))) +
+                          ")");
     } catch (...) {
         return "<unprintable>";
     }
 }
 
-[[noreturn]] inline void fail(const char* block,
-                              const char* name,
-                              const std::string& want,
-                              py::handle v)
+[[noreturn]] inline void
+fail(const char* block, const char* name, const std::string& want, py::handle v)
 {
-    throw py::value_error(std::string(block) + ": " + name + " must be " + want + ", got " +
-                          show(v));
+    throw py::value_error(std::string(block) + ": " + name + " must be " + want +
+                          ", got " + show(v));
 }
 
 inline bool is_numpy_bool(py::handle v)
@@ -63,7 +63,8 @@ inline bool as_bool(const char* block, const char* name, py::handle v)
 
 //! The Python int of an int or numpy integer (never bool or float); fails
 //! with `want` otherwise.
-inline py::object as_index(const char* block, const char* name, py::handle v, const std::string& want)
+inline py::object
+as_index(const char* block, const char* name, py::handle v, const std::string& want)
 {
     if (PyBool_Check(v.ptr()) || is_numpy_bool(v) || PyFloat_Check(v.ptr()) ||
         !PyIndex_Check(v.ptr()))
@@ -77,7 +78,8 @@ inline py::object as_index(const char* block, const char* name, py::handle v, co
 }
 
 //! Python int or numpy integer (not bool, not float) in lo..hi.
-inline int64_t as_int(const char* block, const char* name, py::handle v, int64_t lo, int64_t hi)
+inline int64_t
+as_int(const char* block, const char* name, py::handle v, int64_t lo, int64_t hi)
 {
     const std::string want =
         "an integer in " + std::to_string(lo) + ".." + std::to_string(hi);
@@ -103,8 +105,12 @@ inline uint64_t as_u64(const char* block, const char* name, py::handle v)
 }
 
 //! A finite real number (int, float or numpy number; not bool) in [lo, hi].
-inline double
-as_real(const char* block, const char* name, py::handle v, double lo, double hi, const char* want)
+inline double as_real(const char* block,
+                      const char* name,
+                      py::handle v,
+                      double lo,
+                      double hi,
+                      const char* want)
 {
     if (PyBool_Check(v.ptr()) || is_numpy_bool(v) || py::isinstance<py::str>(v) ||
         !(PyFloat_Check(v.ptr()) || PyIndex_Check(v.ptr()) || PyNumber_Check(v.ptr())))
@@ -121,7 +127,8 @@ as_real(const char* block, const char* name, py::handle v, double lo, double hi,
     return x;
 }
 
-inline std::string as_str(const char* block, const char* name, py::handle v, const char* want)
+inline std::string
+as_str(const char* block, const char* name, py::handle v, const char* want)
 {
     if (!py::isinstance<py::str>(v))
         fail(block, name, want, v);

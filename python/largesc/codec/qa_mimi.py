@@ -270,7 +270,7 @@ class qa_codec(gr_unittest.TestCase):
         ref_t, ref_a, _, _ = self._run_mode("eager", x, toks, 1)
         for fpc in (1, 2):
             with self.subTest(frames_per_call=fpc):
-                got_t, got_a, enc, dec = self._run_mode("exact", x, toks, fpc)
+                got_t, got_a, enc, _dec = self._run_mode("exact", x, toks, fpc)
                 np.testing.assert_array_equal(got_t, ref_t)
                 self.assertLess(float(np.abs(got_a - ref_a).max()), 1e-5)
         # reset() restarts the stream: same first frames again
@@ -333,7 +333,7 @@ class qa_codec(gr_unittest.TestCase):
         try:
             with warnings.catch_warnings(record=True) as w:
                 warnings.simplefilter("always")
-                got_t, got_a, enc, dec = self._run_mode("fast", x, toks, 1)
+                got_t, got_a, enc, _dec = self._run_mode("fast", x, toks, 1)
         finally:
             torch.compile = saved
         self.assertTrue(any("torch.compile failed" in str(i.message) for i in w))

@@ -704,7 +704,7 @@ class Opus(_PacketSizedFrames, Baseline):
         return False
 
     def latency(self, alignment):
-        total, b = super().latency(alignment)
+        _total, b = super().latency(alignment)
         if self.fec and self.fec_active is not False:
             b["fec_wait_ms"] = SLOT_MS if alignment == "slot" else self.frame_ms
         return sum(b.values()), b

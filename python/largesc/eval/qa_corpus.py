@@ -505,7 +505,7 @@ class qa_corpus(gr_unittest.TestCase):
                 LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
             args = ["--corpus", self.cv, "--utterances", "2", "--metrics", "stoi", "--loss", "0.2",
                     "--bitrate", "1100", "--baselines", "codec2_700c", "--weights", "random:1", "--device", "cpu"]
-            rc, out, err = run_cli(*args, "--scheduler", cluster.scheduler_address, "--out", os.path.join(d, "dask"))
+            rc, _out, err = run_cli(*args, "--scheduler", cluster.scheduler_address, "--out", os.path.join(d, "dask"))
             self.assertEqual(rc, 0, err[-2000:])
             self.assertIn("utterances (points x utterances): 4/4 100%", err)
             self.assertIn(f"Dask at {cluster.scheduler_address}", err)
@@ -580,7 +580,8 @@ class qa_corpus(gr_unittest.TestCase):
                                       "--loss", "0.2", "--bitrate", "1100", "--baselines", "codec2_700c",
                                       "--weights", "random:1", "--jobs", "1", "--device", "cpu", "--out", out)
             self.assertEqual(rc, 0, err[-2000:])
-            self.assertIn(f"speech: LibriSpeech corpus {os.path.join(self.ls, 'test-clean')}: 2 of 6 utterances, 1.8 s in all; 2 longer "
+            self.assertIn(f"speech: LibriSpeech corpus {os.path.join(self.ls, 'test-clean')}: "
+                          f"2 of 6 utterances, 1.8 s in all; 2 longer "
                           "than --max-seconds passed over", err)
             self.assertIn("2 sweep points x 2 utterances = 4 runs", err)
             self.assertIn("utterances (points x utterances): 4/4 100%", err)

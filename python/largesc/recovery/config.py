@@ -115,4 +115,3 @@ def build_lm(cfg, seed=0, device="cpu", dtype=None):
 
 def count_parameters(model):
     return sum(p.numel() for p in model.parameters())
-

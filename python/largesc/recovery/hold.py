@@ -44,4 +44,3 @@ class HoldState:
         n_out = max(n_keep, min(mc, n), int(rec[-1]) + 1 if len(rec) else 0)
         out = np.where(mask[:n_out], tokens[:n_out], np.maximum(self.last[:n_out], 0))
         return out, n_out
-

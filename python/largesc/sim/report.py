@@ -183,8 +183,9 @@ def summarize(rows):
     for r in rows:
         groups.setdefault((r.get("trace", ""), label(r), r["loss_rate"], r["mean_burst"], r["untrained"]),
                           []).append(r)
+
     def order(item):        # LargeSC by budget and backend, then the baselines; loss settings in order
-        (trace, lab, loss, burst, untrained), rs = item
+        (trace, _lab, loss, burst, _untrained), rs = item
         r = rs[0]
         return (trace, r["system"] != "largesc", r["system"], r["bitrate"], r["recovery"], loss, burst)
     out = []
@@ -816,7 +817,7 @@ def format_summary(rep):
         "".join(f"{m:>{w}}" for m in ms) + f"{'pkts sent/deliv/drop/other':>29}"
     lines = ["loss, burst: the channel setting; meas%: packets the channel dropped, in % of those sent; "
              "utt: utterances",
-             f"metrics: mean ± 95 % confidence half-width over the utterances (Student t); "
+             "metrics: mean ± 95 % confidence half-width over the utterances (Student t); "
              + ", ".join(f"{m} {'lower' if higher_is_better(m) is False else 'higher'} is better" for m in ms),
              head]
     traces = {}

@@ -167,7 +167,7 @@ class qa_trace_recorder(unittest.TestCase):
     def test_seq_wrap_in_flowgraph(self):
         frames = [f for f in range(600) if f % 7 and not 300 <= f < 310]
         posts = [("in", packet(f)) for f in frames]
-        rec, t = self.run_recorder(posts, interval=0.0, expected=600)
+        _rec, t = self.run_recorder(posts, interval=0.0, expected=600)
         want = np.ones(600, np.uint8)
         want[frames] = 0
         np.testing.assert_array_equal(t.fates, want)
@@ -242,7 +242,7 @@ class qa_replay_sim(unittest.TestCase):
                    "--trace", tr, "--out", out]
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
             self.assertEqual(r.returncode, 0, r.stderr[-3000:])
-            name, digest, _ = T.trace_identity(tr)
+            _name, digest, _ = T.trace_identity(tr)
             self.assertIn(f"trace mylink@{digest}: 17 packets (80 ms slots), loss 35.3 %, 3 bursts, "
                           "mean burst 2.00, longest 3", r.stdout)
             with open(os.path.join(out, "rows.jsonl")) as f:

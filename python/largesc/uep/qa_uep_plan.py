@@ -8,7 +8,6 @@ probabilities (analytic and measured over 100,000 frames), greedy versus brute
 force, plan limits, and the frame-by-frame controller with content adaptation."""
 
 import itertools
-import unittest
 
 import numpy as np
 from gnuradio import gr_unittest
@@ -164,7 +163,8 @@ class qa_arrival_probability(gr_unittest.TestCase):
     def test_bad_parameters(self):
         for f, args, what in ((up.LossModel.gilbert_elliott, (0.1, 0.5), "mean_burst .* must be a finite number >= 1"),
                               (up.LossModel.gilbert_elliott, (1.0, 3.0), "needs loss_rate < 1"),
-                              (up.LossModel.gilbert_elliott, (0.6, 1.0), r"impossible .* need mean_burst >= loss_rate/\(1-loss_rate\) = 1.5"),
+                              (up.LossModel.gilbert_elliott, (0.6, 1.0),
+                               r"impossible .* need mean_burst >= loss_rate/\(1-loss_rate\) = 1.5"),
                               (up.LossModel.iid, (1.5,), "probability"),
                               (up.LossModel, (0.0, 0.0, 0.0, 1.0), "both be 0"),
                               (up.LossModel, (0.1, 0.2, 0.0, 2.0), "loss_bad")):
@@ -402,7 +402,6 @@ class qa_controller_sequence(gr_unittest.TestCase):
                         v = (mask @ w).reshape(25, n)[:, vad].mean(axis=1)
                         self.assertLess(abs(v.mean() - got[ca]), 5 * v.std(ddof=1) / 5)
                 self.assertGreater(got[True], got[False] + 0.005, got)
-
 
     def test_restart_and_gaps(self):
         m = up.LossModel.iid(0.3)
