@@ -86,7 +86,7 @@ def phy_sample(jsonl):
             merged[-1] = [f"{merged[-1][0].split('-')[0]}-{r[0]}"] + r[1:]
         else:
             merged.append(r)
-    out = [f"| Eb/N0 dB | " + " | ".join(head(c) for c in cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    out = ["| Eb/N0 dB | " + " | ".join(head(c) for c in cols) + " |", "|---" * (len(cols) + 1) + "|"]
     out += ["| " + " | ".join(r) + " |" for r in merged]
     p0 = pts[0]
     fading = [p for p in pts if p.get("channel", "awgn") != "awgn"]

@@ -53,6 +53,8 @@ def grab(name):
 
 
 Qt.QTimer.singleShot(20000, lambda: grab("sim_link_live.png"))
+
+
 def move_slider(value):
     """What a user does: the counter next to the slider takes the value, the
     slider follows and the flowgraph's callback runs (RangeWidget's own path)."""
