@@ -98,7 +98,7 @@ def load_cores():
     sys.modules["largesc_cores"] = pkg
     import importlib
     return types.SimpleNamespace(**{m: importlib.import_module("largesc_cores." + path)
-                                    for m, path in (("recovery", "recovery.core"), ("mimi_codec", "codec.mimi_codec"),
+                                    for m, path in (("recovery", "recovery"), ("mimi_codec", "codec.mimi_codec"),
                                                     ("weights", "codec.weights"), ("finetune", "recovery.finetune"))})
 
 

@@ -19,7 +19,7 @@ import time
 import numpy as np
 import torch
 
-from gnuradio.largesc.recovery import core as R
+from gnuradio.largesc import recovery as R
 
 
 def bench(rec, frames, loss, rng, n_q=8):

@@ -27,7 +27,7 @@ from gnuradio.largesc.uep import uep_plan as up
 from gnuradio.largesc.codec.mimi_decoder import mimi_decoder
 from gnuradio.largesc.codec.mimi_encoder import mimi_encoder
 from gnuradio.largesc.common.pacing import wait_for
-from gnuradio.largesc.recovery.core import RecoveryError
+from gnuradio.largesc.recovery import RecoveryError
 
 SEED = "random:1"
 TIMEOUT = 30.0

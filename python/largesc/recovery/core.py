@@ -43,30 +43,25 @@ Backends
 Per-stream state is explicit: reset() starts a new stream, flush() plays out
 the frames the lm backend still holds and then resets.
 
-Modules (split by concern; every name is re-exported here):
-  recovery_config   constants, presets, config checks, random model builds
-  recovery_weights  LoRA adapters, checkpoints, base weights
-  recovery_hold     the hold rule (HoldState)
-  recovery_lm       LM stepping (LMRecovery, the masked on-device step)
-  recovery.py       the stream core (TokenRecovery, check_recovery, make_recovery)
+Modules of the recovery package (its __init__ exports the public names):
+  config    constants, presets, config checks, random model builds
+  lora      LoRA adapters, checkpoints, base weights
+  hold      the hold rule (HoldState)
+  lm        LM stepping (LMRecovery, the masked on-device step)
+  core      the stream core (this file: TokenRecovery, check_recovery, make_recovery)
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 
-# The module is split by concern; every name stays importable from here.
-from .config import (ADAPTER_FORMAT, ADAPTER_VERSION, BACKENDS, CARD,  # noqa: F401
-                     CHECKPOINT_FORMAT, DEFAULT_MAX_HOLD, FEED_BACK, MAX_CODEBOOKS,
-                     MAX_HOLD_LIMIT, MOSHI_FILE, MOSHI_REPO, PRESETS, RecoveryError,
-                     build_lm, check_lm_config, config_digest, count_parameters,
-                     lm_config, moshi_config)
-from .lora import (add_lora, adapter_paths, apply_adapter, parse_checkpoint,  # noqa: F401
-                   check_adapter, load_base, lora_state, moshi_weights_file,
-                   read_adapter, read_adapter_meta, save_adapter, save_checkpoint)
-from .hold import HoldState  # noqa: F401
+from .config import (BACKENDS, CARD, DEFAULT_MAX_HOLD, FEED_BACK, MAX_CODEBOOKS, MOSHI_FILE, MOSHI_REPO,
+                     PRESETS, RecoveryError, count_parameters, lm_config, moshi_config)
+from .lora import (adapter_paths, apply_adapter, check_adapter, load_base, moshi_weights_file,
+                   parse_checkpoint, read_adapter_meta)
+from .hold import HoldState
 from ..codec.weights import resolve_device   # auto -> cuda when torch sees a GPU (checked by check_recovery)
-from .lm import EagerLMRecovery, LMRecovery  # noqa: F401
+from .lm import LMRecovery
 
 
 # ----------------------------------------------------------------------------
@@ -240,7 +235,7 @@ def check_recovery(backend="hold", model="", checkpoint="", adapter="", lora_ran
         raise RecoveryError(f"device must be auto, cpu, cuda or cuda:N, got {device!r}")
     try:
         import torch
-        import moshi.models.lm  # noqa: F401
+        import moshi.models.lm  # noqa: F401 - the lm backends need it: checked here
     except ImportError as e:
         raise RecoveryError(f"backend {backend!r} needs torch and moshi ({e})") from e
     if str(device).startswith("cuda") and not torch.cuda.is_available():

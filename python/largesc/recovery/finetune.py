@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import core as R
+from .. import recovery as R
 from ..codec import weights as W
 from ..common.constants import FRAME_RATE
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from gnuradio import gr_unittest
 
-from gnuradio.largesc.recovery import core as R
+from gnuradio.largesc import recovery as R
 
 import torch
 

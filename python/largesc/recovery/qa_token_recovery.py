@@ -26,7 +26,7 @@ from gnuradio import blocks, gr, gr_unittest
 
 from gnuradio import largesc
 from gnuradio.largesc.recovery import finetune as F
-from gnuradio.largesc.recovery import core as R
+from gnuradio.largesc import recovery as R
 from gnuradio.largesc.common.pacing import post_paced, wait_for
 
 import torch

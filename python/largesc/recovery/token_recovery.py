@@ -13,7 +13,7 @@ from gnuradio import gr
 
 from ..common import frame_pdu as FP
 from ..common import params as P
-from . import core as R
+from .. import recovery as R
 from ..common.guard import Guard
 
 MAX_FRAME = FP.MAX_FRAME_INDEX
