@@ -3,52 +3,13 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 #
 """Faster streaming steps for MimiStreamingEncoder / MimiStreamingDecoder
-(modes "exact", "fast" and "fast-int8"). The reference is mode "eager"
-(upstream moshi modules).
-
-The per-frame step is re-implemented functionally on weights taken from the
-moshi model once, at construction (the shared model is never modified), with
-activations kept time-major ([T, C]) and every convolution turned into ONE
-matrix product on pre-packed weights:
-
-- StreamingConv1d: causal history (state) + new input, im2col by a strided
-  view ([T_out, K, C], one copy) and F.linear on the weight pre-arranged as
-  [C_out, K*C_in] (packed once for oneDNN with
-  torch.ops.mkldnn._reorder_linear_weight when available; set
-  LARGESC_MIMI_NO_MKLDNN=1 to use plain F.linear). Same state semantics as moshi (zero history, 'replicate'
-  history for the downsample conv on the first frame).
-- StreamingConvTranspose1d: F.linear of the input on the weight pre-arranged
-  as [K*C_out, C_in], then overlap-add of the K/S blocks of each input step
-  with the carried partial block (moshi's `partial` state). This replaces
-  PyTorch's batch-1 ConvTranspose1d, which falls onto a slow kernel (the
-  1024->512 layer alone took about 36 ms per frame in eager).
-  The depthwise upsample (groups = channels) is a broadcast multiply.
-- Transformer: one rotary table and one attention mask per step shared by all
-  layers, ring KV cache with the same slot layout and masking as moshi's
-  RingKVCache, the same rotary arithmetic (bit for bit).
-- RVQ nearest-code search: torch.cdist's own matrix-product form with the
-  codebook side ([e, 1, |e|^2]) precomputed once (norms included) and
-  stored transposed ([d+2, N], contiguous: twice as fast as cdist's
-  transposed-view product at one row). Distances equal cdist's up to float
-  rounding (summation order), so a token could differ from "eager" only on
-  an exact near-tie: none seen in our runs (QA and benchmark check).
-
-Modes:
-exact      the above, eager (no compile). Tokens identical to "eager" in our
-           runs; audio differs from "eager" by float rounding only (~1e-7).
-fast       the same step under torch.compile (inductor, dynamic=False per
-           frames-per-call, freezing + "max-autotune-no-cudagraphs" when
-           available, on-disk cache under ~/.cache/gr-largesc/inductor unless
-           TORCHINDUCTOR_CACHE_DIR is set). If compiling fails, it falls back
-           to "exact" with a warning (`compiled` attribute says which).
-           First call: 45 s to minutes cold (GEMM autotuning), ~4 s when
-           the on-disk cache is hit (docs/mimi.md, "Start-up").
-           LARGESC_MIMI_COMPILE_MODE=default skips autotuning (faster
-           compile, slower step); LARGESC_MIMI_FREEZING=0 turns freezing off.
-fast-int8  "exact" with the transformer's matrix products in int8 (dynamic
-           quantisation: per-channel int8 weights, activations quantised per
-           call). Approximate: tokens differ; see docs/mimi.md.
-"""
+(modes "exact", "fast" and "fast-int8"; the reference is mode "eager", the
+upstream moshi modules). The per-frame step is re-implemented functionally on
+weights copied from the moshi model once (the shared model is never
+modified), activations time-major ([T, C]), every convolution ONE matrix
+product on pre-packed weights. How each layer is rewritten, what each mode
+guarantees, its environment knobs and the measured speed: docs/mimi.md,
+"Speed modes" and "Measured speed"."""
 
 import math
 import os
