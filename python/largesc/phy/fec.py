@@ -43,10 +43,8 @@ def _fec_coder(fec, encoder):
 
     The convolutional code runs in gr-fec's CC_TRUNCATED mode over packet +
     CRC + one zero byte: the zero byte drives the encoder back to state 0 (a
-    terminated code, byte-aligned on air). Not CC_TERMINATED: with packets of
-    varying length, GNU Radio 3.10's terminated decoder behind async_decoder
-    now and then decodes a clean frame wrongly (measured: 1 of 180 noiseless
-    frames); CC_TAILBITING failed 26 of 600 short frames."""
+    terminated code, byte-aligned on air). Not CC_TERMINATED nor
+    CC_TAILBITING: measured failures in docs/phy.md ("Forward error correction")."""
     from gnuradio import fec as grfec
     bits = FEC_MTU * 8
     if fec == "cc":

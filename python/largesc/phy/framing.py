@@ -30,10 +30,7 @@ DEFAULT_SAMP_RATE = 80000.0     # simulation: 8 samples per symbol
 # Idle, preamble, postamble and slot fill: 0x33 (00110011): zero mean (the AFC
 # sees no offset) with transitions the Mueller & Muller timing detector can use.
 # 0x55 (alternating bits) gives that detector no error signal at all: the
-# timing loop drifts through every idle gap. Measured with link_sim, 150
-# packets x 2 seeds, packets 80 ms apart (idle between them, as in continuous
-# mode on air): loss 57 % / 19 % at 11 / 13 dB Eb/N0 with 0x55 fill, 45 % /
-# 9 % with 0x33; back to back and in burst mode no difference.
+# timing loop drifts through every idle gap. Measurements: docs/phy.md ("Simulation notes").
 IDLE_BYTE = 0x33
 SLOT_FILL_BYTE = IDLE_BYTE
 LENGTH_TAG = "packet_len"
@@ -83,8 +80,7 @@ class packet_framer(gr.basic_block):
     that time-varying channels see real time); a longer frame is sent as it
     is. 0 = frames back to back. Padding and idle bytes are 0x33 (IDLE_BYTE),
     not 0x55: an alternating 0x55 run gives the Mueller & Muller timing
-    detector no error signal at all (measured: 0x55 padding lost 44 % of the
-    packets at 12 dB Eb/N0, 0x33 25 %, back to back 31 %).
+    detector no error signal at all (measured losses: docs/phy.md).
     """
 
     def __init__(self, mode="stream", preamble=2, postamble=2, bit_rate=DEFAULT_BIT_RATE,

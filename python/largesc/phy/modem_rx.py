@@ -34,9 +34,9 @@ SNR_KEY = "snr_db"              # PDU metadata: soft-symbol SNR of the packet (t
 def soft_snr_db(x):
     """Signal-to-noise ratio (dB) of a packet's soft symbols (the FM
     discriminator's output at the symbol instants, one per bit): mean(|x|)^2
-    over the variance of |x|. A receive-quality figure per packet (it tracks
-    Eb/N0 above about 6 dB, offset by the discriminator's own loss), not a
-    calibrated Eb/N0; None for fewer than 16 symbols."""
+    over the variance of |x|. A receive-quality figure per packet, not a
+    calibrated Eb/N0 (measured against Eb/N0: docs/phy.md, "Per-packet SNR");
+    None for fewer than 16 symbols."""
     a = np.abs(np.asarray(x, np.float64))
     if a.size < 16:
         return None
@@ -148,9 +148,9 @@ class packet_modem_rx(gr.hier_block2):
     access_code: as the transmitter.
     threshold: bit errors allowed in the access code (of 64).
     max_freq_offset: widens the channel filter (cutoff 0.6 x bit_rate +
-        max_freq_offset Hz). With 0, offsets up to about 10 % of the bit rate
-        cost little; every Hz of widening costs sensitivity. The AFC removes
-        whatever offset passes the filter.
+        max_freq_offset Hz); every Hz of widening costs sensitivity (what
+        offset costs little without it: docs/phy.md, "USRP notes"). The AFC
+        removes whatever offset passes the filter.
     timing_loop_bw: symbol timing loop bandwidth (normalised, per symbol).
     afc_symbols: time constant of the AFC in symbols.
     fec: as the transmitter's. With FEC the access code and header are found
