@@ -19,7 +19,7 @@ except ModuleNotFoundError:
 
 from .uep import uep_plan
 from .uep.adaptive_controller import adaptive_controller
-from .phy.modem import packet_modem_tx, packet_modem_rx, packet_source
+from .phy import packet_modem_tx, packet_modem_rx, packet_source
 
 # Mimi codec blocks (Python, need torch + moshi). Wrapped so that a torch or
 # moshi import problem leaves the C++ blocks importable; the reason is kept in

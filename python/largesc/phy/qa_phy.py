@@ -25,7 +25,7 @@ import pmt
 from gnuradio import blocks, gr, gr_unittest
 
 from gnuradio import largesc
-from gnuradio.largesc.phy import modem as phy
+from gnuradio.largesc import phy
 from gnuradio.largesc.traces import trace as T
 from gnuradio.largesc.common.pacing import wait_for
 

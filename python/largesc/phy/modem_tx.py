@@ -1,0 +1,114 @@
+#
+# Copyright 2026 gr-largesc authors.
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+"""The packet modem's transmitter (packet_modem_tx): packet PDU -> CRC-32
+(digital.crc32_async_bb) -> [FEC: gr-fec async_encoder, convolutional K=7
+r=1/2 or repetition x3] -> access code + length header
+(digital.protocol_formatter_async with digital.header_format_default) -> byte
+stream with preamble/postamble or idle fill (packet_framer) -> GMSK
+(digital.gmsk_mod, BT GMSK_BT, h = 0.5). See docs/phy.md."""
+
+import math
+
+import numpy as np
+from gnuradio import blocks, digital, gr
+
+from .fec import FEC_MTU, _fec_coder, _tail_byte, check_fec
+from .framing import (DEFAULT_ACCESS_CODE, DEFAULT_BIT_RATE, DEFAULT_SAMP_RATE, LENGTH_TAG, _check_access_code,
+                      frame_bytes, packet_framer, samples_per_symbol)
+
+GMSK_BT = 0.5                   # BT 0.5 against 0.35, measured: docs/phy.md ("Chain")
+
+
+class packet_modem_tx(gr.hier_block2):
+    """Packet PDUs (message port `in`) -> GMSK complex baseband (stream out).
+
+    samp_rate, bit_rate: samples and bits per second; samp_rate / bit_rate is
+        the integer samples per symbol (>= 2).
+    access_code: '0'/'1' string (multiple of 8 bits, <= 64).
+    mode: 'stream', 'continuous' or 'burst' (see packet_framer).
+    preamble, postamble: idle bytes (0x33) before / after each frame. In 'burst'
+        mode the receiver must re-acquire timing on every burst: use >= 8.
+    amplitude: output scale (constant envelope).
+    length_tag: burst mode only: the length tag on the output samples (set the
+        same name as the UHD sink's "TSB tag name" for SOB/EOB bursts).
+    fec: forward error correction of packet + CRC-32 (FEC_CODES): 'none',
+        'cc' (convolutional K=7 rate 1/2, gr-fec cc_encoder, a zero tail byte) or
+        'rep3' (repetition x3). The access code and length header stay
+        uncoded; the length counts coded bytes. The receiver must use the same.
+        Air cost: frame_bytes(n, fec=...).
+    frame_period: stream mode only: each frame is padded with idle bytes to
+        this air time (FRAME_PERIOD = 0.08 s: one packet per 80 ms slot as on
+        air); 0 = frames back to back.
+    """
+
+    def __init__(self, samp_rate=DEFAULT_SAMP_RATE, bit_rate=DEFAULT_BIT_RATE,
+                 access_code=DEFAULT_ACCESS_CODE, mode="stream", preamble=2, postamble=2,
+                 amplitude=1.0, length_tag=LENGTH_TAG, bt=GMSK_BT, fec="none", frame_period=0.0):
+        gr.hier_block2.__init__(self, "packet_modem_tx", gr.io_signature(0, 0, 0),
+                                gr.io_signature(1, 1, gr.sizeof_gr_complex))
+        _check_access_code(access_code)
+        check_fec(fec)
+        if not (isinstance(frame_period, (int, float)) and math.isfinite(frame_period) and frame_period >= 0):
+            raise ValueError(f"frame_period must be a number of seconds >= 0, got {frame_period!r}")
+        self.sps = samples_per_symbol(samp_rate, bit_rate)
+        self.bit_rate = bit_rate
+        self.mode = mode
+        self.fec = fec
+        self.preamble = int(preamble)
+        self.postamble = int(postamble)
+        self.access_code = access_code
+        self.slot_bytes = int(round(frame_period * bit_rate / 8.0))
+        self.message_port_register_hier_in("in")
+        self.crc = digital.crc32_async_bb(False)
+        self.hdr_format = digital.header_format_default(access_code, 0)
+        self.formatter = digital.protocol_formatter_async(self.hdr_format)
+        self.framer = packet_framer(mode, preamble, postamble, bit_rate, length_tag=length_tag,
+                                    slot_bytes=self.slot_bytes)
+        self.mod = digital.gmsk_mod(self.sps, bt)
+        self.scale = blocks.multiply_const_cc(amplitude)
+        self.msg_connect(self, "in", self.crc, "in")
+        if fec != "none":
+            from gnuradio import fec as grfec
+            self.fec_encoder = _fec_coder(fec, encoder=True)
+            self.encoder = grfec.async_encoder(self.fec_encoder, True, False, False, FEC_MTU)
+            if fec == "cc":
+                self.tail = _tail_byte(True)
+                self.msg_connect(self.crc, "out", self.tail, "in")
+                self.msg_connect(self.tail, "out", self.encoder, "in")
+            else:
+                self.msg_connect(self.crc, "out", self.encoder, "in")
+            self.msg_connect(self.encoder, "out", self.formatter, "in")
+        else:
+            self.msg_connect(self.crc, "out", self.formatter, "in")
+        self.msg_connect(self.formatter, "header", self.framer, "header")
+        self.msg_connect(self.formatter, "payload", self.framer, "payload")
+        if mode == "burst":
+            # length tag in bytes -> in samples; soft ramps over the first and
+            # last byte (inside the preamble/postamble)
+            self.tag_scale = blocks.tagged_stream_multiply_length(gr.sizeof_gr_complex, length_tag, 8 * self.sps)
+            ramp = int(min(8, 4 * min(preamble, postamble)) * self.sps)
+            taps = list(np.hanning(2 * ramp)) if ramp > 0 else [1.0]
+            self.shaper = digital.burst_shaper_cc(taps, 0, 0, False, length_tag)
+            self.connect(self.framer, self.mod, self.tag_scale, self.shaper, self.scale, self)
+        else:
+            self.connect(self.framer, self.mod, self.scale, self)
+
+    def packets_in(self):
+        """Packets taken into the modulator's byte stream so far."""
+        return self.framer.frames_framed()
+
+    def frame_bytes(self, packet_bytes):
+        """Bytes on air for a packet of `packet_bytes` bytes (FEC included,
+        slot padding not)."""
+        return frame_bytes(packet_bytes, self.access_code, self.preamble, self.postamble, self.fec)
+
+    def bytes_out(self):
+        return self.framer.bytes_out()
+
+    def samples_out(self):
+        return self.scale.nitems_written(0)
+
+    def set_amplitude(self, amplitude):
+        self.scale.set_k(amplitude)
