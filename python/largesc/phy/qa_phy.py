@@ -285,7 +285,7 @@ class qa_phy(gr_unittest.TestCase):
                           (["--k", "40"], "--k must be an integer in 1..32, got 40"),
                           (["--samp-rate", "0"], "--samp-rate must be a finite number > 0"),
                           (["--samp-rate", "15000"], "must be an integer >= 2"),
-                          (["--speech", "--budget", "100"], "--budget: bit rate 100")):
+                          (["--speech", "--budget", "100"], "--budget: budget 100 bit/s is outside LargeSC's 550..2060")):
             with self.subTest(args=args):
                 p = subprocess.run([sys.executable, app, *args], capture_output=True, text=True, timeout=120)
                 self.assertEqual(p.returncode, 2, p.stderr[-500:])
