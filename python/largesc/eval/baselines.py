@@ -34,7 +34,7 @@ Opus is called through ctypes on Debian's ``libopus.so.0`` (1.3.1), because
 opuslib/PyAV do not expose everything needed (``decode_fec``).
 AAC-LC is FFmpeg's native encoder and decoder through PyAV (``AAC``; the
 decoder has no loss concealment, see the class). EnCodec lives in
-``neural_codecs`` (it needs torch and model weights).
+``codecs.encodec`` (it needs torch and model weights).
 
 Loss alignment (``LossSpec.alignment``):
 
@@ -937,8 +937,8 @@ def _registry():
 
 
 def _neural():
-    from . import neural_codecs     # imports this module: loaded on first use
-    return neural_codecs
+    from .codecs import encodec     # imports this module: loaded on first use
+    return encodec
 
 
 BASELINES = tuple(_registry())
@@ -951,7 +951,7 @@ DEFAULT_BASELINES = ("codec2_700c", "codec2_1200", "codec2_3200", "opus_6k", "lp
 def get_baseline(name, weights=None):
     """A baseline by name; ValueError listing the known names otherwise.
     `weights`: a weight spec for a neural baseline (EnCodec: a file or
-    'random[:seed]'; see neural_codecs.resolve_weights); None = its default
+    'random[:seed]'; see codecs.encodec.resolve_weights); None = its default
     lookup. ValueError for a codec that takes no weights."""
     reg = _registry()
     if name not in reg:

@@ -4,7 +4,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 #
 """QA for the paper's baselines (issue 14): AAC-LC through FFmpeg's native
-encoder (PyAV) and EnCodec 24 kHz (eval.neural_codecs) under the same
+encoder (PyAV) and EnCodec 24 kHz (eval.codecs.encodec) under the same
 seeded packet loss as every other baseline.
 
 Real speech: demo clip 1 (LibriVox, 3.0 s), cut shorter where a test only
@@ -25,7 +25,7 @@ from gnuradio import gr_unittest
 from gnuradio import largesc
 from gnuradio.largesc.eval import baselines as B
 from gnuradio.largesc.eval import metrics as M
-from gnuradio.largesc.eval import neural_codecs as N
+from gnuradio.largesc.eval.codecs import encodec as N
 from gnuradio.largesc.eval import speech as S
 
 SR = 16000
