@@ -26,6 +26,7 @@ from gnuradio import largesc
 from gnuradio.largesc.eval import baselines as B
 from gnuradio.largesc.eval import metrics as M
 from gnuradio.largesc.eval.codecs import encodec as N
+from gnuradio.largesc.eval.codecs.aac import AAC
 from gnuradio.largesc.eval import speech as S
 
 SR = 16000
@@ -160,9 +161,9 @@ class qa_aac(gr_unittest.TestCase):
 
     def test_bad_input_and_unavailable(self):
         with self.assertRaisesRegex(ValueError, r"bitrate at 16000 Hz must be 6000\.\.96000"):
-            B.AAC(5000)
+            AAC(5000)
         with self.assertRaisesRegex(ValueError, "sample rate must be one of .*16000"):
-            B.AAC(10000, rate=15000)
+            AAC(10000, rate=15000)
         with mock.patch.dict(sys.modules, {"av": None}):
             with self.assertRaisesRegex(B.BaselineUnavailable, "PyAV"):
                 B.get_baseline("aac_10k").run(clip(0.5), SR)
