@@ -4,7 +4,8 @@
 #
 """Evaluation of speech links without a GNU Radio scheduler: speech loading
 and demo clips (speech), baseline codecs under the same packet loss
-(baselines), quality metrics and time alignment (metrics).
+(baselines: the framework; codecs: one module per codec family), quality
+metrics and time alignment (metrics).
 See docs/evaluation.md. Submodules import their heavy dependencies
 (onnxruntime, faster-whisper, visqol) only when a metric is first used."""
 

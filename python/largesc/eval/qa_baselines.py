@@ -4,7 +4,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 #
 """QA for the paper's baselines (issue 14): AAC-LC through FFmpeg's native
-encoder (PyAV) and EnCodec 24 kHz (eval.neural_codecs) under the same
+encoder (PyAV) and EnCodec 24 kHz (eval.codecs.encodec) under the same
 seeded packet loss as every other baseline.
 
 Real speech: demo clip 1 (LibriVox, 3.0 s), cut shorter where a test only
@@ -25,7 +25,8 @@ from gnuradio import gr_unittest
 from gnuradio import largesc
 from gnuradio.largesc.eval import baselines as B
 from gnuradio.largesc.eval import metrics as M
-from gnuradio.largesc.eval import neural_codecs as N
+from gnuradio.largesc.eval.codecs import encodec as N
+from gnuradio.largesc.eval.codecs.aac import AAC
 from gnuradio.largesc.eval import speech as S
 
 SR = 16000
@@ -160,9 +161,9 @@ class qa_aac(gr_unittest.TestCase):
 
     def test_bad_input_and_unavailable(self):
         with self.assertRaisesRegex(ValueError, r"bitrate at 16000 Hz must be 6000\.\.96000"):
-            B.AAC(5000)
+            AAC(5000)
         with self.assertRaisesRegex(ValueError, "sample rate must be one of .*16000"):
-            B.AAC(10000, rate=15000)
+            AAC(10000, rate=15000)
         with mock.patch.dict(sys.modules, {"av": None}):
             with self.assertRaisesRegex(B.BaselineUnavailable, "PyAV"):
                 B.get_baseline("aac_10k").run(clip(0.5), SR)

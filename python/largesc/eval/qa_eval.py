@@ -11,6 +11,8 @@ clips (3 to 7 s) keep the whole file near two minutes on two cores. No timing
 assertions."""
 
 import os
+import subprocess
+import sys
 import tempfile
 import unittest
 
@@ -21,6 +23,9 @@ from gnuradio import largesc
 from gnuradio.largesc.eval import baselines as B
 from gnuradio.largesc.eval import metrics as M
 from gnuradio.largesc.eval import speech as S
+from gnuradio.largesc.eval.codecs.codec2 import Codec2
+from gnuradio.largesc.eval.codecs.lpcnet import lpcnet_available
+from gnuradio.largesc.eval.codecs.opus import Opus
 
 SR = 16000
 _CACHE = {}
@@ -155,7 +160,7 @@ class qa_alignment(gr_unittest.TestCase):
         r = B.get_baseline("codec2_3200").run(x, SR)
         d = np.concatenate([np.zeros(800, np.float32), r.audio])   # +50 ms more
         a = M.align(x, d, SR)
-        self.assertAlmostEqual(a.lag_ms, 50 + B.Codec2.DELAY_MS["3200"], delta=8)
+        self.assertAlmostEqual(a.lag_ms, 50 + Codec2.DELAY_MS["3200"], delta=8)
 
     def test_delay_outside_bound_is_an_error(self):
         x, _ = clip(1)
@@ -295,12 +300,27 @@ class qa_baselines(gr_unittest.TestCase):
         self.assertEqual(r.latency_breakdown,
                          {"frame_ms": 40, "codec_delay_ms": 27, "packetization_ms": 40})
 
+    def test_packet_facts_are_the_links(self):
+        # one definition: the header from the C++ packet core, the slot from the frame constants
+        self.assertEqual(B.HEADER_BYTES, largesc.HEADER_BYTES)
+        self.assertEqual(B.HEADER_BYTES, 3)
+        self.assertEqual(B.SLOT_MS, 80.0)
+
+    def test_registry(self):
+        # every registered name builds its codec; importing the framework imports no codec module
+        for name in B.BASELINES:
+            self.assertEqual(B.get_baseline(name).name, name)
+        code = ("import sys; from gnuradio.largesc.eval import baselines; "
+                "print([m for m in sys.modules if '.eval.codecs.' in m])")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        self.assertEqual(out.stdout.strip(), "[]", out.stderr)
+
     def test_codec2_bits_equal_gr_vocoder(self):
         from gnuradio import blocks, gr, vocoder
         x, _ = clip(1)
         for mode, const in (("700C", vocoder.codec2.MODE_700C), ("3200", vocoder.codec2.MODE_3200)):
             with self.subTest(mode=mode):
-                b = B.Codec2(mode)
+                b = Codec2(mode)
                 pcm = b._to_pcm16(x[:SR], SR)
                 ours = np.unpackbits(np.frombuffer(b"".join(b._encode(pcm)), np.uint8)
                                      .reshape(-1, (b.frame_bits + 7) // 8), axis=1)[:, :b.frame_bits]
@@ -317,10 +337,10 @@ class qa_baselines(gr_unittest.TestCase):
         x, _ = clip(2)
         spec = B.LossSpec(0.2, seed=3, alignment="frame")
         self.assertIn("FEC requested but the encoder coded none", " ".join(run("opus_6k", 0.2).notes))
-        opus = B.Opus(24000, fec=True)
+        opus = Opus(24000, fec=True)
         fec = opus.run(x, SR, spec)
         self.assertTrue(opus.fec_active)
-        plc = B.Opus(24000, fec=False).run(x, SR, spec)
+        plc = Opus(24000, fec=False).run(x, SR, spec)
         np.testing.assert_array_equal(fec.frame_lost, plc.frame_lost)
         pf = M.evaluate(x, fec.audio, SR, metrics=("pesq_wb",))["pesq_wb"]
         pp = M.evaluate(x, plc.audio, SR, metrics=("pesq_wb",))["pesq_wb"]
@@ -328,7 +348,7 @@ class qa_baselines(gr_unittest.TestCase):
         self.assertEqual(fec.latency_breakdown["fec_wait_ms"], 20)
 
     def test_lpcnet_available_on_debian12(self):
-        ok, why = B.lpcnet_available()
+        ok, why = lpcnet_available()
         self.assertTrue(ok, why)
         self.assertEqual({n for n, (ok, _) in B.available_baselines().items() if ok}
                          - {"encodec_1.5k", "encodec_3k"},      # available with weights only
@@ -344,7 +364,7 @@ class qa_baselines(gr_unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "loss model"):
             B.LossSpec(0.1, model="gauss")
         with self.assertRaisesRegex(ValueError, "mode"):
-            B.Codec2("2020")
+            Codec2("2020")
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ def _weights_missing(B, name):
     try:
         B.get_baseline(name).check_available()
     except B.BaselineUnavailable as e:
-        from ..eval.neural_codecs import EncodecWeightsMissing
+        from ..eval.codecs.encodec import EncodecWeightsMissing
         return str(e) if isinstance(e, EncodecWeightsMissing) else None
     return None
 

@@ -46,10 +46,10 @@ import types
 
 import numpy as np
 
-from ..codec import weights as W
-from ..common.weights_spec import RANDOM, WeightsSpecError, parse_weights_spec
-from .baselines import HEADER_BYTES, Baseline, BaselineUnavailable, loss_fade
-from .speech import file_digest
+from ...codec import weights as W
+from ...common.weights_spec import RANDOM, WeightsSpecError, parse_weights_spec
+from ..baselines import HEADER_BYTES, Baseline, BaselineUnavailable, loss_fade
+from ..speech import file_digest
 
 WEIGHTS_ENV = "LARGESC_ENCODEC_WEIGHTS"
 CHECKPOINT = "encodec_24khz-d7cc33bc.th"       # the name encodec 0.1.1 downloads
