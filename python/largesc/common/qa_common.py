@@ -137,7 +137,7 @@ class qa_weights_spec(gr_unittest.TestCase):
 
     def test_every_model_uses_it(self):
         from gnuradio.largesc.codec import weights as W
-        from gnuradio.largesc.eval import neural_codecs as N
+        from gnuradio.largesc.eval.codecs import encodec as N
         from gnuradio.largesc import recovery as R
         self.assertEqual(W.parse_spec("random:3"), ("random", 3))
         with self.assertRaisesRegex(W.WeightsError, "seed must be an integer"):
