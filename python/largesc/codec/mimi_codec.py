@@ -33,14 +33,26 @@ cross to the device once per call and come back as numpy arrays. On CUDA the
 LARGESC_MIMI_CUDA_GRAPH=0 turns graphs off).
 """
 
+from __future__ import annotations
+
 import math
 import time
 from contextlib import ExitStack
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from . import weights as W
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+
+    import numpy.typing as npt
+    from moshi.models.compression import MimiModel
+
+    from .mimi_fast import FastDecoder, FastEncoder
 
 SAMPLE_RATE = W.SAMPLE_RATE
 FRAME_RATE = W.FRAME_RATE
@@ -53,7 +65,7 @@ MODES = ("eager", "exact", "fast", "fast-int8")
 SILENCE_DB = -120.0
 
 
-def check_rate(rate):
+def check_rate(rate: float) -> int:
     """Returns rate as int; ValueError for a rate outside SUPPORTED_RATES."""
     try:
         r = int(rate)
@@ -66,17 +78,17 @@ def check_rate(rate):
     return r
 
 
-def check_n_q(n_q):
+def check_n_q(n_q: int) -> int:
     if isinstance(n_q, bool) or int(n_q) != n_q or not 1 <= int(n_q) <= N_CODEBOOKS:
         raise ValueError(f"number of codebooks must be an integer in 1..{N_CODEBOOKS}, got {n_q!r}")
     return int(n_q)
 
 
-def samples_per_frame(rate):
+def samples_per_frame(rate: float) -> int:
     return int(round(check_rate(rate) * FRAME_SECONDS))
 
 
-def set_threads(threads):
+def set_threads(threads: int | None) -> None:
     """Sets torch's intra-op thread count (process-wide); 0 or None keeps it."""
     if threads:
         if int(threads) < 1:
@@ -84,7 +96,7 @@ def set_threads(threads):
         torch.set_num_threads(int(threads))
 
 
-def frame_energy_db(frames):
+def frame_energy_db(frames: npt.ArrayLike) -> npt.NDArray[np.float64]:
     """RMS level per frame in dBFS (1.0 full scale); SILENCE_DB for digital silence.
     frames: [T, N] float."""
     ms = np.mean(np.asarray(frames, dtype=np.float64) ** 2, axis=-1)
@@ -100,7 +112,18 @@ class FrameResampler:
     `half_taps` input samples each side, group delay half_taps input samples
     (plus the decimation filter's own), DC gain 1. Identity when rates match."""
 
-    def __init__(self, in_rate, out_rate, frame_seconds=FRAME_SECONDS, half_taps=16, beta=8.0):
+    in_rate: int
+    out_rate: int
+    n_in: int
+    n_out: int
+    identity: bool
+    half: int
+    idx: npt.NDArray[np.int64]
+    h: npt.NDArray[np.float32]
+    hist: npt.NDArray[np.float32]
+
+    def __init__(self, in_rate: int, out_rate: int, frame_seconds: float = FRAME_SECONDS, half_taps: int = 16,
+                 beta: float = 8.0) -> None:
         self.in_rate, self.out_rate = int(in_rate), int(out_rate)
         self.n_in = int(round(in_rate * frame_seconds))
         self.n_out = int(round(out_rate * frame_seconds))
@@ -126,14 +149,14 @@ class FrameResampler:
         self.hist = np.zeros(2 * half, dtype=np.float32)
 
     @property
-    def delay_seconds(self):
+    def delay_seconds(self) -> float:
         return 0.0 if self.identity else self.half / self.in_rate
 
-    def reset(self):
+    def reset(self) -> None:
         if not self.identity:
             self.hist[:] = 0
 
-    def process(self, x):
+    def process(self, x: npt.ArrayLike) -> npt.NDArray[np.float32]:
         """x: [k * n_in] float32 -> [k * n_out] float32."""
         x = np.asarray(x, dtype=np.float32)
         if len(x) % self.n_in:
@@ -164,9 +187,17 @@ class _StreamingCodec:
     """What the streaming encoder and decoder share: the mode (eager = upstream
     moshi in streaming mode; the other modes run mimi_fast's step), the
     weights info, reset and close."""
-    _fast_class = None
+    _fast_class: str | None = None
 
-    def __init__(self, model, mode="eager", info=None):
+    model: MimiModel
+    mode: str
+    device: torch.device
+    info: dict[str, Any]
+    frames: int
+    _stack: ExitStack | None
+    _fast: FastEncoder | FastDecoder | None
+
+    def __init__(self, model: MimiModel, mode: str = "eager", info: Mapping[str, Any] | None = None) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}: use one of {MODES}")
         self.model = model
@@ -182,10 +213,10 @@ class _StreamingCodec:
         self.reset()
 
     @property
-    def untrained(self):
+    def untrained(self) -> bool:
         return bool(self.info.get("untrained", False))
 
-    def reset(self):
+    def reset(self) -> None:
         self.frames = 0
         if self._fast is not None:
             self._fast.reset()
@@ -193,13 +224,13 @@ class _StreamingCodec:
         self.close()
         self._stack = _streaming_stack(*self._stack_modules())
 
-    def close(self):
+    def close(self) -> None:
         """Leaves streaming mode (the model can then serve another codec)."""
         if getattr(self, "_stack", None) is not None:
             self._stack.close()
             self._stack = None
 
-    def __del__(self):
+    def __del__(self) -> None:
         self.close()
 
 
@@ -214,7 +245,7 @@ class MimiStreamingEncoder(_StreamingCodec):
         m = self.model
         return [m.encoder, m.encoder_transformer, m.downsample.conv], "encoder"
 
-    def encode(self, pcm, n_q=N_CODEBOOKS):
+    def encode(self, pcm: npt.ArrayLike, n_q: int = N_CODEBOOKS) -> npt.NDArray[np.int64]:
         """pcm: float32 [T * 1920] at 24 kHz (T >= 1) -> int64 tokens [T, n_q].
 
         Only the first n_q codebooks are searched (RVQ is residual: they equal
@@ -250,7 +281,7 @@ class MimiStreamingDecoder(_StreamingCodec):
 
     _fast_class = "FastDecoder"
 
-    def __init__(self, model, mode="eager", info=None):
+    def __init__(self, model: MimiModel, mode: str = "eager", info: Mapping[str, Any] | None = None) -> None:
         q = model.quantizer
         self._tables = [q.rvq_first.vq.layers[0]._codebook.embedding] + \
                        [l._codebook.embedding for l in q.rvq_rest.vq.layers]
@@ -260,7 +291,7 @@ class MimiStreamingDecoder(_StreamingCodec):
         m = self.model
         return [m.upsample.convtr, m.decoder_transformer, m.decoder], "decoder"
 
-    def latent(self, tokens, present=None):
+    def latent(self, tokens: npt.ArrayLike, present: npt.ArrayLike | None = None) -> torch.Tensor:
         """tokens [T, K] ints, present [T, K] bool or None -> latent [1, 512, T]
         at 12.5 Hz, exactly the sum moshi's quantizer.decode forms."""
         tok = np.asarray(tokens, dtype=np.int64)
@@ -287,7 +318,7 @@ class MimiStreamingDecoder(_StreamingCodec):
         rest = rest.T[None]
         return q.rvq_first.output_proj(first) + q.rvq_rest.output_proj(rest)
 
-    def decode(self, tokens, present=None):
+    def decode(self, tokens: npt.ArrayLike, present: npt.ArrayLike | None = None) -> npt.NDArray[np.float32]:
         """tokens [T, K] (T >= 1) -> float32 [T * 1920] at 24 kHz."""
         with torch.inference_mode():
             lat = self.latent(tokens, present)
@@ -322,7 +353,7 @@ class _NotStreaming:
             m.set_streaming_state(st)
 
 
-def batch_encode(model, pcm, n_q=N_CODEBOOKS):
+def batch_encode(model: MimiModel, pcm: npt.ArrayLike, n_q: int = N_CODEBOOKS) -> npt.NDArray[np.int64]:
     """Non-streaming reference encode (moshi's own path): tokens [T, n_q]."""
     dev = next(model.parameters()).device
     x = torch.from_numpy(np.ascontiguousarray(pcm, dtype=np.float32)).view(1, 1, -1).to(dev)
@@ -335,7 +366,7 @@ def batch_encode(model, pcm, n_q=N_CODEBOOKS):
     return codes[0].T.cpu().numpy().astype(np.int64)
 
 
-def batch_decode(model, tokens):
+def batch_decode(model: MimiModel, tokens: npt.ArrayLike) -> npt.NDArray[np.float32]:
     """Non-streaming reference decode (moshi's own path): tokens [T, K] -> pcm."""
     dev = next(model.parameters()).device
     codes = torch.as_tensor(np.asarray(tokens, dtype=np.int64)).T[None].to(dev)
@@ -344,7 +375,8 @@ def batch_decode(model, tokens):
     return out.reshape(-1).cpu().numpy().astype(np.float32)
 
 
-def load_codec(weights="random", mode="eager", threads=0, offline=None, device="cpu"):
+def load_codec(weights: str | Path = "random", mode: str = "eager", threads: int | None = 0,
+               offline: bool | None = None, device: str | None = "cpu") -> tuple[MimiStreamingEncoder, MimiStreamingDecoder]:
     """(encoder, decoder) sharing one model. Encoder and decoder drive disjoint
     sub-modules (plus the read-only quantizer tables), so sharing is safe."""
     set_threads(threads)
@@ -353,8 +385,10 @@ def load_codec(weights="random", mode="eager", threads=0, offline=None, device="
 
 
 class Timer:
-    def __init__(self):
+    t: float
+
+    def __init__(self) -> None:
         self.t = time.perf_counter()
 
-    def __call__(self):
+    def __call__(self) -> float:
         return time.perf_counter() - self.t

@@ -27,11 +27,22 @@ torch is imported only where a model is built or read, so tools can take
 their option help and weights rule from here without loading torch.
 """
 
+from __future__ import annotations
+
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..common.constants import CARDINALITY, FRAME_RATE, FRAME_SIZE, N_CODEBOOKS, SAMPLE_RATE  # noqa: F401
 from ..common.weights_spec import WeightsSpecError, parse_weights_spec
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    import torch
+    from moshi.models.compression import MimiModel
+
+    from ..common.weights_spec import WeightsSpec
 
 
 MIMI_NAME = "tokenizer-e351c8d8-checkpoint125.safetensors"
@@ -50,7 +61,7 @@ class WeightsUnavailableError(WeightsError):
     """The hub file is not cached locally and cannot be downloaded (offline)."""
 
 
-def build_mimi(device="cpu"):
+def build_mimi(device: str | torch.device = "cpu") -> MimiModel:
     """The Mimi architecture (moshi 0.2.13 config), randomly initialised, all
     32 codebooks active. RVQ codebooks are zero as moshi leaves them."""
     from moshi.models import loaders
@@ -59,7 +70,7 @@ def build_mimi(device="cpu"):
     return model
 
 
-def calibration_audio(n, sample_rate, g):
+def calibration_audio(n: int, sample_rate: int, g: torch.Generator) -> torch.Tensor:
     """n samples of seeded calibration audio for filling an untrained codec's
     codebooks: noise bursts (1.5 Hz on/off, drawn from the torch Generator
     `g`) over a rising chirp from 180 Hz."""
@@ -69,7 +80,7 @@ def calibration_audio(n, sample_rate, g):
     return 0.1 * torch.randn(n, generator=g) * env + 0.2 * torch.sin(2 * torch.pi * 180 * t * (1 + t / 4))
 
 
-def fill_codebooks(model, seed=0, calib_seconds=4.0):
+def fill_codebooks(model: MimiModel, seed: int = 0, calib_seconds: float = 4.0) -> None:
     """Fills the RVQ codebooks (left at zero by moshi's random init) and marks
     them initialised. Codebook vectors are seeded Gaussians scaled to the
     residual each level sees on seeded calibration audio (noise bursts and
@@ -98,7 +109,7 @@ def fill_codebooks(model, seed=0, calib_seconds=4.0):
                 residual = residual - cb.embedding[codes]
 
 
-def random_mimi(seed=0, device="cpu"):
+def random_mimi(seed: int = 0, device: str | torch.device = "cpu") -> MimiModel:
     """An untrained Mimi of the real architecture: deterministic for a seed.
     Built and calibrated on the CPU, then moved: the same weights on every
     device."""
@@ -109,7 +120,7 @@ def random_mimi(seed=0, device="cpu"):
     return model.to(device)
 
 
-def resolve_device(device, param="device"):
+def resolve_device(device: str | None, param: str = "device") -> str:
     """The torch device a codec or model runs on: 'cpu', 'cuda' or 'cuda:N'
     as given, 'auto' (or '') -> 'cuda' when torch sees a GPU, else 'cpu'.
     ValueError saying what is allowed for anything else, and for a CUDA
@@ -134,7 +145,7 @@ def resolve_device(device, param="device"):
     raise ValueError(f"{param} {device!r}: use auto, cpu, cuda or cuda:N")
 
 
-def save_mimi(model, path, untrained=False):
+def save_mimi(model: torch.nn.Module, path: str | Path, untrained: bool = False) -> None:
     """Writes the model's state dict to a safetensors file that load_mimi reads
     back (the same path a downloaded checkpoint takes)."""
     from safetensors.torch import save_file
@@ -142,7 +153,7 @@ def save_mimi(model, path, untrained=False):
     save_file(state, str(path), metadata={_UNTRAINED_KEY: "1" if untrained else "0"})
 
 
-def parse_spec(spec):
+def parse_spec(spec: str | Path) -> WeightsSpec:
     """The Mimi weight spec as a WeightsSpec (common.weights_spec): ("random",
     seed), ("hub", (repo, filename)) or ("file", path)."""
     try:
@@ -151,7 +162,7 @@ def parse_spec(spec):
         raise WeightsError(str(e)) from None
 
 
-def hub_reachable(timeout=3.0):
+def hub_reachable(timeout: float = 3.0) -> bool:
     """True if the Hugging Face endpoint ($HF_ENDPOINT or huggingface.co)
     accepts a TCP connection within `timeout` s. Checked before a download so
     that a machine without internet fails at once instead of retrying for
@@ -167,7 +178,8 @@ def hub_reachable(timeout=3.0):
         return False
 
 
-def hub_file(repo, filename, offline=None, cache_dir=None, what="Mimi weights", param="weights"):
+def hub_file(repo: str, filename: str, offline: bool | None = None, cache_dir: str | Path | None = None,
+             what: str = "Mimi weights", param: str = "weights") -> Path:
     """Path of a hub file in the local Hugging Face cache; downloads it when
     missing unless offline (offline=None follows HF_HUB_OFFLINE). `what` and
     `param` name the file and the block parameter that takes a local path in
@@ -204,7 +216,7 @@ def hub_file(repo, filename, offline=None, cache_dir=None, what="Mimi weights", 
             f"{str(e).splitlines()[0] if str(e) else ''}). {how}") from e
 
 
-def read_state_dict(path):
+def read_state_dict(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Reads a weight file into (state_dict, metadata). WeightsError when the
     file is missing or unreadable."""
     path = Path(path)
@@ -216,7 +228,7 @@ def read_state_dict(path):
             path = cand
         else:
             raise WeightsError(f"{str(path)!r} is a directory without {MIMI_NAME}: name the file")
-    meta = {}
+    meta: dict[str, str] = {}
     if path.suffix in _TORCH_SUFFIXES:
         import torch
         try:
@@ -242,7 +254,7 @@ def read_state_dict(path):
     return state, meta
 
 
-def load_state_into(model, state, source):
+def load_state_into(model: torch.nn.Module, state: Mapping[str, torch.Tensor], source: str) -> None:
     """Loads a state dict strictly; WeightsError naming missing/unexpected keys
     or shape mismatches when the file is not a Mimi checkpoint."""
     expected = model.state_dict()
@@ -275,7 +287,7 @@ def _as_option(param, value):
     return f"`{param} {value}`" if str(param).startswith("-") else f"{param}='{value}'"
 
 
-def random_hint(param="weights"):
+def random_hint(param: str = "weights") -> str:
     """The sentence every 'weights unavailable' error ends with: the untrained
     random codec is the plumbing-only alternative."""
     return (f"For plumbing checks only, {_as_option(param, 'random')} builds an UNTRAINED Mimi "
@@ -283,7 +295,8 @@ def random_hint(param="weights"):
             f"say nothing about speech quality.")
 
 
-def resolve(spec, offline=None, cache_dir=None, param="weights"):
+def resolve(spec: str | Path, offline: bool | None = None, cache_dir: str | Path | None = None,
+            param: str = "weights") -> tuple[str, int | Path]:
     """Resolves a spec without building a model: ("random", seed) or ("file", Path).
     `param` names the block parameter or command-line option that took the
     spec, in error messages (WeightsUnavailableError for a hub file that is
@@ -302,7 +315,8 @@ def resolve(spec, offline=None, cache_dir=None, param="weights"):
     return kind, value
 
 
-def load_mimi(spec="hf", device="cpu", offline=None, cache_dir=None, param="weights"):
+def load_mimi(spec: str | Path = "hf", device: str | None = "cpu", offline: bool | None = None,
+              cache_dir: str | Path | None = None, param: str = "weights") -> tuple[MimiModel, dict[str, Any]]:
     """Builds Mimi with the weights named by `spec`. Returns (model, info) with
     info = {"spec", "source", "untrained"}; the model is in eval mode with all
     32 codebooks active and its codebook embeddings materialised. A spec that
@@ -335,7 +349,7 @@ def load_mimi(spec="hf", device="cpu", offline=None, cache_dir=None, param="weig
 DEFAULT_TOOL_SPEC = "hf"
 
 
-def untrained_warning(reason, fallback, codec="Mimi", system="LargeSC"):
+def untrained_warning(reason: object, fallback: str, codec: str = "Mimi", system: str = "LargeSC") -> str:
     """The loud banner printed when a tool falls back to untrained weights
     (Mimi for LargeSC; also a neural baseline codec such as EnCodec)."""
     return ("=" * 78 + f"\nWARNING: real {codec} weights are not available here:\n  "
@@ -345,7 +359,8 @@ def untrained_warning(reason, fallback, codec="Mimi", system="LargeSC"):
             + "=" * 78)
 
 
-def tool_weights(spec=None, seed=0, log=None, option="--weights", offline=None, cache_dir=None):
+def tool_weights(spec: str | None = None, seed: int = 0, log: Callable[[str], object] | None = None,
+                 option: str = "--weights", offline: bool | None = None, cache_dir: str | Path | None = None) -> str:
     """THE rule for Mimi weights in command-line tools (docs/mimi.md, "When the
     hub is unreachable"); blocks and library calls follow it by calling
     load_mimi, which never falls back.

@@ -22,15 +22,35 @@ LOG_EVERY-th one (1, 1001, 2001, ...) are logged, each line saying how many
 times the reason has been seen. Counters: Guard.counts() -> {reason: n},
 Guard.total(), Guard.logged() (lines written)."""
 
+from __future__ import annotations
+
 import collections
 import threading
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Protocol
+
+    import pmt
+
+    class _Logger(Protocol):
+        """What Guard needs of a logger (gr.logger has it)."""
+
+        def warn(self, text: str) -> object: ...
+
+    _Handler = Callable[[pmt.pmt_base], object]
+    _ErrorHandler = Callable[[pmt.pmt_base, Exception], object]
 
 LOG_EVERY = 1000
 _DETAIL_MAX = 200
 
 
 class Guard:
-    def __init__(self, block_name, logger=None):
+    block_name: str
+    _counts: collections.Counter[str]
+
+    def __init__(self, block_name: str, logger: _Logger | None = None) -> None:
         self.block_name = block_name
         if logger is None:
             from gnuradio import gr
@@ -40,11 +60,11 @@ class Guard:
         self._logged = 0
         self._lock = threading.Lock()
 
-    def log(self, text):
+    def log(self, text: str) -> None:
         """Writes one WARNING line (tests may replace this attribute)."""
         self._logger.warn(text)
 
-    def note(self, reason, detail=""):
+    def note(self, reason: str, detail: object = "") -> int:
         """Counts one rejected / failed message under `reason`; logs the
         first and every LOG_EVERY-th of each reason at WARNING level."""
         with self._lock:
@@ -64,10 +84,10 @@ class Guard:
                 pass
         return n
 
-    def wrap(self, handler, port, on_error=None):
+    def wrap(self, handler: _Handler, port: str, on_error: _ErrorHandler | None = None) -> Callable[[pmt.pmt_base], None]:
         """A message handler that never raises: handler(msg); on an exception,
         note(f"{port}: {type}") and on_error(msg, exc) (itself guarded)."""
-        def guarded(msg):
+        def guarded(msg: pmt.pmt_base) -> None:
             try:
                 handler(msg)
             except Exception as e:  # noqa: BLE001 - the whole point
@@ -80,7 +100,8 @@ class Guard:
         guarded.__name__ = f"_guarded_{port}"
         return guarded
 
-    def install(self, block, port, handler, on_error=None):
+    def install(self, block: Any, port: str, handler: _Handler,
+                on_error: _ErrorHandler | None = None) -> Callable[[pmt.pmt_base], None]:
         """Registers wrap(handler, port, on_error) as `block`'s handler of the
         message input `port` (a string). GNU Radio's Python gateway calls a
         handler by its attribute name on the block, so the wrapper is also
@@ -91,15 +112,15 @@ class Guard:
         block.set_msg_handler(pmt.intern(port), h)
         return h
 
-    def counts(self):
+    def counts(self) -> dict[str, int]:
         """{reason: count} of every rejected or failed message so far."""
         with self._lock:
             return dict(self._counts)
 
-    def total(self):
+    def total(self) -> int:
         with self._lock:
             return sum(self._counts.values())
 
-    def logged(self):
+    def logged(self) -> int:
         """Number of warning lines written so far."""
         return self._logged

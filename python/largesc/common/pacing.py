@@ -11,9 +11,15 @@ simulation looks exactly like channel loss. post_paced() keeps at most
 downstream (any callable, e.g. a block's packets_in getter).
 """
 
+from __future__ import annotations
+
 import time
+from typing import TYPE_CHECKING, Any
 
 import pmt
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
 
 DEFAULT_WINDOW = 2048  # well under the 8192 default queue limit
 
@@ -22,8 +28,9 @@ class PacingTimeout(RuntimeError):
     pass
 
 
-def post_paced(block, port, msgs, consumed, window=DEFAULT_WINDOW, timeout=30.0,
-               progress=None):
+def post_paced(block: Any, port: str, msgs: Iterable[pmt.pmt_base], consumed: Callable[[], int],
+               window: int = DEFAULT_WINDOW, timeout: float = 30.0,
+               progress: Callable[[int], object] | None = None) -> int:
     """Posts each message of `msgs` into `block`'s input `port`.
 
     consumed: callable returning how many of the posted messages have been taken
@@ -48,7 +55,8 @@ def post_paced(block, port, msgs, consumed, window=DEFAULT_WINDOW, timeout=30.0,
     return posted
 
 
-def wait_for(cond, timeout=30.0, what="condition not reached", poll=0.0005, progress=None):
+def wait_for(cond: Callable[[], object], timeout: float = 30.0, what: str = "condition not reached",
+             poll: float = 0.0005, progress: Callable[[], object] | None = None) -> None:
     """Polls cond() until it is true; raises PacingTimeout after timeout seconds
     without it becoming true.
 

@@ -9,17 +9,26 @@ raises ParameterError (a ValueError). Booleans are booleans (True/False, or
 the integers 0/1); integers may not be booleans or non-integral floats;
 reals must be finite unless a check says otherwise."""
 
+from __future__ import annotations
+
 import math
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import TypeVar
+
+    _T = TypeVar("_T")
 
 
 class ParameterError(ValueError):
     pass
 
 
-def _range_text(lo, hi):
+def _range_text(lo: float | None, hi: float | None) -> str:
     if lo is not None and hi is not None:
         return f"{lo}..{hi}"
     if lo is not None:
@@ -29,7 +38,7 @@ def _range_text(lo, hi):
     return "any value"
 
 
-def check_int(name, v, lo=None, hi=None):
+def check_int(name: str, v: object, lo: int | None = None, hi: int | None = None) -> int:
     """int(v) for an integer (or an integral finite float) in lo..hi."""
     allowed = f"{name} must be an integer in {_range_text(lo, hi)}, got {v!r}"
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
@@ -46,7 +55,7 @@ def check_int(name, v, lo=None, hi=None):
     return i
 
 
-def check_optional_int(name, v, lo=None, hi=None):
+def check_optional_int(name: str, v: object, lo: int | None = None, hi: int | None = None) -> int | None:
     """None, or check_int."""
     if v is None:
         return None
@@ -57,7 +66,8 @@ def check_optional_int(name, v, lo=None, hi=None):
                              f"got {v!r}") from None
 
 
-def check_float(name, v, lo=None, hi=None, lo_open=False, hi_open=False):
+def check_float(name: str, v: object, lo: float | None = None, hi: float | None = None, lo_open: bool = False,
+                hi_open: bool = False) -> float:
     """float(v) for a finite real number in [lo, hi] (open ends on request)."""
     lo_t = "" if lo is None else ("> " if lo_open else ">= ") + f"{lo:g}"
     hi_t = "" if hi is None else ("< " if hi_open else "<= ") + f"{hi:g}"
@@ -78,7 +88,7 @@ def check_float(name, v, lo=None, hi=None, lo_open=False, hi_open=False):
     return f
 
 
-def check_bool(name, v):
+def check_bool(name: str, v: object) -> bool:
     """bool(v) for True/False (Python or numpy) or the integers 0/1."""
     if isinstance(v, (bool, np.bool_)):
         return bool(v)
@@ -87,7 +97,7 @@ def check_bool(name, v):
     raise ParameterError(f"{name} must be a boolean (True or False), got {v!r}")
 
 
-def check_choice(name, v, choices):
+def check_choice(name: str, v: _T, choices: Iterable[object]) -> _T:
     """v if it is one of choices (compared with ==, types must match: 'True' is not True)."""
     for c in choices:
         if type(v) is type(c) and v == c:
@@ -95,7 +105,7 @@ def check_choice(name, v, choices):
     raise ParameterError(f"{name} must be one of {', '.join(repr(c) for c in choices)}, got {v!r}")
 
 
-def check_str(name, v):
+def check_str(name: str, v: object) -> str:
     if not isinstance(v, str):
         raise ParameterError(f"{name} must be a string, got {v!r}")
     return v

@@ -7,12 +7,14 @@ dicts, whatever integer or real PMT type the sender used, and the loss
 feedback report (uep_depacketizer's `feedback` port) that the adaptive
 controller and the link monitor both read."""
 
+from __future__ import annotations
+
 import math
 
 import pmt
 
 
-def to_int(v):
+def to_int(v: pmt.pmt_base) -> int | None:
     """int of an integer or uint64 PMT; None for anything else."""
     if pmt.is_uint64(v):
         return int(pmt.to_uint64(v))
@@ -21,7 +23,7 @@ def to_int(v):
     return None
 
 
-def to_float(v):
+def to_float(v: pmt.pmt_base) -> float | None:
     """float of a real, integer or uint64 PMT; None for anything else."""
     if pmt.is_real(v):
         return float(pmt.to_double(v))
@@ -34,7 +36,7 @@ _K_BURST = pmt.intern("mean_burst")
 _K_WINDOW = pmt.intern("window")
 
 
-def parse_feedback(msg):
+def parse_feedback(msg: pmt.pmt_base) -> tuple[float, float, int] | str:
     """A loss feedback report -> (loss_rate, mean_burst, window), or a string
     saying why it is refused. Accepted: a dict, or a PDU whose car is a dict,
     with loss_rate in [0, 1], mean_burst in [0, uep_plan.MAX_MEAN_BURST]

@@ -5,9 +5,18 @@
 """Recovery model configs: constants, presets, config checks, random LMModel
 builds (part of recovery.py, which re-exports every name here)."""
 
+from __future__ import annotations
+
 import hashlib
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    import torch
+    from moshi.models.lm import LMModel
 
 CARD = 2048                 # tokens per codebook (11 bits)
 MAX_CODEBOOKS = 32
@@ -31,7 +40,7 @@ _COMMON = dict(
     depformer_pos_emb="none", depformer_weights_per_step=True, existing_text_padding_id=3,
 )
 
-PRESETS = {
+PRESETS: dict[str, dict[str, Any]] = {
     # 3.9 M parameters (most in the 2 x 8 x 2049 embeddings and 8 x 2048 output
     # heads); 200 training steps take about 30 s on one CPU core.
     "tiny": dict(_COMMON, dim=64, text_card=8, n_q=8, dep_q=8, num_heads=4, num_layers=2,
@@ -53,13 +62,13 @@ class RecoveryError(RuntimeError):
     that does not fit, missing weights."""
 
 
-def moshi_config():
+def moshi_config() -> dict[str, Any]:
     """Moshi 7B's LMModel config (moshi 0.2.13 loaders._lm_kwargs)."""
     from moshi.models import loaders
     return json.loads(json.dumps(loaders._lm_kwargs))
 
 
-def lm_config(spec):
+def lm_config(spec: dict[str, Any] | str | Path) -> dict[str, Any]:
     """Resolves a model config: a dict, a preset name ('tiny', 'small100m',
     'moshi7b'), or a JSON file holding the dict (or an adapter / checkpoint
     JSON with an "lm_config" entry). Returns a checked copy."""
@@ -82,7 +91,7 @@ def lm_config(spec):
     return json.loads(json.dumps(cfg))
 
 
-def check_lm_config(cfg):
+def check_lm_config(cfg: Mapping[str, Any]) -> None:
     for k in ("n_q", "dep_q", "card", "delays", "dim", "context"):
         if k not in cfg:
             raise RecoveryError(f"model config lacks {k!r}")
@@ -97,12 +106,13 @@ def check_lm_config(cfg):
         raise RecoveryError("model config needs a finite 'context' (streaming KV cache size)")
 
 
-def config_digest(cfg):
+def config_digest(cfg: Mapping[str, Any]) -> str:
     """Short digest of a config: adapters remember the architecture they fit."""
     return hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def build_lm(cfg, seed=0, device="cpu", dtype=None):
+def build_lm(cfg: Mapping[str, Any], seed: int = 0, device: str | torch.device = "cpu",
+             dtype: torch.dtype | None = None) -> LMModel:
     """A randomly initialised LMModel of config `cfg` (deterministic for a seed)."""
     import torch
     from moshi.models.lm import LMModel
@@ -113,5 +123,5 @@ def build_lm(cfg, seed=0, device="cpu", dtype=None):
     return model
 
 
-def count_parameters(model):
+def count_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())

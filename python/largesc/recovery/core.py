@@ -51,7 +51,10 @@ Modules of the recovery package (its __init__ exports the public names):
   core      the stream core (this file: TokenRecovery, check_recovery, make_recovery)
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -63,6 +66,14 @@ from .hold import HoldState
 from ..codec.weights import resolve_device   # auto -> cuda when torch sees a GPU (checked by check_recovery)
 from .lm import LMRecovery
 
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+
+    import numpy.typing as npt
+
+    from .lm import EagerLMRecovery
+
 
 # ----------------------------------------------------------------------------
 # seeded loss masks of the recovery benchmarks and tests (pure numpy: they
@@ -71,7 +82,7 @@ from .lm import LMRecovery
 LOSS_PATTERNS = ("none", "iid20", "ge20", "all")
 
 
-def loss_pattern(kind, T, n, rng):
+def loss_pattern(kind: str, T: int, n: int, rng: np.random.Generator) -> npt.NDArray[np.uint8]:
     """uint8[T, n] mask (1 = received) for T frames of n codebooks: 'none'
     lost, 'iid20' every token lost i.i.d. with probability 0.2, 'ge20' whole
     frames lost in Gilbert-Elliott bursts (20 % on average, mean burst 3),
@@ -98,14 +109,14 @@ def loss_pattern(kind, T, n, rng):
 @dataclass
 class RecoveredFrame:
     index: int             # frame count since reset (0-based)
-    tokens: np.ndarray     # uint16[n_q]: every token valid
-    mask: np.ndarray       # uint8[n_q]: 1 = received (input mask, cut to n_q)
-    recovered: np.ndarray  # uint8[n_q]: 1 = filled by recovery (= 1 - mask)
+    tokens: npt.NDArray[np.uint16]     # uint16[n_q]: every token valid
+    mask: npt.NDArray[np.uint8]        # uint8[n_q]: 1 = received (input mask, cut to n_q)
+    recovered: npt.NDArray[np.uint8]   # uint8[n_q]: 1 = filled by recovery (= 1 - mask)
     n_q_in: int            # width of the input frame (n_q < n_q_in: codebooks dropped)
     meta: object = None    # passed through untouched
 
 
-def check_frame(tokens, mask):
+def check_frame(tokens: npt.ArrayLike, mask: npt.ArrayLike) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
     """Validates one masked token frame; returns (int64[n], bool[n]) or raises
     ValueError saying what is wrong."""
     t = np.asarray(tokens)
@@ -128,8 +139,14 @@ class TokenRecovery:
     backend 'lm' / 'moshi': give `lm` (an LMRecovery) or use make_recovery().
     """
 
-    def __init__(self, backend="hold", max_hold=DEFAULT_MAX_HOLD, min_codebooks=1, lm=None,
-                 info=None):
+    backend: str
+    hold: HoldState
+    lm: EagerLMRecovery | None
+    info: dict[str, Any]
+    _pending: dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_], int, int, object]]
+
+    def __init__(self, backend: str = "hold", max_hold: int = DEFAULT_MAX_HOLD, min_codebooks: int = 1,
+                 lm: EagerLMRecovery | None = None, info: Mapping[str, Any] | None = None) -> None:
         if backend not in BACKENDS:
             raise RecoveryError(f"unknown recovery backend {backend!r}: use one of {', '.join(BACKENDS)}")
         if backend != "hold" and lm is None:
@@ -142,17 +159,17 @@ class TokenRecovery:
         self._n = 0
 
     @property
-    def latency_frames(self):
+    def latency_frames(self) -> int:
         return self.lm.latency_frames if self.lm else 0
 
-    def reset(self):
+    def reset(self) -> None:
         self.hold.reset()
         if self.lm:
             self.lm.reset()
         self._pending.clear()
         self._n = 0
 
-    def push(self, tokens, mask, meta=None):
+    def push(self, tokens: npt.ArrayLike, mask: npt.ArrayLike, meta: object = None) -> list[RecoveredFrame]:
         """Adds one masked frame; returns the RecoveredFrames completed (in
         order; for hold always exactly this one). ValueError for bad input."""
         tok, m = check_frame(tokens, mask)
@@ -166,7 +183,7 @@ class TokenRecovery:
         self._pending[t] = (out, m, n_out, len(tok), meta)
         return self._complete(self.lm.push(tok, m))
 
-    def flush(self):
+    def flush(self) -> list[RecoveredFrame]:
         """End of stream: returns the frames still held (lm), then resets."""
         done = self._complete(self.lm.flush()) if self.lm else []
         self.reset()
@@ -189,7 +206,8 @@ class TokenRecovery:
         return RecoveredFrame(t, out[:n_out].astype(np.uint16), mask, (1 - mask).astype(np.uint8),
                               int(n_in), meta)
 
-    def recover_sequence(self, tokens, mask):
+    def recover_sequence(self, tokens: npt.ArrayLike,
+                         mask: npt.ArrayLike) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
         """Whole-stream convenience: tokens [T, n], mask [T, n] -> (out [T, n]
         int64 with -1 where hold dropped a codebook, recovered [T, n] uint8).
         Resets before and after."""
@@ -208,8 +226,10 @@ class TokenRecovery:
         return out, rec
 
 
-def check_recovery(backend="hold", model="", checkpoint="", adapter="", lora_rank=0,
-                   device="auto", temperature=0.0, top_k=0, offline=None):
+def check_recovery(backend: str = "hold", model: dict[str, Any] | str | Path | None = "",
+                   checkpoint: str | Path = "", adapter: str | Path = "", lora_rank: int = 0,
+                   device: str | None = "auto", temperature: float = 0.0, top_k: int = 0,
+                   offline: bool | None = None) -> dict[str, Any]:
     """Checks recovery parameters without building the model (cheap: reads
     configs and adapter metadata, looks for files and a GPU), so a campaign can
     refuse a configuration before any work starts. Returns a dict describing
@@ -285,9 +305,11 @@ def check_recovery(backend="hold", model="", checkpoint="", adapter="", lora_ran
     return desc
 
 
-def make_recovery(backend="hold", max_hold=DEFAULT_MAX_HOLD, min_codebooks=1, model="",
-                  checkpoint="", adapter="", lora_rank=0, temperature=0.0, top_k=0, seed=0,
-                  feed_back="auto", device="auto", text_token=None, offline=None):
+def make_recovery(backend: str = "hold", max_hold: int = DEFAULT_MAX_HOLD, min_codebooks: int = 1,
+                  model: dict[str, Any] | str | Path | None = "", checkpoint: str | Path = "",
+                  adapter: str | Path = "", lora_rank: int = 0, temperature: float = 0.0, top_k: int = 0,
+                  seed: int = 0, feed_back: str = "auto", device: str | None = "auto",
+                  text_token: int | None = None, offline: bool | None = None) -> TokenRecovery:
     """Builds a TokenRecovery from block-style parameters (see token_recovery).
 
     lm: model = config (preset, dict or JSON; '' = the adapter's), checkpoint =
@@ -325,7 +347,7 @@ def make_recovery(backend="hold", max_hold=DEFAULT_MAX_HOLD, min_codebooks=1, mo
     if backend == "hold":
         return TokenRecovery("hold", max_hold, min_codebooks)
     import torch
-    info = {"backend": backend}
+    info: dict[str, Any] = {"backend": backend}
     if backend == "moshi":
         from moshi.models import loaders
         path = desc["checkpoint"]

@@ -4,9 +4,16 @@
 #
 """The `hold` backend (classical concealment; rule in recovery.py's docstring)."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .config import DEFAULT_MAX_HOLD, MAX_CODEBOOKS, MAX_HOLD_LIMIT
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 
 # ----------------------------------------------------------------------------
@@ -15,18 +22,24 @@ from .config import DEFAULT_MAX_HOLD, MAX_CODEBOOKS, MAX_HOLD_LIMIT
 class HoldState:
     """The `hold` rule of the module docstring, one stream."""
 
-    def __init__(self, max_hold=DEFAULT_MAX_HOLD, min_codebooks=1):
+    max_hold: int
+    min_codebooks: int
+    last: npt.NDArray[np.int64]
+    run: npt.NDArray[np.int64]
+
+    def __init__(self, max_hold: int = DEFAULT_MAX_HOLD, min_codebooks: int = 1) -> None:
         from ..common.params import check_int
         # max_hold -1: hold forever
         self.max_hold = check_int("max_hold", max_hold, -1, MAX_HOLD_LIMIT)
         self.min_codebooks = check_int("min_codebooks", min_codebooks, 1, MAX_CODEBOOKS)
         self.reset()
 
-    def reset(self):
+    def reset(self) -> None:
         self.last = np.full(MAX_CODEBOOKS, -1, dtype=np.int64)   # -1: none received yet
         self.run = np.zeros(MAX_CODEBOOKS, dtype=np.int64)
 
-    def process(self, tokens, mask, min_codebooks=None):
+    def process(self, tokens: npt.NDArray[np.int64], mask: npt.NDArray[np.bool_],
+                min_codebooks: int | None = None) -> tuple[npt.NDArray[np.int64], int]:
         """tokens int64[n], mask bool[n] -> (out int64[n_out], n_out)."""
         n = len(tokens)
         got = np.zeros(MAX_CODEBOOKS, dtype=bool)

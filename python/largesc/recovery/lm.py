@@ -6,9 +6,18 @@
 masked on-device step, CUDA graphs on CUDA) and EagerLMRecovery (the first
 implementation, kept as its reference)."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .config import FEED_BACK, RecoveryError
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+    import torch
+    from moshi.models.lm import LMModel
 
 
 # ----------------------------------------------------------------------------
@@ -31,8 +40,29 @@ class EagerLMRecovery:
     step t + max(delays).
     """
 
-    def __init__(self, model, text_token=-1, feed_back="erased", temperature=0.0, top_k=0,
-                 seed=0):
+    model: LMModel
+    delays: list[int]
+    max_delay: int
+    dep_q: int
+    K: int
+    card: int
+    text_token: int
+    feed_back: str
+    temperature: float
+    top_k: int
+    seed: int
+    device: torch.device
+    _initial: npt.NDArray[np.int64]
+    _gen: torch.Generator
+    _streaming: bool
+    _n_in: int
+    _steps: int
+    _inval: dict[int, npt.NDArray[np.int64]]
+    _recv: dict[int, npt.NDArray[np.bool_]]
+    _pred: dict[int, npt.NDArray[np.int64]]
+
+    def __init__(self, model: LMModel, text_token: int = -1, feed_back: str = "erased", temperature: float = 0.0,
+                 top_k: int = 0, seed: int = 0) -> None:
         import torch
         if feed_back not in FEED_BACK:
             raise RecoveryError(f"feed_back must be one of {FEED_BACK}, got {feed_back!r}")
@@ -52,7 +82,7 @@ class EagerLMRecovery:
         self._streaming = False
         self.reset()
 
-    def reset(self):
+    def reset(self) -> None:
         if self._streaming:
             self.model.reset_streaming()
         else:
@@ -65,16 +95,17 @@ class EagerLMRecovery:
         self._recv = {}         # frame -> bool[dep_q]
         self._pred = {}         # frame -> int64[dep_q] (-1 where not predicted)
 
-    def close(self):
+    def close(self) -> None:
         if self._streaming:
             self.model._stop_streaming()
             self._streaming = False
 
     @property
-    def latency_frames(self):
+    def latency_frames(self) -> int:
         return self.max_delay
 
-    def push(self, tokens, mask):
+    def push(self, tokens: npt.NDArray[np.int64],
+             mask: npt.NDArray[np.bool_]) -> list[tuple[int, npt.NDArray[np.int64]]]:
         """Adds frame t = frames pushed so far (tokens int64[n], mask bool[n]);
         returns the list of (t', predictions int64[dep_q]) completed by it."""
         t = self._n_in
@@ -88,7 +119,7 @@ class EagerLMRecovery:
         self._pred[t] = np.full(self.dep_q, -1, dtype=np.int64)
         return self._advance(self._n_in)
 
-    def flush(self):
+    def flush(self) -> list[tuple[int, npt.NDArray[np.int64]]]:
         """Completes every pending frame (stepping on with erased frames),
         returns them, then resets."""
         n_real = self._n_in
@@ -207,8 +238,12 @@ class LMRecovery(EagerLMRecovery):
     `cuda_graphs=False` turns the graphs off (None: on for CUDA).
     """
 
-    def __init__(self, model, text_token=-1, feed_back="erased", temperature=0.0, top_k=0,
-                 seed=0, cuda_graphs=None):
+    cuda_graphs: bool
+    full_depth: bool
+    _lost: dict[int, bool]
+
+    def __init__(self, model: LMModel, text_token: int = -1, feed_back: str = "erased", temperature: float = 0.0,
+                 top_k: int = 0, seed: int = 0, cuda_graphs: bool | None = None) -> None:
         import torch
         self.device = next(model.parameters()).device
         on_cuda = self.device.type == "cuda"
@@ -240,7 +275,7 @@ class LMRecovery(EagerLMRecovery):
         self._gen = torch.Generator(device=dev)
         self._gen.manual_seed(self.seed)
 
-    def reset(self):
+    def reset(self) -> None:
         super().reset()
         if hasattr(self, "_vals"):
             self._vals.copy_(self._vals.new_tensor(self._initial).expand_as(self._vals))
@@ -248,7 +283,8 @@ class LMRecovery(EagerLMRecovery):
             self._predd.fill_(-1)
         self._lost = {}                  # frame -> something of it to predict (host side)
 
-    def push(self, tokens, mask):
+    def push(self, tokens: npt.NDArray[np.int64],
+             mask: npt.NDArray[np.bool_]) -> list[tuple[int, npt.NDArray[np.int64]]]:
         t = self._n_in
         self._n_in += 1
         m = min(len(tokens), self.dep_q)
@@ -261,7 +297,7 @@ class LMRecovery(EagerLMRecovery):
         self._put(t, row, recv)
         return self._advance(self._n_in)
 
-    def flush(self):
+    def flush(self) -> list[tuple[int, npt.NDArray[np.int64]]]:
         n_real = self._n_in
         done = []
         for t in range(n_real, n_real + self.max_delay):

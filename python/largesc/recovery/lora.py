@@ -5,20 +5,34 @@
 """LoRA adapters, checkpoints and base weights of the lm / moshi recovery
 backends (part of recovery.py, which re-exports every name here)."""
 
+from __future__ import annotations
+
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..common.weights_spec import WeightsSpecError, parse_weights_spec
 from .config import (ADAPTER_FORMAT, ADAPTER_VERSION, CHECKPOINT_FORMAT, MOSHI_FILE,
                      MOSHI_REPO, RecoveryError, build_lm, config_digest,
                      moshi_config)
 
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import TypeVar
+
+    import torch
+    from moshi.models.lm import LMModel
+
+    from ..common.weights_spec import WeightsSpec
+
+    _Module = TypeVar("_Module", bound=torch.nn.Module)
+
 
 # ----------------------------------------------------------------------------
 # LoRA adapters (moshi.modules.lora)
 
-def add_lora(model, rank, scaling=2.0):
+def add_lora(model: _Module, rank: int, scaling: float = 2.0) -> _Module:
     """Wraps every nn.Linear of `model` in moshi's LoRALinear (rank, scaling).
     B starts at zero (standard LoRA init), so the wrapped model computes
     exactly what the base model did. Only LoRA weights stay trainable."""
@@ -37,12 +51,12 @@ def add_lora(model, rank, scaling=2.0):
     return model
 
 
-def lora_state(model):
+def lora_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()
             if ".lora_A." in k or ".lora_B." in k}
 
 
-def adapter_paths(path):
+def adapter_paths(path: str | Path) -> tuple[Path, Path]:
     """(safetensors path, json path) of an adapter named by either file."""
     p = Path(path)
     if p.suffix == ".json":
@@ -52,13 +66,14 @@ def adapter_paths(path):
     return Path(str(p) + ".safetensors"), Path(str(p) + ".json")
 
 
-def save_adapter(model, path, lm_cfg, rank, scaling, extra=None):
+def save_adapter(model: torch.nn.Module, path: str | Path, lm_cfg: dict[str, Any], rank: int, scaling: float,
+                 extra: Mapping[str, Any] | None = None) -> tuple[Path, Path]:
     """Writes the LoRA weights to PATH.safetensors and the architecture,
     rank and recovery settings to PATH.json."""
     from safetensors.torch import save_file
     st, js = adapter_paths(path)
     st.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"format": ADAPTER_FORMAT, "version": ADAPTER_VERSION, "lm_config": lm_cfg,
+    meta: dict[str, Any] = {"format": ADAPTER_FORMAT, "version": ADAPTER_VERSION, "lm_config": lm_cfg,
             "config_digest": config_digest(lm_cfg), "lora_rank": int(rank),
             "lora_scaling": float(scaling)}
     meta.update(extra or {})
@@ -69,7 +84,7 @@ def save_adapter(model, path, lm_cfg, rank, scaling, extra=None):
     return st, js
 
 
-def read_adapter_meta(path):
+def read_adapter_meta(path: str | Path) -> dict[str, Any]:
     """The JSON meta of an adapter, without loading its tensors; RecoveryError
     if the files are missing or not an adapter's."""
     st, js = adapter_paths(path)
@@ -87,7 +102,7 @@ def read_adapter_meta(path):
     return meta
 
 
-def read_adapter(path):
+def read_adapter(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """(tensors, meta) of an adapter file; RecoveryError if missing or not one."""
     st, _ = adapter_paths(path)
     meta = read_adapter_meta(path)
@@ -99,7 +114,7 @@ def read_adapter(path):
     return tensors, meta
 
 
-def check_adapter(meta, lm_cfg, path, rank=0):
+def check_adapter(meta: Mapping[str, Any], lm_cfg: Mapping[str, Any], path: str | Path, rank: int = 0) -> None:
     """RecoveryError unless the adapter (its JSON meta) was made for model
     config lm_cfg and, when rank > 0, has that LoRA rank."""
     acfg = meta.get("lm_config")
@@ -116,7 +131,8 @@ def check_adapter(meta, lm_cfg, path, rank=0):
                             f"configured for rank {int(rank)}")
 
 
-def apply_adapter(model, lm_cfg, path, rank=0):
+def apply_adapter(model: torch.nn.Module, lm_cfg: Mapping[str, Any], path: str | Path,
+                  rank: int = 0) -> dict[str, Any]:
     """Adds LoRA layers to `model` (config lm_cfg) and loads the adapter at
     `path` into them. Refuses, with a message that says why, an adapter made
     for another architecture, or of another rank than `rank` (0 = any)."""
@@ -145,7 +161,8 @@ def apply_adapter(model, lm_cfg, path, rank=0):
 # ----------------------------------------------------------------------------
 # base weights
 
-def save_checkpoint(model, path, lm_cfg, extra=None):
+def save_checkpoint(model: torch.nn.Module, path: str | Path, lm_cfg: dict[str, Any],
+                    extra: Mapping[str, Any] | None = None) -> tuple[Path, Path]:
     """Full LMModel weights (PATH.safetensors) + config (PATH.json)."""
     from safetensors.torch import save_file
     st, js = adapter_paths(path)
@@ -158,7 +175,8 @@ def save_checkpoint(model, path, lm_cfg, extra=None):
     return st, js
 
 
-def moshi_weights_file(spec="hf", offline=None, cache_dir=None):
+def moshi_weights_file(spec: str | Path | None = "hf", offline: bool | None = None,
+                       cache_dir: str | Path | None = None) -> Path:
     """Path of Moshi LM weights: 'hf' (kyutai/moshiko-pytorch-bf16), 'hf:OWNER/REPO',
     or a local file / directory holding model.safetensors. Uses the local Hugging
     Face cache first; downloads only when online (offline=None follows
@@ -181,7 +199,7 @@ def moshi_weights_file(spec="hf", offline=None, cache_dir=None):
     return p
 
 
-def parse_checkpoint(checkpoint):
+def parse_checkpoint(checkpoint: str | Path | None) -> WeightsSpec:
     """A base checkpoint spec ('random' / 'random:SEED' or a file) as a
     WeightsSpec (common.weights_spec); RecoveryError when malformed."""
     s = str(checkpoint or "random")
@@ -191,7 +209,8 @@ def parse_checkpoint(checkpoint):
         raise RecoveryError(f"bad checkpoint {s!r}: expected 'random:SEED'") from None
 
 
-def load_base(lm_cfg, checkpoint, device="cpu", dtype=None):
+def load_base(lm_cfg: Mapping[str, Any], checkpoint: str | Path | None, device: str | torch.device = "cpu",
+              dtype: torch.dtype | None = None) -> tuple[LMModel, dict[str, Any]]:
     """Base LMModel for the lm backend. checkpoint: 'random' / 'random:SEED'
     (untrained, seeded) or a .safetensors file of the full model (e.g. written
     by save_checkpoint). Returns (model, info)."""

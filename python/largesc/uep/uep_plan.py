@@ -21,15 +21,23 @@ from the frame's own packet, and the expected delivered importance is
     J(plan) = sum_c w_c * P(at least one packet at offsets O_c arrives).
 """
 
+from __future__ import annotations
+
 import itertools
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import largesc_python as _core
 from ..common.constants import FRAME_MS, FRAME_RATE, N_CODEBOOKS  # noqa: F401
 from ..largesc_python import loss_model as _core_loss_model
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
+
+    import numpy.typing as npt
 
 # token frames as the packet format carries them
 TOKEN_BITS = _core.TOKEN_BITS  # 11: 2048-entry codebooks
@@ -60,7 +68,7 @@ SILENCE_CODEBOOKS = 2
 _EPS = 1e-12
 
 
-def slots_for_budget(budget_bps):
+def slots_for_budget(budget_bps: float) -> int:
     """Token slots per frame S = floor(B * 1.01 / 137.5) for a token-payload
     budget B in bit/s: 550 -> 4, 1100 -> 8, 2060 -> 15. Raises ValueError for a
     budget that buys no slot."""
@@ -78,7 +86,7 @@ def slots_for_budget(budget_bps):
     return s
 
 
-def default_weights(n_codebooks=N_CODEBOOKS):
+def default_weights(n_codebooks: int = N_CODEBOOKS) -> npt.NDArray[np.float64]:
     """w_0 = 1 (semantic), w_k = 0.5 * 0.75**(k-1) for k >= 1 (acoustic)."""
     k = np.arange(n_codebooks, dtype=float)
     w = W_FIRST_ACOUSTIC * W_ACOUSTIC_DECAY ** np.maximum(k - 1, 0)
@@ -86,7 +94,7 @@ def default_weights(n_codebooks=N_CODEBOOKS):
     return w
 
 
-def check_weights(weights, n_codebooks=N_CODEBOOKS):
+def check_weights(weights: str | Iterable[float] | None, n_codebooks: int = N_CODEBOOKS) -> npt.NDArray[np.float64]:
     """Returns the weights as a float array of length n_codebooks (a shorter
     list is padded with zeros). They must be finite, >= 0, non-increasing and
     w_0 > 0."""
@@ -108,7 +116,7 @@ def check_weights(weights, n_codebooks=N_CODEBOOKS):
     return np.concatenate([w, np.zeros(n_codebooks - len(w))])
 
 
-def silence_weights(weights, n_silence=SILENCE_CODEBOOKS):
+def silence_weights(weights: npt.ArrayLike, n_silence: int = SILENCE_CODEBOOKS) -> npt.NDArray[np.float64]:
     """Weights for a frame without voice activity: the first n_silence
     codebooks keep their weight, the others count for nothing."""
     w = np.array(weights, dtype=float)
@@ -125,22 +133,22 @@ class Plan:
     """K primary codebooks of frame n; copies[d-1] = r_d leading codebooks of
     frame n-d repeated in packet n."""
     k: int
-    copies: tuple = ()
+    copies: tuple[int, ...] = ()
 
     @property
-    def max_offset(self):
+    def max_offset(self) -> int:
         return len(self.copies)
 
     @property
-    def slots(self):
+    def slots(self) -> int:
         return self.k + sum(self.copies)
 
-    def offsets(self, c):
+    def offsets(self, c: int) -> tuple[int, ...]:
         """Steady-state offsets of the packets that carry codebook c."""
         o = [0] if c < self.k else []
         return tuple(o + [d + 1 for d, r in enumerate(self.copies) if r > c])
 
-    def check(self, max_slots=None):
+    def check(self, max_slots: int | None = None) -> Plan:
         """Raises ValueError unless the plan fits the packet format (and
         max_slots)."""
         if not 1 <= self.k <= MAX_K:
@@ -154,40 +162,40 @@ class Plan:
             raise ValueError(f"plan uses {self.slots} slots, budget is {max_slots}")
         return self
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"K={self.k} r={list(self.copies)}"
 
 
-def packet_bytes(plan, crc=False):
+def packet_bytes(plan: Plan, crc: bool = False) -> int:
     """On-air bytes of one packet: header + 11-bit tokens (+ CRC-16), as the
     C++ packet core builds it."""
     copies = list(plan.copies) + [0] * (MAX_OFFSET - len(plan.copies))
     return _core.packet_size(_core.packet_header(k=plan.k, r1=copies[0], r2=copies[1], crc=crc))
 
 
-def token_bitrate(plan):
+def token_bitrate(plan: Plan) -> float:
     """Token payload bit rate (the paper's figure): 11 bit x slots x 12.5/s."""
     return SLOT_BITRATE * plan.slots
 
 
-def on_air_bitrate(plan, crc=False):
+def on_air_bitrate(plan: Plan, crc: bool = False) -> float:
     """Bit rate on air, header (and CRC) included: 8 x packet bytes x 12.5/s."""
     return 8 * packet_bytes(plan, crc) * FRAME_RATE
 
 
-def playout_latency_ms(max_offset):
+def playout_latency_ms(max_offset: int) -> float:
     """Playout delay the receiver adds to wait for copies at offsets up to D."""
     if not 0 <= int(max_offset) <= MAX_OFFSET:
         raise ValueError(f"max offset D must be in 0..{MAX_OFFSET}, got {max_offset}")
     return int(max_offset) * FRAME_MS
 
 
-def fixed_plan(slots, max_offset=0, n_q=N_CODEBOOKS):
+def fixed_plan(slots: int, max_offset: int = 0, n_q: int = N_CODEBOOKS) -> Plan:
     """The baseline: K = min(S, n_q, 32) primary codebooks, no copies."""
     return Plan(max(1, min(int(slots), int(n_q), MAX_K)), (0,) * int(max_offset))
 
 
-def all_plans(slots, max_offset, n_q=N_CODEBOOKS, copies_within_k=True):
+def all_plans(slots: int, max_offset: int, n_q: int = N_CODEBOOKS, copies_within_k: bool = True) -> Iterator[Plan]:
     """Every valid plan using at most `slots` slots (r_d <= K when
     copies_within_k)."""
     kmax = min(slots, n_q, MAX_K)
@@ -209,7 +217,15 @@ class LossModel:
     distribution; for each packet the loss is decided in the current state,
     then the chain moves."""
 
-    def __init__(self, p_gb, p_bg, loss_good, loss_bad, name="gilbert_elliott_raw"):
+    p_gb: float
+    p_bg: float
+    loss_good: float
+    loss_bad: float
+    name: str
+    _cache: dict[tuple[int, ...], float]
+
+    def __init__(self, p_gb: float, p_bg: float, loss_good: float, loss_bad: float,
+                 name: str = "gilbert_elliott_raw") -> None:
         for nm, v in (("p_gb", p_gb), ("p_bg", p_bg), ("loss_good", loss_good), ("loss_bad", loss_bad)):
             if not (isinstance(v, (int, float, np.floating)) and 0.0 <= v <= 1.0):
                 raise ValueError(f"{nm} must be a probability in [0, 1], got {v!r}")
@@ -221,14 +237,14 @@ class LossModel:
         self._cache = {}
 
     @classmethod
-    def iid(cls, p):
+    def iid(cls, p: float) -> LossModel:
         """Bernoulli: every packet lost independently with probability p."""
         if not (isinstance(p, (int, float, np.floating)) and 0.0 <= p <= 1.0):
             raise ValueError(f"loss rate must be a probability in [0, 1], got {p!r}")
         return cls(0.5, 0.5, float(p), float(p), name="bernoulli")
 
     @classmethod
-    def gilbert_elliott(cls, loss_rate, mean_burst):
+    def gilbert_elliott(cls, loss_rate: float, mean_burst: float) -> LossModel:
         """Simple Gilbert channel from mean loss rate L and mean burst B:
         p_bg = 1/B, p_gb = L / (B (1 - L)), every packet in Bad lost. The
         conversion and its checks are the C++ core's (largesc.loss_model), so
@@ -237,28 +253,28 @@ class LossModel:
         return cls(m.p_gb, m.p_bg, m.loss_good, m.loss_bad, name="gilbert_elliott")
 
     @property
-    def pi_bad(self):
+    def pi_bad(self) -> float:
         return self.p_gb / (self.p_gb + self.p_bg)
 
     @property
-    def loss_rate(self):
+    def loss_rate(self) -> float:
         return (1 - self.pi_bad) * self.loss_good + self.pi_bad * self.loss_bad
 
     @property
-    def is_iid(self):
+    def is_iid(self) -> bool:
         """True when losses are independent (equal loss in both states or a
         memoryless chain)."""
         return (abs(self.loss_good - self.loss_bad) < _EPS
                 or abs(self.p_gb + self.p_bg - 1.0) < _EPS)
 
     @property
-    def mean_burst(self):
+    def mean_burst(self) -> float:
         """Mean run of consecutive losses: P(loss) / P(received, then lost)."""
         lr = self.loss_rate
         p_rl = self.prob_pattern({0: False, 1: True})
         return lr / p_rl if p_rl > 0 else (math.inf if lr > 0 else 1.0)
 
-    def prob_pattern(self, fates):
+    def prob_pattern(self, fates: Mapping[int, bool]) -> float:
         """P(packets at the given offsets have the given fates), fates a dict
         offset -> lost (bool); other packets unconstrained. Exact forward
         computation over the two-state chain."""
@@ -273,7 +289,7 @@ class LossModel:
                 alpha = alpha @ T
         return float(alpha.sum())
 
-    def prob_all_lost(self, offsets):
+    def prob_all_lost(self, offsets: Iterable[int]) -> float:
         """P(every packet at these offsets is lost)."""
         key = tuple(sorted(set(int(o) for o in offsets)))
         if key not in self._cache:
@@ -284,28 +300,29 @@ class LossModel:
                 self._cache[key] = self.prob_pattern({o - base: True for o in key})
         return self._cache[key]
 
-    def arrival_probability(self, offsets):
+    def arrival_probability(self, offsets: Iterable[int]) -> float:
         """P(at least one packet at these offsets arrives); 0 for no packet."""
         return 1.0 - self.prob_all_lost(offsets)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         if self.name == "bernoulli":
             return f"LossModel.iid({self.loss_good:g})"
         return (f"LossModel(p_gb={self.p_gb:.4g}, p_bg={self.p_bg:.4g}, loss_good={self.loss_good:g}, "
                 f"loss_bad={self.loss_bad:g}; L={self.loss_rate:.4g}, B={self.mean_burst:.3g})")
 
 
-def arrival_probability(model, offsets):
+def arrival_probability(model: LossModel, offsets: Iterable[int]) -> float:
     """P(a token carried by the packets at these offsets arrives)."""
     return model.arrival_probability(offsets)
 
 
-def codebook_arrival_probabilities(plan, model, n_codebooks=N_CODEBOOKS):
+def codebook_arrival_probabilities(plan: Plan, model: LossModel,
+                                   n_codebooks: int = N_CODEBOOKS) -> npt.NDArray[np.float64]:
     """Steady-state P(token of codebook c of a frame arrives), c = 0..n-1."""
     return np.array([model.arrival_probability(plan.offsets(c)) for c in range(n_codebooks)])
 
 
-def expected_importance(plan, model, weights):
+def expected_importance(plan: Plan, model: LossModel, weights: npt.ArrayLike) -> float:
     """J(plan) = sum_c w_c P(codebook c arrives), the steady-state objective."""
     w = np.asarray(weights, dtype=float)
     return float(np.dot(w, codebook_arrival_probabilities(plan, model, len(w))))
@@ -335,7 +352,8 @@ def _check_args(slots, max_offset, n_q):
         raise ValueError(f"n_q must be >= 1, got {n_q}")
 
 
-def brute_force_plan(slots, model, max_offset, weights, n_q=N_CODEBOOKS):
+def brute_force_plan(slots: int, model: LossModel, max_offset: int, weights: npt.ArrayLike,
+                     n_q: int = N_CODEBOOKS) -> Plan:
     """Exhaustive search over every plan with r_d <= K, K + sum r_d <= S."""
     _check_args(slots, max_offset, n_q)
     w = np.asarray(weights, dtype=float)
@@ -347,7 +365,8 @@ def brute_force_plan(slots, model, max_offset, weights, n_q=N_CODEBOOKS):
     return best[1]
 
 
-def greedy_plan(slots, model, max_offset, weights, n_q=N_CODEBOOKS):
+def greedy_plan(slots: int, model: LossModel, max_offset: int, weights: npt.ArrayLike,
+                n_q: int = N_CODEBOOKS) -> Plan:
     """Greedy allocation by marginal gain: start from K = 1, no copies; one
     slot at a time, take the move (K+1, or r_d+1 for a codebook already sent
     as primary) that raises J the most; stop when the budget is spent or no
@@ -389,7 +408,9 @@ def greedy_plan(slots, model, max_offset, weights, n_q=N_CODEBOOKS):
     return Plan(k, tuple(r))
 
 
-def plan_for_frame(slots, model, max_offset, weights_now, history, n_q=N_CODEBOOKS, future=None):
+def plan_for_frame(slots: int, model: LossModel, max_offset: int, weights_now: npt.ArrayLike,
+                   history: Sequence[Sequence[Any] | None], n_q: int = N_CODEBOOKS,
+                   future: Iterable[int] | None = None) -> Plan:
     """Plan for one packet when neighbouring frames differ (content adaptation).
 
     weights_now: weights of frame n (its primary codebooks).
@@ -463,7 +484,7 @@ MAX_MEAN_BURST = 1000.0
 LARGESC_BUDGETS = (550.0, 2060.0)
 
 
-def check_budget(budget, largesc_range=False):
+def check_budget(budget: float, largesc_range: bool = False) -> float:
     """float(budget) for a finite token-payload budget that buys 1..MAX_SLOTS
     slots (largesc_range: inside LARGESC_BUDGETS, within the 1 % tolerance);
     ValueError naming `budget` and the range otherwise. The one budget check
@@ -488,7 +509,7 @@ def check_budget(budget, largesc_range=False):
     return b
 
 
-def check_loss_parameters(loss_rate, mean_burst):
+def check_loss_parameters(loss_rate: float, mean_burst: float) -> LossModel:
     """Loss model from (loss rate, mean burst) as the controller's parameters
     take it; ValueError naming the parameter and the allowed range otherwise."""
     def num(name, v):
@@ -521,8 +542,21 @@ class UepController:
     fixed: K = min(S, n_q), no copies.
     """
 
-    def __init__(self, budget, model, max_offset=1, weights="default", mode="adaptive",
-                 content_adaptation=True, silence_codebooks=SILENCE_CODEBOOKS):
+    max_offset: int
+    mode: str
+    content_adaptation: bool
+    silence_codebooks: int
+    weights: npt.NDArray[np.float64]
+    budget: float
+    slots: int
+    model: LossModel
+    _speech_plan: Plan | None
+    _history: dict[int, list[Any]]
+    _last_frame: int | None
+
+    def __init__(self, budget: float, model: LossModel, max_offset: int = 1,
+                 weights: str | Iterable[float] | None = "default", mode: str = "adaptive",
+                 content_adaptation: bool = True, silence_codebooks: int = SILENCE_CODEBOOKS) -> None:
         if isinstance(max_offset, bool) or not isinstance(max_offset, (int, np.integer)) \
                 or not 0 <= max_offset <= MAX_OFFSET:
             raise ValueError(f"max offset D must be an integer in 0..{MAX_OFFSET}, got {max_offset!r}")
@@ -546,18 +580,18 @@ class UepController:
         self._history = {}  # frame -> [K, weights, carried offsets per codebook]
         self._last_frame = None
 
-    def set_budget(self, budget):
+    def set_budget(self, budget: float) -> None:
         b = check_budget(budget)
         s = slots_for_budget(budget)
         self.budget, self.slots, self._speech_plan = b, s, None
 
-    def set_model(self, model):
+    def set_model(self, model: LossModel) -> None:
         self.model, self._speech_plan = model, None
 
-    def set_content_adaptation(self, on):
+    def set_content_adaptation(self, on: bool) -> None:
         self.content_adaptation = bool(on)
 
-    def speech_plan(self):
+    def speech_plan(self) -> Plan:
         """P*: the steady-state plan for speech frames at the current budget
         and loss model (32 codebooks available)."""
         if self._speech_plan is None:
@@ -567,11 +601,11 @@ class UepController:
                 self._speech_plan = greedy_plan(self.slots, self.model, self.max_offset, self.weights)
         return self._speech_plan
 
-    def reset(self):
+    def reset(self) -> None:
         self._history.clear()
         self._last_frame = None
 
-    def plan(self, frame, n_q, vad=None):
+    def plan(self, frame: int, n_q: int, vad: bool | None = None) -> Plan:
         """Plan for the packet of frame `frame` (n_q tokens; vad False = no
         voice activity, None = unknown, treated as speech)."""
         frame, n_q = int(frame), int(n_q)
@@ -600,7 +634,8 @@ class UepController:
         return p.check(self.slots)
 
 
-def sequence_arrival_probabilities(plans, model, n_codebooks=N_CODEBOOKS):
+def sequence_arrival_probabilities(plans: Sequence[Plan], model: LossModel,
+                                   n_codebooks: int = N_CODEBOOKS) -> npt.NDArray[np.float64]:
     """Exact P(token c of frame f arrives) for a sequence of per-packet plans
     (plans[f] = plan of packet f): 1 - P(every packet carrying it is lost),
     carriers as in simulate_uep. Returns an [N, n_codebooks] array."""
