@@ -19,3 +19,6 @@ FRAME_MS = 1000.0 / FRAME_RATE           # 80 ms per frame
 N_CODEBOOKS = 32             # codebooks in Mimi's residual VQ
 CARDINALITY = 2048           # entries per codebook
 TOKEN_BITS = CARDINALITY.bit_length() - 1   # 11 bits per token
+
+# the longest mean loss burst (packets) a loss model, a parameter or a feedback report may have
+MAX_MEAN_BURST = 1000.0

@@ -13,6 +13,8 @@ import math
 
 import pmt
 
+from .constants import MAX_MEAN_BURST
+
 
 def to_int(v: pmt.pmt_base) -> int | None:
     """int of an integer or uint64 PMT; None for anything else."""
@@ -39,10 +41,9 @@ _K_WINDOW = pmt.intern("window")
 def parse_feedback(msg: pmt.pmt_base) -> tuple[float, float, int] | str:
     """A loss feedback report -> (loss_rate, mean_burst, window), or a string
     saying why it is refused. Accepted: a dict, or a PDU whose car is a dict,
-    with loss_rate in [0, 1], mean_burst in [0, uep_plan.MAX_MEAN_BURST]
+    with loss_rate in [0, 1], mean_burst in [0, constants.MAX_MEAN_BURST]
     (0 = no burst measured yet) and an optional integer window >= 0 (packets
     the figures cover; 0 = nothing measured yet; default 1)."""
-    from ..uep.uep_plan import MAX_MEAN_BURST
     if pmt.is_dict(msg):
         meta = msg                      # a bare dict
     elif pmt.is_pair(msg) and pmt.is_dict(pmt.car(msg)):

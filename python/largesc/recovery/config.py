@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 #
 """Recovery model configs: constants, presets, config checks, random LMModel
-builds (part of recovery.py, which re-exports every name here)."""
+builds (the recovery package's __init__ exports the public names)."""
 
 from __future__ import annotations
 

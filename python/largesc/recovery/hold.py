@@ -2,7 +2,7 @@
 # Copyright 2026 gr-largesc authors.
 # SPDX-License-Identifier: GPL-3.0-or-later
 #
-"""The `hold` backend (classical concealment; rule in recovery.py's docstring)."""
+"""The `hold` backend (classical concealment; rule in core.py's docstring)."""
 
 from __future__ import annotations
 

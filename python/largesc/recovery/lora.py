@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 #
 """LoRA adapters, checkpoints and base weights of the lm / moshi recovery
-backends (part of recovery.py, which re-exports every name here)."""
+backends (the recovery package's __init__ exports the public names)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 # Copyright 2026 gr-largesc authors.
 # SPDX-License-Identifier: GPL-3.0-or-later
 #
-"""The masked recovery step (recovery_lm.LMRecovery): greedy predictions
+"""The masked recovery step (recovery.lm.LMRecovery): greedy predictions
 equal the eager reference (EagerLMRecovery) token for token, on the tiny
 preset and on a tiny model with small100m's layout (16 streams, 8 predicted,
 acoustic delay 1), for both feed_back modes, at token loss 0, 20 % i.i.d.,

@@ -93,7 +93,7 @@ class qa_token_recovery(gr_unittest.TestCase):
     # --- hold ---------------------------------------------------------------
 
     def test_hold_exact(self):
-        """The hold rule of recovery.py, frame by frame (max_hold 2)."""
+        """The hold rule of recovery/core.py, frame by frame (max_hold 2)."""
         r = R.TokenRecovery("hold", max_hold=2, min_codebooks=1)
         X = 9  # value of a lost token in the input: must never appear
         steps = [

@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 #
 """token_recovery: masked token frames in, complete token frames out. The
-recovery logic is recovery.py; this file is the GNU Radio glue."""
+recovery logic is core.py (the recovery package); this file is the GNU Radio glue."""
 
 import threading
 

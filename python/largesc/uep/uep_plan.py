@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import largesc_python as _core
-from ..common.constants import FRAME_MS, FRAME_RATE, N_CODEBOOKS  # noqa: F401
+from ..common.constants import FRAME_MS, FRAME_RATE, MAX_MEAN_BURST, N_CODEBOOKS  # noqa: F401
 from ..largesc_python import loss_model as _core_loss_model
 
 if TYPE_CHECKING:
@@ -476,8 +476,6 @@ MODES = ("adaptive", "fixed")
 MAX_SLOTS = MAX_K + MAX_OFFSET * MAX_COPIES
 # the largest budget the controller takes (more slots than MAX_SLOTS are unusable)
 MAX_BUDGET = MAX_SLOTS * SLOT_BITRATE
-# the longest mean loss burst a loss model (parameter or feedback) may have
-MAX_MEAN_BURST = 1000.0
 
 
 # LargeSC's own range (the paper's budgets, 4..15 token slots), which campaigns keep to
