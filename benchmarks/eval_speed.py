@@ -77,7 +77,7 @@ def main():
         # depacketizer, hold recovery, decoder), untrained codec: speed only
         from gnuradio.largesc.sim.link import LinkConfig, run_link
         for mode in ("exact", "eager"):
-            cfg = LinkConfig(budget=1100, loss_model="bernoulli", loss_rate=args.loss, seed=1,
+            cfg = LinkConfig(budget=1100, loss=spec,
                              weights="random:0", codec_mode=mode, recovery="hold", threads=1)
             t0 = time.perf_counter()
             res = run_link(x, SR, cfg)

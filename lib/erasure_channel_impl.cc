@@ -22,7 +22,8 @@ static loss_model build_model(const std::string& model,
                               double loss_good,
                               double loss_bad,
                               const std::string& trace_file,
-                              bool trace_repeat)
+                              bool trace_repeat,
+                              const std::vector<uint8_t>& trace)
 {
     if (model == "bernoulli")
         return loss_model::bernoulli(loss_rate, seed);
@@ -31,11 +32,13 @@ static loss_model build_model(const std::string& model,
     if (model == "gilbert_elliott_raw")
         return loss_model::gilbert_elliott(p_gb, p_bg, loss_good, loss_bad, seed);
     if (model == "trace") {
-        if (trace_file.empty())
+        if (!trace_file.empty())
+            return loss_model::trace_file(trace_file, trace_repeat);
+        if (trace.empty())
             throw std::invalid_argument(
                 "erasure_channel: model 'trace' needs trace_file, a text file of 0 "
-                "(received) and 1 (lost) entries");
-        return loss_model::trace_file(trace_file, trace_repeat);
+                "(received) and 1 (lost) entries, or trace, the 0/1 pattern itself");
+        return loss_model::trace(trace, trace_repeat);
     }
     throw std::invalid_argument("erasure_channel: unknown model '" + model +
                                 "'; allowed: bernoulli, gilbert_elliott, "
@@ -52,7 +55,8 @@ erasure_channel::sptr erasure_channel::make(const std::string& model,
                                             double loss_bad,
                                             const std::string& trace_file,
                                             bool trace_repeat,
-                                            int stats_interval)
+                                            int stats_interval,
+                                            const std::vector<uint8_t>& trace)
 {
     if (stats_interval < 0)
         throw std::invalid_argument("erasure_channel: stats_interval must be >= 0 "
@@ -79,6 +83,15 @@ erasure_channel::sptr erasure_channel::make(const std::string& model,
         bad("loss_good", prob, loss_good);
     if (!(loss_bad >= 0.0 && loss_bad <= 1.0))
         bad("loss_bad", prob, loss_bad);
+    for (size_t i = 0; i < trace.size(); i++)
+        if (trace[i] > 1)
+            throw std::invalid_argument(
+                "erasure_channel: trace entry " + std::to_string(i) +
+                " must be 0 (received) or 1 (lost), got " + std::to_string(trace[i]));
+    if (!trace_file.empty() && !trace.empty())
+        throw std::invalid_argument(
+            "erasure_channel: give trace_file or trace (the pattern "
+            "itself), not both");
     loss_model m = [&]() {
         try {
             return build_model(model,
@@ -90,7 +103,8 @@ erasure_channel::sptr erasure_channel::make(const std::string& model,
                                loss_good,
                                loss_bad,
                                trace_file,
-                               trace_repeat);
+                               trace_repeat,
+                               trace);
         } catch (const std::invalid_argument& e) {
             const std::string w = e.what();
             if (w.rfind("erasure_channel:", 0) == 0)

@@ -239,6 +239,36 @@ class qa_erasure_channel(gr_unittest.TestCase):
         self.assertAlmostEqual(get("measured_loss_rate"), 0.4)
         self.assertAlmostEqual(get("nominal_loss_rate"), 0.4)
 
+    def test_trace_pattern_equals_trace_file(self):
+        """A trace passed as a pattern (trace=, no file) drops exactly the
+        packets the same pattern in a file drops, repeated or played once,
+        and reports the same nominal loss."""
+        rng = np.random.default_rng(4)
+        pattern = [int(v) for v in rng.random(37) < 0.35]
+        n = 100
+        kept = {}
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "t.txt")
+            with open(path, "w") as f:
+                f.write(" ".join(map(str, pattern)))
+            for repeat in (True, False):
+                with self.subTest(repeat=repeat):
+                    from_file = largesc.erasure_channel("trace", trace_file=path, trace_repeat=repeat,
+                                                        stats_interval=0)
+                    direct = largesc.erasure_channel("trace", trace=pattern, trace_repeat=repeat,
+                                                     stats_interval=0)
+                    want = kept[repeat] = seqs(run_channel(from_file, [make_pdu(i) for i in range(n)])[0])
+                    self.assertEqual(seqs(run_channel(direct, [make_pdu(i) for i in range(n)])[0]), want)
+                    lost = [pattern[i % len(pattern)] if repeat or i < len(pattern) else 0 for i in range(n)]
+                    self.assertEqual(want, [i for i in range(n) if not lost[i]])
+                    self.assertEqual((direct.model(), direct.loss_rate(), direct.longest_burst()),
+                                     (from_file.model(), from_file.loss_rate(), from_file.longest_burst()))
+        # a tuple and a numpy array are patterns too
+        for given in (tuple(pattern), np.array(pattern, np.uint8), np.array(pattern, np.int64)):
+            with self.subTest(type=type(given).__name__):
+                chan = largesc.erasure_channel("trace", trace=given, stats_interval=0)   # repeated
+                self.assertEqual(seqs(run_channel(chan, [make_pdu(i) for i in range(n)])[0]), kept[True])
+
     def test_non_pdu_counted_and_dropped(self):
         chan = largesc.erasure_channel("bernoulli", 0.0)
         msgs = [make_pdu(0), pmt.intern("junk"), pmt.cons(pmt.make_dict(), pmt.from_long(3)),
@@ -305,6 +335,8 @@ class qa_erasure_channel(gr_unittest.TestCase):
             largesc.erasure_channel("rayleigh", 0.1)
         with self.assertRaisesRegex(ValueError, "needs trace_file"):
             largesc.erasure_channel("trace")
+        with self.assertRaisesRegex(ValueError, "needs trace_file, .* or trace, the 0/1 pattern itself"):
+            largesc.erasure_channel("trace", trace=[])
         with self.assertRaisesRegex(RuntimeError, "not readable"):
             largesc.erasure_channel("trace", trace_file="/nonexistent/loss.txt")
         with self.assertRaisesRegex(ValueError, "stats_interval"):
@@ -375,6 +407,14 @@ class qa_erasure_channel_hostile(gr_unittest.TestCase):
             (dict(model="rayleigh"), r"unknown model 'rayleigh'; allowed: bernoulli"),
             (dict(trace_repeat=1), r"trace_repeat must be a bool \(True/False\), got 1"),
             (dict(trace_file=None), r"trace_file must be a str"),
+            (dict(model="trace", trace=[0, 2, 1]), r"erasure_channel: trace entry 1 must be an integer in 0..1, got 2"),
+            (dict(trace=[0, True]), r"trace entry 1 must be an integer in 0..1, got True"),
+            (dict(trace=[0, 1.0]), r"trace entry 1 must be an integer in 0..1, got 1.0"),
+            (dict(trace="0110"), r"erasure_channel: trace must be a sequence of 0 \(received\) and 1 \(lost\)"),
+            (dict(trace=None), r"trace must be a sequence of 0 \(received\) and 1 \(lost\).*got None"),
+            (dict(trace={0, 1}), r"trace must be a sequence"),
+            (dict(model="trace", trace=[0, 1], trace_file="t.txt"),
+             r"erasure_channel: give trace_file or trace \(the pattern itself\), not both"),
             (dict(stats_interval=nan), r"stats_interval must be an integer in 0..1000000000, got nan"),
             (dict(stats_interval=-1), r"stats_interval must be an integer in 0..1000000000, got -1"),
         ]

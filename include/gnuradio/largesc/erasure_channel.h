@@ -9,7 +9,9 @@
 
 #include <gnuradio/block.h>
 #include <gnuradio/largesc/api.h>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace gr {
 namespace largesc {
@@ -35,11 +37,13 @@ namespace largesc {
  *
  * Models ("model" parameter): "bernoulli" (loss_rate), "gilbert_elliott"
  * (loss_rate and mean_burst), "gilbert_elliott_raw" (p_gb, p_bg, loss_good,
- * loss_bad), "trace" (trace_file, trace_repeat). See docs/channel_models.md.
+ * loss_bad), "trace" (trace_file, or the pattern \p trace itself when
+ * trace_file is empty; trace_repeat). See docs/channel_models.md.
  * Every parameter is checked at construction, also those the chosen model
  * ignores: probabilities finite in [0, 1], mean_burst finite in [1, 1e6]
- * (MAX_MEAN_BURST), stats_interval >= 0; std::invalid_argument names the
- * parameter and the allowed values.
+ * (MAX_MEAN_BURST), stats_interval >= 0, trace entries 0 or 1, not both
+ * trace_file and trace; std::invalid_argument names the parameter and the
+ * allowed values.
  */
 //! Largest mean burst length the erasure channel accepts (packets).
 constexpr double MAX_MEAN_BURST = 1e6;
@@ -59,7 +63,8 @@ public:
                      double loss_bad = 1.0,
                      const std::string& trace_file = "",
                      bool trace_repeat = true,
-                     int stats_interval = 100);
+                     int stats_interval = 100,
+                     const std::vector<uint8_t>& trace = std::vector<uint8_t>());
 
     //! Changes the mean loss rate at run time (not for the trace model).
     virtual void set_loss_rate(double loss_rate) = 0;

@@ -7,10 +7,32 @@
 #include <pybind11/stl.h>
 
 #include <gnuradio/largesc/erasure_channel.h>
+#include <string>
+#include <vector>
 
 #include "param_check.h"
 
 namespace py = pybind11;
+
+//! The trace pattern argument: a sequence (list, tuple, numpy array) of 0
+//! (received) and 1 (lost), each an int or numpy integer; empty for none.
+static std::vector<uint8_t> as_trace(const char* block, const char* name, py::handle v)
+{
+    namespace pc = largesc_params;
+    if (py::isinstance<py::str>(v) || py::isinstance<py::bytes>(v) ||
+        !PySequence_Check(v.ptr()))
+        pc::fail(block,
+                 name,
+                 "a sequence of 0 (received) and 1 (lost), e.g. a list; empty for none",
+                 v);
+    std::vector<uint8_t> out;
+    size_t i = 0;
+    for (py::handle item : py::reinterpret_borrow<py::sequence>(v)) {
+        const std::string entry = std::string(name) + " entry " + std::to_string(i++);
+        out.push_back(uint8_t(pc::as_int(block, entry.c_str(), item, 0, 1)));
+    }
+    return out;
+}
 
 void bind_erasure_channel(py::module& m)
 {
@@ -24,7 +46,8 @@ void bind_erasure_channel(py::module& m)
         "erasure_channel",
         "Packet erasure channel: PDUs in on 'in', survivors out on 'out', counters "
         "on 'stats'. Models: bernoulli, gilbert_elliott (loss_rate, mean_burst), "
-        "gilbert_elliott_raw (p_gb, p_bg, loss_good, loss_bad), trace.")
+        "gilbert_elliott_raw (p_gb, p_bg, loss_good, loss_bad), trace (trace_file, "
+        "or trace: the 0/1 pattern itself).")
         .def(
             py::init([](py::object model,
                         py::object loss_rate,
@@ -36,7 +59,8 @@ void bind_erasure_channel(py::module& m)
                         py::object loss_bad,
                         py::object trace_file,
                         py::object trace_repeat,
-                        py::object stats_interval) {
+                        py::object stats_interval,
+                        py::object trace) {
                 namespace pc = largesc_params;
                 const char* b = "erasure_channel";
                 const char* prob = "a probability in [0, 1]";
@@ -61,7 +85,8 @@ void bind_erasure_channel(py::module& m)
                     pc::as_real(b, "loss_bad", loss_bad, 0.0, 1.0, prob),
                     pc::as_str(b, "trace_file", trace_file, "a str (a file path, or '')"),
                     pc::as_bool(b, "trace_repeat", trace_repeat),
-                    int(pc::as_int(b, "stats_interval", stats_interval, 0, 1000000000)));
+                    int(pc::as_int(b, "stats_interval", stats_interval, 0, 1000000000)),
+                    as_trace(b, "trace", trace));
             }),
             py::arg("model") = "bernoulli",
             py::arg("loss_rate") = 0.0,
@@ -73,7 +98,8 @@ void bind_erasure_channel(py::module& m)
             py::arg("loss_bad") = 1.0,
             py::arg("trace_file") = "",
             py::arg("trace_repeat") = true,
-            py::arg("stats_interval") = 100)
+            py::arg("stats_interval") = 100,
+            py::arg("trace") = py::tuple())
         .def(
             "set_loss_rate",
             [](erasure_channel& self, py::object loss_rate) {

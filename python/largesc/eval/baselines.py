@@ -45,14 +45,12 @@ import importlib
 import numpy as np
 
 from .. import largesc_python as _core
-from ..common.constants import FRAME_MS as SLOT_MS  # LargeSC packet period (one Mimi token frame)
+from ..common.loss import SLOT_MS, LossSpec, frame_slots
 from . import codecs as _codecs
 from .speech import resample
 
 HEADER_BYTES = _core.HEADER_BYTES   # per radio packet, as LargeSC's packet format v1 (3 bytes)
 FADE_MS = 100.0         # repeat-with-fade concealment: gain 1 -> 0 over this
-ALIGNMENTS = ("slot", "frame")
-LOSS_MODELS = ("bernoulli", "gilbert_elliott", "trace")
 
 
 def loss_fade(lost, n, rate, fade_ms=FADE_MS):
@@ -76,73 +74,6 @@ def loss_fade(lost, n, rate, fade_ms=FADE_MS):
 
 class BaselineUnavailable(RuntimeError):
     """The codec library this baseline needs is not installed."""
-
-
-# --------------------------------------------------------------------------
-# loss patterns
-
-
-@dataclasses.dataclass(frozen=True)
-class LossSpec:
-    """Which packets are lost: model, parameters, seed and alignment.
-
-    ``model`` "bernoulli" uses ``loss_rate`` only; "gilbert_elliott" builds
-    the Gilbert channel from ``loss_rate`` and ``mean_burst`` (in packets),
-    exactly as ``largesc.loss_model.gilbert_elliott_mean`` (docs/channel_models.md).
-    """
-    loss_rate: float = 0.0
-    model: str = "bernoulli"
-    mean_burst: float = 1.0
-    seed: int = 0
-    alignment: str = "slot"
-    trace: tuple = ()   # model "trace": 0/1 per 80 ms slot (1 = lost), repeated
-
-    def __post_init__(self):
-        if self.model not in LOSS_MODELS:
-            raise ValueError(f"unknown loss model {self.model!r}; known: {', '.join(LOSS_MODELS)}")
-        if self.alignment not in ALIGNMENTS:
-            raise ValueError(f"unknown alignment {self.alignment!r}; known: {', '.join(ALIGNMENTS)}")
-        if not 0.0 <= self.loss_rate < 1.0 and self.model != "trace":
-            raise ValueError(f"loss_rate must be in [0, 1), got {self.loss_rate}")
-        if self.model == "trace" and (not len(self.trace) or any(v not in (0, 1) for v in self.trace)):
-            raise ValueError("loss model 'trace' needs trace: a non-empty tuple of 0/1 (1 = lost)")
-
-    def loss_model(self):
-        """A fresh, seeded ``largesc.loss_model``."""
-        from gnuradio import largesc
-        if self.model == "trace":
-            return largesc.loss_model.trace([int(v) for v in self.trace], True)
-        if self.model == "bernoulli":
-            return largesc.loss_model.bernoulli(self.loss_rate, self.seed)
-        return largesc.loss_model.gilbert_elliott_mean(self.loss_rate, self.mean_burst, self.seed)
-
-    def pattern(self, n):
-        """``n`` loss decisions (bool, True = lost) from a fresh model."""
-        if n <= 0:
-            return np.zeros(0, bool)
-        return self.loss_model().pattern(int(n)).astype(bool)
-
-    def frame_losses(self, n_frames, frame_ms, offset_ms=0.0):
-        """Loss flag per codec frame (see the module docstring). A trace is
-        80 ms slots in time: a frame is lost when its midpoint's slot is lost,
-        in either alignment (the one place this rule lives). ``offset_ms``
-        shifts the frames' midpoints (``frame_slots``)."""
-        if self.alignment == "frame" and self.model != "trace":
-            return self.pattern(n_frames)
-        slots = frame_slots(n_frames, frame_ms, offset_ms=offset_ms)
-        n_slots = int(slots[-1]) + 1 if n_frames else 0
-        return self.pattern(n_slots)[slots]
-
-
-def frame_slots(n_frames, frame_ms, slot_ms=SLOT_MS, offset_ms=0.0):
-    """Index of the 80 ms slot that carries each codec frame: the slot of its
-    midpoint, at (i + 0.5) * frame_ms + offset_ms in input time. ``offset_ms``
-    is 0 except where a codec's packet i is centred elsewhere (AAC: the MDCT
-    window of packet i is centred at i * frame_ms, offset -frame_ms / 2)."""
-    mid = (np.arange(n_frames) + 0.5) * frame_ms + offset_ms
-    if n_frames and mid[0] < 0:
-        raise ValueError(f"offset_ms {offset_ms} puts frame 0's midpoint before time 0")
-    return np.floor(mid / slot_ms).astype(np.int64)
 
 
 def packet_bytes(frame_bits, frame_ms, alignment, header_bytes=HEADER_BYTES, offset_ms=0.0):

@@ -219,10 +219,69 @@ def channel_seed(point, clip_index):
     return int(point.seed) + CLIP_SEED_STEP * int(clip_index)
 
 
+def _run_largesc(point, ref, sr, loss, opts):
+    """One utterance through the LargeSC link -> (decoded audio, row fields)."""
+    from .link import LinkConfig, run_link
+    cfg = LinkConfig(budget=point.bitrate, loss=loss, max_offset=opts.max_offset, recovery=point.recovery,
+                     weights=opts.weights, codec_mode=opts.codec_mode, out_rate=sr,
+                     device=opts.device,
+                     feedback=opts.feedback, threads=1,
+                     recovery_args=recovery_args(point.recovery, opts))
+    res = run_link(ref, sr, cfg)
+    c = res.counters
+    return res.audio, dict(untrained=res.untrained or res.recovery_untrained,
+                           codec_untrained=res.untrained, recovery_untrained=res.recovery_untrained,
+                           token_bitrate=c["token_bitrate"],
+                           on_air_bitrate=c["on_air_bitrate"], latency_ms=res.latency_ms,
+                           packets_sent=c["packets_sent"], packets_delivered=c["packets_delivered"],
+                           packets_dropped=c["packets_dropped_by_channel"],
+                           packets_lost_elsewhere=c["packets_lost_elsewhere"],
+                           frames_empty=c["frames_empty"], tokens_from_copies=c["tokens_from_copies"])
+
+
+def _run_baseline(point, ref, sr, loss, opts):
+    """One utterance through a baseline codec -> (decoded audio, row fields)."""
+    from ..eval import baselines as B
+    res = B.run_baseline(point.system, ref, sr, loss,
+                         weights=(opts.baseline_weights or {}).get(point.system))
+    # a neural baseline without its trained weights (EnCodec) runs untrained, labelled
+    return res.audio, dict(untrained=bool(getattr(res, "untrained", False)), token_bitrate=float(res.payload_bps),
+                           on_air_bitrate=float(res.on_air_bps), latency_ms=float(res.latency_ms),
+                           packets_sent=int(res.packets), packets_delivered=int(res.packets - res.packets_lost),
+                           packets_dropped=int(res.packets_lost), packets_lost_elsewhere=0)
+
+
+def _score(row, ref, deg, sr, clip, opts):
+    """Adds the metric scores of one utterance (and what they refer to) to its row."""
+    from ..eval import metrics as M
+    scores = M.evaluate(ref, deg, sr, opts.metrics, text=clip.get("text"), errors="nan")
+    row["lag_ms"] = scores.get("lag_ms")  # None when the alignment failed (see metric_errors)
+    row.update({f"m_{k}": (None if not np.isfinite(scores[k]) else float(scores[k]))
+                for k in opts.metrics})
+    if scores.get("errors"):
+        row["metric_errors"] = scores["errors"]
+    if "wer" in opts.metrics:
+        row["wer_reference"] = wer_reference(clip)
+        row["reference_text"] = clip.get("text")
+
+
+def _save_audio(row, point, clip, deg, sr, opts):
+    """Writes the decoded utterance under out_dir/audio (when save_audio) and names it in the row."""
+    from ..eval import speech as S
+    if not opts.save_audio:
+        return
+    d = os.path.join(opts.out_dir, "audio")
+    os.makedirs(d, exist_ok=True)
+    name = point.key().replace("|", "_").replace("=", "-").replace("@", "-") + "_" + clip["name"] + ".wav"
+    S.save(os.path.join(d, name), deg, sr)
+    row["audio"] = os.path.join("audio", name)
+
+
 def run_point(point, clips, opts, on_utterance=None):
     """Runs one sweep point over every clip -> list of result rows (dicts).
-    `on_utterance(point_key)` is called after each clip (progress)."""
-    from ..eval import metrics as M
+    `on_utterance(point_key)` is called after each clip (progress). Every
+    system of a point gets the same loss setting (one LossSpec per utterance)."""
+    from ..common.loss import LossSpec
     from ..eval import speech as S
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     rows = []
@@ -230,67 +289,20 @@ def run_point(point, clips, opts, on_utterance=None):
         ref, sr = S.load(clip["path"], opts.metric_rate), opts.metric_rate
         t0 = time.perf_counter()
         cseed = point.seed if point.trace else channel_seed(point, ci)
+        loss = LossSpec.from_setting(point.loss_rate, point.mean_burst, cseed,
+                                     trace=point.trace_pattern if point.trace else None)
         row = dict(point=point.key(), system=point.system, bitrate=point.bitrate,
                    loss_rate=point.loss_rate, mean_burst=point.mean_burst,
                    recovery=point.recovery, seed=point.seed, clip=clip["name"],
                    channel_seed=cseed)
         if point.trace:
             row.update(_trace_row(point))
-        if point.system == LARGESC:
-            from .link import LinkConfig, run_link
-            cfg = LinkConfig(budget=point.bitrate, loss_rate=point.loss_rate,
-                             mean_burst=max(point.mean_burst, 1.0),
-                             loss_model=("trace" if point.trace else
-                                         "bernoulli" if point.mean_burst <= 1.0 else "gilbert_elliott"),
-                             trace=tuple(point.trace_pattern),
-                             seed=cseed, max_offset=opts.max_offset, recovery=point.recovery,
-                             weights=opts.weights, codec_mode=opts.codec_mode, out_rate=sr,
-                             device=opts.device,
-                             feedback=opts.feedback, threads=1,
-                             recovery_args=recovery_args(point.recovery, opts))
-            res = run_link(ref, sr, cfg)
-            deg = res.audio
-            c = res.counters
-            row.update(untrained=res.untrained or res.recovery_untrained,
-                       codec_untrained=res.untrained, recovery_untrained=res.recovery_untrained,
-                       token_bitrate=c["token_bitrate"],
-                       on_air_bitrate=c["on_air_bitrate"], latency_ms=res.latency_ms,
-                       packets_sent=c["packets_sent"], packets_delivered=c["packets_delivered"],
-                       packets_dropped=c["packets_dropped_by_channel"],
-                       packets_lost_elsewhere=c["packets_lost_elsewhere"],
-                       frames_empty=c["frames_empty"], tokens_from_copies=c["tokens_from_copies"])
-        else:
-            from ..eval import baselines as B
-            if point.trace:
-                loss = B.LossSpec(model="trace", trace=tuple(point.trace_pattern), seed=point.seed)
-            else:
-                loss = B.LossSpec(loss_rate=point.loss_rate, seed=cseed,
-                                  model="bernoulli" if point.mean_burst <= 1.0 else "gilbert_elliott",
-                                  mean_burst=max(point.mean_burst, 1.0))
-            res = B.run_baseline(point.system, ref, sr, loss,
-                                 weights=(opts.baseline_weights or {}).get(point.system))
-            deg = res.audio
-            # a neural baseline without its trained weights (EnCodec) runs untrained, labelled
-            row.update(untrained=bool(getattr(res, "untrained", False)), token_bitrate=float(res.payload_bps),
-                       on_air_bitrate=float(res.on_air_bps), latency_ms=float(res.latency_ms),
-                       packets_sent=int(res.packets), packets_delivered=int(res.packets - res.packets_lost),
-                       packets_dropped=int(res.packets_lost), packets_lost_elsewhere=0)
+        run = _run_largesc if point.system == LARGESC else _run_baseline
+        deg, fields = run(point, ref, sr, loss, opts)
+        row.update(fields)
         row["run_s"] = round(time.perf_counter() - t0, 3)
-        scores = M.evaluate(ref, deg, sr, opts.metrics, text=clip.get("text"), errors="nan")
-        row["lag_ms"] = scores.get("lag_ms")  # None when the alignment failed (see metric_errors)
-        row.update({f"m_{k}": (None if not np.isfinite(scores[k]) else float(scores[k]))
-                    for k in opts.metrics})
-        if scores.get("errors"):
-            row["metric_errors"] = scores["errors"]
-        if "wer" in opts.metrics:
-            row["wer_reference"] = wer_reference(clip)
-            row["reference_text"] = clip.get("text")
-        if opts.save_audio:
-            d = os.path.join(opts.out_dir, "audio")
-            os.makedirs(d, exist_ok=True)
-            name = point.key().replace("|", "_").replace("=", "-").replace("@", "-") + "_" + clip["name"] + ".wav"
-            S.save(os.path.join(d, name), deg, sr)
-            row["audio"] = os.path.join("audio", name)
+        _score(row, ref, deg, sr, clip, opts)
+        _save_audio(row, point, clip, deg, sr, opts)
         rows.append(row)
         if on_utterance is not None:
             on_utterance(point.key())
@@ -498,6 +510,124 @@ def _reason(exc):
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:500]
 
 
+class _Recorder:
+    """Keeps the results of a campaign as its points finish: a finished
+    point's rows are appended to rows.jsonl at once, a failed point to
+    failures.jsonl (this run's, emptied at the start) and the log."""
+
+    def __init__(self, rows_path, fail_path, done, bar, log):
+        self.rows_path, self.fail_path, self.done, self.bar, self.log = rows_path, fail_path, done, bar, log
+        self.failed = []
+        if os.path.exists(fail_path):
+            os.remove(fail_path)
+
+    def record(self, point, rows):
+        with open(self.rows_path, "a") as f:
+            for r in rows:
+                f.write(json.dumps(r) + "\n")
+        self.done[point.key()] = rows
+        self.bar.point_done(point.key())
+
+    def fail(self, point, exc):
+        why = _reason(exc)
+        self.failed.append((point.key(), why))
+        with open(self.fail_path, "a") as f:
+            f.write(json.dumps({"point": point.key(), "reason": why}) + "\n")
+        self.log(f"point {point.key()} FAILED: {why}")
+        self.bar.point_done(point.key())
+
+    def collect(self, point, get):
+        """Records what get() returns (point, rows), or the point's failure."""
+        try:
+            p, rows = get()
+        except Exception as e:          # the point failed; the campaign goes on
+            self.fail(point, e)
+        else:
+            self.record(p, rows)
+
+    def finished(self, todo):
+        """Keys of the points of `todo` that finished."""
+        return [p.key() for p in todo if p.key() in self.done]
+
+
+def _run_on_dask(scheduler, todo, args, bar, rec):
+    """Runs the points on a Dask cluster. Workers report each finished
+    utterance as an event on a topic of this campaign; the client counts them
+    (bar.tick) as they arrive."""
+    from dask.distributed import as_completed as dask_completed
+    import uuid
+    client = scheduler if not isinstance(scheduler, str) else connect_scheduler(scheduler)
+    topic = f"{PROGRESS_TOPIC}-{uuid.uuid4().hex[:12]}"
+    client.subscribe_topic(topic, lambda event: bar.tick(event[1]))
+    try:
+        futs = client.map(_run_point_job, [a + (topic,) for a in args], pure=False)
+        by_fut = dict(zip(futs, todo))
+        for fut in dask_completed(futs):
+            rec.collect(by_fut[fut], fut.result)
+        bar.wait_for_ticks(rec.finished(todo), 5.0)
+    finally:
+        client.unsubscribe_topic(topic)
+
+
+def _run_here(todo, args, bar, rec):
+    """Runs the points one after the other in this process."""
+    global _utterance_done
+    _utterance_done = bar.tick
+    try:
+        for p, a in zip(todo, args):
+            rec.collect(p, lambda a=a: _run_point_job(a))
+    finally:
+        _utterance_done = None
+
+
+def _run_in_pool(todo, args, jobs, bar, rec):
+    """Runs the points on `jobs` local processes. Pool workers put each
+    finished utterance's point key on a queue; a thread here counts them."""
+    import multiprocessing as mp
+    ctx = mp.get_context("spawn")
+    ticks, stop = ctx.Queue(), threading.Event()
+
+    def listen():
+        while True:
+            try:
+                key = ticks.get(timeout=0.1)
+            except queue.Empty:
+                if stop.is_set():
+                    return
+                continue
+            except (EOFError, OSError):
+                return
+            bar.tick(key)
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    try:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_pool_init,
+                                 initargs=(ticks,)) as ex:
+            futs = {ex.submit(_run_point_job, a): p for p, a in zip(todo, args)}
+            for fut in as_completed(futs):
+                rec.collect(futs[fut], fut.result)
+            bar.wait_for_ticks(rec.finished(todo), 5.0)
+    finally:
+        stop.set()
+        listener.join()
+
+
+def _points_to_run(points, clips, opts, rows_path, log, progress):
+    """(points not yet in rows.jsonl, clips with their WER references, rows
+    already there by point key); CampaignMismatch for a resumed campaign with
+    other settings."""
+    fp = check_same_campaign(clips, opts, os.path.exists(rows_path))
+    done = load_done(rows_path)
+    todo = [p for p in points if p.key() not in done]
+    if len(todo) < len(points):
+        log(f"resuming: {len(points) - len(todo)} of {len(points)} points already in {rows_path}")
+    if todo:
+        clips = whisper_references(clips, opts, {c[0]: c[1] for c in fp["clips"]}, log,
+                                   progress=bool(progress))
+    return todo, clips, done
+
+
 def run_campaign(points, clips, opts, jobs=None, scheduler=None, progress=True, log=print,
                  failures=None, on_utterance=None):
     """Runs every point not already in out_dir/rows.jsonl. Returns all rows.
@@ -515,106 +645,23 @@ def run_campaign(points, clips, opts, jobs=None, scheduler=None, progress=True, 
     a CampaignError is raised at the end instead."""
     os.makedirs(opts.out_dir, exist_ok=True)
     rows_path = os.path.join(opts.out_dir, "rows.jsonl")
-    fail_path = os.path.join(opts.out_dir, "failures.jsonl")
-    fp = check_same_campaign(clips, opts, os.path.exists(rows_path))
-    done = load_done(rows_path)
-    todo = [p for p in points if p.key() not in done]
-    if len(todo) < len(points):
-        log(f"resuming: {len(points) - len(todo)} of {len(points)} points already in {rows_path}")
-    if todo:
-        clips = whisper_references(clips, opts, {c[0]: c[1] for c in fp["clips"]}, log,
-                                   progress=bool(progress))
+    todo, clips, done = _points_to_run(points, clips, opts, rows_path, log, progress)
     bar = _Progress([p.key() for p in todo], len(clips), bool(progress),
                     progress if hasattr(progress, "write") else None, on_utterance)
     args = [(p, clips, opts) for p in todo]
-    failed = []
-    if os.path.exists(fail_path):
-        os.remove(fail_path)
-
-    def record(point, rows):
-        with open(rows_path, "a") as f:
-            for r in rows:
-                f.write(json.dumps(r) + "\n")
-        done[point.key()] = rows
-        bar.point_done(point.key())
-
-    def fail(point, exc):
-        why = _reason(exc)
-        failed.append((point.key(), why))
-        with open(fail_path, "a") as f:
-            f.write(json.dumps({"point": point.key(), "reason": why}) + "\n")
-        log(f"point {point.key()} FAILED: {why}")
-        bar.point_done(point.key())
-
-    def collect(point, get):
-        try:
-            p, rows = get()
-        except Exception as e:          # the point failed; the campaign goes on
-            fail(point, e)
-        else:
-            record(p, rows)
-
-    global _utterance_done
+    rec = _Recorder(rows_path, os.path.join(opts.out_dir, "failures.jsonl"), done, bar, log)
     if scheduler:
-        # workers report each finished utterance as an event on a topic of
-        # this campaign; the client counts them (bar.tick) as they arrive
-        from dask.distributed import as_completed as dask_completed
-        import uuid
-        client = scheduler if not isinstance(scheduler, str) else connect_scheduler(scheduler)
-        topic = f"{PROGRESS_TOPIC}-{uuid.uuid4().hex[:12]}"
-        client.subscribe_topic(topic, lambda event: bar.tick(event[1]))
-        try:
-            futs = client.map(_run_point_job, [a + (topic,) for a in args], pure=False)
-            by_fut = dict(zip(futs, todo))
-            for fut in dask_completed(futs):
-                collect(by_fut[fut], fut.result)
-            bar.wait_for_ticks([p.key() for p in todo if p.key() in done], 5.0)
-        finally:
-            client.unsubscribe_topic(topic)
+        _run_on_dask(scheduler, todo, args, bar, rec)
     elif (jobs or 1) <= 1 or len(args) <= 1:
-        _utterance_done = bar.tick
-        try:
-            for p, a in zip(todo, args):
-                collect(p, lambda a=a: _run_point_job(a))
-        finally:
-            _utterance_done = None
+        _run_here(todo, args, bar, rec)
     else:
-        # pool workers put each finished utterance's point key on a queue;
-        # a thread here counts them
-        import multiprocessing as mp
-        ctx = mp.get_context("spawn")
-        ticks, stop = ctx.Queue(), threading.Event()
-
-        def listen():
-            while True:
-                try:
-                    key = ticks.get(timeout=0.1)
-                except queue.Empty:
-                    if stop.is_set():
-                        return
-                    continue
-                except (EOFError, OSError):
-                    return
-                bar.tick(key)
-
-        listener = threading.Thread(target=listen, daemon=True)
-        listener.start()
-        try:
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_pool_init,
-                                     initargs=(ticks,)) as ex:
-                futs = {ex.submit(_run_point_job, a): p for p, a in zip(todo, args)}
-                for fut in as_completed(futs):
-                    collect(futs[fut], fut.result)
-                bar.wait_for_ticks([p.key() for p in todo if p.key() in done], 5.0)
-        finally:
-            stop.set()
-            listener.join()
+        _run_in_pool(todo, args, jobs, bar, rec)
     bar.close()
     rows = [r for p in points for r in done.get(p.key(), [])]
-    if failed:
+    if rec.failed:
         if failures is None:
-            raise CampaignError(rows, failed)
-        failures.extend(failed)
+            raise CampaignError(rows, rec.failed)
+        failures.extend(rec.failed)
     return rows
 
 

@@ -15,8 +15,6 @@ sent = delivered + dropped by the channel, and packets lost anywhere else
 make the run fail (LinkAccountingError).
 """
 
-import os
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,9 +23,9 @@ import numpy as np
 import pmt
 from gnuradio import blocks, gr
 
-from .. import largesc_python as _core
-from ..uep import uep_plan
+from ..common.loss import LossSpec
 from ..common.pacing import PacingTimeout, wait_for
+from ..uep import uep_plan
 
 MIMI_RATE = 24000
 FRAME_SAMPLES_24K = 1920
@@ -72,11 +70,9 @@ class paced_audio_source(gr.sync_block):
 @dataclass
 class LinkConfig:
     budget: float = 1100.0          # token payload bit/s (550..2060)
-    loss_model: str = "gilbert_elliott"  # erasure_channel model: bernoulli, gilbert_elliott, trace
-    loss_rate: float = 0.1
-    mean_burst: float = 1.0
-    seed: int = 0
-    trace: tuple = ()               # loss_model "trace": 0/1 per packet (1 = lost), repeated
+    # the channel's losses (common/loss.py): model, parameters, seed or trace;
+    # the controller starts from its nominal loss rate and burst
+    loss: LossSpec = LossSpec(loss_rate=0.1, model="gilbert_elliott")
     max_offset: int = 1             # D: copies up to D frames later = playout delay
     mode: str = "adaptive"          # controller: adaptive | fixed
     recovery: str = "hold"          # token_recovery backend, or "none"
@@ -94,6 +90,8 @@ class LinkConfig:
         uep_plan.check_budget(self.budget)
         if self.max_offset not in (0, 1, 2):
             raise ValueError(f"max_offset (D) must be 0, 1 or 2, got {self.max_offset}")
+        if not isinstance(self.loss, LossSpec):
+            raise TypeError(f"loss must be a LossSpec (gnuradio.largesc.common.loss), got {self.loss!r}")
 
 
 @dataclass
@@ -106,20 +104,6 @@ class LinkResult:
     latency_ms: float
     seconds: float
     recovery_untrained: bool = False  # the recovery model is untrained (lm on random weights)
-
-
-def _loss_kwargs(cfg, tmpdir):
-    if cfg.loss_model == "trace":
-        path = os.path.join(tmpdir, "loss_trace.txt")
-        with open(path, "w") as f:
-            f.write(" ".join(str(int(bool(v))) for v in cfg.trace))
-        return dict(model="trace", trace_file=path, trace_repeat=True)
-    if cfg.loss_model == "bernoulli":
-        return dict(model="bernoulli", loss_rate=cfg.loss_rate)
-    if cfg.loss_model == "gilbert_elliott":
-        burst = max(cfg.mean_burst, 1.0)
-        return dict(model="gilbert_elliott", loss_rate=cfg.loss_rate, mean_burst=burst)
-    raise ValueError(f"unknown loss model {cfg.loss_model!r}; allowed: bernoulli, gilbert_elliott, trace")
 
 
 def algorithmic_latency_ms(cfg, in_rate, recovery_frames=0):
@@ -161,24 +145,37 @@ def stage_counters(ctrl, pkz, chan, dpk, rec=None, dec=None):
             ("dec_in", dec.frames_in() if dec is not None else -1))
 
 
-def run_link(audio, in_rate, cfg=None, stall_timeout=60.0):
-    """Runs `audio` (float, in_rate Hz) through the link; returns LinkResult.
+@dataclass
+class _LinkGraph:
+    """The link's flowgraph and the blocks run_link watches."""
+    tb: gr.top_block
+    src: paced_audio_source
+    tx: object                      # largesc_tx
+    chan: object                    # erasure_channel
+    rx: object                      # largesc_rx
+    sink: object                    # vector_sink_f
 
-    Never waits forever: every wait fails with PacingTimeout, naming the
-    counters of every stage, after `stall_timeout` seconds in which no
-    counter along the link moved (a slow machine only makes the run longer)."""
+    def __post_init__(self):
+        self.enc, self.ctrl, self.pkz = self.tx.encoder, self.tx.controller, self.tx.packetizer
+        self.dpk, self.rec, self.dec = self.rx.depacketizer, self.rx.recovery, self.rx.decoder
+
+    def progress(self):
+        """Every counter along the link (the stall check of each wait)."""
+        return (self.src.position(), self.enc.nitems_read(0), self.enc.frames_out()) + stage_counters(
+            self.ctrl, self.pkz, self.chan, self.dpk, self.rec, self.dec)
+
+
+def _build_link(audio, in_rate, cfg):
+    """The flowgraph: paced audio -> largesc_tx -> erasure channel (cfg.loss)
+    -> largesc_rx -> sink; the controller starts from cfg.loss's nominal loss."""
     from ..hier.largesc_rx import largesc_rx
     from ..hier.largesc_tx import largesc_tx
-    from ..codec.mimi_encoder import make_eos_pdu
-
-    cfg = cfg or LinkConfig()
-    cfg.check()
-    t_start = time.perf_counter()
 
     tb = gr.top_block("largesc_link")
-    loss0 = min(cfg.loss_rate, 0.9)
+    loss_rate, mean_burst = cfg.loss.nominal()
+    loss0 = min(loss_rate, 0.9)
     tx = largesc_tx(sample_rate=int(in_rate), budget=cfg.budget, loss_rate=loss0,
-                    mean_burst=max(cfg.mean_burst, 1.0 / (1.0 - loss0)), max_offset=cfg.max_offset,
+                    mean_burst=max(mean_burst, 1.0 / (1.0 - loss0)), max_offset=cfg.max_offset,
                     mode=cfg.mode, weights=cfg.weights, crc=cfg.crc, threads=cfg.threads,
                     codec_mode=cfg.codec_mode, device=cfg.device)
     rx = largesc_rx(sample_rate=cfg.out_rate, delay=cfg.max_offset, recovery=cfg.recovery,
@@ -186,10 +183,8 @@ def run_link(audio, in_rate, cfg=None, stall_timeout=60.0):
                     feedback_interval=25 if cfg.feedback else 0, threads=cfg.threads,
                     codec_mode=cfg.codec_mode, recovery_args=cfg.recovery_args, start_frame=0,
                     device=cfg.device)
-    enc, ctrl, pkz = tx.encoder, tx.controller, tx.packetizer
-    dpk, rec, dec = rx.depacketizer, rx.recovery, rx.decoder
-    with tempfile.TemporaryDirectory() as tmp:  # the channel reads a trace at construction
-        chan = _core.erasure_channel(seed=cfg.seed, stats_interval=0, **_loss_kwargs(cfg, tmp))
+    chan = cfg.loss.erasure_channel(stats_interval=0)
+    enc, dec = tx.encoder, rx.decoder
     chunk = max(1, int(round(FRAME_S * in_rate)))
     src = paced_audio_source(audio, chunk, lambda: enc.frames_out() - dec.frames_in(), cfg.window)
     sink = blocks.vector_sink_f()
@@ -200,41 +195,61 @@ def run_link(audio, in_rate, cfg=None, stall_timeout=60.0):
     tb.msg_connect((chan, "out"), (rx, "in"))
     if cfg.feedback:
         tb.msg_connect((rx, "feedback"), (tx, "feedback"))
+    return _LinkGraph(tb=tb, src=src, tx=tx, chan=chan, rx=rx, sink=sink)
 
-    tb.start()
+
+def _wait_played_out(g, n_audio, out_rate, stall_timeout):
+    """Waits, stage by stage from the source on, until every frame is decoded
+    and played out (PacingTimeout on a stall). Returns (frames encoded,
+    samples expected at the sink)."""
+    from ..codec.mimi_encoder import make_eos_pdu
+
+    enc, ctrl, pkz, chan, dpk, rec, dec = g.enc, g.ctrl, g.pkz, g.chan, g.dpk, g.rec, g.dec
+    moving = g.progress
+    wait_for(g.src.done.is_set, stall_timeout, "audio source did not finish", progress=moving)
+    wait_for(lambda: enc.nitems_read(0) >= n_audio, stall_timeout,
+             "encoder did not consume the audio", progress=moving)
+    n = enc.frames_out()
+    drained = lambda: packet_path_drained(n, ctrl, pkz, chan, dpk)
+    wait_for(drained, stall_timeout, "packets stuck between blocks", progress=moving)
+    dpk.flush()
+    n_rx = dpk.frames_out()
+    if rec is not None:
+        # every frame handled (its outputs published), then the frames the
+        # lm backend holds for its delays are played out
+        wait_for(lambda: rec.frames_in() == n_rx, stall_timeout, "recovery did not take every frame",
+                 progress=moving)
+        rec.flush()
+        # a frame the recovery model failed on is dropped and counted
+        # (rec.frames_dropped()); the decoder plays silence in its slot
+        wait_for(lambda: rec.frames_out() + rec.frames_dropped() == n_rx, stall_timeout,
+                 "recovery did not finish",
+                 progress=moving)
+    dec.to_basic_block()._post(pmt.intern("in"), make_eos_pdu(n))
+    want = n * int(round(FRAME_S * out_rate))
+    sink = g.sink
+    wait_for(lambda: len(sink.data()) >= want, stall_timeout, "decoder did not play out every frame",
+             progress=lambda: (len(sink.data()),) + moving())
+    return n, want
+
+
+def _run_graph(g, n_audio, out_rate, stall_timeout):
+    """Runs the flowgraph until every frame is played out (stopped on a
+    PacingTimeout). Returns (frames encoded, samples expected, audio out)."""
+    g.tb.start()
     try:
-        moving = lambda: (src.position(), enc.nitems_read(0), enc.frames_out()) + stage_counters(
-            ctrl, pkz, chan, dpk, rec, dec)
-        wait_for(src.done.is_set, stall_timeout, "audio source did not finish", progress=moving)
-        wait_for(lambda: enc.nitems_read(0) >= len(audio), stall_timeout,
-                 "encoder did not consume the audio", progress=moving)
-        n = enc.frames_out()
-        drained = lambda: packet_path_drained(n, ctrl, pkz, chan, dpk)
-        wait_for(drained, stall_timeout, "packets stuck between blocks", progress=moving)
-        dpk.flush()
-        n_rx = dpk.frames_out()
-        if rec is not None:
-            # every frame handled (its outputs published), then the frames the
-            # lm backend holds for its delays are played out
-            wait_for(lambda: rec.frames_in() == n_rx, stall_timeout, "recovery did not take every frame",
-                     progress=moving)
-            rec.flush()
-            # a frame the recovery model failed on is dropped and counted
-            # (rec.frames_dropped()); the decoder plays silence in its slot
-            wait_for(lambda: rec.frames_out() + rec.frames_dropped() == n_rx, stall_timeout,
-                     "recovery did not finish",
-                     progress=moving)
-        dec.to_basic_block()._post(pmt.intern("in"), make_eos_pdu(n))
-        want = n * int(round(FRAME_S * cfg.out_rate))
-        wait_for(lambda: len(sink.data()) >= want, stall_timeout, "decoder did not play out every frame",
-                 progress=lambda: (len(sink.data()),) + moving())
+        n, want = _wait_played_out(g, n_audio, out_rate, stall_timeout)
     except PacingTimeout:
-        tb.stop()
-        tb.wait()
+        g.tb.stop()
+        g.tb.wait()
         raise
-    tb.wait()
-    out = np.array(sink.data(), dtype=np.float32)
+    g.tb.wait()
+    return n, want, np.array(g.sink.data(), dtype=np.float32)
 
+
+def _link_counters(g, n, out, want):
+    """The counters of a finished run, packets_lost_elsewhere included."""
+    ctrl, pkz, chan, dpk, rec, dec = g.ctrl, g.pkz, g.chan, g.dpk, g.rec, g.dec
     c = dpk.counters()
     counters = dict(
         frames_encoded=n, frames_planned=ctrl.frames_out(), frames_rejected=ctrl.frames_rejected() + pkz.frames_rejected(),
@@ -248,13 +263,39 @@ def run_link(audio, in_rate, cfg=None, stall_timeout=60.0):
     counters["packets_lost_elsewhere"] = packets_lost_elsewhere(
         counters["packets_sent"], counters["packets_delivered"], counters["packets_dropped_by_channel"],
         dpk.packets_in())
+    return counters
+
+
+def _check_accounting(counters, n, out, want):
+    """LinkAccountingError unless every packet and frame is accounted for."""
     if counters["packets_lost_elsewhere"] or counters["frames_planned"] != n or len(out) != want:
         raise LinkAccountingError(f"link lost data outside the channel: {counters}")
+
+
+def _link_result(g, cfg, in_rate, n, out, counters, t_start):
+    """The LinkResult of a checked run: bit rates added to the counters."""
+    rec = g.rec
     secs = n * FRAME_S
     counters["token_bitrate"] = uep_plan.SLOT_BITRATE * uep_plan.slots_for_budget(cfg.budget)
-    counters["on_air_bitrate"] = 8 * pkz.bytes_out() / secs if secs else 0.0
-    return LinkResult(audio=out, rate=cfg.out_rate, frames=n, untrained=bool(enc.untrained),
+    counters["on_air_bitrate"] = 8 * g.pkz.bytes_out() / secs if secs else 0.0
+    return LinkResult(audio=out, rate=cfg.out_rate, frames=n, untrained=bool(g.enc.untrained),
                       counters=counters, latency_ms=algorithmic_latency_ms(
                           cfg, in_rate, rec.latency_frames() if rec is not None else 0),
                       seconds=time.perf_counter() - t_start,
                       recovery_untrained=bool(rec is not None and rec.info().get("untrained", False)))
+
+
+def run_link(audio, in_rate, cfg=None, stall_timeout=60.0):
+    """Runs `audio` (float, in_rate Hz) through the link; returns LinkResult.
+
+    Never waits forever: every wait fails with PacingTimeout, naming the
+    counters of every stage, after `stall_timeout` seconds in which no
+    counter along the link moved (a slow machine only makes the run longer)."""
+    cfg = cfg or LinkConfig()
+    cfg.check()
+    t_start = time.perf_counter()
+    g = _build_link(audio, in_rate, cfg)
+    n, want, out = _run_graph(g, len(audio), cfg.out_rate, stall_timeout)
+    counters = _link_counters(g, n, out, want)
+    _check_accounting(counters, n, out, want)
+    return _link_result(g, cfg, in_rate, n, out, counters, t_start)

@@ -10,8 +10,6 @@ the counters of every stage instead of waiting, and packet accounting
 catches packets lost outside the channel."""
 
 import multiprocessing as mp
-import os
-import tempfile
 import threading
 import time
 
@@ -20,6 +18,7 @@ import pmt
 from gnuradio import blocks, gr, gr_unittest
 
 from gnuradio import largesc
+from gnuradio.largesc.common.loss import LossSpec
 from gnuradio.largesc.sim import link
 from gnuradio.largesc.uep.adaptive_controller import adaptive_controller
 from gnuradio.largesc.codec.mimi_encoder import make_frame_pdu
@@ -42,12 +41,7 @@ def _drain_once(n, trace, rng):
     tb = gr.top_block()
     ctrl = adaptive_controller(budget=1100, loss_rate=0.2, mean_burst=1.0, max_offset=1)
     pkz = largesc.uep_packetizer(False)
-    with tempfile.TemporaryDirectory() as d:
-        path = os.path.join(d, "trace.txt")
-        with open(path, "w") as f:
-            f.write(" ".join(map(str, trace)))
-        chan = largesc.erasure_channel(model="trace", trace_file=path, trace_repeat=True,
-                                       stats_interval=0)
+    chan = largesc.erasure_channel(model="trace", trace=list(trace), trace_repeat=True, stats_interval=0)
     dpk = largesc.uep_depacketizer(1, 8, 125, 0, False)
     sink = blocks.message_debug()
     tb.msg_connect((ctrl, "out"), (pkz, "in"))
@@ -70,6 +64,25 @@ def _drain_once(n, trace, rng):
     return seen, final
 
 
+def _channel_kept(chan, n):
+    """Indices of n PDUs posted into chan that it lets through."""
+    tb = gr.top_block()
+    sink = blocks.message_debug()
+    tb.msg_connect((chan, "out"), (sink, "store"))
+    tb.start()
+    try:
+        for i in range(n):
+            meta = pmt.dict_add(pmt.make_dict(), pmt.intern("seq"), pmt.from_long(i))
+            chan.to_basic_block()._post(pmt.intern("in"), pmt.cons(meta, pmt.init_u8vector(1, [i % 256])))
+        wait_for(lambda: chan.packets_in() == n and sink.num_messages() == chan.packets_passed(), 30,
+                 "channel did not handle every PDU")
+    finally:
+        tb.stop()
+        tb.wait()
+    return [pmt.to_long(pmt.dict_ref(pmt.car(sink.get_message(i)), pmt.intern("seq"), pmt.PMT_NIL))
+            for i in range(sink.num_messages())]
+
+
 def _run_links(q, repeats, seed):
     """Child process: `repeats` short links over a trace; reports frames or the error."""
     try:
@@ -80,7 +93,7 @@ def _run_links(q, repeats, seed):
         out = []
         for _ in range(repeats):
             t = time.monotonic()
-            res = link.run_link(x, 16000, link.LinkConfig(loss_model="trace", trace=(0, 1, 1, 0, 0),
+            res = link.run_link(x, 16000, link.LinkConfig(loss=LossSpec(model="trace", trace=(0, 1, 1, 0, 0)),
                                                           weights="random:1", recovery="hold",
                                                           threads=1), stall_timeout=30)
             out.append((res.frames, res.counters["packets_dropped_by_channel"], len(res.audio),
@@ -215,6 +228,47 @@ class qa_link(gr_unittest.TestCase):
         self.assertEqual(link.algorithmic_latency_ms(cfg, 16000), 160.0)
         self.assertEqual(link.algorithmic_latency_ms(cfg, 16000, recovery_frames=1), 240.0)
         self.assertEqual(link.algorithmic_latency_ms(link.LinkConfig(max_offset=2), 16000), 240.0)
+
+
+class qa_link_loss(gr_unittest.TestCase):
+    """The link's loss setting is one LossSpec (common/loss.py): its channel
+    drops exactly the packets the same LossSpec's pattern marks lost (what
+    the baselines get), for every model, a trace passed as a pattern."""
+
+    def test_channel_drops_what_the_pattern_says(self):
+        n = 600
+        for spec in (LossSpec(0.3, "bernoulli", seed=7), LossSpec(0.2, "gilbert_elliott", 3.0, seed=8),
+                     LossSpec(model="trace", trace=(0, 0, 1, 1, 1, 0, 1))):
+            with self.subTest(model=spec.model):
+                lost = spec.pattern(n)
+                self.assertTrue(0.1 * n < lost.sum() < 0.6 * n)   # the test means something
+                self.assertEqual(_channel_kept(spec.erasure_channel(), n), [i for i in range(n) if not lost[i]])
+
+    def test_setting_of_a_sweep_point(self):
+        """LossSpec.from_setting, the one place largesc-sim turns (loss rate,
+        mean burst, seed, trace) into a model for the link and the baselines."""
+        self.assertEqual(LossSpec.from_setting(0.1, 1.0, 5), LossSpec(0.1, "bernoulli", 1.0, seed=5))
+        self.assertEqual(LossSpec.from_setting(0.1, 0.5, 5), LossSpec(0.1, "bernoulli", 1.0, seed=5))
+        self.assertEqual(LossSpec.from_setting(0.2, 3.0, 6), LossSpec(0.2, "gilbert_elliott", 3.0, seed=6))
+        self.assertEqual(LossSpec.from_setting(0.4, 2.0, 7, trace=[0, 1, 1]),
+                         LossSpec(model="trace", trace=(0, 1, 1), seed=7))
+        with self.assertRaisesRegex(ValueError, "needs trace"):
+            LossSpec.from_setting(0.1, 1.0, 0, trace=())
+
+    def test_controller_starts_from_the_nominal_loss(self):
+        """The parameters of a model; a trace's own loss rate and mean burst
+        (largesc-sim's trace statistics, traces.loss_stats)."""
+        from gnuradio.largesc.traces import trace as T
+        self.assertEqual(LossSpec(0.2, "gilbert_elliott", 3.0).nominal(), (0.2, 3.0))
+        trace = (0, 1, 1, 0, 0, 1, 0, 0)
+        st = T.loss_stats(trace)
+        self.assertEqual(LossSpec(model="trace", trace=trace).nominal(), (st["loss_rate"], st["mean_burst"]))
+        self.assertEqual(LossSpec(model="trace", trace=(0, 0)).nominal(), (0.0, 0.0))
+
+    def test_config_takes_a_lossspec(self):
+        self.assertEqual(link.LinkConfig().loss, LossSpec(0.1, "gilbert_elliott", 1.0, seed=0))
+        with self.assertRaisesRegex(TypeError, "loss must be a LossSpec"):
+            link.LinkConfig(loss=0.1).check()
 
 
 if __name__ == "__main__":

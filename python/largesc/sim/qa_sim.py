@@ -236,11 +236,12 @@ class qa_sim(gr_unittest.TestCase):
     def test_link_over_a_loss_trace(self):
         """A measured loss trace (as largesc-phy-sweep --speech passes one) drives
         the link's channel packet by packet; every frame still comes out."""
+        from gnuradio.largesc.common.loss import LossSpec
         from gnuradio.largesc.sim.link import LinkConfig, run_link
         with tempfile.TemporaryDirectory() as d:
             x = S.load(short_clip(d, 1.6)[0]["path"], 16000)
         trace = (0, 1, 1, 0, 0)
-        res = run_link(x, 16000, LinkConfig(loss_model="trace", trace=trace, weights="random:1",
+        res = run_link(x, 16000, LinkConfig(loss=LossSpec(model="trace", trace=trace), weights="random:1",
                                             recovery="hold", threads=1))
         n = res.frames
         self.assertEqual(n, 20)
