@@ -228,6 +228,14 @@ private:
     slot& slot_for(int64_t frame);
     void emit_until(int64_t last); // emit frames d_next..last inclusive
     void accept(int64_t frame, const packet_header& h, const std::vector<uint16_t>& tok);
+    // the steps of push()
+    parse_status parse_checked(const uint8_t* data, size_t len, packet_header& h);
+    void count_malformed(parse_status st);
+    void start(const packet_header& h);
+    bool settle_held(const packet_header& h);
+    void hold(int64_t frame, const packet_header& h);
+    void take_behind(int64_t frame, const packet_header& h);
+
 
     static constexpr int RESTART_RUN = 4;
     unsigned d_delay, d_default_n_q, d_window, d_restart_gap;
