@@ -142,22 +142,45 @@ struct LARGESC_API rx_frame {
     bool primary = false;         //!< the frame's own packet arrived
 };
 
+/*!
+ * The depacketizer's counters, listed once: X(name) for each, in the order
+ * depacketizer_counters::for_each() and the counters() dicts give them.
+ */
+#define LARGESC_DEPACKETIZER_COUNTERS(X)                                          \
+    X(packets_in)                                                                 \
+    X(packets_accepted)                                                           \
+    X(malformed) /* sum of the reasons below */                                   \
+    X(too_short)                                                                  \
+    X(bad_version)                                                                \
+    X(bad_length)                                                                 \
+    X(bad_padding)                                                                \
+    X(bad_crc)                                                                    \
+    /* valid packets more than MAX_UNCONFIRMED_JUMP frames ahead that the next */ \
+    /* packet did not confirm (a corrupted seq), or still held at flush/reset */  \
+    X(bad_seq)                                                                    \
+    X(held)       /* 1 while a packet is held as a suspect jump */                \
+    X(duplicates) /* packets for a frame whose packet had arrived */              \
+    X(late)       /* packets for frames already played out */                     \
+    X(restarts)   /* transmitter restarts detected */                             \
+    X(frames_out)                                                                 \
+    X(frames_primary) /* output frames whose own packet arrived */                \
+    X(frames_empty)   /* output frames with no token at all */                    \
+    X(tokens_from_copies)
+
+//! The depacketizer's counters (LARGESC_DEPACKETIZER_COUNTERS describes them).
 struct LARGESC_API depacketizer_counters {
-    uint64_t packets_in = 0;
-    uint64_t packets_accepted = 0;
-    uint64_t malformed = 0; //!< sum of the reasons below
-    uint64_t too_short = 0, bad_version = 0, bad_length = 0, bad_padding = 0, bad_crc = 0;
-    //! valid packets more than MAX_UNCONFIRMED_JUMP frames ahead that the next
-    //! packet did not confirm (a corrupted seq), or still held at flush/reset
-    uint64_t bad_seq = 0;
-    uint64_t duplicates = 0; //!< packets for a frame whose packet had arrived
-    uint64_t late = 0;       //!< packets for frames already played out
-    uint64_t restarts = 0;   //!< transmitter restarts detected
-    uint64_t held = 0;       //!< 1 while a packet is held as a suspect jump
-    uint64_t frames_out = 0;
-    uint64_t frames_primary = 0; //!< output frames whose own packet arrived
-    uint64_t frames_empty = 0;   //!< output frames with no token at all
-    uint64_t tokens_from_copies = 0;
+#define LARGESC_COUNTER_FIELD(name) uint64_t name = 0;
+    LARGESC_DEPACKETIZER_COUNTERS(LARGESC_COUNTER_FIELD)
+#undef LARGESC_COUNTER_FIELD
+
+    //! Calls fn(const char* name, uint64_t value) for each counter, in list order.
+    template <typename F>
+    void for_each(F&& fn) const
+    {
+#define LARGESC_COUNTER_VISIT(name) fn(#name, name);
+        LARGESC_DEPACKETIZER_COUNTERS(LARGESC_COUNTER_VISIT)
+#undef LARGESC_COUNTER_VISIT
+    }
 };
 
 /*!
