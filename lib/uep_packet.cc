@@ -181,6 +181,48 @@ const std::vector<uint8_t>& packetizer_core::packetize(uint64_t frame,
     return d_packet;
 }
 
+frame_placement packetizer_core::place_frame(uint64_t frame)
+{
+    frame_placement at;
+    at.placed = true;
+    at.pos = frame;
+    if (!d_numbered)
+        return at;
+    const uint64_t step = frame - d_last_frame; // wraps for frame < d_last_frame
+    if (frame > d_last_frame && step <= MAX_FRAME_JUMP) {
+        at.pos = d_last_pos + step;
+    } else if (d_have_cand && frame == d_cand + 1) {
+        at.pos = d_last_pos + 1;
+        at.restart = true;
+    } else {
+        d_have_cand = true;
+        d_cand = frame;
+        at.placed = false;
+    }
+    return at;
+}
+
+const std::vector<uint8_t>& packetizer_core::packetize_placed(uint64_t frame,
+                                                              const frame_placement& at,
+                                                              const uint16_t* tokens,
+                                                              size_t n_q,
+                                                              unsigned k,
+                                                              unsigned r1,
+                                                              unsigned r2)
+{
+    if (!at.placed)
+        throw std::invalid_argument("frame " + std::to_string(frame) +
+                                    " was refused by the frame-numbering rule");
+    if (at.restart)
+        reset(); // no copies of the old numbering's frames
+    const std::vector<uint8_t>& packet = packetize(at.pos, tokens, n_q, k, r1, r2);
+    d_have_cand = false;
+    d_numbered = true;
+    d_last_frame = frame;
+    d_last_pos = at.pos;
+    return packet;
+}
+
 // -------------------------------------------------------------- depacketizer
 
 depacketizer_core::depacketizer_core(unsigned delay,

@@ -94,6 +94,13 @@ LARGESC_API parse_status parse_packet(const uint8_t* data,
                                       packet_header& h,
                                       std::vector<uint16_t>& tokens);
 
+//! Where packetizer_core::place_frame() puts a frame.
+struct LARGESC_API frame_placement {
+    bool placed = false;  //!< false: the index breaks the numbering, the frame is refused
+    bool restart = false; //!< placed as the first frame of a restarted numbering
+    uint64_t pos = 0;     //!< on-air frame position (seq = pos mod 256)
+};
+
 /*!
  * \brief Transmit side: turns planned token frames into packets. Keeps the last
  * two frames to take copies from. Scheduler-free.
@@ -115,9 +122,53 @@ public:
                                           unsigned k,
                                           unsigned r1 = 0,
                                           unsigned r2 = 0);
+
+    /*!
+     * \brief The frame-numbering restart rule of a transmitter fed frame indices
+     * from upstream (docs/packet_format.md, "Transmitter", "Frame numbering").
+     *
+     * Decides the on-air position of input frame index \p frame, given the last
+     * frame sent through packetize_placed() (index p, on-air position P): the
+     * first frame goes on air at its own index; a frame p+1..p+MAX_FRAME_JUMP at
+     * P + (frame - p) (the receiver plays the skipped frames as lost); any other
+     * index (back, repeat, a jump the 8-bit seq cannot express) breaks the
+     * numbering: refused (placed = false) and remembered, unless it is the index
+     * right after the last refused one: then the upstream restarted its
+     * numbering, and the frame goes on air at P+1 (restart = true). A placed
+     * frame changes nothing until packetize_placed() sends it.
+     */
+    frame_placement place_frame(uint64_t frame);
+    /*!
+     * Packet for input frame index \p frame placed by place_frame() (placed):
+     * a restart first forgets the history (no copies of the old numbering's
+     * frames), then packetize() at the on-air position; the frame then counts
+     * as the last frame sent. Throws as packetize() (the frame is then not
+     * counted as sent).
+     */
+    const std::vector<uint8_t>& packetize_placed(uint64_t frame,
+                                                 const frame_placement& at,
+                                                 const uint16_t* tokens,
+                                                 size_t n_q,
+                                                 unsigned k,
+                                                 unsigned r1 = 0,
+                                                 unsigned r2 = 0);
+    //! Whether a frame was sent through packetize_placed().
+    bool numbering_started() const { return d_numbered; }
+    //! Input frame index of the last frame sent through packetize_placed().
+    uint64_t last_frame() const { return d_last_frame; }
+
     //! Header of the last packet built (after clipping).
     const packet_header& last_header() const { return d_last; }
+    //! Forgets the history of frames to copy from (not the frame numbering).
     void reset() { d_n_hist = 0; }
+    //! Switches the CRC for the next packets; forgets the history and the last
+    //! header as a new packetizer would, keeps the frame numbering.
+    void set_crc(bool crc)
+    {
+        d_crc = crc;
+        d_n_hist = 0;
+        d_last = packet_header();
+    }
     bool crc() const { return d_crc; }
 
 private:
@@ -132,6 +183,14 @@ private:
     packet_header d_last;
     std::array<uint16_t, MAX_CODEBOOKS + 2 * MAX_COPIES> d_tok{};
     std::vector<uint8_t> d_packet;
+    // Frame numbering (place_frame): d_last_frame = input index of the last frame
+    // sent, d_last_pos = its on-air position; equal until the first restart.
+    bool d_numbered = false;
+    uint64_t d_last_frame = 0, d_last_pos = 0;
+    // the last frame refused because its index broke the numbering: the next
+    // frame numbered right after it confirms a restart
+    bool d_have_cand = false;
+    uint64_t d_cand = 0;
 };
 
 //! One output frame of the depacketizer.
@@ -258,7 +317,6 @@ private:
     bool settle_held(const packet_header& h);
     void hold(int64_t frame, const packet_header& h);
     void take_behind(int64_t frame, const packet_header& h);
-
 
     static constexpr int RESTART_RUN = 4;
     unsigned d_delay, d_default_n_q, d_window, d_restart_gap;
