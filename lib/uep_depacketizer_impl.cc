@@ -4,197 +4,12 @@
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
 
+#include "uep_depacketizer_impl.h"
 #include <gnuradio/io_signature.h>
-#include <gnuradio/largesc/uep_depacketizer.h>
-#include <gnuradio/largesc/uep_packet.h>
-#include <mutex>
 #include <stdexcept>
 
 namespace gr {
 namespace largesc {
-
-class uep_depacketizer_impl : public uep_depacketizer
-{
-    depacketizer_core d_core;
-    mutable std::mutex d_mutex;
-    uint64_t d_not_pdu = 0;
-    unsigned d_fb_interval;
-    uint64_t d_next_fb;
-    const pmt::pmt_t d_out_port, d_fb_port;
-    const pmt::pmt_t k_frame = pmt::mp("frame"), k_nq = pmt::mp("n_q"),
-                     k_mask = pmt::mp("mask"), k_primary = pmt::mp("primary");
-
-    // Metadata of a frame: {frame, n_q, mask, primary}. Everything but the
-    // frame index repeats from frame to frame, so the dict is built as
-    // (frame . i) consed onto a shared, immutable tail (n_q, mask, primary)
-    // for the common cases (mask all ones, or all zeros), which costs one
-    // pair and one integer per frame instead of four pairs, two integers and
-    // a vector. A PMT dict is an association list: dict_ref and friends see
-    // the same four keys either way. The shared mask vectors must be treated
-    // as read-only, as every PMT a block receives.
-    pmt::pmt_t d_tail[2][33][2]; // [all ones?][n_q][primary?], built on first use
-
-    pmt::pmt_t tail(const rx_frame& f)
-    {
-        const size_t n = f.tokens.size();
-        int kind = -1;
-        if (n <= 32) {
-            size_t ones = 0;
-            for (uint8_t m : f.mask)
-                ones += m ? 1 : 0;
-            kind = ones == n ? 1 : (ones == 0 ? 0 : -1);
-        }
-        if (kind < 0)
-            return make_tail(f);
-        pmt::pmt_t& t = d_tail[kind][n][f.primary ? 1 : 0];
-        if (!t)
-            t = make_tail(f);
-        return t;
-    }
-
-    pmt::pmt_t make_tail(const rx_frame& f) const
-    {
-        return pmt::acons(
-            k_nq,
-            pmt::from_long(long(f.tokens.size())),
-            pmt::acons(k_mask,
-                       pmt::init_u8vector(f.mask.size(), f.mask),
-                       pmt::acons(k_primary, pmt::from_bool(f.primary), pmt::PMT_NIL)));
-    }
-
-    // called with d_mutex held
-    void publish_ready()
-    {
-        d_core.drain([this](const rx_frame& f) {
-            const pmt::pmt_t meta =
-                pmt::acons(k_frame, pmt::from_uint64(f.frame), tail(f));
-            message_port_pub(
-                d_out_port,
-                pmt::cons(meta, pmt::init_u16vector(f.tokens.size(), f.tokens)));
-        });
-        if (d_fb_interval && d_core.counters().frames_out >= d_next_fb) {
-            d_next_fb = d_core.counters().frames_out + d_fb_interval;
-            const burst_stats s = d_core.window_stats();
-            pmt::pmt_t fb = pmt::make_dict();
-            fb = pmt::dict_add(fb, pmt::mp("loss_rate"), pmt::from_double(s.loss_rate()));
-            fb = pmt::dict_add(fb,
-                               pmt::mp("mean_burst"),
-                               pmt::from_double(s.n_bursts ? s.mean_burst() : 1.0));
-            fb = pmt::dict_add(fb, pmt::mp("window"), pmt::from_long(long(s.n_packets)));
-            message_port_pub(d_fb_port, pmt::cons(fb, pmt::make_u8vector(0, 0)));
-        }
-    }
-
-    void handle(const pmt::pmt_t& msg)
-    {
-        std::lock_guard<std::mutex> lock(d_mutex);
-        if (!pmt::is_pair(msg) || !pmt::is_u8vector(pmt::cdr(msg))) {
-            d_not_pdu++;
-            if (d_not_pdu == 1 || d_not_pdu % 1000 == 0)
-                d_logger->warn(
-                    "dropped a message that is not a u8 packet PDU; {:d} so far",
-                    d_not_pdu);
-            return;
-        }
-        size_t len = 0;
-        const uint8_t* p = pmt::u8vector_elements(pmt::cdr(msg), len);
-        const uint64_t bad_before = d_core.counters().malformed;
-        const parse_status st = d_core.push(p, len);
-        const uint64_t bad = d_core.counters().malformed;
-        if (bad != bad_before && (bad <= 10 || bad % 1000 == 0))
-            d_logger->warn(
-                "dropped a malformed packet of {:d} bytes ({:s}); {:d} "
-                "malformed so far",
-                len,
-                st == parse_status::OK
-                    ? "bad_seq: a sequence jump the next packet did not confirm"
-                    : parse_status_name(st),
-                bad);
-        publish_ready();
-    }
-
-public:
-    uep_depacketizer_impl(
-        int delay, int default_n_q, int fb_window, int fb_interval, bool require_crc)
-        : gr::block("uep_depacketizer",
-                    gr::io_signature::make(0, 0, 0),
-                    gr::io_signature::make(0, 0, 0)),
-          d_core(unsigned(delay),
-                 unsigned(default_n_q),
-                 unsigned(fb_window),
-                 32,
-                 require_crc),
-          d_fb_interval(unsigned(fb_interval)),
-          d_next_fb(unsigned(fb_interval)),
-          d_out_port(pmt::mp("out")),
-          d_fb_port(pmt::mp("feedback"))
-    {
-        message_port_register_in(pmt::mp("in"));
-        message_port_register_in(pmt::mp("flush"));
-        message_port_register_out(d_out_port);
-        message_port_register_out(d_fb_port);
-        set_msg_handler(pmt::mp("in"), [this](const pmt::pmt_t& m) { handle(m); });
-        set_msg_handler(pmt::mp("flush"), [this](const pmt::pmt_t&) { flush(); });
-        // End of stream: when every upstream block is done, take the packets
-        // still queued, play out the frames waiting for copies, then let GNU
-        // Radio tell the downstream blocks.
-        set_msg_handler(pmt::mp("system"), [this](const pmt::pmt_t& msg) {
-            if (pmt::is_pair(msg) && pmt::eqv(pmt::car(msg), pmt::mp("done"))) {
-                pmt::pmt_t m;
-                while ((m = delete_head_nowait(pmt::mp("in"))))
-                    handle(m);
-                flush();
-            }
-            system_handler(msg);
-        });
-    }
-
-    void flush() override
-    {
-        std::lock_guard<std::mutex> lock(d_mutex);
-        const uint64_t held = d_core.counters().held;
-        d_core.flush();
-        if (held)
-            d_logger->warn("end of stream: dropped a packet held as an unconfirmed seq "
-                           "jump (bad_seq)");
-        publish_ready();
-    }
-
-    std::map<std::string, uint64_t> counters() const override
-    {
-        std::lock_guard<std::mutex> lock(d_mutex);
-        const auto& c = d_core.counters();
-        return { { "packets_in", c.packets_in + d_not_pdu },
-                 { "packets_accepted", c.packets_accepted },
-                 { "malformed", c.malformed + d_not_pdu },
-                 { "not_pdu", d_not_pdu },
-                 { "too_short", c.too_short },
-                 { "bad_version", c.bad_version },
-                 { "bad_length", c.bad_length },
-                 { "bad_padding", c.bad_padding },
-                 { "bad_crc", c.bad_crc },
-                 { "bad_seq", c.bad_seq },
-                 { "held", c.held },
-                 { "duplicates", c.duplicates },
-                 { "late", c.late },
-                 { "restarts", c.restarts },
-                 { "frames_out", c.frames_out },
-                 { "frames_primary", c.frames_primary },
-                 { "frames_empty", c.frames_empty },
-                 { "tokens_from_copies", c.tokens_from_copies } };
-    }
-    uint64_t packets_in() const override
-    {
-        std::lock_guard<std::mutex> lock(d_mutex);
-        return d_core.counters().packets_in + d_not_pdu;
-    }
-    uint64_t frames_out() const override
-    {
-        std::lock_guard<std::mutex> lock(d_mutex);
-        return d_core.counters().frames_out;
-    }
-    int delay() const override { return int(d_core.delay()); }
-};
 
 uep_depacketizer::sptr uep_depacketizer::make(int delay,
                                               int default_n_q,
@@ -222,6 +37,148 @@ uep_depacketizer::sptr uep_depacketizer::make(int delay,
             std::to_string(feedback_interval));
     return gnuradio::make_block_sptr<uep_depacketizer_impl>(
         delay, default_n_q, feedback_window, feedback_interval, require_crc);
+}
+
+uep_depacketizer_impl::uep_depacketizer_impl(
+    int delay, int default_n_q, int fb_window, int fb_interval, bool require_crc)
+    : gr::block("uep_depacketizer",
+                gr::io_signature::make(0, 0, 0),
+                gr::io_signature::make(0, 0, 0)),
+      d_core(
+          unsigned(delay), unsigned(default_n_q), unsigned(fb_window), 32, require_crc),
+      d_fb_interval(unsigned(fb_interval)),
+      d_next_fb(unsigned(fb_interval)),
+      d_out_port(pmt::mp("out")),
+      d_fb_port(pmt::mp("feedback"))
+{
+    message_port_register_in(pmt::mp("in"));
+    message_port_register_in(pmt::mp("flush"));
+    message_port_register_out(d_out_port);
+    message_port_register_out(d_fb_port);
+    set_msg_handler(pmt::mp("in"), [this](const pmt::pmt_t& m) { handle(m); });
+    set_msg_handler(pmt::mp("flush"), [this](const pmt::pmt_t&) { flush(); });
+    // End of stream: when every upstream block is done, take the packets
+    // still queued, play out the frames waiting for copies, then let GNU
+    // Radio tell the downstream blocks.
+    set_msg_handler(pmt::mp("system"), [this](const pmt::pmt_t& msg) {
+        if (pmt::is_pair(msg) && pmt::eqv(pmt::car(msg), pmt::mp("done"))) {
+            pmt::pmt_t m;
+            while ((m = delete_head_nowait(pmt::mp("in"))))
+                handle(m);
+            flush();
+        }
+        system_handler(msg);
+    });
+}
+
+pmt::pmt_t uep_depacketizer_impl::tail(const rx_frame& f)
+{
+    const size_t n = f.tokens.size();
+    int kind = -1;
+    if (n <= 32) {
+        size_t ones = 0;
+        for (uint8_t m : f.mask)
+            ones += m ? 1 : 0;
+        kind = ones == n ? 1 : (ones == 0 ? 0 : -1);
+    }
+    if (kind < 0)
+        return make_tail(f);
+    pmt::pmt_t& t = d_tail[kind][n][f.primary ? 1 : 0];
+    if (!t)
+        t = make_tail(f);
+    return t;
+}
+
+pmt::pmt_t uep_depacketizer_impl::make_tail(const rx_frame& f) const
+{
+    return pmt::acons(
+        k_nq,
+        pmt::from_long(long(f.tokens.size())),
+        pmt::acons(k_mask,
+                   pmt::init_u8vector(f.mask.size(), f.mask),
+                   pmt::acons(k_primary, pmt::from_bool(f.primary), pmt::PMT_NIL)));
+}
+
+void uep_depacketizer_impl::publish_ready()
+{
+    d_core.drain([this](const rx_frame& f) {
+        const pmt::pmt_t meta = pmt::acons(k_frame, pmt::from_uint64(f.frame), tail(f));
+        message_port_pub(d_out_port,
+                         pmt::cons(meta, pmt::init_u16vector(f.tokens.size(), f.tokens)));
+    });
+    if (d_fb_interval && d_core.counters().frames_out >= d_next_fb) {
+        d_next_fb = d_core.counters().frames_out + d_fb_interval;
+        const burst_stats s = d_core.window_stats();
+        pmt::pmt_t fb = pmt::make_dict();
+        fb = pmt::dict_add(fb, pmt::mp("loss_rate"), pmt::from_double(s.loss_rate()));
+        fb = pmt::dict_add(fb,
+                           pmt::mp("mean_burst"),
+                           pmt::from_double(s.n_bursts ? s.mean_burst() : 1.0));
+        fb = pmt::dict_add(fb, pmt::mp("window"), pmt::from_long(long(s.n_packets)));
+        message_port_pub(d_fb_port, pmt::cons(fb, pmt::make_u8vector(0, 0)));
+    }
+}
+
+void uep_depacketizer_impl::handle(const pmt::pmt_t& msg)
+{
+    std::lock_guard<std::mutex> lock(d_mutex);
+    if (!pmt::is_pair(msg) || !pmt::is_u8vector(pmt::cdr(msg))) {
+        d_not_pdu++;
+        if (d_not_pdu == 1 || d_not_pdu % 1000 == 0)
+            d_logger->warn("dropped a message that is not a u8 packet PDU; {:d} so far",
+                           d_not_pdu);
+        return;
+    }
+    size_t len = 0;
+    const uint8_t* p = pmt::u8vector_elements(pmt::cdr(msg), len);
+    const uint64_t bad_before = d_core.counters().malformed;
+    const parse_status st = d_core.push(p, len);
+    const uint64_t bad = d_core.counters().malformed;
+    if (bad != bad_before && (bad <= 10 || bad % 1000 == 0))
+        d_logger->warn("dropped a malformed packet of {:d} bytes ({:s}); {:d} "
+                       "malformed so far",
+                       len,
+                       st == parse_status::OK
+                           ? "bad_seq: a sequence jump the next packet did not confirm"
+                           : parse_status_name(st),
+                       bad);
+    publish_ready();
+}
+
+void uep_depacketizer_impl::flush()
+{
+    std::lock_guard<std::mutex> lock(d_mutex);
+    const uint64_t held = d_core.counters().held;
+    d_core.flush();
+    if (held)
+        d_logger->warn("end of stream: dropped a packet held as an unconfirmed seq "
+                       "jump (bad_seq)");
+    publish_ready();
+}
+
+// The core's counters (LARGESC_DEPACKETIZER_COUNTERS), with the messages that
+// were not packet PDUs added as not_pdu and counted in packets_in and malformed.
+std::map<std::string, uint64_t> uep_depacketizer_impl::counters() const
+{
+    std::lock_guard<std::mutex> lock(d_mutex);
+    std::map<std::string, uint64_t> out;
+    d_core.counters().for_each([&out](const char* name, uint64_t v) { out[name] = v; });
+    out["packets_in"] += d_not_pdu;
+    out["malformed"] += d_not_pdu;
+    out["not_pdu"] = d_not_pdu;
+    return out;
+}
+
+uint64_t uep_depacketizer_impl::packets_in() const
+{
+    std::lock_guard<std::mutex> lock(d_mutex);
+    return d_core.counters().packets_in + d_not_pdu;
+}
+
+uint64_t uep_depacketizer_impl::frames_out() const
+{
+    std::lock_guard<std::mutex> lock(d_mutex);
+    return d_core.counters().frames_out;
 }
 
 } // namespace largesc

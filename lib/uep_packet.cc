@@ -181,6 +181,48 @@ const std::vector<uint8_t>& packetizer_core::packetize(uint64_t frame,
     return d_packet;
 }
 
+frame_placement packetizer_core::place_frame(uint64_t frame)
+{
+    frame_placement at;
+    at.placed = true;
+    at.pos = frame;
+    if (!d_numbered)
+        return at;
+    const uint64_t step = frame - d_last_frame; // wraps for frame < d_last_frame
+    if (frame > d_last_frame && step <= MAX_FRAME_JUMP) {
+        at.pos = d_last_pos + step;
+    } else if (d_have_cand && frame == d_cand + 1) {
+        at.pos = d_last_pos + 1;
+        at.restart = true;
+    } else {
+        d_have_cand = true;
+        d_cand = frame;
+        at.placed = false;
+    }
+    return at;
+}
+
+const std::vector<uint8_t>& packetizer_core::packetize_placed(uint64_t frame,
+                                                              const frame_placement& at,
+                                                              const uint16_t* tokens,
+                                                              size_t n_q,
+                                                              unsigned k,
+                                                              unsigned r1,
+                                                              unsigned r2)
+{
+    if (!at.placed)
+        throw std::invalid_argument("frame " + std::to_string(frame) +
+                                    " was refused by the frame-numbering rule");
+    if (at.restart)
+        reset(); // no copies of the old numbering's frames
+    const std::vector<uint8_t>& packet = packetize(at.pos, tokens, n_q, k, r1, r2);
+    d_have_cand = false;
+    d_numbered = true;
+    d_last_frame = frame;
+    d_last_pos = at.pos;
+    return packet;
+}
+
 // -------------------------------------------------------------- depacketizer
 
 depacketizer_core::depacketizer_core(unsigned delay,
@@ -317,80 +359,89 @@ void depacketizer_core::accept(int64_t frame,
     emit_until(d_newest - int64_t(d_delay));
 }
 
-parse_status depacketizer_core::push(const uint8_t* data, size_t len)
+// Parses a packet into h and d_tok (reused: no allocation per packet); counts
+// it as malformed (and why) unless OK.
+parse_status
+depacketizer_core::parse_checked(const uint8_t* data, size_t len, packet_header& h)
 {
-    d_cnt.packets_in++;
-    packet_header h;
-    std::vector<uint16_t>& tok = d_tok; // reused: no allocation per packet
-    parse_status st = parse_packet(data, len, h, tok);
+    parse_status st = parse_packet(data, len, h, d_tok);
     if (st == parse_status::OK && d_require_crc && !h.crc)
         st = parse_status::BAD_CRC; // the link uses CRCs: a packet without one is junk
-    if (st != parse_status::OK) {
-        d_behind_run = 0;
-        d_cnt.malformed++;
-        switch (st) {
-        case parse_status::TOO_SHORT:
-            d_cnt.too_short++;
-            break;
-        case parse_status::BAD_VERSION:
-            d_cnt.bad_version++;
-            break;
-        case parse_status::BAD_LENGTH:
-            d_cnt.bad_length++;
-            break;
-        case parse_status::BAD_PADDING:
-            d_cnt.bad_padding++;
-            break;
-        default:
-            d_cnt.bad_crc++;
-        }
-        return st;
+    if (st != parse_status::OK)
+        count_malformed(st);
+    return st;
+}
+
+// A malformed packet also breaks a run of packets behind the playout point.
+void depacketizer_core::count_malformed(parse_status st)
+{
+    d_behind_run = 0;
+    d_cnt.malformed++;
+    switch (st) {
+    case parse_status::TOO_SHORT:
+        d_cnt.too_short++;
+        break;
+    case parse_status::BAD_VERSION:
+        d_cnt.bad_version++;
+        break;
+    case parse_status::BAD_LENGTH:
+        d_cnt.bad_length++;
+        break;
+    case parse_status::BAD_PADDING:
+        d_cnt.bad_padding++;
+        break;
+    default:
+        d_cnt.bad_crc++;
     }
-    if (!d_started) {
-        d_started = true;
-        d_seq_offset = 0;
-        d_newest = h.seq;
-        // play out from the oldest frame this packet carries tokens of
-        const unsigned depth = h.r[1] ? 2 : (h.r[0] ? 1 : 0);
-        d_next = std::max<int64_t>(0, int64_t(h.seq) - depth);
-        accept(h.seq, h, tok);
-        return st;
-    }
-    // a packet held as a suspect jump is confirmed or dropped by this one
-    if (d_held) {
-        d_held = false;
-        const uint8_t hseq = uint8_t(h.seq + d_seq_offset);
-        const int dh = int(int8_t(uint8_t(hseq - uint8_t(d_held_frame & 0xFF))));
-        if (dh == 0) { // the same frame again: the held packet stays held
-            d_held = true;
-            d_cnt.duplicates++;
-            return st;
-        }
-        if (dh >= 1) { // ahead of the held packet: the jump is confirmed
-            accept(d_held_frame, d_held_hdr, d_held_tok);
-        } else { // not confirmed: a corrupted header
-            d_cnt.malformed++;
-            d_cnt.bad_seq++;
-        }
-    } // this packet is then taken against the newest frame, as any other
-    // unwrap against the newest frame: -128..127
-    const uint8_t seq = uint8_t(h.seq + d_seq_offset);
-    const int delta = int(int8_t(uint8_t(seq - uint8_t(d_newest & 0xFF))));
-    const int64_t frame = d_newest + delta;
-    if (delta > MAX_UNCONFIRMED_JUMP) { // hold until the next packet confirms it
-        d_behind_run = 0;
+}
+
+// The first valid packet: numbering starts at its seq.
+void depacketizer_core::start(const packet_header& h)
+{
+    d_started = true;
+    d_seq_offset = 0;
+    d_newest = h.seq;
+    // play out from the oldest frame this packet carries tokens of
+    const unsigned depth = h.r[1] ? 2 : (h.r[0] ? 1 : 0);
+    d_next = std::max<int64_t>(0, int64_t(h.seq) - depth);
+    accept(h.seq, h, d_tok);
+}
+
+// A packet held as a suspect jump is confirmed or dropped by this one. Returns
+// false when this packet is a duplicate of the held one (nothing more to do).
+bool depacketizer_core::settle_held(const packet_header& h)
+{
+    d_held = false;
+    const uint8_t hseq = uint8_t(h.seq + d_seq_offset);
+    const int dh = int(int8_t(uint8_t(hseq - uint8_t(d_held_frame & 0xFF))));
+    if (dh == 0) { // the same frame again: the held packet stays held
         d_held = true;
-        d_held_frame = frame;
-        d_held_hdr = h;
-        d_held_tok.assign(tok.begin(), tok.end());
-        return st;
+        d_cnt.duplicates++;
+        return false;
     }
-    if (frame >= d_next) {
-        d_behind_run = 0;
-        accept(frame, h, tok);
-        return st;
+    if (dh >= 1) { // ahead of the held packet: the jump is confirmed
+        accept(d_held_frame, d_held_hdr, d_held_tok);
+    } else { // not confirmed: a corrupted header
+        d_cnt.malformed++;
+        d_cnt.bad_seq++;
     }
-    // behind the playout point
+    return true;
+}
+
+// Holds a packet too far ahead until the next packet confirms it.
+void depacketizer_core::hold(int64_t frame, const packet_header& h)
+{
+    d_behind_run = 0;
+    d_held = true;
+    d_held_frame = frame;
+    d_held_hdr = h;
+    d_held_tok.assign(d_tok.begin(), d_tok.end());
+}
+
+// A packet behind the playout point: late, or the one that completes a run of
+// RESTART_RUN consecutive packets far behind (a transmitter restart).
+void depacketizer_core::take_behind(int64_t frame, const packet_header& h)
+{
     if (d_next - frame > int64_t(d_restart_gap)) {
         const bool consecutive =
             d_behind_last_seq >= 0 && uint8_t(d_behind_last_seq + 1) == h.seq;
@@ -403,13 +454,43 @@ parse_status depacketizer_core::push(const uint8_t* data, size_t len)
             emit_until(d_newest);
             d_newest = d_next; // this packet becomes frame d_next
             d_seq_offset = uint8_t((d_next & 0xFF) - h.seq);
-            accept(d_next, h, tok);
-            return st;
+            accept(d_next, h, d_tok);
+            return;
         }
     } else {
         d_behind_run = 0;
     }
     d_cnt.late++;
+}
+
+parse_status depacketizer_core::push(const uint8_t* data, size_t len)
+{
+    d_cnt.packets_in++;
+    packet_header h;
+    const parse_status st = parse_checked(data, len, h);
+    if (st != parse_status::OK)
+        return st;
+    if (!d_started) {
+        start(h);
+        return st;
+    }
+    if (d_held && !settle_held(h))
+        return st;
+    // this packet is then taken against the newest frame, as any other:
+    // unwrap against the newest frame: -128..127
+    const uint8_t seq = uint8_t(h.seq + d_seq_offset);
+    const int delta = int(int8_t(uint8_t(seq - uint8_t(d_newest & 0xFF))));
+    const int64_t frame = d_newest + delta;
+    if (delta > MAX_UNCONFIRMED_JUMP) { // hold until the next packet confirms it
+        hold(frame, h);
+        return st;
+    }
+    if (frame >= d_next) {
+        d_behind_run = 0;
+        accept(frame, h, d_tok);
+        return st;
+    }
+    take_behind(frame, h);
     return st;
 }
 

@@ -94,6 +94,13 @@ LARGESC_API parse_status parse_packet(const uint8_t* data,
                                       packet_header& h,
                                       std::vector<uint16_t>& tokens);
 
+//! Where packetizer_core::place_frame() puts a frame.
+struct LARGESC_API frame_placement {
+    bool placed = false;  //!< false: the index breaks the numbering, the frame is refused
+    bool restart = false; //!< placed as the first frame of a restarted numbering
+    uint64_t pos = 0;     //!< on-air frame position (seq = pos mod 256)
+};
+
 /*!
  * \brief Transmit side: turns planned token frames into packets. Keeps the last
  * two frames to take copies from. Scheduler-free.
@@ -115,9 +122,53 @@ public:
                                           unsigned k,
                                           unsigned r1 = 0,
                                           unsigned r2 = 0);
+
+    /*!
+     * \brief The frame-numbering restart rule of a transmitter fed frame indices
+     * from upstream (docs/packet_format.md, "Transmitter", "Frame numbering").
+     *
+     * Decides the on-air position of input frame index \p frame, given the last
+     * frame sent through packetize_placed() (index p, on-air position P): the
+     * first frame goes on air at its own index; a frame p+1..p+MAX_FRAME_JUMP at
+     * P + (frame - p) (the receiver plays the skipped frames as lost); any other
+     * index (back, repeat, a jump the 8-bit seq cannot express) breaks the
+     * numbering: refused (placed = false) and remembered, unless it is the index
+     * right after the last refused one: then the upstream restarted its
+     * numbering, and the frame goes on air at P+1 (restart = true). A placed
+     * frame changes nothing until packetize_placed() sends it.
+     */
+    frame_placement place_frame(uint64_t frame);
+    /*!
+     * Packet for input frame index \p frame placed by place_frame() (placed):
+     * a restart first forgets the history (no copies of the old numbering's
+     * frames), then packetize() at the on-air position; the frame then counts
+     * as the last frame sent. Throws as packetize() (the frame is then not
+     * counted as sent).
+     */
+    const std::vector<uint8_t>& packetize_placed(uint64_t frame,
+                                                 const frame_placement& at,
+                                                 const uint16_t* tokens,
+                                                 size_t n_q,
+                                                 unsigned k,
+                                                 unsigned r1 = 0,
+                                                 unsigned r2 = 0);
+    //! Whether a frame was sent through packetize_placed().
+    bool numbering_started() const { return d_numbered; }
+    //! Input frame index of the last frame sent through packetize_placed().
+    uint64_t last_frame() const { return d_last_frame; }
+
     //! Header of the last packet built (after clipping).
     const packet_header& last_header() const { return d_last; }
+    //! Forgets the history of frames to copy from (not the frame numbering).
     void reset() { d_n_hist = 0; }
+    //! Switches the CRC for the next packets; forgets the history and the last
+    //! header as a new packetizer would, keeps the frame numbering.
+    void set_crc(bool crc)
+    {
+        d_crc = crc;
+        d_n_hist = 0;
+        d_last = packet_header();
+    }
     bool crc() const { return d_crc; }
 
 private:
@@ -132,6 +183,14 @@ private:
     packet_header d_last;
     std::array<uint16_t, MAX_CODEBOOKS + 2 * MAX_COPIES> d_tok{};
     std::vector<uint8_t> d_packet;
+    // Frame numbering (place_frame): d_last_frame = input index of the last frame
+    // sent, d_last_pos = its on-air position; equal until the first restart.
+    bool d_numbered = false;
+    uint64_t d_last_frame = 0, d_last_pos = 0;
+    // the last frame refused because its index broke the numbering: the next
+    // frame numbered right after it confirms a restart
+    bool d_have_cand = false;
+    uint64_t d_cand = 0;
 };
 
 //! One output frame of the depacketizer.
@@ -142,22 +201,45 @@ struct LARGESC_API rx_frame {
     bool primary = false;         //!< the frame's own packet arrived
 };
 
+/*!
+ * The depacketizer's counters, listed once: X(name) for each, in the order
+ * depacketizer_counters::for_each() and the counters() dicts give them.
+ */
+#define LARGESC_DEPACKETIZER_COUNTERS(X)                                          \
+    X(packets_in)                                                                 \
+    X(packets_accepted)                                                           \
+    X(malformed) /* sum of the reasons below */                                   \
+    X(too_short)                                                                  \
+    X(bad_version)                                                                \
+    X(bad_length)                                                                 \
+    X(bad_padding)                                                                \
+    X(bad_crc)                                                                    \
+    /* valid packets more than MAX_UNCONFIRMED_JUMP frames ahead that the next */ \
+    /* packet did not confirm (a corrupted seq), or still held at flush/reset */  \
+    X(bad_seq)                                                                    \
+    X(held)       /* 1 while a packet is held as a suspect jump */                \
+    X(duplicates) /* packets for a frame whose packet had arrived */              \
+    X(late)       /* packets for frames already played out */                     \
+    X(restarts)   /* transmitter restarts detected */                             \
+    X(frames_out)                                                                 \
+    X(frames_primary) /* output frames whose own packet arrived */                \
+    X(frames_empty)   /* output frames with no token at all */                    \
+    X(tokens_from_copies)
+
+//! The depacketizer's counters (LARGESC_DEPACKETIZER_COUNTERS describes them).
 struct LARGESC_API depacketizer_counters {
-    uint64_t packets_in = 0;
-    uint64_t packets_accepted = 0;
-    uint64_t malformed = 0; //!< sum of the reasons below
-    uint64_t too_short = 0, bad_version = 0, bad_length = 0, bad_padding = 0, bad_crc = 0;
-    //! valid packets more than MAX_UNCONFIRMED_JUMP frames ahead that the next
-    //! packet did not confirm (a corrupted seq), or still held at flush/reset
-    uint64_t bad_seq = 0;
-    uint64_t duplicates = 0; //!< packets for a frame whose packet had arrived
-    uint64_t late = 0;       //!< packets for frames already played out
-    uint64_t restarts = 0;   //!< transmitter restarts detected
-    uint64_t held = 0;       //!< 1 while a packet is held as a suspect jump
-    uint64_t frames_out = 0;
-    uint64_t frames_primary = 0; //!< output frames whose own packet arrived
-    uint64_t frames_empty = 0;   //!< output frames with no token at all
-    uint64_t tokens_from_copies = 0;
+#define LARGESC_COUNTER_FIELD(name) uint64_t name = 0;
+    LARGESC_DEPACKETIZER_COUNTERS(LARGESC_COUNTER_FIELD)
+#undef LARGESC_COUNTER_FIELD
+
+    //! Calls fn(const char* name, uint64_t value) for each counter, in list order.
+    template <typename F>
+    void for_each(F&& fn) const
+    {
+#define LARGESC_COUNTER_VISIT(name) fn(#name, name);
+        LARGESC_DEPACKETIZER_COUNTERS(LARGESC_COUNTER_VISIT)
+#undef LARGESC_COUNTER_VISIT
+    }
 };
 
 /*!
@@ -228,6 +310,13 @@ private:
     slot& slot_for(int64_t frame);
     void emit_until(int64_t last); // emit frames d_next..last inclusive
     void accept(int64_t frame, const packet_header& h, const std::vector<uint16_t>& tok);
+    // the steps of push()
+    parse_status parse_checked(const uint8_t* data, size_t len, packet_header& h);
+    void count_malformed(parse_status st);
+    void start(const packet_header& h);
+    bool settle_held(const packet_header& h);
+    void hold(int64_t frame, const packet_header& h);
+    void take_behind(int64_t frame, const packet_header& h);
 
     static constexpr int RESTART_RUN = 4;
     unsigned d_delay, d_default_n_q, d_window, d_restart_gap;

@@ -215,25 +215,9 @@ void bind_uep(py::module& m)
         .def("reset", &depacketizer_core::reset)
         .def("counters",
              [](const depacketizer_core& self) {
-                 const auto& c = self.counters();
                  py::dict d;
-                 d["packets_in"] = c.packets_in;
-                 d["packets_accepted"] = c.packets_accepted;
-                 d["malformed"] = c.malformed;
-                 d["too_short"] = c.too_short;
-                 d["bad_version"] = c.bad_version;
-                 d["bad_length"] = c.bad_length;
-                 d["bad_padding"] = c.bad_padding;
-                 d["bad_crc"] = c.bad_crc;
-                 d["bad_seq"] = c.bad_seq;
-                 d["held"] = c.held;
-                 d["duplicates"] = c.duplicates;
-                 d["late"] = c.late;
-                 d["restarts"] = c.restarts;
-                 d["frames_out"] = c.frames_out;
-                 d["frames_primary"] = c.frames_primary;
-                 d["frames_empty"] = c.frames_empty;
-                 d["tokens_from_copies"] = c.tokens_from_copies;
+                 self.counters().for_each(
+                     [&d](const char* name, uint64_t v) { d[name] = v; });
                  return d;
              })
         .def("window_stats", &depacketizer_core::window_stats);
