@@ -313,7 +313,7 @@ def place_crc_failures(status, got, crc_times, interval, placed=None, crc_heard=
     exp = _expected_times(lost, fs, ts, step)
     heard_of = list(crc_heard) if crc_heard is not None else []
     heard_of += [None] * (len(crc_times) - len(heard_of))
-    anchors = sorted((_heard(got[f][2]), f) for f in fs if len(got[f]) > 2 and _heard(got[f][2]) is not None)
+    anchors = sorted((_heard_index(got[f][2]), f) for f in fs if len(got[f]) > 2 and _heard_index(got[f][2]) is not None)
     if anchors:
         unplaced, by_time = _place_by_order(status, anchors, crc_times, heard_of, exp, step, placed)
     else:
@@ -321,7 +321,7 @@ def place_crc_failures(status, got, crc_times, interval, placed=None, crc_heard=
     return unplaced + _place_by_time(status, lost, by_time, crc_times, exp, step, placed)
 
 
-def _heard(x):
+def _heard_index(x):
     """x when it is a frame index heard (an int >= 0, not a bool), else None."""
     return x if isinstance(x, int) and not isinstance(x, bool) and x >= 0 else None
 
@@ -356,7 +356,7 @@ def _gaps_of_reports(anchors, heard_of, n):
     ah = [h for h, _ in anchors]
     gaps, by_time, delivered = {}, [], 0
     for i in range(n):
-        h = _heard(heard_of[i])
+        h = _heard_index(heard_of[i])
         if h is None:
             by_time.append(i)
             continue
