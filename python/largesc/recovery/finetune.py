@@ -411,6 +411,34 @@ def train(seqs, out_dir, resume=True, log=print, progress=True, **kw):
     """Trains on token sequences (list of [T, n_q] int arrays). Settings: see
     DEFAULTS / the CLI. Returns a dict with the adapter path and evaluation."""
     import torch
+    args = _settings(kw)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = R.lm_config(args["model"])
+    dq = int(cfg["dep_q"])
+    train_seqs, eval_seqs, eval_window = _split_data(seqs, dq, args, log)
+    masks = MaskMaker(args["mask_kinds"], (args["p_min"], args["p_max"]))
+
+    model, binfo, params, opt = _build_model(cfg, args)
+    rng = np.random.default_rng(args["seed"])
+    torch.manual_seed(args["seed"])
+    step, history = 0, []
+    state = _TrainState(out / "train_state.pt", args)
+    if resume and state.path.exists():
+        step, history = state.load(model, opt, rng, log)
+
+    step, speed = _train_steps(model, opt, params, rng, state, step, history, train_seqs, masks, cfg, dq,
+                               progress, log)
+    path_st, path_js = _save_trained(model, binfo, cfg, args, step, history, out)
+    ev = _evaluate_trained(model, cfg, args, eval_seqs, masks, eval_window, out, path_js, log)
+    return {"adapter": str(path_st), "config": str(path_js), "eval": ev, "model": model, "speed": speed,
+            "history": history, "plot": str(out / "loss.png"), "held_out": eval_seqs}
+
+
+def _settings(kw):
+    """DEFAULTS updated with the training settings kw, checked; applies the
+    torch ones (threads, subnormal flushing). Returns the settings dict."""
+    import torch
     args = dict(DEFAULTS)
     unknown = set(kw) - set(args)
     if unknown:
@@ -423,10 +451,12 @@ def train(seqs, out_dir, resume=True, log=print, progress=True, **kw):
     # slower (a reported run dropped from ~4 steps/s to 2-9 s/step after
     # step ~195; resumed with flushing it ran at 4 steps/s again).
     torch.set_flush_denormal(True)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    cfg = R.lm_config(args["model"])
-    dq = int(cfg["dep_q"])
+    return args
+
+
+def _split_data(seqs, dq, args, log):
+    """The token sequences checked ([T, n_q >= dq], tokens 0..2047) and split
+    into training and held-out ones. Returns (train, held out, eval window)."""
     seqs = [np.asarray(s, dtype=np.int64) for s in seqs]
     if any(s.ndim != 2 or s.shape[1] < dq for s in seqs):
         raise ValueError(f"token sequences must be [T, n_q] with n_q >= dep_q = {dq}")
@@ -437,8 +467,13 @@ def train(seqs, out_dir, resume=True, log=print, progress=True, **kw):
     if eval_window < int(args["eval_window"]):
         log(f"note: too little data for {args['eval_window']}-frame evaluation windows: "
             f"evaluating on {eval_window}-frame windows ({_secs(eval_window)}) instead")
-    masks = MaskMaker(args["mask_kinds"], (args["p_min"], args["p_max"]))
+    return train_seqs, eval_seqs, eval_window
 
+
+def _build_model(cfg, args):
+    """The base model with what trains (LoRA layers, or every weight) and
+    its optimizer. Returns (model, base info, trained parameters, optimizer)."""
+    import torch
     model, binfo = R.load_base(cfg, args["base"], args["device"])
     if args["mode"] == "lora":
         R.add_lora(model, args["rank"], args["scaling"])
@@ -449,35 +484,54 @@ def train(seqs, out_dir, resume=True, log=print, progress=True, **kw):
         raise ValueError("mode must be 'lora' or 'full'")
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=args["lr"], weight_decay=0.0)
-    rng = np.random.default_rng(args["seed"])
-    torch.manual_seed(args["seed"])
-    step, history = 0, []
-    digest = hashlib.sha256(json.dumps({k: args[k] for k in sorted(args) if k not in
-                                        ("steps", "ckpt_every", "threads", "eval_frames",
-                                         "eval_window")},
-                                       sort_keys=True).encode()).hexdigest()[:16]
-    state_file = out / "train_state.pt"
-    if resume and state_file.exists():
-        st = torch.load(state_file, map_location="cpu", weights_only=False)
-        if st.get("digest") != digest:
-            raise ValueError(f"{state_file} was written with other settings; use a fresh "
+    return model, binfo, params, opt
+
+
+class _TrainState:
+    """The resumable training state (train_state.pt): trained weights,
+    optimizer, step, loss history and random states, tied to the settings."""
+
+    def __init__(self, path, args):
+        self.path = path
+        self.args = args
+        self.digest = hashlib.sha256(json.dumps({k: args[k] for k in sorted(args) if k not in
+                                                 ("steps", "ckpt_every", "threads", "eval_frames",
+                                                  "eval_window")},
+                                                sort_keys=True).encode()).hexdigest()[:16]
+
+    def load(self, model, opt, rng, log):
+        """Restores the saved state into model, opt and the random states.
+        Returns (step, history)."""
+        import torch
+        st = torch.load(self.path, map_location="cpu", weights_only=False)
+        if st.get("digest") != self.digest:
+            raise ValueError(f"{self.path} was written with other settings; use a fresh "
                              f"--out directory or --no-resume")
         model.load_state_dict(st["trainable"], strict=False)
         opt.load_state_dict(st["optimizer"])
         step, history = st["step"], st["history"]
         rng.bit_generator.state = st["np_rng"]
         torch.set_rng_state(st["torch_rng"])
-        log(f"resumed from {state_file} at step {step}")
+        log(f"resumed from {self.path} at step {step}")
+        return step, history
 
-    def save_state():
+    def save(self, model, opt, rng, step, history):
+        """Writes the state (through a .tmp file, replaced at once)."""
+        import torch
         trainable = {k: v for k, v in model.state_dict().items()
                      if k in {n for n, p in model.named_parameters() if p.requires_grad}}
-        tmp = state_file.with_suffix(".tmp")
-        torch.save({"digest": digest, "trainable": trainable, "optimizer": opt.state_dict(),
+        tmp = self.path.with_suffix(".tmp")
+        torch.save({"digest": self.digest, "trainable": trainable, "optimizer": opt.state_dict(),
                     "step": step, "history": history, "np_rng": rng.bit_generator.state,
-                    "torch_rng": torch.get_rng_state(), "settings": args}, tmp)
-        os.replace(tmp, state_file)
+                    "torch_rng": torch.get_rng_state(), "settings": self.args}, tmp)
+        os.replace(tmp, self.path)
 
+
+def _train_steps(model, opt, params, rng, state, step, history, train_seqs, masks, cfg, dq, progress, log):
+    """Trains from `step` to the settings' steps (appending to history, saving
+    the state every ckpt_every steps and at the end). Returns (step, speed)."""
+    import torch
+    args = state.args
     model.train()
     bar = None
     if progress:
@@ -504,7 +558,7 @@ def train(seqs, out_dir, resume=True, log=print, progress=True, **kw):
             bar.update(1)
             bar.set_postfix(loss=f"{history[-1][1]:.3f}", lost=f"{ce_lost:.3f}")
         if step % args["ckpt_every"] == 0 or step == args["steps"]:
-            save_state()
+            state.save(model, opt, rng, step, history)
     if bar:
         bar.close()
     if cuda:
@@ -512,6 +566,12 @@ def train(seqs, out_dir, resume=True, log=print, progress=True, **kw):
     speed = train_speed(step - step0, time.perf_counter() - t_train, args["device"])
     if step > step0:
         log(format_speed(speed))
+    return step, speed
+
+
+def _save_trained(model, binfo, cfg, args, step, history, out):
+    """Freezes the model, writes the loss curve (loss.png, loss.json) and the
+    adapter (LoRA) or whole model (full). Returns (.safetensors, .json) paths."""
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
@@ -522,11 +582,13 @@ def train(seqs, out_dir, resume=True, log=print, progress=True, **kw):
              "trained": True, "base_untrained": bool(binfo.get("untrained")),
              "training": {k: args[k] for k in args}, "steps_done": step}
     if args["mode"] == "lora":
-        path_st, path_js = R.save_adapter(model, out / "adapter", cfg, args["rank"], args["scaling"],
-                                          extra)
-    else:
-        path_st, path_js = R.save_checkpoint(model, out / "model", cfg, extra)
+        return R.save_adapter(model, out / "adapter", cfg, args["rank"], args["scaling"], extra)
+    return R.save_checkpoint(model, out / "model", cfg, extra)
 
+
+def _evaluate_trained(model, cfg, args, eval_seqs, masks, eval_window, out, path_js, log):
+    """Evaluates the trained model on the held-out sequences against hold;
+    writes eval.json and adds the result to the adapter's .json. Returns it."""
     lm = R.LMRecovery(model, text_token=args["text_token"], feed_back="erased")
     rec = R.TokenRecovery("lm", lm=lm)
     ev = evaluate(rec, eval_seqs, masks, kind=args["eval_kind"], p=args["eval_p"],
@@ -537,8 +599,7 @@ def train(seqs, out_dir, resume=True, log=print, progress=True, **kw):
     js["eval"] = ev
     path_js.write_text(json.dumps(js, indent=1, sort_keys=True))
     log(format_eval(ev))
-    return {"adapter": str(path_st), "config": str(path_js), "eval": ev, "model": model, "speed": speed,
-            "history": history, "plot": str(out / "loss.png"), "held_out": eval_seqs}
+    return ev
 
 
 def train_speed(steps, seconds, device):

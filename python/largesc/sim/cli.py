@@ -22,6 +22,7 @@ resumes an interrupted campaign.
 """
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -100,7 +101,8 @@ def wer_reference_note(counts):
     return s
 
 
-def main(argv=None):
+def _build_parser():
+    """The argparse parser of largesc-sim (its --help is the module doc)."""
     ap = argparse.ArgumentParser(prog="largesc-sim", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("inputs", nargs="*", help="speech files (any rate; wav, flac, mp3, ogg...)")
@@ -172,16 +174,26 @@ def main(argv=None):
     ap.add_argument("--out", default="largesc-sim-out", help="output folder (default largesc-sim-out)")
     ap.add_argument("--no-audio", action="store_true", help="do not write output audio")
     ap.add_argument("--no-progress", action="store_true")
-    a = ap.parse_args(argv)
+    return ap
 
-    from . import report as R
-    from . import campaign as sim
-    from ..eval import baselines as B
-    from ..eval import corpus as C
-    from ..eval import metrics as M
-    from ..eval import speech as S
 
-    # ---- every check before any long work
+@dataclasses.dataclass
+class _Setup:
+    """What the checks of the arguments found or built, before any long work."""
+    device: str
+    traces: list
+    metrics: list
+    baselines: list
+    baseline_weights: dict
+    clips: list
+    source: str
+    rec_args: dict
+    client: object
+    weights: object
+
+
+def _check_source_args(ap, a):
+    """The speech source: exactly one, and the options that go with it."""
     sources = [n for n, on in (("speech files", a.inputs), ("--demo", a.demo), ("--corpus", a.corpus)) if on]
     if not sources:
         ap.error("give speech files, --corpus DIR or --demo")
@@ -195,6 +207,13 @@ def main(argv=None):
         ap.error(f"--utterances must be >= 1, got {a.utterances}")
     if not a.total_seconds >= 0 or a.total_seconds == float("inf"):
         ap.error(f"--total-seconds must be a finite number >= 0 (0 = no limit), got {a.total_seconds}")
+
+
+def _check_link_args(ap, a):
+    """The codec device, token budgets, traces and sweep ranges; expands
+    a.trace and fills in the default a.loss. Returns (device, traces)."""
+    from . import campaign as sim
+    from ..traces import trace as TR
     try:
         device = sim.resolve_device(a.device)
     except sim.DeviceError as e:
@@ -204,7 +223,6 @@ def main(argv=None):
             uep_plan.check_budget(br, largesc_range=True)
         except ValueError as e:
             ap.error(str(e))
-    from ..traces import trace as TR
     try:
         a.trace = sim.expand_trace_args(a.trace)
     except TR.TraceError as e:
@@ -230,11 +248,25 @@ def main(argv=None):
         ap.error(f"--clips must be >= 1, got {a.clips}")
     if not a.max_seconds >= 0 or a.max_seconds == float("inf"):
         ap.error(f"--max-seconds must be a finite number >= 0 (0 = no limit), got {a.max_seconds}")
+    return device, traces
+
+
+def _check_metrics(ap, a):
+    """The metrics asked for (default: every one available), checked."""
+    from ..eval import metrics as M
     metrics = a.metrics or list(M.DEFAULT_METRICS)
     try:
         M.check_metrics(metrics)
     except ValueError as e:
         ap.error(str(e))
+    return metrics
+
+
+def _choose_baselines(ap, a):
+    """(baselines, baseline_weights): the default set that can run here, or
+    those named, each checked; a neural codec named without weights anywhere
+    runs UNTRAINED (random:SEED), with a warning."""
+    from ..eval import baselines as B
     baseline_weights = {}
     if a.baselines == ["none"]:
         baselines = []
@@ -259,6 +291,11 @@ def main(argv=None):
                 baseline_weights[b] = f"random:{a.seed}"
                 print(W.untrained_warning(missing, f"random:{a.seed}", codec="EnCodec",
                                           system=f"baseline {b}"), file=sys.stderr)
+    return baselines, baseline_weights
+
+
+def _check_out_dir(ap, a):
+    """The output folder: made when missing, and writable."""
     try:
         os.makedirs(a.out, exist_ok=True)
         probe = os.path.join(a.out, ".write-test")
@@ -266,6 +303,12 @@ def main(argv=None):
         os.remove(probe)
     except OSError as e:
         ap.error(f"output folder {a.out!r} cannot be written: {e}")
+
+
+def _load_speech(ap, a):
+    """The utterances to run, each one read once as a check; prints what
+    was chosen. Returns (clips, words naming the source)."""
+    from ..eval import speech as S
     try:
         sel, source = select_utterances(a, C)
     except FileNotFoundError as e:
@@ -284,10 +327,17 @@ def main(argv=None):
         print(f"note: no demo clip is {a.max_seconds:g} s or shorter: the first {len(clips)} cut to "
               f"{a.max_seconds:g} s, so their transcripts no longer match; WER reference: Whisper's "
               "transcript of the clean cut input", file=sys.stderr)
+    return clips, source
+
+
+def _check_recovery(ap, a):
+    """The recovery backends and their LM options, each backend loaded once
+    as a check; prints the models used. Returns the recovery arguments."""
+    from . import campaign as sim
+    from ..recovery import core as RC
     rec_args = dict(model=a.lm_model, checkpoint=a.lm_checkpoint, adapter=a.lm_adapter,
                     device=a.recovery_device)
     probe_opts = sim.Options(recovery_args=rec_args)
-    from ..recovery import core as RC
     for r in a.recovery:
         if r not in RC.BACKENDS + ("none",):
             ap.error(f"unknown recovery backend {r!r}; use {', '.join(RC.BACKENDS + ('none',))}")
@@ -302,6 +352,12 @@ def main(argv=None):
             print(f"recovery {r}: model {desc.get('model')}, base {desc.get('checkpoint')}"
                   + (f", adapter {desc['adapter']}" if desc.get("adapter") else "")
                   + ("  [UNTRAINED: plumbing only]" if desc.get("untrained") else ""), file=sys.stderr)
+    return rec_args
+
+
+def _connect(ap, a):
+    """(Dask client or None, codec weights): the --scheduler and --weights checks."""
+    from . import campaign as sim
     client = None
     if a.scheduler:
         try:
@@ -312,34 +368,69 @@ def main(argv=None):
         weights = W.tool_weights(a.weights, a.seed)
     except W.WeightsError as e:
         ap.error(str(e))
+    return client, weights
 
-    opts = sim.Options(weights=weights, codec_mode=a.codec_mode, metrics=tuple(metrics),
+
+def _validate(ap, a):
+    """Every check of the arguments, before any long work (ap.error on the
+    first that fails); builds what the campaign needs from them."""
+    _check_source_args(ap, a)
+    device, traces = _check_link_args(ap, a)
+    metrics = _check_metrics(ap, a)
+    baselines, baseline_weights = _choose_baselines(ap, a)
+    _check_out_dir(ap, a)
+    clips, source = _load_speech(ap, a)
+    rec_args = _check_recovery(ap, a)
+    client, weights = _connect(ap, a)
+    return _Setup(device=device, traces=traces, metrics=metrics, baselines=baselines,
+                  baseline_weights=baseline_weights, clips=clips, source=source, rec_args=rec_args,
+                  client=client, weights=weights)
+
+
+def _campaign_options(a, su):
+    """(sim.Options, sweep points) of the checked arguments."""
+    from . import campaign as sim
+    from ..eval import baselines as B
+    opts = sim.Options(weights=su.weights, codec_mode=a.codec_mode, metrics=tuple(su.metrics),
                        max_offset=a.max_offset, feedback=a.feedback, out_dir=a.out,
-                       save_audio=not a.no_audio, recovery_args=rec_args, device=device,
-                       baseline_weights=baseline_weights)
-    points = sim.make_grid(["largesc"] + baselines, a.bitrate, a.loss, a.burst, a.recovery, a.seed,
-                           {b: B.get_baseline(b).payload_bps for b in baselines}, traces)
-    print(f"largesc-sim: {len(points)} sweep points x {len(clips)} utterances = {len(points) * len(clips)} "
-          f"runs, metrics {', '.join(metrics)}, codec on {device}, "
+                       save_audio=not a.no_audio, recovery_args=su.rec_args, device=su.device,
+                       baseline_weights=su.baseline_weights)
+    points = sim.make_grid(["largesc"] + su.baselines, a.bitrate, a.loss, a.burst, a.recovery, a.seed,
+                           {b: B.get_baseline(b).payload_bps for b in su.baselines}, su.traces)
+    return opts, points
+
+
+def _run(ap, a, su, opts, points):
+    """Runs the campaign (local jobs or the Dask cluster, which is closed
+    after). Returns (rows, failures)."""
+    from . import campaign as sim
+    print(f"largesc-sim: {len(points)} sweep points x {len(su.clips)} utterances = "
+          f"{len(points) * len(su.clips)} runs, metrics {', '.join(su.metrics)}, codec on {su.device}, "
           f"{'Dask at ' + a.scheduler if a.scheduler else str(a.jobs) + ' local jobs'} -> {a.out}/",
           file=sys.stderr)
-    t0 = time.time()
     failures = []
     try:
-        rows = sim.run_campaign(points, clips, opts, jobs=a.jobs, scheduler=client,
+        rows = sim.run_campaign(points, su.clips, opts, jobs=a.jobs, scheduler=su.client,
                                 progress=not a.no_progress, log=lambda s: print(s, file=sys.stderr),
                                 failures=failures)
     except sim.CampaignMismatch as e:
         ap.error(str(e))
     finally:
-        if client is not None:
-            client.close()
-    wer_refs = wer_reference_counts(clips, metrics)
-    config = dict(vars(a), weights=weights, device=device, clips=[c["name"] for c in clips],
-                  speech_source=source, wer_references=wer_refs,
+        if su.client is not None:
+            su.client.close()
+    return rows, failures
+
+
+def _report(a, su, points, rows, failures, t0):
+    """Writes report.json/csv and the plots, prints the summary and the
+    failed points. Returns the exit status (1 when a point failed)."""
+    from . import report as R
+    wer_refs = wer_reference_counts(su.clips, su.metrics)
+    config = dict(vars(a), weights=su.weights, device=su.device, clips=[c["name"] for c in su.clips],
+                  speech_source=su.source, wer_references=wer_refs,
                   points=len(points),
                   traces=[dict(name=n, digest=d, file=f, **st)
-                          for (n, d, _, st), f in zip(traces, a.trace)])
+                          for (n, d, _, st), f in zip(su.traces, a.trace)])
     rep = R.write_report(rows, config, a.out, failures)
     plots = R.plot_report(rep, a.out)
     print(f"done in {time.time() - t0:.0f} s: {a.out}/report.json, report.csv, summary.csv, "
@@ -357,6 +448,17 @@ def main(argv=None):
             print(f"  {key}: {why}", file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv=None):
+    """largesc-sim: parse and check the arguments, run the campaign, report."""
+    ap = _build_parser()
+    a = ap.parse_args(argv)
+    su = _validate(ap, a)
+    opts, points = _campaign_options(a, su)
+    t0 = time.time()
+    rows, failures = _run(ap, a, su, opts, points)
+    return _report(a, su, points, rows, failures, t0)
 
 
 if __name__ == "__main__":

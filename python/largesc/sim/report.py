@@ -605,91 +605,107 @@ def pyplot():
 def plot_report(rep, out_dir):
     """The figures of plots/ (see the module doc); plots of an earlier run of
     the same folder are removed first. Returns the list of files written."""
-    import matplotlib
     plt = pyplot()
-    import matplotlib.ticker
-
     plot_dir = os.path.join(out_dir, "plots")
-    os.makedirs(plot_dir, exist_ok=True)
-    for old in os.listdir(plot_dir):  # plots of an earlier run of this folder
-        if old.endswith(("_vs_loss.png", "_vs_bitrate.png", "_vs_ebn0.png")):
-            os.remove(os.path.join(plot_dir, old))
+    _clear_plots(plot_dir)
     colors = _colors(rep)
     files = []
     # a campaign of trace replays only has no loss-rate axis: no empty figures
     loss_axis = any(not s.get("trace") for s in rep["summary"])
     for m in sorted({k for s in rep["summary"] for k in s["stats"]}) if loss_axis else ():
-        ser = loss_series(rep, m)
-        ns = [p[3] for pts in ser.values() for p in pts]
-        bursts = sorted({b for _, b in ser})
-        fig, ax = plt.subplots(figsize=(9, 5))
-        losses = sorted({p[0] for pts in ser.values() for p in pts})
-        span = 100 * (losses[-1] - losses[0]) if len(losses) > 1 else 10.0
-        for i, ((lab, burst), pts) in enumerate(ser.items()):
-            # keeps bars apart: all lines within 3 % of the axis span
-            dodge = (i - (len(ser) - 1) / 2) * span * min(0.004, 0.03 / max(len(ser), 1))
-            ls = BURST_STYLES[bursts.index(burst) % len(BURST_STYLES)]
-            _errorbar(ax, [100 * p[0] + dodge for p in pts], pts, linestyle=ls,
-                      marker=MARKERS[bursts.index(burst) % len(MARKERS)], color=colors[lab],
-                      label=f"{lab}, " + ("i.i.d." if burst <= 1 else f"burst {burst:g}"))
-        ax.set_xlabel("packet loss rate (%)  [solid: i.i.d. loss, dashed/dotted: bursts of mean length given]")
-        ax.set_ylabel(axis_label(m, rep["summary"]))
-        ax.grid(alpha=0.3)
-        ax.set_title("\n".join([f"{m} against packet loss rate"]
-                               + _notes(rep, m, (min(ns), max(ns)) if ns else None)), fontsize=9)
-        if ser:
-            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-        path = os.path.join(plot_dir, f"{m}_vs_loss.png")
-        fig.savefig(path, dpi=110, bbox_inches="tight")
-        plt.close(fig)
-        files.append(path)
-
-        cells = bitrate_series(rep, m)
-        rates = {p[0] for c in cells.values() for pts in c["largesc"].values() for p in pts} | \
-            {p[0] for c in cells.values() for p in c["baselines"].values()}
-        if len(rates) < 2:
-            continue            # one bit rate: nothing to draw against
-        ns = [p[3] for c in cells.values() for pts in c["largesc"].values() for p in pts] + \
-            [p[3] for c in cells.values() for p in c["baselines"].values()]
-        k = len(cells)
-        cols = min(3, k)
-        rows_ = math.ceil(k / cols)
-        fig, axes = plt.subplots(rows_, cols, figsize=(4.6 * cols + 2.5, 3.8 * rows_ + 0.8),
-                                 sharey=True, squeeze=False)
-        handles = {}
-        for ax, ((loss, burst), c) in zip(axes.flat, cells.items()):
-            for rec, pts in c["largesc"].items():
-                name = f"LargeSC ({rec})"
-                h = _errorbar(ax, [p[0] for p in pts], pts, linestyle="-", marker="o",
-                              color=colors[name], label=f"LargeSC over its token budgets ({rec})")
-                handles.setdefault(name, h)
-            for j, (name, p) in enumerate(sorted(c["baselines"].items())):
-                h = _errorbar(ax, [p[0]], [p], linestyle="none", marker=MARKERS[(j + 1) % len(MARKERS)],
-                              color=colors[name], label=name)
-                handles.setdefault(name, h)
-            ax.set_xscale("log")
-            ax.set_xticks(sorted(rates))
-            ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-            ax.tick_params(axis="x", labelrotation=45, labelsize=7)
-            ax.set_title(setting_label(("", loss, burst)), fontsize=9)
-            ax.set_xlabel("bit rate (bit/s, log): LargeSC token budget, codec payload")
-            ax.grid(alpha=0.3, which="both")
-        for ax in axes.flat[k:]:
-            ax.set_visible(False)
-        for ax in axes[:, 0]:
-            ax.set_ylabel(axis_label(m, rep["summary"]))
-        fig.suptitle("\n".join([f"{m} against bit rate, per loss setting"]
-                               + _notes(rep, m, (min(ns), max(ns)))), fontsize=9)
-        fig.legend(list(handles.values()), [h.get_label() for h in handles.values()], fontsize=7,
-                   loc="upper left", bbox_to_anchor=(1.0, 0.9))
-        fig.tight_layout()
-        path = os.path.join(plot_dir, f"{m}_vs_bitrate.png")
-        fig.savefig(path, dpi=110, bbox_inches="tight")
-        plt.close(fig)
-        files.append(path)
+        files.append(_plot_loss(plt, rep, m, plot_dir, colors))
+        path = _plot_bitrate(plt, rep, m, plot_dir, colors)
+        if path:
+            files.append(path)
     files += _plot_ebn0(rep, plot_dir, colors)
     return files
+
+
+def _clear_plots(plot_dir):
+    """Makes plot_dir, and removes the figures an earlier run of the folder left there."""
+    os.makedirs(plot_dir, exist_ok=True)
+    for old in os.listdir(plot_dir):  # plots of an earlier run of this folder
+        if old.endswith(("_vs_loss.png", "_vs_bitrate.png", "_vs_ebn0.png")):
+            os.remove(os.path.join(plot_dir, old))
+
+
+def _plot_loss(plt, rep, m, plot_dir, colors):
+    """METRIC_vs_loss.png: metric m against the packet loss rate, a line per
+    system and burst length. Returns its path."""
+    ser = loss_series(rep, m)
+    ns = [p[3] for pts in ser.values() for p in pts]
+    bursts = sorted({b for _, b in ser})
+    fig, ax = plt.subplots(figsize=(9, 5))
+    losses = sorted({p[0] for pts in ser.values() for p in pts})
+    span = 100 * (losses[-1] - losses[0]) if len(losses) > 1 else 10.0
+    for i, ((lab, burst), pts) in enumerate(ser.items()):
+        # keeps bars apart: all lines within 3 % of the axis span
+        dodge = (i - (len(ser) - 1) / 2) * span * min(0.004, 0.03 / max(len(ser), 1))
+        ls = BURST_STYLES[bursts.index(burst) % len(BURST_STYLES)]
+        _errorbar(ax, [100 * p[0] + dodge for p in pts], pts, linestyle=ls,
+                  marker=MARKERS[bursts.index(burst) % len(MARKERS)], color=colors[lab],
+                  label=f"{lab}, " + ("i.i.d." if burst <= 1 else f"burst {burst:g}"))
+    ax.set_xlabel("packet loss rate (%)  [solid: i.i.d. loss, dashed/dotted: bursts of mean length given]")
+    ax.set_ylabel(axis_label(m, rep["summary"]))
+    ax.grid(alpha=0.3)
+    ax.set_title("\n".join([f"{m} against packet loss rate"]
+                           + _notes(rep, m, (min(ns), max(ns)) if ns else None)), fontsize=9)
+    if ser:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    path = os.path.join(plot_dir, f"{m}_vs_loss.png")
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _plot_bitrate(plt, rep, m, plot_dir, colors):
+    """METRIC_vs_bitrate.png: metric m against the bit rate, a panel per loss
+    setting. Returns its path, or None with one bit rate only (nothing to draw)."""
+    import matplotlib.ticker
+    cells = bitrate_series(rep, m)
+    rates = {p[0] for c in cells.values() for pts in c["largesc"].values() for p in pts} | \
+        {p[0] for c in cells.values() for p in c["baselines"].values()}
+    if len(rates) < 2:
+        return None            # one bit rate: nothing to draw against
+    ns = [p[3] for c in cells.values() for pts in c["largesc"].values() for p in pts] + \
+        [p[3] for c in cells.values() for p in c["baselines"].values()]
+    k = len(cells)
+    cols = min(3, k)
+    rows_ = math.ceil(k / cols)
+    fig, axes = plt.subplots(rows_, cols, figsize=(4.6 * cols + 2.5, 3.8 * rows_ + 0.8),
+                             sharey=True, squeeze=False)
+    handles = {}
+    for ax, ((loss, burst), c) in zip(axes.flat, cells.items()):
+        for rec, pts in c["largesc"].items():
+            name = f"LargeSC ({rec})"
+            h = _errorbar(ax, [p[0] for p in pts], pts, linestyle="-", marker="o",
+                          color=colors[name], label=f"LargeSC over its token budgets ({rec})")
+            handles.setdefault(name, h)
+        for j, (name, p) in enumerate(sorted(c["baselines"].items())):
+            h = _errorbar(ax, [p[0]], [p], linestyle="none", marker=MARKERS[(j + 1) % len(MARKERS)],
+                          color=colors[name], label=name)
+            handles.setdefault(name, h)
+        ax.set_xscale("log")
+        ax.set_xticks(sorted(rates))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+        ax.set_title(setting_label(("", loss, burst)), fontsize=9)
+        ax.set_xlabel("bit rate (bit/s, log): LargeSC token budget, codec payload")
+        ax.grid(alpha=0.3, which="both")
+    for ax in axes.flat[k:]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(axis_label(m, rep["summary"]))
+    fig.suptitle("\n".join([f"{m} against bit rate, per loss setting"]
+                           + _notes(rep, m, (min(ns), max(ns)))), fontsize=9)
+    fig.legend(list(handles.values()), [h.get_label() for h in handles.values()], fontsize=7,
+               loc="upper left", bbox_to_anchor=(1.0, 0.9))
+    fig.tight_layout()
+    path = os.path.join(plot_dir, f"{m}_vs_bitrate.png")
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
 
 
 def _plot_ebn0(rep, plot_dir, colors):

@@ -306,12 +306,39 @@ def place_crc_failures(status, got, crc_times, interval, placed=None, crc_heard=
     if not fs:
         return len(crc_times)
     ts = [got[f][0] for f in fs]
+    step = _packet_step(fs, ts, interval)
+    if not step > 0:
+        return len(crc_times)
+    lost = [f for f, s in enumerate(status) if s == "lost"]
+    exp = _expected_times(lost, fs, ts, step)
+    heard_of = list(crc_heard) if crc_heard is not None else []
+    heard_of += [None] * (len(crc_times) - len(heard_of))
+    anchors = sorted((_heard_index(got[f][2]), f) for f in fs if len(got[f]) > 2 and _heard_index(got[f][2]) is not None)
+    if anchors:
+        unplaced, by_time = _place_by_order(status, anchors, crc_times, heard_of, exp, step, placed)
+    else:
+        unplaced, by_time = 0, list(range(len(crc_times)))
+    return unplaced + _place_by_time(status, lost, by_time, crc_times, exp, step, placed)
+
+
+def _heard_index(x):
+    """x when it is a frame index heard (an int >= 0, not a bool), else None."""
+    return x if isinstance(x, int) and not isinstance(x, bool) and x >= 0 else None
+
+
+def _packet_step(fs, ts, interval):
+    """Seconds per packet: `interval`, or where it is <= 0 the median spacing
+    of the delivered packets fs (arrival times ts)."""
     step = float(interval)
     if step <= 0 and len(fs) > 1:
         step = float(np.median(np.diff(ts) / np.diff(fs)))
-    if not step > 0:
-        return len(crc_times)
+    return step
 
+
+def _expected_times(frames, fs, ts, step):
+    """{frame: expected arrival} of `frames`: interpolated between the
+    delivered packets fs (arrival times ts), `step` seconds per packet before
+    the first and after the last."""
     def expected(f):
         if f <= fs[0]:
             return ts[0] - (fs[0] - f) * step
@@ -319,53 +346,63 @@ def place_crc_failures(status, got, crc_times, interval, placed=None, crc_heard=
             return ts[-1] + (f - fs[-1]) * step
         return float(np.interp(f, fs, ts))
 
-    def heard(x):
-        return x if isinstance(x, int) and not isinstance(x, bool) and x >= 0 else None
+    return {f: expected(f) for f in frames}
 
-    lost = [f for f, s in enumerate(status) if s == "lost"]
-    exp = {f: expected(f) for f in lost}
+
+def _gaps_of_reports(anchors, heard_of, n):
+    """Sorts the n reports by their heard index into the gaps between the
+    delivered packets (anchors: sorted (heard, frame)). Returns ({gap k: [(heard,
+    report)]}, reports without a heard index, reports naming a delivered frame)."""
+    ah = [h for h, _ in anchors]
+    gaps, by_time, delivered = {}, [], 0
+    for i in range(n):
+        h = _heard_index(heard_of[i])
+        if h is None:
+            by_time.append(i)
+            continue
+        k = bisect.bisect_left(ah, h)
+        if k < len(ah) and ah[k] == h:      # a delivered frame's own index: not a failure
+            delivered += 1
+            continue
+        gaps.setdefault(k, []).append((h, i))
+    return gaps, by_time, delivered
+
+
+def _place_by_order(status, anchors, crc_times, heard_of, exp, step, placed):
+    """The reports with a heard index, each placed on a lost packet in its gap
+    between delivered packets (see place_crc_failures). Returns (reports that
+    fit no lost packet, reports left to place by time)."""
+    gaps, by_time, unplaced = _gaps_of_reports(anchors, heard_of, len(crc_times))
+    for k, evs in sorted(gaps.items()):
+        lo = anchors[k - 1][1] if k > 0 else -1
+        hi = anchors[k][1] if k < len(anchors) else len(status)
+        cand = [f for f in range(lo + 1, hi) if status[f] == "lost"]
+        evs = [i for _, i in sorted(evs)]
+        if len(evs) * len(cand) > ALIGN_MAX:    # a long outage full of failures: by time
+            by_time += evs
+            continue
+        if len(evs) <= len(cand):
+            pairs = list(zip(evs, (cand[j] for j in _align([crc_times[i] for i in evs],
+                                                           [exp[f] for f in cand]))))
+        else:
+            pairs = list(zip((evs[j] for j in _align([exp[f] for f in cand],
+                                                     [crc_times[i] for i in evs])), cand))
+        interior = 0 < k < len(anchors)
+        unplaced += len(evs)
+        for i, f in pairs:
+            if interior or abs(exp[f] - crc_times[i]) <= step + 1e-9:
+                status[f] = "crc"
+                unplaced -= 1
+                if placed is not None:
+                    placed[f] = i
+    return unplaced, by_time
+
+
+def _place_by_time(status, lost, by_time, crc_times, exp, step, placed):
+    """The reports by_time, in time order, each on the lost packet still free
+    whose expected arrival is nearest, within half a packet interval.
+    Returns the number of reports that fit none."""
     unplaced = 0
-    heard_of = list(crc_heard) if crc_heard is not None else []
-    heard_of += [None] * (len(crc_times) - len(heard_of))
-    anchors = sorted((heard(got[f][2]), f) for f in fs if len(got[f]) > 2 and heard(got[f][2]) is not None)
-    by_time = []
-    if anchors:
-        ah = [h for h, _ in anchors]
-        gaps = {}
-        for i, t in enumerate(crc_times):
-            h = heard(heard_of[i])
-            if h is None:
-                by_time.append(i)
-                continue
-            k = bisect.bisect_left(ah, h)
-            if k < len(ah) and ah[k] == h:      # a delivered frame's own index: not a failure
-                unplaced += 1
-                continue
-            gaps.setdefault(k, []).append((h, i))
-        for k, evs in sorted(gaps.items()):
-            lo = anchors[k - 1][1] if k > 0 else -1
-            hi = anchors[k][1] if k < len(anchors) else len(status)
-            cand = [f for f in range(lo + 1, hi) if status[f] == "lost"]
-            evs = [i for _, i in sorted(evs)]
-            if len(evs) * len(cand) > ALIGN_MAX:    # a long outage full of failures: by time
-                by_time += evs
-                continue
-            if len(evs) <= len(cand):
-                pairs = list(zip(evs, (cand[j] for j in _align([crc_times[i] for i in evs],
-                                                               [exp[f] for f in cand]))))
-            else:
-                pairs = list(zip((evs[j] for j in _align([exp[f] for f in cand],
-                                                         [crc_times[i] for i in evs])), cand))
-            interior = 0 < k < len(anchors)
-            unplaced += len(evs)
-            for i, f in pairs:
-                if interior or abs(exp[f] - crc_times[i]) <= step + 1e-9:
-                    status[f] = "crc"
-                    unplaced -= 1
-                    if placed is not None:
-                        placed[f] = i
-    else:
-        by_time = list(range(len(crc_times)))
     for i in sorted(by_time, key=lambda i: crc_times[i]):
         free = [f for f in lost if status[f] == "lost"]
         if not free:
