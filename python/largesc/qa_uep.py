@@ -819,13 +819,11 @@ class qa_uep_hostile(gr_unittest.TestCase):
                               late=0, duplicates=0, bad_seq=0, held=0, restarts=0,
                               frames_out=last + 1, frames_empty=last + 1 - len(expect)))
 
-    def test_depacketizer_hostile_messages(self):
-        """Packets and non-packets posted straight into the depacketizer (no CRC):
-        each hostile message is counted under its documented reason; the valid
-        packets around it come out exact."""
+    def _hostile_depacketizer_input(self, n):
+        """n valid packets (no CRC) with every kind of hostile message between
+        them: (messages, frames, {reason: count}, frames lost, late packets)."""
         tx = largesc.packetizer_core(False)
         txc = largesc.packetizer_core(True)
-        n = 80
         frames = [self.toks(i) for i in range(n)]
         pk = [tx.packetize(i, frames[i], 4) for i in range(n)]
         u8 = lambda b: pmt.cons(pmt.make_dict(), pmt.init_u8vector(len(b), list(b)))
@@ -876,6 +874,14 @@ class qa_uep_hostile(gr_unittest.TestCase):
         while i < n:
             send(i)
             i += 1
+        return msgs, frames, counts, lost, late
+
+    def test_depacketizer_hostile_messages(self):
+        """Packets and non-packets posted straight into the depacketizer (no CRC):
+        each hostile message is counted under its documented reason; the valid
+        packets around it come out exact."""
+        n = 80
+        msgs, frames, counts, lost, late = self._hostile_depacketizer_input(n)
         n_junk = sum(counts.values())
 
         tb = gr.top_block()
