@@ -94,7 +94,7 @@ def opt(cmd, name, value):
 def sim_short(cmd):
     """largesc-sim on one short clip, one loss point, STOI only."""
     for name, value in (("--clips", "1"), ("--max-seconds", "1.5"), ("--metrics", "stoi"),
-                        ("--loss", "0.2"), ("--burst", "1"), ("--bitrate", "1100"),
+                        ("--loss", "0.2"), ("--burst", "1"), ("--budget", "1100"),
                         ("--jobs", "1"), ("--baselines", "codec2_700c")):
         cmd = opt(cmd, name, value)
     if "--weights" not in cmd:
@@ -106,7 +106,7 @@ def sim_trace_short(cmd):
     """largesc-sim replaying a trace: as sim_short without loss points; the
     repository's docs/traces/ files resolve to the checkout."""
     for name, value in (("--clips", "1"), ("--max-seconds", "1.5"), ("--metrics", "stoi"),
-                        ("--bitrate", "1100"), ("--jobs", "1"), ("--baselines", "codec2_700c")):
+                        ("--budget", "1100"), ("--jobs", "1"), ("--baselines", "codec2_700c")):
         cmd = opt(cmd, name, value)
     if "--weights" not in cmd:
         cmd += " --weights random:1"
@@ -119,7 +119,7 @@ def sim_corpus_short(cmd):
     utterances, one loss point, STOI only."""
     if "--corpus " in cmd:
         cmd = opt(cmd, "--utterances", "2")
-    for name, value in (("--metrics", "stoi"), ("--loss", "0.2"), ("--burst", "1"), ("--bitrate", "1100"),
+    for name, value in (("--metrics", "stoi"), ("--loss", "0.2"), ("--burst", "1"), ("--budget", "1100"),
                         ("--jobs", "1"), ("--baselines", "codec2_700c")):
         cmd = opt(cmd, name, value)
     if "--weights" not in cmd:

@@ -504,7 +504,7 @@ class qa_corpus(gr_unittest.TestCase):
         with tempfile.TemporaryDirectory() as d, \
                 LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
             args = ["--corpus", self.cv, "--utterances", "2", "--metrics", "stoi", "--loss", "0.2",
-                    "--bitrate", "1100", "--baselines", "codec2_700c", "--weights", "random:1", "--device", "cpu"]
+                    "--budget", "1100", "--baselines", "codec2_700c", "--weights", "random:1", "--device", "cpu"]
             rc, _out, err = run_cli(*args, "--scheduler", cluster.scheduler_address, "--out", os.path.join(d, "dask"))
             self.assertEqual(rc, 0, err[-2000:])
             self.assertIn("utterances (points x utterances): 4/4 100%", err)
@@ -577,7 +577,7 @@ class qa_corpus(gr_unittest.TestCase):
             out = os.path.join(d, "o")
             rc, stdout, err = run_cli("--corpus", self.ls, "--corpus-split", "test-clean", "--utterances", "2",
                                       "--max-seconds", "1.3", "--seed", "4", "--metrics", "stoi,wer",
-                                      "--loss", "0.2", "--bitrate", "1100", "--baselines", "codec2_700c",
+                                      "--loss", "0.2", "--budget", "1100", "--baselines", "codec2_700c",
                                       "--weights", "random:1", "--jobs", "1", "--device", "cpu", "--out", out)
             self.assertEqual(rc, 0, err[-2000:])
             self.assertIn(f"speech: LibriSpeech corpus {os.path.join(self.ls, 'test-clean')}: "

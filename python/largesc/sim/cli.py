@@ -10,7 +10,7 @@ a JSON/CSV report and plots.
 Examples:
   largesc-sim --demo                                   # real LibriVox speech, small sweep
   largesc-sim talk.wav --loss 0,0.05,0.1,0.2,0.3 --burst 1,3 \\
-      --bitrate 550,1100,2060 --recovery hold --out campaign1
+      --budget 550,1100,2060 --recovery hold --out campaign1
   largesc-sim --demo --scheduler tcp://10.0.0.5:8786   # run the points on a Dask cluster
   largesc-sim --demo --trace docs/traces/phy_awgn_12db.trace   # replay a recorded loss trace
   largesc-sim --corpus LibriSpeech/test-clean --utterances 200 --max-seconds 15   # a corpus
@@ -137,7 +137,8 @@ def _build_parser():
                     "every system sees the same losses in time; repeatable; a folder stands for "
                     "every *.trace in it (largesc-phy-sweep --trace-dir)")
     ap.add_argument("--burst", type=floats, default=[1.0], help="mean burst lengths in packets; 1 = i.i.d. (default 1)")
-    ap.add_argument("--bitrate", type=floats, default=[1100.0], help="LargeSC token budgets in bit/s, 550..2060 (default 1100)")
+    ap.add_argument("--budget", "--bitrate", dest="budget", type=floats, default=[1100.0],
+                    help="LargeSC token budgets in bit/s, 550..2060 (default 1100); --bitrate is the old name")
     ap.add_argument("--recovery", type=words, default=["hold"],
                     help="LargeSC recovery backends, comma-separated: hold (classical repetition), "
                     "lm (speech LM + LoRA: needs --lm-model or --lm-adapter), moshi (Moshi 7B, CUDA GPU "
@@ -218,7 +219,7 @@ def _check_link_args(ap, a):
         device = sim.resolve_device(a.device)
     except sim.DeviceError as e:
         ap.error(str(e))
-    for br in a.bitrate:
+    for br in a.budget:
         try:
             uep_plan.check_budget(br, largesc_range=True)
         except ValueError as e:
@@ -395,7 +396,7 @@ def _campaign_options(a, su):
                        max_offset=a.max_offset, feedback=a.feedback, out_dir=a.out,
                        save_audio=not a.no_audio, recovery_args=su.rec_args, device=su.device,
                        baseline_weights=su.baseline_weights)
-    points = sim.make_grid(["largesc"] + su.baselines, a.bitrate, a.loss, a.burst, a.recovery, a.seed,
+    points = sim.make_grid(["largesc"] + su.baselines, a.budget, a.loss, a.burst, a.recovery, a.seed,
                            {b: B.get_baseline(b).payload_bps for b in su.baselines}, su.traces)
     return opts, points
 

@@ -237,7 +237,7 @@ class qa_replay_sim(unittest.TestCase):
             T.write_trace(tr, T.Trace(pattern, header={"source": "qa (SIMULATED)"}))
             out = os.path.join(d, "out")
             cmd = [os.path.join(os.path.dirname(sys.executable), "largesc-sim"), "--demo", "--clips", "1",
-                   "--max-seconds", "1.5", "--metrics", "stoi", "--bitrate", "1100", "--jobs", "1",
+                   "--max-seconds", "1.5", "--metrics", "stoi", "--budget", "1100", "--jobs", "1",
                    "--baselines", "codec2_700c", "--weights", "random:1", "--no-progress", "--no-audio",
                    "--trace", tr, "--out", out]
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
@@ -288,7 +288,7 @@ class qa_replay_sim(unittest.TestCase):
             out = os.path.join(d, "out")
             # a folder stands for its *.trace files (largesc-phy-sweep --trace-dir)
             cmd = [os.path.join(os.path.dirname(sys.executable), "largesc-sim"), "--demo", "--clips", "1",
-                   "--max-seconds", "1.5", "--metrics", "stoi", "--bitrate", "1100", "--jobs", "1",
+                   "--max-seconds", "1.5", "--metrics", "stoi", "--budget", "1100", "--jobs", "1",
                    "--baselines", "codec2_700c", "--weights", "random:1", "--no-progress", "--no-audio",
                    "--out", out, "--trace", d]
             from gnuradio.largesc.sim import campaign as sim
