@@ -354,7 +354,7 @@ def evaluate(recovery, seqs, masks, rng_seed=1234, kind="iid", p=0.2, burst=2.0,
 
 
 def plot_loss(history, path):
-    from ..sim.report import pyplot
+    from ..common.plotting import pyplot
     plt = pyplot()
     if not history:
         return

@@ -202,7 +202,7 @@ def _wait_played_out(g, n_audio, out_rate, stall_timeout):
     """Waits, stage by stage from the source on, until every frame is decoded
     and played out (PacingTimeout on a stall). Returns (frames encoded,
     samples expected at the sink)."""
-    from ..codec.mimi_encoder import make_eos_pdu
+    from ..common.frame_pdu import make_eos_pdu
 
     enc, ctrl, pkz, chan, dpk, rec, dec = g.enc, g.ctrl, g.pkz, g.chan, g.dpk, g.rec, g.dec
     moving = g.progress

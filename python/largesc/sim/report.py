@@ -43,6 +43,7 @@ import os
 
 import numpy as np
 
+from ..common.plotting import pyplot
 from ..eval.corpus import REF_WHISPER
 from ..eval.metrics import METRICS
 
@@ -587,19 +588,6 @@ def _errorbar(ax, xs, pts, **kw):
     ys = [p[1] for p in pts]
     yerr = [0.0 if p[2] is None else p[2] for p in pts]
     return ax.errorbar(xs, ys, yerr=yerr, capsize=3, elinewidth=1, markersize=5, **kw)
-
-
-def pyplot():
-    """matplotlib.pyplot on the Agg backend (files only), without the
-    "Unable to import Axes3D" warning that Debian's system matplotlib next to
-    the venv's sets off (no figure here is 3-D)."""
-    import warnings
-    import matplotlib
-    matplotlib.use("Agg")
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Unable to import Axes3D")
-        import matplotlib.pyplot as plt
-    return plt
 
 
 def plot_report(rep, out_dir):
