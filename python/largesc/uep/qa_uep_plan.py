@@ -550,7 +550,7 @@ class qa_feedback_ageing(gr_unittest.TestCase):
         worst = {}
         for budget, D in itertools.product((550, 1100, 2060), (1, 2)):
             S = up.slots_for_budget(budget)
-            fb = up.greedy_plan(S, up.LossModel.gilbert_elliott(0.3, 3.0), D, w)
+            fb = up.greedy_plan(S, up.fallback_model(up.check_loss_parameters(0.1, 1.0)), D, w)  # (0.3, 3)
             for name, p in (("fallback", fb), ("clean", up.fixed_plan(S, D))):
                 loss = max(1 - up.expected_importance(p, m, w)
                            / up.expected_importance(up.greedy_plan(S, m, D, w), m, w)
