@@ -507,7 +507,7 @@ class qa_feedback_ageing(gr_unittest.TestCase):
         ctl.set_model(self.PARAMS)
         for f in range(50, 60):
             ctl.plan(f, 32)
-        self.assertEqual((ctl.feedback_state, ctl.stale_count), ("parameters", 0))
+        self.assertEqual((ctl.feedback_state, ctl.report_age, ctl.stale_count), ("parameters", None, 0))
         self.assertIs(ctl.model, self.PARAMS)
 
     def test_restarts_and_jumps(self):
