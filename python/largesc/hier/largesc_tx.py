@@ -25,11 +25,14 @@ class largesc_tx(gr.hier_block2):
     budget: token payload bit/s (550..2060); the encoder sends as many
     codebooks as the budget has token slots. max_offset: D (0..2), copies of
     earlier frames ride up to D packets later; set the receiver's playout
-    delay to the same value."""
+    delay to the same value. feedback_timeout: seconds without a valid loss
+    report after which the controller plans for a conservative loss model
+    (0 = never; adaptive_controller, docs/uep_controller.md "Feedback
+    ageing")."""
 
     def __init__(self, sample_rate=16000, budget=1100.0, loss_rate=0.1, mean_burst=1.0,
                  max_offset=1, mode="adaptive", weights="hf", crc=False, threads=0,
-                 codec_mode="exact", device="auto"):
+                 codec_mode="exact", device="auto", feedback_timeout=uep_plan.FEEDBACK_TIMEOUT):
         C.check_rate(sample_rate)
         uep_plan.check_budget(budget)
         uep_plan.check_loss_parameters(loss_rate, mean_burst)
@@ -39,6 +42,7 @@ class largesc_tx(gr.hier_block2):
         crc = P.check_bool("crc", crc)
         threads = P.check_int("threads", threads, 0, 1024)
         P.check_choice("codec_mode", codec_mode, C.MODES)
+        feedback_timeout = uep_plan.check_feedback_timeout(feedback_timeout)
         gr.hier_block2.__init__(self, "largesc_tx", gr.io_signature(1, 1, gr.sizeof_float),
                                 gr.io_signature(0, 0, 0))
         self.message_port_register_hier_in("feedback")
@@ -47,7 +51,8 @@ class largesc_tx(gr.hier_block2):
         self.encoder = mimi_encoder(sample_rate=sample_rate, n_q=n_q, weights=weights,
                                     device=device, threads=threads, mode=codec_mode, send_eos=False)
         self.controller = adaptive_controller(budget=budget, loss_rate=loss_rate,
-                                              mean_burst=mean_burst, max_offset=max_offset, mode=mode)
+                                              mean_burst=mean_burst, max_offset=max_offset, mode=mode,
+                                              feedback_timeout=feedback_timeout)
         self.packetizer = _core.uep_packetizer(crc)
         self.connect(self, self.encoder)
         self.msg_connect(self.encoder, "out", self.controller, "in")

@@ -27,6 +27,16 @@ The car of that PDU is a dict with the same names, so it serves a
 -> `deinterleave` -> `qtgui_number_sink` chain. `summary` carries the same
 figures as one line of text (a PMT symbol) for a QT GUI Message Edit Box.
 
+Feedback ageing (FEEDBACK_FIGURES, in the car dict and figures() only, so
+the vector keeps its 11 figures): the monitor applies the controller's rule
+(uep_plan, docs/uep_controller.md "Feedback ageing") to the reports it sees,
+on its own clock of 1/frame_rate per sent packet: `feedback_timeout` seconds
+(0 = never) after the last report with window > 0, feedback_state() turns
+"stale" and the summary says so, until the next report.
+
+  feedback_age       seconds since the last report (-1 before any)
+  feedback_stale     1 while the last report is older than feedback_timeout
+
 audio_out: an audio sink that falls back to a null sink (with one warning)
 when the machine has no sound card, so a flowgraph with speech output also
 runs headless or in a container.
@@ -44,9 +54,11 @@ from ..common import params as P
 from ..common.constants import FRAME_RATE
 from ..common.guard import Guard
 from ..common.pmt_util import parse_feedback
+from ..uep import uep_plan
 
 FIGURES = ("loss_window", "packets_sent", "packets_delivered", "packets_lost", "token_bps", "air_bps",
            "K", "r1", "r2", "feedback_loss", "feedback_burst")
+FEEDBACK_FIGURES = ("feedback_age", "feedback_stale")
 IN_FLIGHT = 2
 
 
@@ -71,12 +83,14 @@ def _packet_bytes(msg):
 class link_monitor(gr.basic_block):
     """Windowed link figures (see the module docstring)."""
 
-    def __init__(self, window=50, update_every=6, frame_rate=FRAME_RATE):
+    def __init__(self, window=50, update_every=6, frame_rate=FRAME_RATE,
+                 feedback_timeout=uep_plan.FEEDBACK_TIMEOUT):
         gr.basic_block.__init__(self, name="largesc_link_monitor", in_sig=None, out_sig=None)
         # window: packets (sequence numbers wrap at 256)
         self.window = P.check_int("window", window, IN_FLIGHT + 1, 200)
         self.update_every = P.check_int("update_every", update_every, 1, 1000000)
         self.frame_rate = P.check_float("frame_rate", frame_rate, 0.0, 1000.0, lo_open=True)
+        self.feedback_timeout = uep_plan.check_feedback_timeout(feedback_timeout)
         # seq -> received flag for the last `window` sent packets, oldest first
         self._recent = collections.OrderedDict()
         self._early = {}  # received before their `sent` copy was handled
@@ -86,6 +100,9 @@ class link_monitor(gr.basic_block):
         self._lost_old = 0  # lost packets that left the window
         self._plan = (0, 0, 0)
         self._fb = (0.0, 0.0)
+        self._fb_age = None  # sent packets since the last report with window > 0
+        self._fb_state = "parameters"  # as the controller's feedback_state
+        self._fb_stale = 0
         self._rejected = 0
         self._updates = 0
         self._log = gr.logger("largesc_link_monitor")
@@ -143,6 +160,7 @@ class link_monitor(gr.basic_block):
         self._recent[seq] = got
         self._sizes.append((k + r1 + r2, len(data)))
         self._plan = (k, r1, r2)
+        self._age_feedback()
         if self._sent % self.update_every == 0:
             self.publish()
         return True
@@ -171,7 +189,19 @@ class link_monitor(gr.basic_block):
         if isinstance(parsed, str):
             return "feedback: " + parsed
         self._fb = parsed[:2]
+        if parsed[2] > 0:  # window 0: nothing measured, the controller keeps its model and its age
+            self._fb_age, self._fb_state = 0, "feedback"
         return True
+
+    def _age_feedback(self):
+        """One packet period more since the last report; stale from feedback_timeout on."""
+        if self._fb_age is None:
+            return
+        self._fb_age += 1
+        if (self._fb_state == "feedback" and self.feedback_timeout > 0
+                and self._fb_age / self.frame_rate >= self.feedback_timeout - 1e-9):
+            self._fb_state = "stale"
+            self._fb_stale += 1
 
     def figures(self):
         """dict of the current figures, named as in FIGURES. Thread-safe: a GRC
@@ -191,19 +221,22 @@ class link_monitor(gr.basic_block):
                     packets_lost=float(self._lost_old + lost_window),
                     token_bps=tokens * _core.TOKEN_BITS * self.frame_rate / n, air_bps=nbytes * 8 * self.frame_rate / n,
                     K=float(self._plan[0]), r1=float(self._plan[1]), r2=float(self._plan[2]),
-                    feedback_loss=self._fb[0], feedback_burst=self._fb[1])
+                    feedback_loss=self._fb[0], feedback_burst=self._fb[1],
+                    feedback_age=-1.0 if self._fb_age is None else self._fb_age / self.frame_rate,
+                    feedback_stale=float(self._fb_state == "stale"))
 
     def summary(self, f=None):
         f = f or self.figures()
         return (f"loss {100 * f['loss_window']:.1f} % (last {self.window} packets) | sent {f['packets_sent']:.0f}"
                 f" delivered {f['packets_delivered']:.0f} lost {f['packets_lost']:.0f} | plan K {f['K']:.0f}"
                 f" r1 {f['r1']:.0f} r2 {f['r2']:.0f} | {f['token_bps']:.0f} bit/s tokens, {f['air_bps']:.0f}"
-                f" bit/s on air | feedback loss {f['feedback_loss']:.3f} burst {f['feedback_burst']:.2f}")
+                f" bit/s on air | feedback loss {f['feedback_loss']:.3f} burst {f['feedback_burst']:.2f}"
+                + (f" (stale: no report for {f['feedback_age']:.1f} s)" if f["feedback_stale"] else ""))
 
     def publish(self):
         f = self.figures()
         meta = pmt.make_dict()
-        for name in FIGURES:
+        for name in FIGURES + FEEDBACK_FIGURES:
             meta = pmt.dict_add(meta, pmt.intern(name), pmt.from_double(f[name]))
         vec = pmt.init_f32vector(len(FIGURES), [float(f[name]) for name in FIGURES])
         self.message_port_pub(pmt.intern("figures"), pmt.cons(meta, vec))
@@ -223,6 +256,17 @@ class link_monitor(gr.basic_block):
 
     def updates(self):
         return self._updates
+
+    def feedback_state(self):
+        """'parameters' (no report seen yet), 'feedback' or 'stale' (the last
+        report is feedback_timeout or more old), as the controller's."""
+        with self._lock:
+            return self._fb_state
+
+    def feedback_stale(self):
+        """Times the reports went stale."""
+        with self._lock:
+            return self._fb_stale
 
 
 class audio_out(gr.hier_block2):

@@ -13,7 +13,7 @@ import numpy as np
 import pmt
 from gnuradio import blocks, gr, gr_unittest
 
-from gnuradio.largesc.hier.link_monitor import FIGURES, audio_out, link_monitor, parse_header
+from gnuradio.largesc.hier.link_monitor import FEEDBACK_FIGURES, FIGURES, audio_out, link_monitor, parse_header
 
 
 def packet(seq, k=8, r1=2, r2=0):
@@ -104,6 +104,47 @@ class qa_link_monitor(gr_unittest.TestCase):
         f = m.figures()
         self.assertEqual((f["feedback_loss"], f["feedback_burst"]), (0.0, 3.0))
 
+    def test_004b_feedback_ageing(self):
+        """the controller's ageing rule on the monitor's own clock (one packet
+        period per sent packet): stale at exactly feedback_timeout after the
+        last report with window > 0, shown in figures and summary"""
+        m = link_monitor(update_every=1000, frame_rate=12.5, feedback_timeout=0.4)  # 5 packets
+        self.assertEqual((m.feedback_timeout, m.feedback_state(), m.feedback_stale()), (0.4, "parameters", 0))
+
+        def report(loss, window=50):
+            return pmt.dict_add(pmt.dict_add(pmt.dict_add(pmt.make_dict(), pmt.intern("loss_rate"),
+                                                          pmt.from_double(loss)),
+                                             pmt.intern("mean_burst"), pmt.from_double(2.0)),
+                                pmt.intern("window"), pmt.from_long(window))
+        states = []
+        for i in range(20):
+            if i in (2, 14):
+                m.handle_feedback(report(0.125))
+            if i == 5:
+                m.handle_feedback(report(0.0, window=0))  # nothing measured: no refresh
+                m.handle_feedback(report(float("nan")))   # refused: no refresh
+            m.handle_sent(packet(i))
+            states.append(m.feedback_state())
+        self.assertEqual(states, ["parameters"] * 2 + ["feedback"] * 4 + ["stale"] * 8 + ["feedback"] * 4
+                         + ["stale"] * 2)
+        self.assertEqual(m.feedback_stale(), 2)
+        f = m.figures()
+        self.assertEqual((f["feedback_stale"], f["feedback_age"]), (1.0, 6 / 12.5))
+        self.assertIn("(stale: no report for 0.5 s)", m.summary())
+        m.handle_feedback(report(0.25))
+        f = m.figures()
+        self.assertEqual((f["feedback_stale"], f["feedback_age"], f["feedback_loss"]), (0.0, 0.0, 0.25))
+        self.assertNotIn("stale", m.summary())
+        # 0 = reports never age; before any report the age is -1
+        m = link_monitor(feedback_timeout=0)
+        self.assertEqual(m.figures()["feedback_age"], -1.0)
+        m.handle_feedback(report(0.125))
+        for i in range(1000):
+            m.handle_sent(packet(i))
+        self.assertEqual((m.feedback_state(), m.figures()["feedback_stale"]), ("feedback", 0.0))
+        with self.assertRaisesRegex(ValueError, r"feedback_timeout must be a finite number >= 0 and <= 3600"):
+            link_monitor(feedback_timeout=-1)
+
     def test_005_in_flowgraph(self):
         """packets through a real erasure channel: the published figures
         agree with the channel's own counters; garbage on the ports is
@@ -139,6 +180,9 @@ class qa_link_monitor(gr_unittest.TestCase):
         vals = np.array(pmt.f32vector_elements(pmt.cdr(last)))
         self.assertEqual(len(vals), len(FIGURES))
         fig = dict(zip(FIGURES, vals))
+        self.assertEqual(pmt.length(pmt.dict_keys(pmt.car(last))), len(FIGURES + FEEDBACK_FIGURES))
+        for name in FIGURES + FEEDBACK_FIGURES:
+            self.assertTrue(pmt.dict_has_key(pmt.car(last), pmt.intern(name)), name)
         dropped = chan.packets_dropped()
         self.assertEqual(fig["packets_sent"], n)
         self.assertEqual(fig["packets_delivered"], n - dropped)

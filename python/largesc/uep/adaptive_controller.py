@@ -17,9 +17,6 @@ from . import uep_plan
 from ..common.guard import Guard
 from ..common.pmt_util import parse_feedback
 
-# feedback estimates are clamped to what a Gilbert channel can express
-MAX_FEEDBACK_LOSS = 0.95
-
 
 class adaptive_controller(gr.basic_block):
     """Adaptive UEP controller for token-frame PDUs.
@@ -33,7 +30,8 @@ class adaptive_controller(gr.basic_block):
           `mean_burst`, `window`), or that dict alone; each one replaces the
           loss model. Accepted: loss_rate a finite number in [0, 1],
           mean_burst a finite number in [0, 1000], window an integer >= 0
-          (default 1; 0 = nothing measured, the model is kept).
+          (default 1; 0 = nothing measured, the model is kept and the
+          report does not count as one for ageing).
 
     Malformed input (a frame that is not a dict + u16vector of n_q tokens
     in 1..32 with values <= 2047, `frame` an integer >= 0 and `vad` a bool;
@@ -52,11 +50,18 @@ class adaptive_controller(gr.basic_block):
       mode: 'adaptive' or 'fixed' (K = S, no copies).
       content_adaptation: frames with vad False need only silence_codebooks
           codebooks; their spare slots protect the speech frames before them.
+      feedback_timeout: seconds (0..3600, 0 = never) after the last valid
+          report from which the plans fall back to the worse of the loss
+          parameters and loss 0.3 / burst 3 until the next report; time is
+          stream time, 80 ms per frame planned (docs/uep_controller.md,
+          "Feedback ageing"). feedback_state() says which model the plans
+          use, feedback_stale() counts the fall-backs; each fall-back logs
+          one WARNING line, each return to reported loss one INFO line.
     """
 
     def __init__(self, budget=1100.0, loss_rate=0.1, mean_burst=1.0, max_offset=1,
                  weights="default", mode="adaptive", content_adaptation=True,
-                 silence_codebooks=uep_plan.SILENCE_CODEBOOKS):
+                 silence_codebooks=uep_plan.SILENCE_CODEBOOKS, feedback_timeout=uep_plan.FEEDBACK_TIMEOUT):
         gr.basic_block.__init__(self, name="adaptive_controller", in_sig=None, out_sig=None)
         uep_plan.check_budget(budget)
         model = uep_plan.check_loss_parameters(loss_rate, mean_burst)
@@ -64,9 +69,11 @@ class adaptive_controller(gr.basic_block):
         P.check_choice("mode", mode, uep_plan.MODES)
         content_adaptation = P.check_bool("content_adaptation", content_adaptation)
         silence_codebooks = P.check_int("silence_codebooks", silence_codebooks, 1, uep_plan.MAX_K)
+        feedback_timeout = uep_plan.check_feedback_timeout(feedback_timeout)
         self._core = uep_plan.UepController(budget, model, max_offset, weights, mode,
-                                            content_adaptation, silence_codebooks)
-        self._loss_rate, self._mean_burst = float(loss_rate), float(mean_burst)
+                                            content_adaptation, silence_codebooks, feedback_timeout)
+        # (L, B) of the parameters and of what the plans were last given (parameters or a report)
+        self._params = self._given = (float(loss_rate), float(mean_burst))
         self._lock = threading.Lock()
         self._frames_in = self._frames_out = self._frames_rejected = 0
         self._feedback_in = self._feedback_rejected = 0
@@ -98,12 +105,16 @@ class adaptive_controller(gr.basic_block):
                 self._frames_rejected += 1
                 return
             meta, tokens, frame, n_q, vad = parsed
+            stale_before = self._core.stale_count
             try:
                 plan = self._core.plan(frame, n_q, vad)
             except Exception as e:  # noqa: BLE001 - counted as rejected, logged, dropped
                 self.guard.note(f"in: {type(e).__name__}", e)
                 self._frames_rejected += 1
                 return
+            finally:
+                if self._core.stale_count != stale_before:
+                    self._log_fallback()
         meta = pmt.dict_add(meta, FP.UEP_K, pmt.from_long(plan.k))
         meta = pmt.dict_add(meta, FP.UEP_COPIES, pmt.init_s32vector(len(plan.copies), list(plan.copies)))
         self.message_port_pub(pmt.intern("out"), pmt.cons(meta, tokens))
@@ -129,10 +140,21 @@ class adaptive_controller(gr.basic_block):
             L, B, window = parsed
             if window == 0:
                 return  # nothing measured yet: keep the current model
-            L = min(L, MAX_FEEDBACK_LOSS)
-            B = max(B, 1.0, L / (1.0 - L))
-            self._core.set_model(uep_plan.LossModel.gilbert_elliott(L, B))
-            self._loss_rate, self._mean_burst = L, B
+            L, B = uep_plan.clamp_loss(L, B)
+            was_stale, age = self._core.feedback_state == "stale", self._core.report_age
+            self._core.report(uep_plan.LossModel.gilbert_elliott(L, B))
+            self._given = (L, B)
+        if was_stale:
+            self.logger.info(f"adaptive_controller: a valid loss report after {age:g} s without one: "
+                             f"planning for the reported loss again (loss_rate {L:g}, mean_burst {B:g})")
+
+    def _log_fallback(self):
+        """The one WARNING line of a fall-back to the stale-feedback model."""
+        L, B = uep_plan.fallback_loss(*self._params)
+        self.guard.log(f"adaptive_controller: no valid loss report for {self._core.report_age:g} s "
+                       f"(feedback_timeout {self._core.feedback_timeout:g} s): planning for the fallback "
+                       f"loss model (loss_rate {L:g}, mean_burst {B:g}) until a report arrives "
+                       f"(fall-back {self._core.stale_count})")
 
     # --- run-time settings (GRC callbacks) ----------------------------------
 
@@ -144,7 +166,7 @@ class adaptive_controller(gr.basic_block):
         model = uep_plan.check_loss_parameters(loss_rate, mean_burst)
         with self._lock:
             self._core.set_model(model)
-            self._loss_rate, self._mean_burst = float(loss_rate), float(mean_burst)
+            self._params = self._given = (float(loss_rate), float(mean_burst))
 
     def set_content_adaptation(self, on):
         on = P.check_bool("content_adaptation", on)
@@ -159,11 +181,36 @@ class adaptive_controller(gr.basic_block):
     def slots(self):
         return self._core.slots
 
+    def _planned_loss(self):
+        """(L, B) the plans are made for: the parameters, the last report, or
+        the fallback while the reports are stale."""
+        with self._lock:
+            if self._core.feedback_state == "stale":
+                return uep_plan.fallback_loss(*self._params)
+            return self._given
+
     def loss_rate(self):
-        return self._loss_rate
+        """Loss rate the plans are made for (see feedback_state())."""
+        return self._planned_loss()[0]
 
     def mean_burst(self):
-        return self._mean_burst
+        """Mean burst the plans are made for (see feedback_state())."""
+        return self._planned_loss()[1]
+
+    def feedback_timeout(self):
+        return self._core.feedback_timeout
+
+    def feedback_state(self):
+        """'parameters' (no valid report since the loss parameters were set),
+        'feedback' (the last report is younger than feedback_timeout) or
+        'stale' (it is not: the fallback model is planned for)."""
+        with self._lock:  # a message being handled finishes first
+            return self._core.feedback_state
+
+    def feedback_stale(self):
+        """Times the controller fell back because the reports had stopped."""
+        with self._lock:
+            return self._core.stale_count
 
     def speech_plan(self):
         """(K, [r_1..r_D]) of the steady-state plan for speech frames."""

@@ -83,6 +83,13 @@ class Harness:
         self.tb.wait()
 
 
+class InfoLines:
+    """A logger whose INFO lines go to a list."""
+
+    def __init__(self, lines):
+        self.info = lines.append
+
+
 class qa_adaptive_controller(gr_unittest.TestCase):
 
     def run_frames(self, ctl, frames):
@@ -176,6 +183,56 @@ class qa_adaptive_controller(gr_unittest.TestCase):
         self.assertAlmostEqual(ctl.mean_burst(), 1.5)
         self.assertEqual(ctl.feedback_rejected(), 0)
 
+    def test_feedback_ageing(self):
+        # timeout 0.8 s = 10 frames of stream time; refused reports and a
+        # report with window 0 do not refresh the age
+        ctl = largesc.adaptive_controller(1100, 0.0, 1.0, 2, feedback_timeout=0.8)
+        self.assertEqual((ctl.feedback_timeout(), ctl.feedback_state(), ctl.feedback_stale()), (0.8, "parameters", 0))
+        warnings, infos = [], []
+        ctl.guard.log = warnings.append
+        ctl.logger = InfoLines(infos)
+        states = []
+        h = Harness(ctl)
+        try:
+            h.post([token_frame(f)[0] for f in range(4)])
+            states.append(ctl.feedback_state())
+            h.post_feedback(feedback(0.1, 1.0))
+            states.append(ctl.feedback_state())
+            h.post([token_frame(f)[0] for f in range(4, 9)])          # age 5 frames
+            for bad in (pmt.intern("garbage"), feedback(1.5, 3.0), feedback(0.0, 1.0, window=0)):
+                h.post_feedback(bad)
+            h.post([token_frame(f)[0] for f in range(9, 13)])         # age 9 frames
+            states.append(ctl.feedback_state())
+            h.post([token_frame(13)[0]])                              # age 10 frames = 0.8 s
+            states.append(ctl.feedback_state())
+            stale_loss = (ctl.loss_rate(), ctl.mean_burst())
+            h.post([token_frame(f)[0] for f in range(14, 40)])
+            self.assertEqual((infos, ctl.feedback_stale()), ([], 1))
+            h.post_feedback(feedback(0.1, 1.0))
+            states.append(ctl.feedback_state())
+            h.post([token_frame(f)[0] for f in range(40, 45)])
+        finally:
+            h.stop()
+        self.assertEqual(states, ["parameters", "feedback", "feedback", "stale", "feedback"])
+        self.assertEqual(ctl.feedback_stale(), 1)
+        self.assertEqual(stale_loss, (0.3, 3.0))                      # the worse of (0, 1) and (0.3, 3)
+        self.assertEqual((ctl.loss_rate(), ctl.mean_burst()), (0.1, 1.0))
+        # one line for the refused reports (the first of their reason), one for the fall-back
+        self.assertEqual(len(warnings), 2)
+        self.assertIn("feedback: rejected", warnings[0])
+        self.assertRegex(warnings[1], r"no valid loss report for 0\.8 s \(feedback_timeout 0\.8 s\): planning for "
+                                      r"the fallback loss model \(loss_rate 0\.3, mean_burst 3\)")
+        self.assertEqual(len(infos), 1)
+        self.assertRegex(infos[0], r"a valid loss report after 2\.88 s without one: planning for the reported loss")
+        self.assertEqual(ctl.rejections(), {"feedback: rejected": 2})  # ageing is no rejection
+        plans = [plan_of(m) for m in h.outputs()]
+        report = up.greedy_plan(8, up.LossModel.gilbert_elliott(0.1, 1.0), 2, up.default_weights())
+        stale = up.greedy_plan(8, up.LossModel.gilbert_elliott(0.3, 3.0), 2, up.default_weights())
+        self.assertNotEqual(report, stale)
+        self.assertEqual(plans[6:13], [report] * 7)
+        self.assertEqual(plans[15:40], [stale] * 25)
+        self.assertEqual(plans[42:], [report] * 3)
+
     def test_set_budget_at_run_time(self):
         ctl = largesc.adaptive_controller(550, 0.0, 1.0, 1)
         h = Harness(ctl)
@@ -249,7 +306,9 @@ class qa_adaptive_controller(gr_unittest.TestCase):
                              ({"weights": [0.2, 1.0]}, "non-increasing"),
                              ({"weights": "flat"}, "'default' or a list"),
                              ({"mode": "auto"}, "adaptive"),
-                             ({"silence_codebooks": 40}, "1..32")):
+                             ({"silence_codebooks": 40}, "1..32"),
+                             ({"feedback_timeout": -1}, r"feedback_timeout must be a finite number >= 0 and <= 3600"),
+                             ({"feedback_timeout": float("nan")}, "feedback_timeout")):
             with self.subTest(kwargs=kwargs):
                 with self.assertRaisesRegex(ValueError, what):
                     largesc.adaptive_controller(**kwargs)

@@ -443,5 +443,128 @@ class qa_controller_sequence(gr_unittest.TestCase):
             up.UepController(100, m)
 
 
+class qa_feedback_ageing(gr_unittest.TestCase):
+    """Loss reports age in stream time (80 ms per frame planned): the frame
+    indices are the clock, so every step is exact."""
+
+    PARAMS = up.LossModel.gilbert_elliott(0.05, 1.0)
+    REPORT = up.LossModel.gilbert_elliott(0.1, 1.0)
+
+    def test_state_sequence_and_fallback_plans(self):
+        # timeout 0.4 s = 5 frames; a twin without ageing is given the same
+        # models by hand: the plans must agree frame for frame
+        ctl = up.UepController(1100, self.PARAMS, 2, feedback_timeout=0.4)
+        twin = up.UepController(1100, self.PARAMS, 2, feedback_timeout=0)
+        fallback = up.fallback_model(self.PARAMS)
+        states, ages, plans, twin_plans = [], [], [], []
+        for f in range(24):
+            if f in (3, 15):
+                ctl.report(self.REPORT)
+                twin.set_model(self.REPORT)
+            if f in (7, 19):
+                twin.set_model(fallback)
+            plans.append(ctl.plan(f, 32, True))
+            twin_plans.append(twin.plan(f, 32, True))
+            states.append(ctl.feedback_state)
+            ages.append(ctl.report_age)
+        self.assertEqual(states, ["parameters"] * 3 + ["feedback"] * 4 + ["stale"] * 8 + ["feedback"] * 4
+                         + ["stale"] * 5)
+        self.assertEqual(ages[:3], [None] * 3)
+        self.assertEqual([round(a / 0.08, 9) for a in ages[3:9]], [1, 2, 3, 4, 5, 6])  # stale at exactly 5 (frame 7)
+        self.assertEqual(ctl.stale_count, 2)
+        self.assertEqual(plans, twin_plans)
+        stale_plan = up.greedy_plan(8, up.LossModel.gilbert_elliott(0.3, 3.0), 2, up.default_weights())
+        report_plan = up.greedy_plan(8, self.REPORT, 2, up.default_weights())
+        self.assertNotEqual(stale_plan, report_plan)
+        self.assertEqual(plans[9:15], [stale_plan] * 6)
+        self.assertEqual(plans[17:19], [report_plan] * 2)
+        self.assertIs(ctl.model, ctl._fallback)
+        self.assertAlmostEqual(ctl.model.loss_rate, 0.3)
+        self.assertAlmostEqual(ctl.model.mean_burst, 3.0)
+
+    def test_timeout_rounds_up_to_a_frame(self):
+        ctl = up.UepController(1100, self.PARAMS, 1, feedback_timeout=0.41)
+        ctl.report(self.REPORT)
+        states = [(ctl.plan(f, 32), ctl.feedback_state)[1] for f in range(7)]
+        self.assertEqual(states, ["feedback"] * 5 + ["stale"] * 2)  # 6 frames = 480 ms >= 410 ms
+
+    def test_zero_timeout_never_ages(self):
+        ctl = up.UepController(1100, self.PARAMS, 1, feedback_timeout=0)
+        ctl.report(self.REPORT)
+        for f in range(2000):
+            ctl.plan(f, 32)
+        self.assertEqual((ctl.feedback_state, ctl.stale_count), ("feedback", 0))
+        self.assertIs(ctl.model, self.REPORT)
+        self.assertAlmostEqual(ctl.report_age, 160.0)
+
+    def test_no_ageing_without_a_report(self):
+        ctl = up.UepController(1100, self.PARAMS, 1, feedback_timeout=0.08)
+        for f in range(50):
+            ctl.plan(f, 32)
+        self.assertEqual((ctl.feedback_state, ctl.report_age, ctl.stale_count), ("parameters", None, 0))
+        # new parameters forget the report: nothing ages until the next one
+        ctl.report(self.REPORT)
+        ctl.set_model(self.PARAMS)
+        for f in range(50, 60):
+            ctl.plan(f, 32)
+        self.assertEqual((ctl.feedback_state, ctl.report_age, ctl.stale_count), ("parameters", None, 0))
+        self.assertIs(ctl.model, self.PARAMS)
+
+    def test_restarts_and_jumps(self):
+        # a restart counts one frame; a jump of the index counts every frame it skips
+        ctl = up.UepController(1100, self.PARAMS, 1, feedback_timeout=8.0)
+        ctl.plan(10, 32)
+        ctl.report(self.REPORT)
+        ctl.plan(0, 32)
+        self.assertAlmostEqual(ctl.report_age, 0.08)
+        ctl.plan(98, 32)
+        self.assertEqual(ctl.feedback_state, "feedback")
+        ctl.plan(99, 32)  # 100 frames = 8 s
+        self.assertEqual(ctl.feedback_state, "stale")
+        ctl.report(self.REPORT)
+        ctl.plan(2 ** 64 - 1, 32)
+        self.assertEqual((ctl.feedback_state, ctl.stale_count), ("stale", 2))
+
+    def test_fallback_loss(self):
+        self.assertEqual(up.fallback_loss(0.1, 1.0), (0.3, 3.0))
+        self.assertEqual(up.fallback_loss(0.5, 5.0), (0.5, 5.0))
+        self.assertEqual(up.fallback_loss(0.5, 1.0), (0.5, 3.0))
+        self.assertEqual(up.fallback_loss(0.99, 2000.0), (0.95, 1000.0))
+        L, B = up.fallback_loss(0.9, 1.0)
+        self.assertEqual(L, 0.9)
+        self.assertAlmostEqual(B, 9.0)
+        m = up.fallback_model(up.LossModel.iid(1.0))  # a raw model the parameters cannot express
+        self.assertAlmostEqual(m.loss_rate, 0.95)
+        L, B = up.clamp_loss(0.6, 1.0)  # burst below L/(1-L) = 1.5
+        self.assertEqual(L, 0.6)
+        self.assertAlmostEqual(B, 1.5)
+
+    def test_fallback_plan_is_robust(self):
+        # docs/uep_controller.md, "Feedback ageing": over i.i.d. or burstier
+        # channels of 2..50 % loss, the plan for the fallback model loses at
+        # most 10 % of J against the plan for the true channel, at every
+        # budget and D; a plan for a clean channel (K = S) loses up to 31 %
+        w = up.default_weights()
+        losses = (0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
+        channels = [(L, B) for L in losses for B in (1 / (1 - L), 2.0, 3.0, 5.0) if B >= 1 / (1 - L)]
+        worst = {}
+        for budget, D in itertools.product((550, 1100, 2060), (1, 2)):
+            S = up.slots_for_budget(budget)
+            fb = up.greedy_plan(S, up.fallback_model(up.check_loss_parameters(0.1, 1.0)), D, w)  # (0.3, 3)
+            for name, p in (("fallback", fb), ("clean", up.fixed_plan(S, D))):
+                loss = max(1 - up.expected_importance(p, m, w)
+                           / up.expected_importance(up.greedy_plan(S, m, D, w), m, w)
+                           for m in (up.LossModel.gilbert_elliott(L, B) for L, B in channels))
+                worst[name] = max(worst.get(name, 0.0), loss)
+        self.assertLess(worst["fallback"], 0.10)
+        self.assertGreater(worst["clean"], 0.30)
+
+    def test_bad_timeout(self):
+        for v in (-1, float("nan"), float("inf"), 3601, "5", True, None):
+            with self.subTest(v=v):
+                with self.assertRaisesRegex(ValueError, r"feedback_timeout must be a finite number >= 0 and <= 3600"):
+                    up.UepController(1100, self.PARAMS, feedback_timeout=v)
+
+
 if __name__ == "__main__":
     gr_unittest.run(qa_allocation)  # runs every TestCase in this file

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import largesc_python as _core
+from ..common import params as P
 from ..common.constants import FRAME_MS, FRAME_RATE, MAX_MEAN_BURST, N_CODEBOOKS  # noqa: F401
 from ..largesc_python import loss_model as _core_loss_model
 
@@ -526,6 +527,46 @@ def check_loss_parameters(loss_rate: float, mean_burst: float) -> LossModel:
     return LossModel.gilbert_elliott(L, B)
 
 
+# ----------------------------------------------------------------------------
+# loss reports and their ageing (docs/uep_controller.md, "Loss estimate" and
+# "Feedback ageing")
+
+# a reported loss rate is capped here: a Gilbert channel cannot express L = 1
+MAX_FEEDBACK_LOSS = 0.95
+# A report older than this, in seconds of stream time (80 ms per frame the
+# controller plans), is stale: 4.5 report intervals of the depacketizer's
+# default feedback_interval (25 frames = 2 s). 0 = reports never age.
+FEEDBACK_TIMEOUT = 9.0
+MAX_FEEDBACK_TIMEOUT = 3600.0
+# the loss assumed while reports are stale (each the worse of this and the parameter)
+FALLBACK_LOSS_RATE = 0.3
+FALLBACK_MEAN_BURST = 3.0
+
+
+def clamp_loss(loss_rate: float, mean_burst: float) -> tuple[float, float]:
+    """(L, B) moved to the nearest pair a Gilbert channel can express:
+    L <= MAX_FEEDBACK_LOSS, max(1, L/(1-L)) <= B <= MAX_MEAN_BURST."""
+    L = min(float(loss_rate), MAX_FEEDBACK_LOSS)
+    return L, min(max(float(mean_burst), 1.0, L / (1.0 - L)), MAX_MEAN_BURST)
+
+
+def fallback_loss(loss_rate: float, mean_burst: float) -> tuple[float, float]:
+    """(L, B) planned for while the reports are stale, given the parameters
+    (L, B): the worse of each and (FALLBACK_LOSS_RATE, FALLBACK_MEAN_BURST)."""
+    return clamp_loss(max(float(loss_rate), FALLBACK_LOSS_RATE), max(float(mean_burst), FALLBACK_MEAN_BURST))
+
+
+def fallback_model(model: LossModel) -> LossModel:
+    """Gilbert-Elliott model of fallback_loss for the parameters' model."""
+    return LossModel.gilbert_elliott(*fallback_loss(model.loss_rate, model.mean_burst))
+
+
+def check_feedback_timeout(feedback_timeout: float) -> float:
+    """float(feedback_timeout) in seconds, 0..MAX_FEEDBACK_TIMEOUT (0 = never
+    age); ParameterError (a ValueError) naming it and the range otherwise."""
+    return P.check_float("feedback_timeout", feedback_timeout, 0.0, MAX_FEEDBACK_TIMEOUT)
+
+
 class UepController:
     """Chooses the plan of each packet, frame after frame.
 
@@ -538,6 +579,14 @@ class UepController:
     so its packet sends fewer primaries and spends the slots on copies of the
     speech frames before it.
     fixed: K = min(S, n_q), no copies.
+
+    Loss model: `model` (the parameters, also set_model) until report()
+    brings a measured one. Ageing: time is stream time, FRAME_MS per frame
+    index planned (a restart counts one frame); from the first frame planned
+    feedback_timeout seconds or more after the last report (0 = never), the
+    plans use fallback_model(parameters) until the next report.
+    feedback_state says which ("parameters", "feedback", "stale"),
+    stale_count how many times it fell back.
     """
 
     max_offset: int
@@ -548,13 +597,20 @@ class UepController:
     budget: float
     slots: int
     model: LossModel
+    feedback_timeout: float
+    feedback_state: str
+    stale_count: int
+    _params: LossModel
+    _fallback: LossModel
+    _report_age: int | None
     _speech_plan: Plan | None
     _history: dict[int, list[Any]]
     _last_frame: int | None
 
     def __init__(self, budget: float, model: LossModel, max_offset: int = 1,
                  weights: str | Iterable[float] | None = "default", mode: str = "adaptive",
-                 content_adaptation: bool = True, silence_codebooks: int = SILENCE_CODEBOOKS) -> None:
+                 content_adaptation: bool = True, silence_codebooks: int = SILENCE_CODEBOOKS,
+                 feedback_timeout: float = FEEDBACK_TIMEOUT) -> None:
         if isinstance(max_offset, bool) or not isinstance(max_offset, (int, np.integer)) \
                 or not 0 <= max_offset <= MAX_OFFSET:
             raise ValueError(f"max offset D must be an integer in 0..{MAX_OFFSET}, got {max_offset!r}")
@@ -573,8 +629,9 @@ class UepController:
         self._silence = silence_weights(self.weights, self.silence_codebooks)
         self.budget = check_budget(budget)
         self.slots = slots_for_budget(budget)
-        self.model = model
-        self._speech_plan = None
+        self.feedback_timeout = check_feedback_timeout(feedback_timeout)
+        self.stale_count = 0
+        self.set_model(model)
         self._history = {}  # frame -> [K, weights, carried offsets per codebook]
         self._last_frame = None
 
@@ -584,7 +641,39 @@ class UepController:
         self.budget, self.slots, self._speech_plan = b, s, None
 
     def set_model(self, model: LossModel) -> None:
-        self.model, self._speech_plan = model, None
+        """New parameters: planned for until the next report (an earlier
+        report is forgotten, so nothing ages until the next one)."""
+        self._params, self._fallback = model, fallback_model(model)
+        self._use(model, "parameters")
+        self._report_age = None
+
+    def report(self, model: LossModel) -> None:
+        """A valid loss report: planned for from the next frame on; its age
+        starts at 0."""
+        self._use(model, "feedback")
+        self._report_age = 0
+
+    @property
+    def report_age(self) -> float | None:
+        """Seconds of stream time since the last report (None: none since the
+        parameters were set)."""
+        return None if self._report_age is None else self._report_age * FRAME_MS / 1000.0
+
+    def _use(self, model: LossModel, state: str) -> None:
+        """Plans from now on are for `model`; feedback_state becomes `state`."""
+        self.model, self.feedback_state, self._speech_plan = model, state, None
+
+    def _age_feedback(self, frame: int) -> None:
+        """Advances the report's age to `frame` (its index step, 1 on a
+        restart) and falls back once it reaches feedback_timeout."""
+        if self._report_age is None:
+            return
+        step = frame - self._last_frame if self._last_frame is not None and frame > self._last_frame else 1
+        self._report_age += step
+        if (self.feedback_state == "feedback" and self.feedback_timeout > 0
+                and self.report_age >= self.feedback_timeout - 1e-9):
+            self._use(self._fallback, "stale")
+            self.stale_count += 1
 
     def set_content_adaptation(self, on: bool) -> None:
         self.content_adaptation = bool(on)
@@ -609,6 +698,7 @@ class UepController:
         frame, n_q = int(frame), int(n_q)
         if not 1 <= n_q <= MAX_K:
             raise ValueError(f"n_q must be in 1..{MAX_K}, got {n_q}")
+        self._age_feedback(frame)
         if self._last_frame is not None and frame <= self._last_frame:
             self.reset()  # transmitter restart or replay: the earlier frames are gone
         self._last_frame = frame
