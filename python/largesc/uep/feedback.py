@@ -82,7 +82,7 @@ class feedback_encoder(gr.basic_block):
                                           min(window, _core.FEEDBACK_MAX_WINDOW))
             self._seq = (seq + 1) % 256
         meta = pmt.dict_add(pmt.make_dict(), _K_SEQ, pmt.from_long(seq))
-        self.message_port_pub(pmt.intern("out"), pmt.cons(meta, pmt.init_u8vector(len(packet), packet)))
+        self.message_port_pub(pmt.intern("out"), pmt.cons(meta, pmt.init_u8vector(len(packet), list(packet))))
         with self._lock:
             self._packets_out += 1
 
