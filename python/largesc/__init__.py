@@ -19,6 +19,7 @@ except ModuleNotFoundError:
 
 from .uep import uep_plan
 from .uep.adaptive_controller import adaptive_controller
+from .uep.feedback import feedback_encoder, packet_sorter
 from .phy import packet_modem_tx, packet_modem_rx, packet_source
 
 # Mimi codec blocks (Python, need torch + moshi). Wrapped so that a torch or

@@ -4,8 +4,9 @@
 #
 """Small PMT readers shared by the Python blocks: numbers from metadata
 dicts, whatever integer or real PMT type the sender used, and the loss
-feedback report (uep_depacketizer's `feedback` port) that the adaptive
-controller and the link monitor both read."""
+feedback report (uep_depacketizer's `feedback` port, or the feedback packet
+a modem delivers) that the adaptive controller and the link monitor both read.
+The packet form is decoded by the C++ core (largesc_python), imported lazily."""
 
 from __future__ import annotations
 
@@ -38,12 +39,45 @@ _K_BURST = pmt.intern("mean_burst")
 _K_WINDOW = pmt.intern("window")
 
 
+def _core():
+    """The C++ core (parse_feedback_packet), loaded on first use."""
+    from .. import largesc_python
+    return largesc_python
+
+
+def _packet_bytes(msg: pmt.pmt_base) -> bytes | None:
+    """The cdr bytes of a PDU that carries a packet (a non-empty u8vector cdr,
+    the car not a dict with loss_rate), or None for anything else."""
+    if not pmt.is_pair(msg) or not pmt.is_u8vector(pmt.cdr(msg)):
+        return None
+    car = pmt.car(msg)
+    if pmt.is_dict(car) and pmt.dict_has_key(car, _K_LOSS):
+        return None                     # the depacketizer's dict form
+    data = bytes(pmt.u8vector_elements(pmt.cdr(msg)))
+    return data or None
+
+
+def _parse_packet_form(data: bytes) -> tuple[float, float, int] | str:
+    """A feedback packet (docs/packet_format.md, "Feedback packets") ->
+    (loss_rate, mean_burst, window), or why it is refused."""
+    status, report = _core().parse_feedback_packet(data)
+    if status != "ok":
+        return f"feedback packet: {status}"
+    return report["loss_rate"], report["mean_burst"], report["window"]
+
+
 def parse_feedback(msg: pmt.pmt_base) -> tuple[float, float, int] | str:
     """A loss feedback report -> (loss_rate, mean_burst, window), or a string
     saying why it is refused. Accepted: a dict, or a PDU whose car is a dict,
     with loss_rate in [0, 1], mean_burst in [0, constants.MAX_MEAN_BURST]
     (0 = no burst measured yet) and an optional integer window >= 0 (packets
-    the figures cover; 0 = nothing measured yet; default 1)."""
+    the figures cover; 0 = nothing measured yet; default 1). Also accepted:
+    a feedback packet PDU as a modem delivers it (cdr = the packet's bytes,
+    car anything but a dict with loss_rate), decoded by the C++ core (a
+    refused packet: "feedback packet: <reason>")."""
+    data = _packet_bytes(msg)
+    if data is not None:
+        return _parse_packet_form(data)
     if pmt.is_dict(msg):
         meta = msg                      # a bare dict
     elif pmt.is_pair(msg) and pmt.is_dict(pmt.car(msg)):
