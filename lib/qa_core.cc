@@ -3,12 +3,14 @@
  * Copyright 2026 gr-largesc authors.
  * SPDX-License-Identifier: GPL-3.0-or-later
  *
- * Unit tests of the scheduler-free core: bit packing, CRCs, loss models.
+ * Unit tests of the scheduler-free core: bit packing, CRCs, loss models, and the
+ * depacketizer core's handling of non-PDU messages.
  */
 
 #include <gnuradio/largesc/bitpack.h>
 #include <gnuradio/largesc/crc.h>
 #include <gnuradio/largesc/loss_model.h>
+#include <gnuradio/largesc/uep_packet.h>
 #include <boost/test/unit_test.hpp>
 #include <cmath>
 #include <cstring>
@@ -124,4 +126,31 @@ BOOST_AUTO_TEST_CASE(trace_reproduces_exactly)
     BOOST_CHECK_THROW(loss_model::trace({ 0, 2 }, true), std::invalid_argument);
     BOOST_CHECK_THROW(loss_model::trace_file("/nonexistent/trace.txt"),
                       std::runtime_error);
+}
+
+// docs/packet_format.md, receiver vectors: a message that is not a PDU breaks
+// a restart run as an invalid packet does (K 1 packets, token 0).
+BOOST_AUTO_TEST_CASE(depacketizer_not_pdu_breaks_a_restart_run)
+{
+    depacketizer_core rx(1);
+    auto push = [&rx](int seq) {
+        const uint8_t p[5] = { uint8_t(seq), 0x40, 0, 0, 0 };
+        return rx.push(p, sizeof p);
+    };
+    for (int s = 0; s < 40; s++)
+        BOOST_REQUIRE(push(s) == parse_status::OK);
+    for (int s = 0; s < 3; s++)
+        push(s);
+    rx.reject_not_pdu();
+    for (int s = 3; s < 7; s++)
+        push(s);
+    rx.flush();
+    const depacketizer_counters& c = rx.counters();
+    BOOST_CHECK_EQUAL(c.late, 6u);
+    BOOST_CHECK_EQUAL(c.restarts, 1u);
+    BOOST_CHECK_EQUAL(c.not_pdu, 1u);
+    BOOST_CHECK_EQUAL(c.malformed, 1u);
+    BOOST_CHECK_EQUAL(c.packets_in, 48u);
+    BOOST_CHECK_EQUAL(c.packets_accepted, 41u);
+    BOOST_CHECK_EQUAL(c.frames_out, 41u);
 }

@@ -123,10 +123,11 @@ void uep_depacketizer_impl::handle(const pmt::pmt_t& msg)
 {
     std::lock_guard<std::mutex> lock(d_mutex);
     if (!pmt::is_pair(msg) || !pmt::is_u8vector(pmt::cdr(msg))) {
-        d_not_pdu++;
-        if (d_not_pdu == 1 || d_not_pdu % 1000 == 0)
+        d_core.reject_not_pdu(); // counted as any invalid packet, breaks a restart run
+        const uint64_t n = d_core.counters().not_pdu;
+        if (n == 1 || n % 1000 == 0)
             d_logger->warn("dropped a message that is not a u8 packet PDU; {:d} so far",
-                           d_not_pdu);
+                           n);
         return;
     }
     size_t len = 0;
@@ -156,23 +157,19 @@ void uep_depacketizer_impl::flush()
     publish_ready();
 }
 
-// The core's counters (LARGESC_DEPACKETIZER_COUNTERS), with the messages that
-// were not packet PDUs added as not_pdu and counted in packets_in and malformed.
+// The core's counters (LARGESC_DEPACKETIZER_COUNTERS), not_pdu included.
 std::map<std::string, uint64_t> uep_depacketizer_impl::counters() const
 {
     std::lock_guard<std::mutex> lock(d_mutex);
     std::map<std::string, uint64_t> out;
     d_core.counters().for_each([&out](const char* name, uint64_t v) { out[name] = v; });
-    out["packets_in"] += d_not_pdu;
-    out["malformed"] += d_not_pdu;
-    out["not_pdu"] = d_not_pdu;
     return out;
 }
 
 uint64_t uep_depacketizer_impl::packets_in() const
 {
     std::lock_guard<std::mutex> lock(d_mutex);
-    return d_core.counters().packets_in + d_not_pdu;
+    return d_core.counters().packets_in;
 }
 
 uint64_t uep_depacketizer_impl::frames_out() const

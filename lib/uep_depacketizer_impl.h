@@ -19,7 +19,6 @@ class uep_depacketizer_impl : public uep_depacketizer
 private:
     depacketizer_core d_core;
     mutable std::mutex d_mutex;
-    uint64_t d_not_pdu = 0;
     unsigned d_fb_interval;
     uint64_t d_next_fb;
     const pmt::pmt_t d_out_port, d_fb_port;

@@ -254,21 +254,24 @@ depacketizer_core::depacketizer_core(unsigned delay,
 
 void depacketizer_core::reset()
 {
+    flush(); // exactly one frame per index: the pending frames are played out first
     d_started = false;
     d_next = d_newest = 0;
     d_last_k = d_default_n_q;
     for (auto& s : d_ring)
         s.frame = -1;
     d_fates.clear();
-    d_n_ready = 0;
     d_behind_run = 0;
     d_behind_last_seq = -1;
     d_seq_offset = 0;
-    if (d_held) { // counted, so that the counters still add up
-        d_held = false;
-        d_cnt.malformed++;
-        d_cnt.bad_seq++;
-    }
+}
+
+void depacketizer_core::reject_not_pdu()
+{
+    d_cnt.packets_in++;
+    d_cnt.malformed++;
+    d_cnt.not_pdu++;
+    d_behind_run = 0; // not a valid packet: breaks a restart run
 }
 
 depacketizer_core::slot& depacketizer_core::slot_for(int64_t frame)
@@ -325,7 +328,7 @@ void depacketizer_core::accept(int64_t frame,
     slot& s = slot_for(frame);
     if (s.primary) {
         d_cnt.duplicates++;
-    } else {
+    } else { // the own packet writes its K tokens, also over tokens copies wrote
         d_cnt.packets_accepted++;
         s.primary = true;
         s.k = h.k;
@@ -346,7 +349,7 @@ void depacketizer_core::accept(int64_t frame,
                     t.mask.resize(r, 0);
                 }
                 for (unsigned c = 0; c < r; c++) {
-                    if (!t.mask[c]) {
+                    if (!t.mask[c]) { // a copy never overwrites a received token
                         t.tokens[c] = tok[pos + c];
                         t.mask[c] = 1;
                         d_cnt.tokens_from_copies++;

@@ -548,6 +548,96 @@ class qa_uep_core(gr_unittest.TestCase):
             largesc.simulate_uep(k, copies, lost[:3], 4)
 
 
+class qa_receiver_vectors(gr_unittest.TestCase):
+    """The receiver vectors of docs/packet_format.md ("Test vectors"), literal
+    bytes: K 1 packets without CRC, "ss 40 00 00 tt" = seq ss, one token."""
+
+    @staticmethod
+    def k1(seq, token_bytes="00 00"):
+        """The K 1 packet of the spec's receiver vectors: seq, then 40 00, then the token."""
+        return bytes.fromhex(f"{seq:02x} 40 00 {token_bytes}")
+
+    def out(self, rx):
+        """(frame, tokens, primary) of the frames ready in rx."""
+        return [(f["frame"], list(f["tokens"]), f["primary"]) for f in rx.pop()]
+
+    def test_own_packet_overwrites_an_earlier_copy(self):
+        rx = largesc.depacketizer_core(delay=2)
+        for hexs in ("02 40 10 01 20 1c", "01 40 00 00 a0"):
+            self.assertEqual(rx.push(bytes.fromhex(hexs)), "ok")
+        rx.flush()
+        self.assertEqual(self.out(rx), [(1, [5], True), (2, [9], True)])  # first-wins would give 7
+        c = rx.counters()
+        self.assertEqual((c["tokens_from_copies"], c["frames_primary"], c["frames_empty"], c["frames_out"]),
+                         (1, 2, 0, 2))
+
+    def test_one_packet_releases_131_frames(self):
+        rx = largesc.depacketizer_core()  # default playout delay: 1
+        for seq in range(10):
+            rx.push(self.k1(seq))
+        self.assertEqual([f for f, _, _ in self.out(rx)], list(range(9)))
+        rx.push(bytes.fromhex("88 40 00 00 00"))  # 127 ahead of 9: held
+        self.assertEqual((self.out(rx), rx.counters()["held"]), ([], 1))
+        rx.push(bytes.fromhex("8c 40 00 00 00"))  # confirms it, 4 frames past it
+        self.assertEqual([f for f, _, _ in self.out(rx)], list(range(9, 140)))  # 131 frames at once
+        self.assertEqual(rx.counters()["frames_out"], 140)
+
+    def test_packet_one_frame_behind_a_held_jump_does_not_confirm_it(self):
+        rx = largesc.depacketizer_core(delay=1)
+        for hexs in ("00 40 00 00 00", "01 40 00 00 00", "02 40 00 00 00", "14 40 00 00 00"):
+            rx.push(bytes.fromhex(hexs))
+        rx.push(bytes.fromhex("13 40 00 00 00"))  # one behind the held 20: drops it, is held in turn
+        c = rx.counters()
+        self.assertEqual((c["bad_seq"], c["held"], c["packets_accepted"], c["frames_out"]), (1, 1, 3, 2))
+        rx.flush()
+        self.assertEqual(self.out(rx), [(0, [0], True), (1, [0], True), (2, [0], True)])
+        c = rx.counters()
+        self.assertEqual((c["bad_seq"], c["malformed"], c["held"], c["packets_accepted"], c["packets_in"]),
+                         (2, 2, 0, 3, 5))
+
+    def test_reset_plays_out_the_pending_frames(self):
+        rx = largesc.depacketizer_core(delay=2)
+        rx.push(bytes.fromhex("00 40 00 00 20"))
+        rx.push(bytes.fromhex("01 40 00 00 40"))
+        rx.reset()
+        rx.push(bytes.fromhex("00 40 00 00 a0"))  # a new stream
+        rx.flush()
+        self.assertEqual(self.out(rx), [(0, [1], True), (1, [2], True), (0, [5], True)])
+        self.assertEqual(rx.counters()["frames_out"], 3)
+
+    def test_restart_gap_range(self):
+        for gap in (5, 120):
+            largesc.depacketizer_core(restart_gap=gap)
+        for gap in (4, 121):
+            with self.assertRaisesRegex(ValueError, "restart_gap must be an integer in 5..120"):
+                largesc.depacketizer_core(restart_gap=gap)
+
+    def test_not_pdu_breaks_a_restart_run(self):
+        """The block: a non-PDU message between the packets of a restart run
+        breaks it, as an invalid packet does."""
+        u8 = lambda b: pmt.cons(pmt.make_dict(), pmt.init_u8vector(len(b), list(b)))
+        msgs = [u8(self.k1(s)) for s in range(40)] + [u8(self.k1(s)) for s in range(3)]
+        msgs += [pmt.PMT_NIL] + [u8(self.k1(s)) for s in range(3, 7)]
+        tb = gr.top_block()
+        dpk = largesc.uep_depacketizer(1, 8, 125, 0, False)
+        sink = blocks.message_debug()
+        tb.msg_connect((dpk, "out"), (sink, "store"))
+        tb.start()
+        try:
+            post_paced(dpk, "in", msgs, dpk.packets_in)
+            wait_for(lambda: dpk.packets_in() == len(msgs), 20, "depacketizer stalled")
+            dpk.flush()
+            wait_for(lambda: sink.num_messages() == dpk.frames_out(), 20, "frames not delivered")
+        finally:
+            tb.stop()
+            tb.wait()
+        c = dpk.counters()
+        self.assertEqual({k: c[k] for k in ("late", "restarts", "not_pdu", "malformed", "packets_accepted",
+                                            "frames_out", "packets_in")},
+                         dict(late=6, restarts=1, not_pdu=1, malformed=1, packets_accepted=41,
+                              frames_out=41, packets_in=48))
+
+
 def pdu_frame(frame, tokens, k=None, copies=None):
     meta = pmt.dict_add(pmt.make_dict(), pmt.intern("frame"), pmt.from_uint64(frame))
     meta = pmt.dict_add(meta, pmt.intern("n_q"), pmt.from_long(len(tokens)))

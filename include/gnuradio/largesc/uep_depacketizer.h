@@ -35,9 +35,12 @@ namespace largesc {
  * confirm: bad_seq) are counted, logged and dropped; duplicates and late packets
  * are counted. Counters add up: packets_in = accepted + duplicates + late +
  * malformed + held (held: 1 while a jump waits for confirmation).
+ * A message that is not a u8 PDU counts as not_pdu, like an invalid packet
+ * (it also breaks a run of packets that would signal a transmitter restart).
  * Parameters: delay 0..2, default_n_q 1..32, feedback_window 1..1e6,
  * feedback_interval 0..1e6 (std::invalid_argument names the parameter).
  * require_crc: the transmitter uses CRCs, so a packet without one is malformed.
+ * The restart gap (depacketizer_core's restart_gap, 5..120) is fixed at 32 frames.
  */
 class LARGESC_API uep_depacketizer : virtual public gr::block
 {

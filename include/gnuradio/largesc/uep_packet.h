@@ -209,6 +209,7 @@ struct LARGESC_API rx_frame {
     X(packets_in)                                                                 \
     X(packets_accepted)                                                           \
     X(malformed) /* sum of the reasons below */                                   \
+    X(not_pdu)   /* messages that are not a u8vector PDU (reject_not_pdu()) */    \
     X(too_short)                                                                  \
     X(bad_version)                                                                \
     X(bad_length)                                                                 \
@@ -217,13 +218,15 @@ struct LARGESC_API rx_frame {
     /* valid packets more than MAX_UNCONFIRMED_JUMP frames ahead that the next */ \
     /* packet did not confirm (a corrupted seq), or still held at flush/reset */  \
     X(bad_seq)                                                                    \
-    X(held)       /* 1 while a packet is held as a suspect jump */                \
-    X(duplicates) /* packets for a frame whose packet had arrived */              \
-    X(late)       /* packets for frames already played out */                     \
-    X(restarts)   /* transmitter restarts detected */                             \
-    X(frames_out)                                                                 \
+    X(held)           /* 1 while a packet is held as a suspect jump */            \
+    X(duplicates)     /* packets for a frame whose packet had arrived */          \
+    X(late)           /* packets for frames already played out */                 \
+    X(restarts)       /* transmitter restarts detected */                         \
+    X(frames_out)     /* token frames played out (one per frame index) */         \
     X(frames_primary) /* output frames whose own packet arrived */                \
     X(frames_empty)   /* output frames with no token at all */                    \
+    /* tokens a copy wrote into a frame not yet played out (counted when */       \
+    /* written, also if the frame's own packet later overwrites them) */          \
     X(tokens_from_copies)
 
 //! The depacketizer's counters (LARGESC_DEPACKETIZER_COUNTERS describes them).
@@ -254,19 +257,27 @@ struct LARGESC_API depacketizer_counters {
  *
  * Sequence numbers are unwrapped against the newest frame: a packet 1..4 frames
  * ahead is a jump (the frames in between are lost); 5..127 ahead it is held
- * until the next valid packet: one ahead of it confirms the jump, anything
- * else drops it (bad_seq, counted in malformed), as do flush() and reset().
- * So without a CRC a corrupted seq costs about one frame, never a run of empty
- * frames. Behind the playout point a packet is late. Four packets in a row (nothing else
- * arriving in between) with consecutive sequence numbers, all more than restart_gap
+ * until the next valid packet: one 1..127 frames ahead of it confirms the jump,
+ * anything else (behind it, even by one frame) drops it (bad_seq, counted in
+ * malformed), as do flush() and reset(). So without a CRC a corrupted seq costs
+ * about one frame, never a run of empty frames; one packet plays out at most
+ * MAX_FRAME_JUMP + MAX_UNCONFIRMED_JUMP = 131 frames (it confirms a held
+ * 127-frame jump and is 4 frames past it). Behind the playout point a packet is
+ * late. Four valid packets in a row (no other message, valid, invalid or not a
+ * PDU, in between) with consecutive sequence numbers, all more than restart_gap
  * frames behind, mean the transmitter restarted: the pending frames are played out and
  * numbering continues from there (the first three of the new stream count as late). With
  * require_crc, a packet without a CRC is malformed (counted as bad_crc): on a link that
  * uses CRCs this rejects nearly all random junk.
+ *
+ * Merging: a frame's own packet writes codebooks 0..K-1 (also over tokens an
+ * earlier copy wrote); a copy writes only tokens not yet received.
  */
 class LARGESC_API depacketizer_core
 {
 public:
+    //! delay 0..2, default_n_q 1..32, feedback_window >= 1, restart_gap 5..120
+    //! (std::invalid_argument otherwise).
     depacketizer_core(unsigned delay = 1,
                       unsigned default_n_q = 8,
                       unsigned feedback_window = 125,
@@ -285,9 +296,15 @@ public:
             fn(const_cast<const rx_frame&>(d_ready[i]));
         d_n_ready = 0;
     }
+    //! Counts a message that is not a packet PDU (the block's not_pdu): in
+    //! packets_in, malformed and not_pdu; it breaks a restart run as any
+    //! invalid packet does, and does not settle a held packet.
+    void reject_not_pdu();
     //! Plays out every frame up to the newest one seen (end of stream).
     void flush();
-    //! Forgets all state (not the counters).
+    //! Ends the stream as flush() does (the pending frames are played out and
+    //! stay ready for pop()/drain()), then forgets the numbering: the next valid
+    //! packet starts a new stream as the first one did. Keeps the counters.
     void reset();
 
     const depacketizer_counters& counters() const
