@@ -27,7 +27,9 @@ class adaptive_controller(gr.basic_block):
       out: the same PDUs with `uep_k` (long) and `uep_copies` (s32vector of
           length max_offset) added.
       feedback: feedback PDUs from the depacketizer (dict with `loss_rate`,
-          `mean_burst`, `window`), or that dict alone; each one replaces the
+          `mean_burst`, `window`), or that dict alone, or a feedback packet
+          PDU as it comes off a modem (docs/packet_format.md, "Feedback
+          packets"; common.pmt_util.parse_feedback); each one replaces the
           loss model. Accepted: loss_rate a finite number in [0, 1],
           mean_burst a finite number in [0, 1000], window an integer >= 0
           (default 1; 0 = nothing measured, the model is kept and the
