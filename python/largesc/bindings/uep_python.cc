@@ -65,7 +65,8 @@ static py::dict frame_dict(const rx_frame& f)
     return d;
 }
 
-void bind_uep(py::module& m)
+//! Packet format constants and the packet_header class.
+static void bind_packet_header(py::module& m)
 {
     m.attr("TOKEN_BITS") = TOKEN_BITS;
     m.attr("HEADER_BYTES") = HEADER_BYTES;
@@ -105,6 +106,11 @@ void bind_uep(py::module& m)
                    ", r1=" + std::to_string(h.r[0]) + ", r2=" + std::to_string(h.r[1]) +
                    ")";
         });
+}
+
+//! Packet format functions: packet_size, build_packet, parse_header, parse_packet.
+static void bind_packet_format(py::module& m)
+{
     m.def("packet_size", &packet_size, py::arg("header"), "Packet bytes for a header.");
     m.def(
         "build_packet",
@@ -145,7 +151,11 @@ void bind_uep(py::module& m)
         },
         py::arg("data"),
         "Returns (status, header, tokens); status 'ok' or the reason it is malformed.");
+}
 
+//! The scheduler-free packetizer_core class.
+static void bind_packetizer_core(py::module& m)
+{
     py::class_<packetizer_core>(m, "packetizer_core", "Scheduler-free UEP packetizer.")
         .def(py::init<bool>(), py::arg("crc") = false)
         .def(
@@ -175,7 +185,11 @@ void bind_uep(py::module& m)
             py::arg("r2") = py::int_(0))
         .def_property_readonly("last_header", &packetizer_core::last_header)
         .def("reset", &packetizer_core::reset);
+}
 
+//! The scheduler-free depacketizer_core class.
+static void bind_depacketizer_core(py::module& m)
+{
     py::class_<depacketizer_core>(
         m, "depacketizer_core", "Scheduler-free UEP depacketizer.")
         .def(py::init([](py::object delay,
@@ -221,7 +235,11 @@ void bind_uep(py::module& m)
                  return d;
              })
         .def("window_stats", &depacketizer_core::window_stats);
+}
 
+//! simulate_uep: the token-level UEP simulation over numpy arrays.
+static void bind_simulate_uep(py::module& m)
+{
     m.def(
         "simulate_uep",
         [](carray<int32_t> k,
@@ -262,7 +280,11 @@ void bind_uep(py::module& m)
         py::arg("n_codebooks") = 32,
         "Token-level UEP simulation: received mask [N, n_codebooks] for plans k[N], "
         "copies[N, D] and packet losses lost[N] (see docs/interfaces.md).");
+}
 
+//! run_packet_path: packetizer -> loss -> depacketizer without a flowgraph.
+static void bind_run_packet_path(py::module& m)
+{
     m.def(
         "run_packet_path",
         [](py::array_t<uint16_t, py::array::c_style | py::array::forcecast> tokens,
@@ -308,7 +330,11 @@ void bind_uep(py::module& m)
         py::arg("crc") = false,
         "Packetizer -> loss -> depacketizer in C++ without a flowgraph. Returns "
         "(tokens_out [N, 32], mask [N, 32], bytes_sent).");
+}
 
+//! The uep_packetizer block.
+static void bind_uep_packetizer_block(py::module& m)
+{
     py::class_<uep_packetizer,
                gr::block,
                gr::basic_block,
@@ -332,7 +358,11 @@ void bind_uep(py::module& m)
         .def("frames_rejected", &uep_packetizer::frames_rejected)
         .def("bytes_out", &uep_packetizer::bytes_out)
         .def("restarts", &uep_packetizer::restarts);
+}
 
+//! The uep_depacketizer block.
+static void bind_uep_depacketizer_block(py::module& m)
+{
     py::class_<uep_depacketizer,
                gr::block,
                gr::basic_block,
@@ -365,4 +395,16 @@ void bind_uep(py::module& m)
         .def("packets_in", &uep_depacketizer::packets_in)
         .def("frames_out", &uep_depacketizer::frames_out)
         .def("delay", &uep_depacketizer::delay);
+}
+
+void bind_uep(py::module& m)
+{
+    bind_packet_header(m);
+    bind_packet_format(m);
+    bind_packetizer_core(m);
+    bind_depacketizer_core(m);
+    bind_simulate_uep(m);
+    bind_run_packet_path(m);
+    bind_uep_packetizer_block(m);
+    bind_uep_depacketizer_block(m);
 }
