@@ -27,7 +27,8 @@ static std::vector<uint8_t> to_bytes(const py::buffer& b)
     return std::vector<uint8_t>(p, p + info.size * info.itemsize);
 }
 
-void bind_core(py::module& m)
+//! Bit packing: pack_tokens, unpack_tokens, packed_size.
+static void bind_bitpack(py::module& m)
 {
     m.def(
         "pack_tokens",
@@ -60,6 +61,11 @@ void bind_core(py::module& m)
         py::arg("width") = 11,
         "Unpacks `n_tokens` tokens of `width` bits from bytes; returns uint16 array.");
     m.def("packed_size", &packed_size, py::arg("n_tokens"), py::arg("width") = 11);
+}
+
+//! Checksums: crc8, crc16.
+static void bind_crc(py::module& m)
+{
     m.def(
         "crc8",
         [](const py::buffer& data) {
@@ -76,7 +82,11 @@ void bind_core(py::module& m)
         },
         py::arg("data"),
         "CRC-16/CCITT-FALSE: poly 0x1021, init 0xFFFF, no reflection, no final XOR.");
+}
 
+//! Loss pattern statistics: the burst_stats class and measure_bursts.
+static void bind_burst_stats(py::module& m)
+{
     py::class_<burst_stats>(m, "burst_stats", "Loss statistics of a 0/1 pattern.")
         .def_readonly("n_packets", &burst_stats::n_packets)
         .def_readonly("n_lost", &burst_stats::n_lost)
@@ -97,7 +107,11 @@ void bind_core(py::module& m)
         },
         py::arg("pattern"),
         "Loss rate and burst statistics of a 0/1 array (1 = lost).");
+}
 
+//! The loss_model class, its kind enum and its static constructors.
+static void bind_loss_model(py::module& m)
+{
     py::class_<loss_model> lm(
         m,
         "loss_model",
@@ -168,4 +182,12 @@ void bind_core(py::module& m)
                    ", mean_burst_length=" + std::to_string(self.mean_burst_length()) +
                    ")";
         });
+}
+
+void bind_core(py::module& m)
+{
+    bind_bitpack(m);
+    bind_crc(m);
+    bind_burst_stats(m);
+    bind_loss_model(m);
 }
