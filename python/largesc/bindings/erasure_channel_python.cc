@@ -13,6 +13,7 @@
 #include "param_check.h"
 
 namespace py = pybind11;
+using gr::largesc::erasure_channel;
 
 //! The trace pattern argument: a sequence (list, tuple, numpy array) of 0
 //! (received) and 1 (lost), each an int or numpy integer; empty for none.
@@ -34,9 +35,50 @@ static std::vector<uint8_t> as_trace(const char* block, const char* name, py::ha
     return out;
 }
 
+//! The erasure_channel constructor: checks each argument (with the
+//! parameter's name in the error) and makes the block.
+static erasure_channel::sptr make_erasure_channel(py::object model,
+                                                  py::object loss_rate,
+                                                  py::object mean_burst,
+                                                  py::object seed,
+                                                  py::object p_gb,
+                                                  py::object p_bg,
+                                                  py::object loss_good,
+                                                  py::object loss_bad,
+                                                  py::object trace_file,
+                                                  py::object trace_repeat,
+                                                  py::object stats_interval,
+                                                  py::object trace)
+{
+    namespace pc = largesc_params;
+    const char* b = "erasure_channel";
+    const char* prob = "a probability in [0, 1]";
+    return erasure_channel::make(
+        pc::as_str(b,
+                   "model",
+                   model,
+                   "one of 'bernoulli', 'gilbert_elliott', "
+                   "'gilbert_elliott_raw', 'trace'"),
+        pc::as_real(b, "loss_rate", loss_rate, 0.0, 1.0, prob),
+        pc::as_real(b,
+                    "mean_burst",
+                    mean_burst,
+                    1.0,
+                    1e6,
+                    "a finite number in [1, 1e6] (mean lost packets per burst)"),
+        pc::as_u64(b, "seed", seed),
+        pc::as_real(b, "p_gb", p_gb, 0.0, 1.0, prob),
+        pc::as_real(b, "p_bg", p_bg, 0.0, 1.0, prob),
+        pc::as_real(b, "loss_good", loss_good, 0.0, 1.0, prob),
+        pc::as_real(b, "loss_bad", loss_bad, 0.0, 1.0, prob),
+        pc::as_str(b, "trace_file", trace_file, "a str (a file path, or '')"),
+        pc::as_bool(b, "trace_repeat", trace_repeat),
+        int(pc::as_int(b, "stats_interval", stats_interval, 0, 1000000000)),
+        as_trace(b, "trace", trace));
+}
+
 void bind_erasure_channel(py::module& m)
 {
-    using erasure_channel = gr::largesc::erasure_channel;
 
     py::class_<erasure_channel,
                gr::block,
@@ -48,58 +90,19 @@ void bind_erasure_channel(py::module& m)
         "on 'stats'. Models: bernoulli, gilbert_elliott (loss_rate, mean_burst), "
         "gilbert_elliott_raw (p_gb, p_bg, loss_good, loss_bad), trace (trace_file, "
         "or trace: the 0/1 pattern itself).")
-        .def(
-            py::init([](py::object model,
-                        py::object loss_rate,
-                        py::object mean_burst,
-                        py::object seed,
-                        py::object p_gb,
-                        py::object p_bg,
-                        py::object loss_good,
-                        py::object loss_bad,
-                        py::object trace_file,
-                        py::object trace_repeat,
-                        py::object stats_interval,
-                        py::object trace) {
-                namespace pc = largesc_params;
-                const char* b = "erasure_channel";
-                const char* prob = "a probability in [0, 1]";
-                return erasure_channel::make(
-                    pc::as_str(b,
-                               "model",
-                               model,
-                               "one of 'bernoulli', 'gilbert_elliott', "
-                               "'gilbert_elliott_raw', 'trace'"),
-                    pc::as_real(b, "loss_rate", loss_rate, 0.0, 1.0, prob),
-                    pc::as_real(
-                        b,
-                        "mean_burst",
-                        mean_burst,
-                        1.0,
-                        1e6,
-                        "a finite number in [1, 1e6] (mean lost packets per burst)"),
-                    pc::as_u64(b, "seed", seed),
-                    pc::as_real(b, "p_gb", p_gb, 0.0, 1.0, prob),
-                    pc::as_real(b, "p_bg", p_bg, 0.0, 1.0, prob),
-                    pc::as_real(b, "loss_good", loss_good, 0.0, 1.0, prob),
-                    pc::as_real(b, "loss_bad", loss_bad, 0.0, 1.0, prob),
-                    pc::as_str(b, "trace_file", trace_file, "a str (a file path, or '')"),
-                    pc::as_bool(b, "trace_repeat", trace_repeat),
-                    int(pc::as_int(b, "stats_interval", stats_interval, 0, 1000000000)),
-                    as_trace(b, "trace", trace));
-            }),
-            py::arg("model") = "bernoulli",
-            py::arg("loss_rate") = 0.0,
-            py::arg("mean_burst") = 1.0,
-            py::arg("seed") = 0,
-            py::arg("p_gb") = 0.0,
-            py::arg("p_bg") = 1.0,
-            py::arg("loss_good") = 0.0,
-            py::arg("loss_bad") = 1.0,
-            py::arg("trace_file") = "",
-            py::arg("trace_repeat") = true,
-            py::arg("stats_interval") = 100,
-            py::arg("trace") = py::tuple())
+        .def(py::init(&make_erasure_channel),
+             py::arg("model") = "bernoulli",
+             py::arg("loss_rate") = 0.0,
+             py::arg("mean_burst") = 1.0,
+             py::arg("seed") = 0,
+             py::arg("p_gb") = 0.0,
+             py::arg("p_bg") = 1.0,
+             py::arg("loss_good") = 0.0,
+             py::arg("loss_bad") = 1.0,
+             py::arg("trace_file") = "",
+             py::arg("trace_repeat") = true,
+             py::arg("stats_interval") = 100,
+             py::arg("trace") = py::tuple())
         .def(
             "set_loss_rate",
             [](erasure_channel& self, py::object loss_rate) {
