@@ -1,0 +1,121 @@
+"""Shared helpers for the three processes (node A, air, node B)."""
+
+import json
+import os
+import signal
+import threading
+import time
+import numpy as np
+import pmt
+from gnuradio import gr
+
+SAMP_RATE = 80000
+BIT_RATE = 10000
+AUDIO_RATE = 16000
+FRAME = 1280  # samples per 80 ms frame at 16 kHz
+PORTS = dict(a_to_air=5551, air_to_b=5552, b_to_air=5553, air_to_a=5554)
+
+
+def addr(name):
+    return "tcp://127.0.0.1:%d" % PORTS[name]
+
+
+def to_py(x):
+    try:
+        return pmt.to_python(x)
+    except Exception:
+        return str(x)
+
+
+class msg_logger(gr.basic_block):
+    """Records (time.time(), car-as-python, first byte of cdr, cdr length) of each PDU."""
+
+    def __init__(self, keep_car=True):
+        gr.basic_block.__init__(self, name="msg_logger", in_sig=None, out_sig=None)
+        self.message_port_register_in(pmt.intern("in"))
+        self.set_msg_handler(pmt.intern("in"), self._h)
+        self.keep_car = keep_car
+        self.log = []
+
+    def _h(self, msg):
+        t = time.time()
+        car = cdr = None
+        if pmt.is_pair(msg):
+            car, cdr = pmt.car(msg), pmt.cdr(msg)
+        else:
+            car = msg
+        b0 = None
+        n = 0
+        if cdr is not None and pmt.is_u8vector(cdr):
+            v = pmt.u8vector_elements(cdr)
+            n = len(v)
+            b0 = v[0] if n else None
+        c = to_py(car) if (self.keep_car and car is not None and pmt.is_dict(car)) else None
+        self.log.append((t, c, b0, n))
+
+
+class frame_clock(gr.sync_block):
+    """Float passthrough/sink; records time.time() when each 1280-sample frame boundary passes.
+    mark='end': time at which the last sample of frame i passed (capture complete at A).
+    mark='start': time at which the first sample of frame i passed (playout start at B)."""
+
+    def __init__(self, mark="end", sink=False):
+        gr.sync_block.__init__(
+            self, name="frame_clock", in_sig=[np.float32], out_sig=None if sink else [np.float32]
+        )
+        self.mark = mark
+        self.sink = sink
+        self.n = 0
+        self.times = []
+
+    def work(self, ins, outs):
+        x = ins[0]
+        k = len(x)
+        t = time.time()
+        n0, n1 = self.n, self.n + k
+        if self.mark == "end":
+            # frames i with (i+1)*FRAME in (n0, n1]
+            i_lo = n0 // FRAME
+            i_hi = n1 // FRAME
+            for _ in range(i_lo, i_hi):
+                self.times.append(t)
+        else:
+            i_lo = (n0 + FRAME - 1) // FRAME
+            i_hi = (n1 + FRAME - 1) // FRAME
+            for _ in range(i_lo, i_hi):
+                self.times.append(t)
+        self.n = n1
+        if not self.sink:
+            outs[0][:k] = x
+        return k
+
+
+def run_until_stopped(tb, stopfile, poll=None, poll_every=1.0):
+    """Starts tb, polls a stop file (or SIGINT/SIGTERM), calls poll() every poll_every s."""
+    stop = threading.Event()
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, lambda *a: stop.set())
+    t_start = time.time()
+    tb.start()
+    rf = os.environ.get("READY_FILE")
+    if rf:
+        open(rf, "w").write(str(time.time()))
+    nxt = time.time()
+    while not stop.is_set() and not os.path.exists(stopfile):
+        if poll and time.time() >= nxt:
+            poll()
+            nxt += poll_every
+        time.sleep(0.05)
+    t_stop = time.time()
+    tb.stop()
+    # zmq sources have a 100 ms timeout, wait() returns; guard anyway
+    th = threading.Thread(target=tb.wait, daemon=True)
+    th.start()
+    th.join(5.0)
+    return t_start, t_stop, not th.is_alive()
+
+
+def write_json(path, obj):
+    with open(path + ".tmp", "w") as f:
+        json.dump(obj, f, indent=1, default=lambda o: o.item() if hasattr(o, "item") else str(o))
+    os.replace(path + ".tmp", path)
