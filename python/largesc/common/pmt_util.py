@@ -37,6 +37,20 @@ def to_float(v: pmt.pmt_base) -> float | None:
 _K_LOSS = pmt.intern("loss_rate")
 _K_BURST = pmt.intern("mean_burst")
 _K_WINDOW = pmt.intern("window")
+FEEDBACK_SEQ_KEY = pmt.intern("feedback_seq")  # report number of a feedback packet
+
+
+def make_feedback_pdu(loss_rate: float, mean_burst: float, window: int, seq: int | None = None) -> pmt.pmt_base:
+    """The loss feedback report in the dict form parse_feedback reads (as the
+    depacketizer's `feedback` port sends it): car loss_rate, mean_burst,
+    window (and feedback_seq when given), cdr an empty u8vector."""
+    meta = pmt.make_dict()
+    meta = pmt.dict_add(meta, _K_LOSS, pmt.from_double(loss_rate))
+    meta = pmt.dict_add(meta, _K_BURST, pmt.from_double(mean_burst))
+    meta = pmt.dict_add(meta, _K_WINDOW, pmt.from_long(window))
+    if seq is not None:
+        meta = pmt.dict_add(meta, FEEDBACK_SEQ_KEY, pmt.from_long(seq))
+    return pmt.cons(meta, pmt.make_u8vector(0, 0))
 
 
 def _core():

@@ -16,23 +16,7 @@ from gnuradio import gr
 from .. import largesc_python as _core
 from ..common import params as P
 from ..common.guard import Guard
-from ..common.pmt_util import parse_feedback
-
-_K_LOSS = pmt.intern("loss_rate")
-_K_BURST = pmt.intern("mean_burst")
-_K_WINDOW = pmt.intern("window")
-_K_SEQ = pmt.intern("feedback_seq")
-
-
-def _feedback_pdu(report):
-    """The controller's feedback PDU (dict loss_rate, mean_burst, window,
-    feedback_seq; empty u8vector) of a decoded feedback packet's report."""
-    meta = pmt.make_dict()
-    meta = pmt.dict_add(meta, _K_LOSS, pmt.from_double(report["loss_rate"]))
-    meta = pmt.dict_add(meta, _K_BURST, pmt.from_double(report["mean_burst"]))
-    meta = pmt.dict_add(meta, _K_WINDOW, pmt.from_long(report["window"]))
-    meta = pmt.dict_add(meta, _K_SEQ, pmt.from_long(report["seq"]))
-    return pmt.cons(meta, pmt.make_u8vector(0, 0))
+from ..common.pmt_util import FEEDBACK_SEQ_KEY, make_feedback_pdu, parse_feedback
 
 
 class feedback_encoder(gr.basic_block):
@@ -81,7 +65,7 @@ class feedback_encoder(gr.basic_block):
             packet = _core.build_feedback(seq, loss, min(max(burst, 1.0), 1000.0),
                                           min(window, _core.FEEDBACK_MAX_WINDOW))
             self._seq = (seq + 1) % 256
-        meta = pmt.dict_add(pmt.make_dict(), _K_SEQ, pmt.from_long(seq))
+        meta = pmt.dict_add(pmt.make_dict(), FEEDBACK_SEQ_KEY, pmt.from_long(seq))
         self.message_port_pub(pmt.intern("out"), pmt.cons(meta, pmt.init_u8vector(len(packet), list(packet))))
         with self._lock:
             self._packets_out += 1
@@ -172,7 +156,8 @@ class packet_sorter(gr.basic_block):
             else:
                 self._n["reordered"] += 1
         self._last_fb = data
-        return "feedback", _feedback_pdu(report)
+        return "feedback", make_feedback_pdu(report["loss_rate"], report["mean_burst"], report["window"],
+                                             report["seq"])
 
     def _handle(self, msg):
         with self._lock:
