@@ -6,6 +6,7 @@
 
 #include "uep_depacketizer_impl.h"
 #include <gnuradio/io_signature.h>
+#include <cmath>
 #include <stdexcept>
 
 namespace gr {
@@ -119,6 +120,18 @@ void uep_depacketizer_impl::publish_ready()
     }
 }
 
+// The packet's arrival time (seconds) from its metadata's rx_time, NaN if
+// there is none or it is not a real number (the core then works by seq alone).
+double uep_depacketizer_impl::rx_time(const pmt::pmt_t& meta) const
+{
+    if (!pmt::is_dict(meta))
+        return std::nan("");
+    const pmt::pmt_t t = pmt::dict_ref(meta, k_rx_time, pmt::PMT_NIL);
+    if (pmt::is_real(t) || pmt::is_integer(t) || pmt::is_uint64(t))
+        return pmt::to_double(t);
+    return std::nan("");
+}
+
 void uep_depacketizer_impl::handle(const pmt::pmt_t& msg)
 {
     std::lock_guard<std::mutex> lock(d_mutex);
@@ -133,7 +146,7 @@ void uep_depacketizer_impl::handle(const pmt::pmt_t& msg)
     size_t len = 0;
     const uint8_t* p = pmt::u8vector_elements(pmt::cdr(msg), len);
     const uint64_t bad_before = d_core.counters().malformed;
-    const parse_status st = d_core.push(p, len);
+    const parse_status st = d_core.push(p, len, rx_time(pmt::car(msg)));
     const uint64_t bad = d_core.counters().malformed;
     if (bad != bad_before && (bad <= 10 || bad % 1000 == 0))
         d_logger->warn("dropped a malformed packet of {:d} bytes ({:s}); {:d} "

@@ -23,7 +23,8 @@ private:
     uint64_t d_next_fb;
     const pmt::pmt_t d_out_port, d_fb_port;
     const pmt::pmt_t k_frame = pmt::mp("frame"), k_nq = pmt::mp("n_q"),
-                     k_mask = pmt::mp("mask"), k_primary = pmt::mp("primary");
+                     k_mask = pmt::mp("mask"), k_primary = pmt::mp("primary"),
+                     k_rx_time = pmt::mp("rx_time");
 
     // Metadata of a frame: {frame, n_q, mask, primary}. Everything but the
     // frame index repeats from frame to frame, so the dict is built as
@@ -39,6 +40,7 @@ private:
     pmt::pmt_t make_tail(const rx_frame& f) const;
     void publish_ready(); // called with d_mutex held
     void handle(const pmt::pmt_t& msg);
+    double rx_time(const pmt::pmt_t& meta) const;
 
 public:
     uep_depacketizer_impl(

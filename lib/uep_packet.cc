@@ -8,6 +8,8 @@
 #include <gnuradio/largesc/crc.h>
 #include <gnuradio/largesc/uep_packet.h>
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 
@@ -264,6 +266,7 @@ void depacketizer_core::reset()
     d_behind_run = 0;
     d_behind_last_seq = -1;
     d_seq_offset = 0;
+    d_have_t = false;
 }
 
 void depacketizer_core::reject_not_pdu()
@@ -272,6 +275,7 @@ void depacketizer_core::reject_not_pdu()
     d_cnt.malformed++;
     d_cnt.not_pdu++;
     d_behind_run = 0; // not a valid packet: breaks a restart run
+    break_run();
 }
 
 depacketizer_core::slot& depacketizer_core::slot_for(int64_t frame)
@@ -323,8 +327,13 @@ void depacketizer_core::accept(int64_t frame,
                                const packet_header& h,
                                const std::vector<uint16_t>& tok)
 {
-    if (frame > d_newest)
+    if (frame - d_next >= int64_t(d_ring.size())) // a gap by time longer than the ring:
+        emit_until(frame - 1 - int64_t(MAX_COPY_OFFSET)); // its frames leave lost first
+    if (frame > d_newest) {
         d_newest = frame;
+        d_have_t = std::isfinite(d_t_cur); // the clock anchor moves with the newest frame
+        d_t_newest = d_t_cur;
+    }
     slot& s = slot_for(frame);
     if (s.primary) {
         d_cnt.duplicates++;
@@ -379,6 +388,7 @@ depacketizer_core::parse_checked(const uint8_t* data, size_t len, packet_header&
 void depacketizer_core::count_malformed(parse_status st)
 {
     d_behind_run = 0;
+    break_run();
     d_cnt.malformed++;
     switch (st) {
     case parse_status::TOO_SHORT:
@@ -407,6 +417,8 @@ void depacketizer_core::start(const packet_header& h)
     // play out from the oldest frame this packet carries tokens of
     const unsigned depth = h.r[1] ? 2 : (h.r[0] ? 1 : 0);
     d_next = std::max<int64_t>(0, int64_t(h.seq) - depth);
+    d_have_t = std::isfinite(d_t_cur);
+    d_t_newest = d_t_cur;
     accept(h.seq, h, d_tok);
 }
 
@@ -468,6 +480,65 @@ void depacketizer_core::take_behind(int64_t frame, const packet_header& h)
 
 parse_status depacketizer_core::push(const uint8_t* data, size_t len)
 {
+    return push(data, len, std::nan(""));
+}
+
+// True if t is an arrival time that can be set against the newest frame's.
+bool depacketizer_core::timed(double t) const
+{
+    return d_have_t && std::isfinite(t) && t >= d_t_newest &&
+           t - d_t_newest <= MAX_TIME_GAP;
+}
+
+// Counts the packets of a timed restart run that did not complete as late.
+void depacketizer_core::break_run()
+{
+    d_cnt.late += d_run.size();
+    d_run.clear();
+}
+
+// A packet that does not continue the numbering by seq (far ahead or behind the
+// playout point), set against the frame its arrival time names: within
+// TIME_TOLERANCE it continues the numbering across a silence (accepted at once:
+// the clock confirms the jump, the silence is played out as lost frames);
+// further off it belongs to a new numbering, taken when RESTART_RUN packets in a
+// row say so (a transmitter restart), each at the frame its time names.
+void depacketizer_core::take_by_time(const packet_header& h, int64_t expected)
+{
+    const uint8_t seq = uint8_t(h.seq + d_seq_offset);
+    const int d = int(int8_t(uint8_t(seq - uint8_t(expected & 0xFF))));
+    const int64_t frame = expected + d;
+    if (std::abs(d) <= TIME_TOLERANCE) {
+        break_run();
+        d_behind_run = 0;
+        if (frame > d_newest)
+            accept(frame, h, d_tok);
+        else
+            d_cnt.late++; // behind, where its time puts it too
+        return;
+    }
+    d_behind_run = 0;
+    if (!d_run.empty() && uint8_t(d_run.back().hdr.seq + 1) != h.seq)
+        break_run(); // not consecutive: a new run starts with this packet
+    d_run.push_back(run_packet{ h, d_tok, expected });
+    if (d_run.size() < size_t(RESTART_RUN))
+        return;
+    // transmitter restart: the old numbering's frames are played out, the run's
+    // first packet lands where its time puts it (after the newest frame), the
+    // silence in between is played out as lost frames
+    d_cnt.restarts++;
+    emit_until(d_newest);
+    const int64_t first = std::max(d_run[0].expected, d_newest + 1);
+    d_seq_offset = uint8_t((first & 0xFF) - d_run[0].hdr.seq);
+    std::vector<run_packet> run;
+    run.swap(d_run);
+    for (size_t i = 0; i < run.size(); i++)
+        accept(first + int64_t(i), run[i].hdr, run[i].tok);
+}
+
+parse_status depacketizer_core::push(const uint8_t* data, size_t len, double rx_time)
+{
+    d_t_cur = rx_time;
     d_cnt.packets_in++;
     packet_header h;
     const parse_status st = parse_checked(data, len, h);
@@ -484,6 +555,13 @@ parse_status depacketizer_core::push(const uint8_t* data, size_t len)
     const uint8_t seq = uint8_t(h.seq + d_seq_offset);
     const int delta = int(int8_t(uint8_t(seq - uint8_t(d_newest & 0xFF))));
     const int64_t frame = d_newest + delta;
+    const bool by_seq =
+        (delta >= 1 && delta <= MAX_UNCONFIRMED_JUMP) || (delta <= 0 && frame >= d_next);
+    if (!by_seq && timed(rx_time)) {
+        take_by_time(h, d_newest + std::llround((rx_time - d_t_newest) / FRAME_SECONDS));
+        return st;
+    }
+    break_run();
     if (delta > MAX_UNCONFIRMED_JUMP) { // hold until the next packet confirms it
         hold(frame, h);
         return st;
@@ -511,6 +589,7 @@ void depacketizer_core::flush()
         d_cnt.malformed++;
         d_cnt.bad_seq++;
     }
+    break_run(); // an incomplete restart run: its packets are late
     if (d_started)
         emit_until(d_newest);
 }

@@ -638,6 +638,121 @@ class qa_receiver_vectors(gr_unittest.TestCase):
                               frames_out=41, packets_in=48))
 
 
+class qa_gaps_by_time(gr_unittest.TestCase):
+    """One gap rule (docs/packet_format.md, "Gaps by time"): with arrival times,
+    a channel outage and a transmitter restart of the same length give the same
+    output frames, as many as the time that passed."""
+
+    T = 0.08  # seconds per frame
+
+    def packets(self, first_frame, n, first_seq, jitter=0.0):
+        """(packet, arrival time) of frames first_frame.., numbered from
+        first_seq (a restarted transmitter starts again at 0); the tokens name
+        the frame (100 f + c) and arrival is at the frame's time (+-jitter)."""
+        tx = largesc.packetizer_core(False)
+        rng = random.Random(first_frame)
+        out = []
+        for i in range(n):
+            f = first_frame + i
+            tok = [(100 * f + c) % 2048 for c in range(4)]
+            out.append((tx.packetize(first_seq + i, tok, 4, 0, 0), f * self.T + rng.uniform(-jitter, jitter)))
+        return out
+
+    def run_rx(self, pk, timed=True):
+        rx = largesc.depacketizer_core(delay=1)
+        for p, t in pk:
+            self.assertEqual(rx.push(p, t if timed else None), "ok")
+        rx.flush()
+        return [(f["frame"], list(f["tokens"]), f["primary"]) for f in rx.pop()], rx.counters()
+
+    def expected(self, received):
+        """The frames a receiver should put out for frames 0..max(received): own tokens where received."""
+        return [(f, [(100 * f + c) % 2048 for c in range(4)] if f in received else [0, 0, 0, 0], f in received)
+                for f in range(max(received) + 1)]
+
+    def test_outage_and_restart_give_the_same_output(self):
+        before = self.packets(0, 100, 0, jitter=0.03)
+        for gap in (38, 200, 700):  # 3 s (seq still within reach), 16 s and 56 s (seq wraps)
+            with self.subTest(gap=gap):
+                after = 100 + gap
+                outage, c_out = self.run_rx(before + self.packets(after, 40, after % 256, jitter=0.03))
+                restart, c_rst = self.run_rx(before + self.packets(after, 40, 0, jitter=0.03))
+                want = self.expected(set(range(100)) | set(range(after, after + 40)))
+                self.assertEqual(outage, want)
+                self.assertEqual(restart, want)
+                self.assertEqual((c_out["restarts"], c_rst["restarts"]), (0, 1))
+                for c in (c_out, c_rst):
+                    self.assertEqual((c["packets_accepted"], c["late"], c["held"], c["frames_out"]),
+                                     (140, 0, 0, after + 40))
+
+    def test_without_times_seq_rules_hold(self):
+        """No rx_time: a restart is found by seq alone; its first three packets are late
+        and the silence is not filled (the rule before times; docs say so)."""
+        before = self.packets(0, 100, 0)
+        restart, c = self.run_rx(before + self.packets(138, 40, 0), timed=False)
+        self.assertEqual(len(restart), 137)
+        self.assertEqual((c["restarts"], c["late"], c["packets_accepted"]), (1, 3, 137))
+        outage, c = self.run_rx(before + self.packets(300, 40, 300 % 256), timed=False)
+        self.assertNotEqual(len(outage), 340)  # 200 frames: beyond what seq can tell
+
+    def test_restart_run_broken_counts_late(self):
+        """Packets that do not fit the clock wait (held) for a run of 4 consecutive seqs;
+        a valid packet that fits breaks the run and they count late."""
+        before = self.packets(0, 50, 0)
+        stray = self.packets(60, 3, 200)  # 3 consecutive seqs far from where their time puts them
+        rx = largesc.depacketizer_core(delay=1)
+        for p, t in before + stray:
+            rx.push(p, t)
+        self.assertEqual(rx.counters()["held"], 3)
+        p, t = self.packets(63, 1, 63)[0]
+        rx.push(p, t)  # fits the clock: the numbering goes on
+        c = rx.counters()
+        self.assertEqual((c["held"], c["late"], c["restarts"], c["packets_accepted"]), (0, 3, 0, 51))
+        self.assertEqual(c["packets_in"], c["packets_accepted"] + c["duplicates"] + c["late"] + c["malformed"]
+                         + c["held"])
+
+    def test_hostile_times_are_ignored(self):
+        """NaN, infinite, decreasing or absurd times count as no time (seq rules);
+        a time more than 60 s after the newest frame's is not used either."""
+        before = self.packets(0, 20, 0)
+        for bad in (float("nan"), float("inf"), -1.0, 1e12, 20 * self.T + 61.0):
+            with self.subTest(t=bad):
+                rx = largesc.depacketizer_core(delay=1)
+                for p, t in before:
+                    rx.push(p, t)
+                p, _ = self.packets(25, 1, 25)[0]
+                rx.push(p, bad)  # 5 ahead by seq: held, as without a time
+                self.assertEqual(rx.counters()["held"], 1)
+        for bad in ("now", True, 10 ** 400):
+            with self.assertRaisesRegex(ValueError, "rx_time must be a number of seconds or None"):
+                largesc.depacketizer_core().push(before[0][0], bad)
+
+    def test_block_reads_rx_time_from_metadata(self):
+        """uep_depacketizer takes rx_time from the PDU metadata: a restart after a 3 s
+        silence comes out as lost frames, as many as the time."""
+        def pdu(p, t):
+            meta = pmt.dict_add(pmt.make_dict(), pmt.intern("rx_time"), pmt.from_double(t))
+            return pmt.cons(meta, pmt.init_u8vector(len(p), list(p)))
+        msgs = [pdu(p, t) for p, t in self.packets(0, 30, 0) + self.packets(68, 10, 0)]
+        tb = gr.top_block()
+        dpk = largesc.uep_depacketizer(1, 8, 125, 0, False)
+        sink = blocks.message_debug()
+        tb.msg_connect((dpk, "out"), (sink, "store"))
+        tb.start()
+        try:
+            post_paced(dpk, "in", msgs, dpk.packets_in)
+            wait_for(lambda: dpk.packets_in() == len(msgs), 20, "depacketizer stalled")
+            dpk.flush()
+            wait_for(lambda: sink.num_messages() == dpk.frames_out(), 20, "frames not delivered")
+        finally:
+            tb.stop()
+            tb.wait()
+        prim = [pmt.to_python(pmt.dict_ref(pmt.car(sink.get_message(i)), pmt.intern("primary"), pmt.PMT_F))
+                for i in range(sink.num_messages())]
+        self.assertEqual(prim, [True] * 30 + [False] * 38 + [True] * 10)
+        self.assertEqual(dpk.counters()["restarts"], 1)
+
+
 def pdu_frame(frame, tokens, k=None, copies=None):
     meta = pmt.dict_add(pmt.make_dict(), pmt.intern("frame"), pmt.from_uint64(frame))
     meta = pmt.dict_add(meta, pmt.intern("n_q"), pmt.from_long(len(tokens)))

@@ -43,6 +43,13 @@ constexpr uint64_t MAX_FRAME_JUMP = 127;
 //! A receiver takes a packet up to this many frames ahead of the newest frame at
 //! once; one further ahead is held until the next packet confirms the jump.
 constexpr int64_t MAX_UNCONFIRMED_JUMP = 4;
+//! Gaps by time (packets with an arrival time): one frame is 80 ms on air.
+constexpr double FRAME_SECONDS = 0.08;
+//! A packet whose seq lands within this many frames of where its arrival time
+//! puts it continues the numbering; one further off belongs to a new numbering.
+constexpr int64_t TIME_TOLERANCE = 4;
+//! Silences longer than this (seconds, 750 frames) are not filled by time.
+constexpr double MAX_TIME_GAP = 60.0;
 
 struct LARGESC_API packet_header {
     uint8_t seq = 0;
@@ -218,7 +225,9 @@ struct LARGESC_API rx_frame {
     /* valid packets more than MAX_UNCONFIRMED_JUMP frames ahead that the next */ \
     /* packet did not confirm (a corrupted seq), or still held at flush/reset */  \
     X(bad_seq)                                                                    \
-    X(held)           /* 1 while a packet is held as a suspect jump */            \
+    /* packets waiting for a decision: a suspect jump (0/1) plus the packets */   \
+    /* of a timed restart run (0..3) */                                           \
+    X(held)                                                                       \
     X(duplicates)     /* packets for a frame whose packet had arrived */          \
     X(late)           /* packets for frames already played out */                 \
     X(restarts)       /* transmitter restarts detected */                         \
@@ -248,11 +257,11 @@ struct LARGESC_API depacketizer_counters {
 /*!
  * \brief Receive side: merges packets into token frames with a received mask.
  *
- * Works from sequence numbers alone. Frame n is played out (emitted) once a packet
- * of frame n + delay or later has been accepted, so copies at offsets up to delay
- * can still fill it. Emits exactly one rx_frame per frame index, in order, from the
- * first packet's frame (less the copies it carries) on; frames nothing of which
- * arrived have an all-zero mask. A frame's width n_q is its K if its packet
+ * Works from sequence numbers (and arrival times, when given). Frame n is played out
+ * (emitted) once a packet of frame n + delay or later has been accepted, so copies at
+ * offsets up to delay can still fill it. Emits exactly one rx_frame per frame index, in
+ * order, from the first packet's frame (less the copies it carries) on; frames nothing of
+ * which arrived have an all-zero mask. A frame's width n_q is its K if its packet
  * arrived, else the last K seen, widened to its widest copy.
  *
  * Sequence numbers are unwrapped against the newest frame: a packet 1..4 frames
@@ -270,6 +279,12 @@ struct LARGESC_API depacketizer_counters {
  * require_crc, a packet without a CRC is malformed (counted as bad_crc): on a link that
  * uses CRCs this rejects nearly all random junk.
  *
+ * With arrival times (push(data, len, rx_time)) a packet that does not continue the
+ * numbering by seq is placed by its time instead ("Gaps by time" in
+ * docs/packet_format.md): a silence of any length up to MAX_TIME_GAP is played out
+ * as lost frames, whether seq went on (an outage) or started again (a restart,
+ * confirmed by RESTART_RUN consecutive packets, none of them lost).
+ *
  * Merging: a frame's own packet writes codebooks 0..K-1 (also over tokens an
  * earlier copy wrote); a copy writes only tokens not yet received.
  */
@@ -286,6 +301,10 @@ public:
 
     //! Takes one packet. Returns its parse status (OK also for late/duplicate).
     parse_status push(const uint8_t* data, size_t len);
+    //! Takes one packet that arrived at rx_time seconds on the receiver's clock
+    //! (any origin; a NaN, infinite or decreasing time counts as no time). With
+    //! times, gaps are filled by time: see "Gaps by time" in packet_format.md.
+    parse_status push(const uint8_t* data, size_t len, double rx_time);
     //! Frames ready for playout, in order (copied out; clears them).
     std::vector<rx_frame> pop();
     //! Calls fn(const rx_frame&) for each frame ready for playout, then clears them.
@@ -309,7 +328,7 @@ public:
 
     const depacketizer_counters& counters() const
     {
-        d_cnt.held = d_held ? 1 : 0;
+        d_cnt.held = (d_held ? 1 : 0) + d_run.size();
         return d_cnt;
     }
     //! Loss statistics of the last feedback_window played-out frames' own packets.
@@ -334,6 +353,16 @@ private:
     bool settle_held(const packet_header& h);
     void hold(int64_t frame, const packet_header& h);
     void take_behind(int64_t frame, const packet_header& h);
+    bool timed(double t) const;
+    void take_by_time(const packet_header& h, int64_t expected);
+    void break_run();
+
+    //! A packet of a timed restart run, waiting for the run to complete.
+    struct run_packet {
+        packet_header hdr;
+        std::vector<uint16_t> tok;
+        int64_t expected; // the frame its arrival time names
+    };
 
     static constexpr int RESTART_RUN = 4;
     unsigned d_delay, d_default_n_q, d_window, d_restart_gap;
@@ -356,6 +385,12 @@ private:
     int64_t d_held_frame = 0;
     packet_header d_held_hdr;
     std::vector<uint16_t> d_held_tok;
+    // gaps by time: arrival time of the packet being pushed (NaN: none) and
+    // of the packet that set d_newest (valid when d_have_t)
+    double d_t_cur = 0.0;
+    double d_t_newest = 0.0;
+    bool d_have_t = false;
+    std::vector<run_packet> d_run; // a timed restart run (< RESTART_RUN packets)
     mutable depacketizer_counters d_cnt;
 };
 

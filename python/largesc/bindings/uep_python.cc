@@ -9,6 +9,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <cmath>
 
 #include <gnuradio/largesc/uep_depacketizer.h>
 #include <gnuradio/largesc/uep_packet.h>
@@ -212,12 +213,33 @@ static void bind_depacketizer_core(py::module& m)
              py::arg("require_crc") = false)
         .def(
             "push",
-            [](depacketizer_core& self, const py::bytes& data) {
+            [](depacketizer_core& self, const py::bytes& data, py::object rx_time) {
                 std::string s = data;
+                // None: no time; NaN or infinite: no time either (the core ignores it)
+                double t = std::nan("");
+                if (!rx_time.is_none()) {
+                    if (PyBool_Check(rx_time.ptr()) ||
+                        !(PyFloat_Check(rx_time.ptr()) || PyLong_Check(rx_time.ptr())))
+                        pc::fail("depacketizer_core.push",
+                                 "rx_time",
+                                 "a number of seconds or None",
+                                 rx_time);
+                    t = PyFloat_AsDouble(rx_time.ptr());
+                    if (PyErr_Occurred()) { // an int too large for a double
+                        PyErr_Clear();
+                        pc::fail("depacketizer_core.push",
+                                 "rx_time",
+                                 "a number of seconds or None",
+                                 rx_time);
+                    }
+                }
                 return std::string(parse_status_name(
-                    self.push(reinterpret_cast<const uint8_t*>(s.data()), s.size())));
+                    self.push(reinterpret_cast<const uint8_t*>(s.data()), s.size(), t)));
             },
-            py::arg("data"))
+            py::arg("data"),
+            py::arg("rx_time") = py::none(),
+            "Takes one packet (bytes); rx_time: its arrival time in seconds on the "
+            "receiver's clock, or None (then gaps are judged by seq alone).")
         .def("pop",
              [](depacketizer_core& self) {
                  py::list out;

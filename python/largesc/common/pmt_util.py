@@ -38,6 +38,9 @@ _K_LOSS = pmt.intern("loss_rate")
 _K_BURST = pmt.intern("mean_burst")
 _K_WINDOW = pmt.intern("window")
 FEEDBACK_SEQ_KEY = pmt.intern("feedback_seq")  # report number of a feedback packet
+# a packet's arrival time in seconds on the receiver's clock (PDU metadata); the
+# depacketizer fills gaps by it (docs/packet_format.md, "Gaps by time")
+RX_TIME_KEY = pmt.intern("rx_time")
 
 
 def make_feedback_pdu(loss_rate: float, mean_burst: float, window: int, seq: int | None = None) -> pmt.pmt_base:

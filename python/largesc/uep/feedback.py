@@ -9,6 +9,7 @@ delivers into voice packets and decoded feedback reports. The packet format
 itself lives in the C++ core (lib/feedback_packet.cc)."""
 
 import threading
+import time
 
 import pmt
 from gnuradio import gr
@@ -16,7 +17,7 @@ from gnuradio import gr
 from .. import largesc_python as _core
 from ..common import params as P
 from ..common.guard import Guard
-from ..common.pmt_util import FEEDBACK_SEQ_KEY, make_feedback_pdu, parse_feedback
+from ..common.pmt_util import FEEDBACK_SEQ_KEY, RX_TIME_KEY, make_feedback_pdu, parse_feedback
 
 
 class feedback_encoder(gr.basic_block):
@@ -89,8 +90,14 @@ class packet_sorter(gr.basic_block):
 
     Ports
       in: packet PDUs (cdr: u8vector of packet bytes; car ignored).
-      voice: the PDUs whose header says voice (byte 1 bits 7..6 = 01),
-          unchanged (the depacketizer checks the rest).
+      voice: the PDUs whose header says voice (byte 1 bits 7..6 = 01), bytes
+          unchanged (the depacketizer checks the rest); with stamp_time (the
+          default) the metadata gets rx_time, the arrival time in seconds on
+          the host's monotonic clock, unless it already has one: the
+          depacketizer then fills a silence (a channel outage or a transmitter
+          restart) with as many lost frames as time passed. Set stamp_time
+          False when the flowgraph runs faster than real time (a simulation
+          without a throttle), where the host clock is not the link's.
       feedback: one feedback PDU per valid feedback packet (byte 1 bits 7..6 =
           10, fully checked by the C++ parser), in the form the controller's
           `feedback` port reads (dict loss_rate, mean_burst, window,
@@ -104,8 +111,9 @@ class packet_sorter(gr.basic_block):
     reports that come back in numbering (passed on: a restarted encoder).
     """
 
-    def __init__(self):
+    def __init__(self, stamp_time=True):
         gr.basic_block.__init__(self, name="packet_sorter", in_sig=None, out_sig=None)
+        self.stamp_time = P.check_bool("stamp_time", stamp_time)
         self._lock = threading.Lock()
         self._n = dict.fromkeys(("packets_in", "voice_out", "feedback_out", "rejected",
                                  "reports_lost", "reordered"), 0)
@@ -134,7 +142,7 @@ class packet_sorter(gr.basic_block):
         data = bytes(pmt.u8vector_elements(pmt.cdr(msg)))
         kind = _core.packet_kind(data)
         if kind == "voice":
-            return "voice", msg
+            return "voice", self._stamped(msg)
         if kind != "feedback":
             self._reject("unknown_kind", f"{len(data)} bytes")
             return None
@@ -143,6 +151,17 @@ class packet_sorter(gr.basic_block):
             self._reject(f"feedback: {status}")
             return None
         return self._check_numbering(data, report)
+
+    def _stamped(self, msg):
+        """msg with rx_time (host monotonic seconds) in its metadata, if stamping and it has none."""
+        meta = pmt.car(msg)
+        if not self.stamp_time:
+            return msg
+        if not pmt.is_dict(meta):
+            meta = pmt.make_dict()
+        elif pmt.dict_has_key(meta, RX_TIME_KEY):
+            return msg
+        return pmt.cons(pmt.dict_add(meta, RX_TIME_KEY, pmt.from_double(time.monotonic())), pmt.cdr(msg))
 
     def _check_numbering(self, data, report):
         """Drops a repeat of the last report; counts gaps and reordering (lock held)."""

@@ -9,6 +9,7 @@ feedback_encoder and packet_sorter blocks, the controller taking a feedback
 packet PDU directly, a receiver-to-transmitter flowgraph and hostile input."""
 
 import binascii
+import time
 
 import numpy as np
 import pmt
@@ -166,11 +167,11 @@ class qa_feedback_core(gr_unittest.TestCase):
 
 class qa_feedback_blocks(gr_unittest.TestCase):
 
-    def run_sorter(self, msgs, ctl=None):
+    def run_sorter(self, msgs, ctl=None, stamp_time=True):
         """Posts msgs into a packet_sorter (feedback -> ctl if given); returns
         (sorter, voice PDUs, feedback PDUs)."""
         tb = gr.top_block()
-        srt = largesc.packet_sorter()
+        srt = largesc.packet_sorter(stamp_time)
         voice, fb = blocks.message_debug(), blocks.message_debug()
         tb.msg_connect((srt, "voice"), (voice, "store"))
         tb.msg_connect((srt, "feedback"), (fb, "store"))
@@ -238,13 +239,34 @@ class qa_feedback_blocks(gr_unittest.TestCase):
         self.assertEqual((c["reports_lost"], c["reordered"]), (1, 1))
         self.assertEqual(srt.rejections(), {"feedback: duplicate": 1, "unknown_kind": 2, "not_pdu": 1,
                                             "feedback: bad_crc": 1})
-        self.assertTrue(pmt.equal(voice[0], msgs[0]))   # unchanged
+        self.assertTrue(pmt.equal(pmt.cdr(voice[0]), pmt.cdr(msgs[0])))   # bytes unchanged
         self.assertEqual(bytes(pmt.u8vector_elements(pmt.cdr(voice[2]))), v[2] + b"\x00")
         for m, s in zip(fb, (0, 1, 3, 2)):
             self.assertEqual(report_of(m), (round(0.1 * s * 65535) / 65535, 1.0 + s, 100))
             self.assertEqual(parse_feedback(m), report_of(m))
 
+    def test_sorter_stamps_arrival_time(self):
+        """Voice PDUs get rx_time (host monotonic seconds, non-decreasing) unless they carry
+        one; stamp_time False passes them unchanged; feedback reports carry no rx_time."""
+        v = voice_packets(3)
+        own = pmt.cons(pmt.dict_add(pmt.make_dict(), pmt.intern("rx_time"), pmt.from_double(12.5)),
+                       pmt.init_u8vector(len(v[2]), list(v[2])))
+        msgs = [pdu(v[0]), pdu(v[1]), own, pdu(largesc.build_feedback(0, 0.1, 1.0, 100))]
+        t0 = time.monotonic()
+        _, voice, fb = self.run_sorter(msgs)
+        t1 = time.monotonic()
+        times = [pmt.to_double(pmt.dict_ref(pmt.car(m), pmt.intern("rx_time"), pmt.PMT_NIL)) for m in voice]
+        self.assertTrue(t0 <= times[0] <= times[1] <= t1, times)
+        self.assertEqual(times[2], 12.5)
+        self.assertFalse(pmt.dict_has_key(pmt.car(fb[0]), pmt.intern("rx_time")))
+        _, voice, _ = self.run_sorter(msgs, stamp_time=False)
+        for m, want in zip(voice, msgs):
+            self.assertTrue(pmt.equal(m, want))
+
     def test_parameters(self):
+        for bad in ("yes", 2, None):
+            with self.assertRaisesRegex(ValueError, "stamp_time must be a boolean"):
+                largesc.packet_sorter(bad)
         for bad in (-1, 256, 1.5, True, "0"):
             with self.assertRaisesRegex(ValueError, "first_seq must be an integer in 0..255"):
                 largesc.feedback_encoder(bad)
@@ -365,7 +387,7 @@ class qa_feedback_hostile(gr_unittest.TestCase):
         srt, v_out, f_out = self.run_sorter(msgs, ctl)
         c = srt.counters()
         self.assertEqual(c["voice_out"], 1)
-        self.assertTrue(pmt.equal(v_out[0], pdu(v)))
+        self.assertTrue(pmt.equal(pmt.cdr(v_out[0]), pmt.cdr(pdu(v))))  # bytes unchanged (rx_time added)
         # random feedback-kind junk almost never passes a CRC-16; valid traffic all does
         self.assertGreaterEqual(c["feedback_out"], len(valid_fb))
         self.assertLessEqual(c["feedback_out"], len(valid_fb) + 2)

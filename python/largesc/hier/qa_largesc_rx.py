@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+#
+# Copyright 2026 gr-largesc authors.
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+"""QA for largesc_rx's one gap rule (docs/interfaces.md, "Gaps"): with arrival
+times (rx_time, as packet_sorter stamps them), a channel outage and a
+transmitter restart of the same length give the same audio out, as long as
+the time that passed (without times, the seq-only rules: qa_uep.qa_gaps_by_time).
+Untrained codec (random weights): the audio is compared sample for sample,
+never judged as speech."""
+
+import numpy as np
+import pmt
+from gnuradio import blocks, gr, gr_unittest
+
+from gnuradio import largesc
+from gnuradio.largesc.common.pacing import post_paced, wait_for
+
+SEED = "random:1"
+SPF = 1280          # samples per 80 ms frame at 16 kHz
+T = 0.08            # seconds per frame
+BEFORE, GAP, AFTER = 20, 38, 10     # frames heard, frames of silence (3.04 s), frames heard
+
+
+def voice_pdus(first_frame, n, first_seq):
+    """Voice packet PDUs (K 8, one copy) of frames first_frame.., numbered from first_seq,
+    with rx_time = the frame's time on air; the tokens depend on the frame only."""
+    tx = largesc.packetizer_core(False)
+    out = []
+    for i in range(n):
+        f = first_frame + i
+        tok = np.random.default_rng(f).integers(0, 2048, 8).tolist()
+        b = tx.packetize(first_seq + i, tok, 8, 1 if i else 0, 0)
+        meta = pmt.dict_add(pmt.make_dict(), pmt.intern("rx_time"), pmt.from_double(100.0 + f * T))
+        out.append(pmt.cons(meta, pmt.init_u8vector(len(b), list(b))))
+    return out
+
+
+class qa_largesc_rx_gaps(gr_unittest.TestCase):
+
+    def receive(self, msgs):
+        """Audio and counters of a largesc_rx (hold recovery) fed msgs, then flushed."""
+        tb = gr.top_block()
+        rx = largesc.largesc_rx(sample_rate=16000, weights=SEED, threads=1, start_frame=0,
+                                feedback_interval=0, device="cpu")
+        sink = blocks.vector_sink_f()
+        tb.connect(rx, sink)
+        tb.start()
+        try:
+            dep = rx.depacketizer
+            post_paced(dep, "in", msgs, dep.packets_in)
+            wait_for(lambda: dep.packets_in() == len(msgs), 60, "packets into the RX")
+            rx.flush()
+            wait_for(lambda: rx.decoder.stats()["frames_in"] == dep.frames_out(), 120, "frames decoded")
+            wait_for(lambda: len(sink.data()) >= dep.frames_out() * SPF, 120, "decoded audio")
+        finally:
+            tb.stop()
+            tb.wait()
+        return np.asarray(sink.data(), np.float32), rx.counters()
+
+    def test_outage_and_restart_give_the_same_audio(self):
+        before = voice_pdus(0, BEFORE, 0)
+        outage, c_out = self.receive(before + voice_pdus(BEFORE + GAP, AFTER, BEFORE + GAP))
+        restart, c_rst = self.receive(before + voice_pdus(BEFORE + GAP, AFTER, 0))
+        n = BEFORE + GAP + AFTER
+        self.assertEqual(len(outage), n * SPF)              # as long as the time that passed
+        self.assertGreater(float(np.abs(outage[-AFTER * SPF:]).max()), 1e-4)
+        np.testing.assert_array_equal(restart, outage)      # one rule for both gaps
+        self.assertEqual((c_out["restarts"], c_rst["restarts"]), (0, 1))
+        for c in (c_out, c_rst):
+            self.assertEqual((c["frames_out"], c["frames_primary"], c["packets_accepted"], c["late"]),
+                             (n, BEFORE + AFTER, BEFORE + AFTER, 0))
+            self.assertEqual(c["decoder"]["frames_decoded"], n)
+
+
+if __name__ == "__main__":
+    gr_unittest.main()
