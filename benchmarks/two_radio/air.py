@@ -1,7 +1,8 @@
 """Air/channel process: both directions, zmq pull -> throttle(samp_rate) -> AWGN -> zmq push."""
 
-import sys
 import os
+import resource
+import sys
 from gnuradio import gr, blocks, zeromq, channels
 from gnuradio.largesc.phy import channel as CH
 import common as C
@@ -27,7 +28,8 @@ def main():
         k = zeromq.push_sink(gr.sizeof_gr_complex, 1, C.addr(dst), 100, False, -1)
         tb.connect(s, th, ch, k)
         legs[name] = (s, th, ch, k)
-    t0, t1, clean = run_until_stopped_wrap(tb, stopfile)
+    t0, t1, clean = C.run_until_stopped(tb, stopfile)
+    ru = resource.getrusage(resource.RUSAGE_SELF)
     res = {
         "role": "air",
         "ebn0_db": ebn0,
@@ -36,6 +38,8 @@ def main():
         "t_start": t0,
         "t_stop": t1,
         "clean_stop": clean,
+        "cpu_s": ru.ru_utime + ru.ru_stime,
+        "max_rss_mb": ru.ru_maxrss / 1024.0,
     }
     for name, (s, th, ch, k) in legs.items():
         res[name] = {
@@ -46,10 +50,6 @@ def main():
         }
     C.write_json(out, res)
     os._exit(0)
-
-
-def run_until_stopped_wrap(tb, stopfile):
-    return C.run_until_stopped(tb, stopfile)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,11 @@ SAMP_RATE = 80000
 BIT_RATE = 10000
 AUDIO_RATE = 16000
 FRAME = 1280  # samples per 80 ms frame at 16 kHz
-PORTS = dict(a_to_air=5551, air_to_b=5552, b_to_air=5553, air_to_a=5554)
+BUDGET = 1100  # bit/s per direction
+WEIGHTS = "random:0"  # UNTRAINED Mimi: the audio is not speech, says nothing about quality
+# TCP ports on 127.0.0.1: TWO_RADIO_PORT and the next three (the GRC examples use 5551..5554)
+_BASE = int(os.environ.get("TWO_RADIO_PORT", "5651"))
+PORTS = dict(a_to_air=_BASE, air_to_b=_BASE + 1, b_to_air=_BASE + 2, air_to_a=_BASE + 3)
 
 
 def addr(name):
@@ -28,7 +32,8 @@ def to_py(x):
 
 
 class msg_logger(gr.basic_block):
-    """Records (time.time(), car-as-python, first byte of cdr, cdr length) of each PDU."""
+    """Records (time.time(), car-as-python, first byte of cdr, cdr length) of each PDU;
+    keep_car: True (the whole car dict), False (none) or a tuple of the keys to keep."""
 
     def __init__(self, keep_car=True):
         gr.basic_block.__init__(self, name="msg_logger", in_sig=None, out_sig=None)
@@ -50,7 +55,12 @@ class msg_logger(gr.basic_block):
             v = pmt.u8vector_elements(cdr)
             n = len(v)
             b0 = v[0] if n else None
-        c = to_py(car) if (self.keep_car and car is not None and pmt.is_dict(car)) else None
+        c = None
+        if self.keep_car and car is not None and pmt.is_dict(car):
+            if self.keep_car is True:
+                c = to_py(car)
+            else:  # only these keys
+                c = {k: to_py(pmt.dict_ref(car, pmt.intern(k), pmt.PMT_NIL)) for k in self.keep_car}
         self.log.append((t, c, b0, n))
 
 
@@ -90,8 +100,10 @@ class frame_clock(gr.sync_block):
         return k
 
 
-def run_until_stopped(tb, stopfile, poll=None, poll_every=1.0):
-    """Starts tb, polls a stop file (or SIGINT/SIGTERM), calls poll() every poll_every s."""
+def run_until_stopped(tb, stopfile, poll=None, poll_every=1.0, mutefile=None, on_mute=None, settle=None):
+    """Starts tb, polls a stop file (or SIGINT/SIGTERM), calls poll() every poll_every s;
+    calls on_mute() once when mutefile appears (stop talking, keep listening) and settle()
+    after the stop file, before stopping the flowgraph (to let its queues empty)."""
     stop = threading.Event()
     for s in (signal.SIGINT, signal.SIGTERM):
         signal.signal(s, lambda *a: stop.set())
@@ -102,11 +114,16 @@ def run_until_stopped(tb, stopfile, poll=None, poll_every=1.0):
         open(rf, "w").write(str(time.time()))
     nxt = time.time()
     while not stop.is_set() and not os.path.exists(stopfile):
+        if on_mute and mutefile and os.path.exists(mutefile):
+            on_mute()
+            on_mute = None
         if poll and time.time() >= nxt:
             poll()
             nxt += poll_every
         time.sleep(0.05)
     t_stop = time.time()
+    if settle:
+        settle()
     tb.stop()
     # zmq sources have a 100 ms timeout, wait() returns; guard anyway
     th = threading.Thread(target=tb.wait, daemon=True)
@@ -119,3 +136,26 @@ def write_json(path, obj):
     with open(path + ".tmp", "w") as f:
         json.dump(obj, f, indent=1, default=lambda o: o.item() if hasattr(o, "item") else str(o))
     os.replace(path + ".tmp", path)
+
+
+class valve(gr.basic_block):
+    """Message pass-through that can be closed: logs (time, first byte, length) of each
+    PDU it passes; once closed it passes nothing (counted in `held_back`). The benchmark
+    closes it to stop talking cleanly: what passed is exactly what was sent."""
+
+    def __init__(self):
+        gr.basic_block.__init__(self, name="valve", in_sig=None, out_sig=None)
+        self.message_port_register_in(pmt.intern("in"))
+        self.message_port_register_out(pmt.intern("out"))
+        self.set_msg_handler(pmt.intern("in"), self._h)
+        self.open = True
+        self.log = []
+        self.held_back = 0
+
+    def _h(self, msg):
+        if not self.open:
+            self.held_back += 1
+            return
+        v = pmt.u8vector_elements(pmt.cdr(msg)) if pmt.is_pair(msg) and pmt.is_u8vector(pmt.cdr(msg)) else []
+        self.log.append((time.time(), v[0] if len(v) else None, len(v)))
+        self.message_port_pub(pmt.intern("out"), msg)

@@ -1,0 +1,292 @@
+#!/usr/bin/env python3
+"""Two radios, one conversation, on one machine (issue 22, item 7).
+
+Starts three processes that exchange complex baseband over GNU Radio's ZeroMQ blocks on 127.0.0.1:
+node A and node B (two_radio/node.py: each talks and listens, full duplex, its loss reports about
+what it hears going back through its own modem) and the air (two_radio/air.py: for each direction a
+throttle at the modem's 80 kS/s standing in for the radios' sample clock, then AWGN at EBN0).
+Runs DURATION seconds after all three are up, then both nodes stop talking (valves close), the air
+drains for DRAIN seconds, everything stops, and one JSON object is printed: per direction the frames
+encoded, packets sent, delivered, lost, the frames decoded, the loss rate measured by matching every
+sent packet, feedback reports sent, delivered and lost, the controller's loss estimate against the
+measured loss, capture-to-playout latency per frame, CPU per process, and `checks`: every count
+that must add up exactly, with its two sides.
+
+    DURATION=60 EBN0=13 .venv/bin/python3 benchmarks/two_radio.py > two_radio.json
+
+The codec is the UNTRAINED random-weight Mimi: the audio is not speech and says nothing about
+quality. Per-run files (each process's JSON and log) go to $TWO_RADIO_RUN (default
+/tmp/largesc-two-radio); `benchmarks/two_radio/README.md` and docs/two_radio.md have the figures."""
+
+import json
+import os
+import statistics as st
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "two_radio")
+PY = sys.executable  # the venv's python: run this script with .venv/bin/python3
+DURATION = float(os.environ.get("DURATION", "60"))
+EBN0 = float(os.environ.get("EBN0", "13"))
+DRAIN = float(os.environ.get("DRAIN", "3"))   # seconds between "stop talking" and "stop"
+SETTLE = 5.0                                  # the controller is judged from this many seconds on
+RUN = os.environ.get("TWO_RADIO_RUN", os.path.join(tempfile.gettempdir(), "largesc-two-radio"))
+FRAME_S = 0.08
+
+
+def pct(v, q):
+    """The q-quantile of v (nearest rank), None if empty."""
+    if not v:
+        return None
+    v = sorted(v)
+    return v[min(len(v) - 1, int(q * (len(v) - 1) + 0.5))]
+
+
+def rnd(x, n=4):
+    return None if x is None else round(x, n)
+
+
+# ------------------------------------------------------------------ run
+
+def launch():
+    """Starts air, B and A; returns (processes, time all were ready)."""
+    os.makedirs(RUN, exist_ok=True)
+    for f in os.listdir(RUN):
+        os.remove(os.path.join(RUN, f))
+    stop = os.path.join(RUN, "stop")
+    procs = {}
+    for role, script, args in (("air", "air.py", [str(EBN0)]), ("B", "node.py", ["B"]), ("A", "node.py", ["A"])):
+        env = dict(os.environ, READY_FILE=os.path.join(RUN, role + ".ready"), OMP_NUM_THREADS="1")
+        out = [os.path.join(RUN, role + ".json"), stop]
+        argv = [PY, os.path.join(HERE, script)] + (args[:1] + out if role != "air" else out + args)
+        log = open(os.path.join(RUN, role + ".log"), "w")
+        procs[role] = subprocess.Popen(argv, cwd=HERE, env=env, stdout=log, stderr=subprocess.STDOUT)
+    while not all(os.path.exists(os.path.join(RUN, r + ".ready")) for r in procs):
+        for r, p in procs.items():
+            if p.poll() is not None:
+                kill(procs)
+                sys.exit(f"{r} exited early rc={p.returncode}; see {RUN}/{r}.log")
+        time.sleep(0.1)
+    return procs, time.time()
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return f.read().split()[:3]
+
+
+def kill(procs):
+    for p in procs.values():
+        if p.poll() is None:
+            p.kill()
+
+
+def run():
+    """The whole run; returns ({role: its JSON}, t_launch, t_all_ready, loadavg)."""
+    t_launch = time.time()
+    procs, t_all = launch()
+    stop = os.path.join(RUN, "stop")
+    load0 = loadavg()
+    try:
+        time.sleep(DURATION)
+        open(stop + ".mute", "w").close()        # both nodes stop talking
+        time.sleep(DRAIN)                         # what was sent crosses the air
+        open(stop, "w").close()
+        for r in ("A", "B", "air"):
+            procs[r].wait(60)
+    finally:
+        kill(procs)
+    load1 = loadavg()
+    for r, p in procs.items():
+        if p.returncode != 0:
+            sys.exit(f"{r} failed rc={p.returncode}; see {RUN}/{r}.log")
+    R = {}
+    for r in procs:
+        with open(os.path.join(RUN, r + ".json")) as f:
+            R[r] = json.load(f)
+    return R, t_launch, t_all, [load0, load1]
+
+
+# ------------------------------------------------------------------ analysis
+
+def unwrap(log):
+    """[(t, seq byte, n)] in sending order -> [(t, frame index)] (seq counts 0, 1, ... mod 256)."""
+    out, base, prev = [], 0, None
+    for t, b0, _n in log:
+        if prev is not None and b0 < prev - 128:
+            base += 256
+        prev = b0
+        out.append((t, base + b0))
+    return out
+
+
+def match(sent, arrived):
+    """{index: arrival time} of the sent packets (t, index) that arrived ([(t, seq byte, n)]):
+    each arrival is the latest packet with that seq sent before it."""
+    by_mod = {}
+    for t, idx in sent:
+        by_mod.setdefault(idx % 256, []).append((t, idx))
+    got = {}
+    for t, b0, _n in arrived:
+        cands = [c for c in by_mod.get(b0, []) if c[0] <= t]
+        if cands and cands[-1][1] not in got:
+            got[cands[-1][1]] = t
+    return got
+
+
+def bursts(flags):
+    """Lengths of the runs of True in flags."""
+    out, run = [], 0
+    for f in flags:
+        if f:
+            run += 1
+        elif run:
+            out.append(run)
+            run = 0
+    return out + ([run] if run else [])
+
+
+def direction(T, L, t_all):
+    """Figures and exact checks of one direction: talker T's speech heard by listener L."""
+    sent = unwrap(T["sent_packets"])
+    got = match(sent, L["voice_packets"])
+    lost_flags = [idx not in got for _t, idx in sent]
+    lost = sum(lost_flags)
+    lat_air = [got[i] - t for t, i in sent if i in got]
+    lt, ll = T["talk"], L["listen"]
+    rxc = ll["rx_counters"]
+    dec = rxc["decoder"]
+    frames = L["frames_out"]                       # (t, frame, primary) as L played them out
+    sent_idx = {i for _t, i in sent}
+    played = {f: bool(p) for _t, f, p in frames}
+    # lost as the listener saw it: frames it played out without their own packet, plus sent
+    # frames it never played out and never got (before the first packet it heard, or after the last)
+    lost_seen_by_l = sum(1 for i in sent_idx if i in played and not played[i])
+    never_played = sum(1 for i in sent_idx if i not in played and i not in got)
+    srt = ll["sorter"]
+    checks = {
+        "sent = delivered (listener's sorter) + lost (listener's depacketizer)": [
+            len(sent), srt["voice_out"] + lost_seen_by_l + never_played],
+        "each delivered packet is a distinct sent one": [len(got), srt["voice_out"]],
+        "frames the listener played with a fate other than the sender's count": [
+            sum(1 for i in sent_idx if i in played and played[i] != (i in got)), 0],
+        "talker packets_out = sent + held back at the stop": [lt["packets_sent"], len(sent) + lt["voice_held_back"]],
+        "modem_tx packets_in = voice + reports sent": [lt["modem_tx"]["packets_in"], lt["voice_sent"] + lt["reports_sent"]],
+        "modem_rx packets_out = sorter packets_in": [ll["modem_rx"]["packets_out"], srt["packets_in"]],
+        "sorter packets_in = voice + feedback + rejected": [
+            srt["packets_in"], srt["voice_out"] + srt["feedback_out"] + srt["rejected"]],
+        "depacketizer packets_in = sorter voice_out": [rxc["packets_in"], srt["voice_out"]],
+        "depacketizer: in = accepted + dup + late + malformed + held": [
+            rxc["packets_in"], rxc["packets_accepted"] + rxc["duplicates"] + rxc["late"] + rxc["malformed"] + rxc["held"]],
+        "decoder frames_in = depacketizer frames_out": [dec["frames_in"], rxc["frames_out"]],
+        "audio samples = decoder samples_out": [ll["audio_samples_out"], dec["samples_out"]],
+    }
+    fb = feedback(T, L, sent, got, t_all)
+    lat = latency(T, L, got, t_all)
+    checks.update(fb.pop("checks"))
+    return {
+        "frames_encoded": lt["encoder_frames_out"],
+        "packets_sent": len(sent),
+        "packets_delivered": len(got),
+        "packets_lost": lost,
+        "frames_played_out": rxc["frames_out"],
+        "frames_decoded": dec["frames_decoded"],
+        "audio_s": round(ll["audio_samples_out"] / 16000, 2),
+        "packet_loss": dict(rate=rnd(lost / max(1, len(sent))), mean_burst=rnd(st.mean(bursts(lost_flags)), 3)
+                            if lost else 0.0, crc_failures=ll["modem_rx"]["crc_failures"],
+                            frames_detected=ll["modem_rx"]["frames_detected"]),
+        "air_latency_s": dict(median=rnd(st.median(lat_air), 3) if lat_air else None, p95=rnd(pct(lat_air, .95), 3)),
+        "feedback": fb,
+        "latency_capture_to_playout_s": lat,
+        "depacketizer": {k: v for k, v in rxc.items() if k != "decoder"},
+        "checks": checks,
+    }
+
+
+def feedback(T, L, sent, got, t_all):
+    """Reports L sent about T's speech, what reached T, and T's controller against the measured loss."""
+    rep = L["reports_sent"]                       # as L's depacketizer made them, in order
+    n_sent = L["talk"]["reports_sent"]            # passed L's valve into its modem
+    recv = T["feedback_received"]                 # as T's sorter passed them on (feedback_seq)
+    seqs = [r.get("feedback_seq") for r in recv]
+    delivered = len(set(seqs))
+    last = max(seqs) if seqs else -1              # reports are numbered from 0 (< 256 in a run)
+    srt = T["listen"]["sorter"]
+    # T's controller at each second from SETTLE on, against the loss of the last window of packets T sent
+    idx_t = [(t, i) for t, i in sent]
+    errs = []
+    for x in T["timeline"]:
+        if x["t"] - t_all < SETTLE or x["state"] == "initial":
+            continue
+        w = [i for t, i in idx_t if t <= x["t"] - 0.5][-125:]
+        if len(w) < 25:
+            continue
+        meas = sum(1 for i in w if i not in got) / len(w)
+        errs.append(abs(x["loss_rate"] - meas))
+    return {
+        "reports_made": len(rep), "reports_sent": n_sent, "reports_delivered": delivered,
+        "reports_lost": n_sent - delivered,
+        "delivery": rnd(delivered / n_sent if n_sent else None, 3),
+        "controller_final_loss": rnd(T["talk"]["controller"]["loss_rate"]),
+        "controller_state": T["talk"]["controller"]["state"],
+        "controller_vs_measured_after_5s": dict(points=len(errs), max_abs_error=rnd(max(errs) if errs else None),
+                                                p95_abs_error=rnd(pct(errs, .95))),
+        "checks": {
+            "reports sent = encoder packets_out - held back": [n_sent, L["talk"]["feedback_encoder"]["packets_out"]
+                                                               - L["talk"]["reports_held_back"]],
+            "reports delivered once each": [len(seqs), delivered],
+            "reports delivered = talker's sorter feedback_out": [delivered, srt["feedback_out"]],
+            "reports delivered = talker's controller feedback_in": [delivered, T["talk"]["controller"]["feedback_in"]],
+            "report gaps seen by the talker = reports lost before the last delivered": [
+                srt["reports_lost"], (last + 1) - delivered],
+            "reports delivered that were never sent": [sum(1 for s in seqs if s >= n_sent), 0],
+        },
+    }
+
+
+def latency(T, L, got, t_all):
+    """Capture of a frame's last sample at T to its first output sample at L, per delivered frame."""
+    cap, play = T["capture_end_times"], L["playout_start_times"]
+    lat = [(cap[i] - t_all, play[i] - cap[i]) for i in range(min(len(cap), len(play))) if i in got]
+    if len(lat) < 2:
+        return {}
+    v = [x for _, x in lat]
+    n = len(lat)
+    mt, mv = sum(t for t, _ in lat) / n, sum(v) / n
+    var = sum((t - mt) ** 2 for t, _ in lat)
+    slope = sum((t - mt) * (x - mv) for t, x in lat) / var if var else 0.0
+    return dict(frames=n, p50=rnd(st.median(v), 3), p95=rnd(pct(v, .95), 3), max=rnd(max(v), 3),
+                slope_ms_per_min=round(slope * 60e3, 1))
+
+
+def analyse(R, t_launch, t_all, load):
+    A, B, air = R["A"], R["B"], R["air"]
+    cpu = {r: dict(cpu_s=round(x["cpu_s"], 1), cores=round(x["cpu_s"] / max(1e-9, x["t_stop"] - x["t_start"]), 2),
+                   max_rss_mb=round(x["max_rss_mb"])) for r, x in R.items()}
+    out = {
+        "setup": dict(duration_s=DURATION, drain_s=DRAIN, ebn0_db=EBN0, samp_rate=80000, bit_rate=10000,
+                      mode="continuous", budget_bps=1100, weights="random:0 (UNTRAINED codec: not speech quality)",
+                      recovery="hold", audio="Debian LibriVox demo clips, looped; B from the middle",
+                      startup_s=round(t_all - t_launch, 1), loadavg_start_end=load,
+                      air_rate_fwd=round(air["fwd"]["rate_through_throttle"], 1),
+                      air_rate_rev=round(air["rev"]["rate_through_throttle"], 1)),
+        "A->B": direction(A, B, t_all),
+        "B->A": direction(B, A, t_all),
+        "cpu_per_process": cpu,
+    }
+    bad = [f"{d}: {k} {v[0]} != {v[1]}" for d in ("A->B", "B->A") for k, v in out[d]["checks"].items() if v[0] != v[1]]
+    out["checks_failed"] = bad
+    return out
+
+
+def main():
+    R, t_launch, t_all, load = run()
+    out = analyse(R, t_launch, t_all, load)
+    print(json.dumps(out, indent=1))
+    return 1 if out["checks_failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""One radio that talks and listens (role A or B): full duplex over two ZMQ legs of the air process.
+
+talk:   looped speech -> throttle(16 kHz) -> capture clock -> largesc_tx -> packet_modem_tx (continuous)
+        -> ZMQ push to the air; largesc_rx's loss reports -> feedback_encoder -> the same modem.
+listen: ZMQ pull from the air -> packet_modem_rx -> packet_sorter: voice -> largesc_rx (hold recovery)
+        -> playout clock; feedback -> largesc_tx's controller.
+Writes one JSON file of counters and logs when stopped (stop file or SIGTERM)."""
+
+import os
+import resource
+import sys
+import time
+
+import numpy as np
+from gnuradio import blocks, gr, zeromq
+
+from gnuradio import largesc
+from gnuradio.largesc.eval import speech as S
+
+import common as C
+
+LEGS = {"A": ("a_to_air", "air_to_a"), "B": ("b_to_air", "air_to_b")}
+
+
+def build(role):
+    """The node's flowgraph and the blocks the report reads."""
+    audio, _text = S.demo_speech(C.AUDIO_RATE)
+    audio = np.asarray(audio, np.float32)
+    if role == "B":  # the other party says something else
+        audio = np.roll(audio, len(audio) // 2)
+    tx_leg, rx_leg = LEGS[role]
+    tb = gr.top_block("node_" + role)
+    b = dict(tb=tb)
+    src = blocks.vector_source_f(audio.tolist(), True)
+    thr = blocks.throttle(gr.sizeof_float, C.AUDIO_RATE, True)
+    thr.set_max_noutput_items(160)  # 10 ms granularity of the capture clock
+    b["cap"] = C.frame_clock("end")
+    b["tx"] = largesc.largesc_tx(sample_rate=C.AUDIO_RATE, budget=C.BUDGET, weights=C.WEIGHTS, threads=1,
+                                 codec_mode="exact")
+    b["mtx"] = largesc.packet_modem_tx(samp_rate=C.SAMP_RATE, bit_rate=C.BIT_RATE, mode="continuous")
+    b["zsink"] = zeromq.push_sink(gr.sizeof_gr_complex, 1, C.addr(tx_leg), 100, False, -1)
+    tb.connect(src, thr, b["cap"], b["tx"])
+    # valves: closed at the end to stop talking cleanly (what passed them was sent)
+    b["voice_valve"], b["fb_valve"] = C.valve(), C.valve()
+    tb.msg_connect(b["tx"], "out", b["voice_valve"], "in")
+    tb.msg_connect(b["voice_valve"], "out", b["mtx"], "in")
+    tb.connect(b["mtx"], b["zsink"])
+    # listen
+    zsrc = zeromq.pull_source(gr.sizeof_gr_complex, 1, C.addr(rx_leg), 100, False, -1)
+    b["mrx"] = largesc.packet_modem_rx(samp_rate=C.SAMP_RATE, bit_rate=C.BIT_RATE)
+    b["sorter"] = largesc.packet_sorter()
+    b["rx"] = largesc.largesc_rx(sample_rate=C.AUDIO_RATE, weights=C.WEIGHTS, recovery="hold", threads=1,
+                                 codec_mode="exact", start_frame=0)
+    b["play"] = C.frame_clock("start", sink=True)
+    tb.connect(zsrc, b["mrx"])
+    tb.msg_connect(b["mrx"], "out", b["sorter"], "in")
+    tb.msg_connect(b["sorter"], "voice", b["rx"], "in")
+    tb.msg_connect(b["sorter"], "feedback", b["tx"], "feedback")
+    tb.connect(b["rx"], b["play"])
+    b["voice_log"] = C.msg_logger(keep_car=False)
+    tb.msg_connect(b["sorter"], "voice", b["voice_log"], "in")
+    b["fb_log"] = C.msg_logger()
+    tb.msg_connect(b["sorter"], "feedback", b["fb_log"], "in")
+    b["frame_log"] = C.msg_logger(("frame", "primary"))  # every frame the depacketizer plays out (frame, primary)
+    tb.msg_connect(b["rx"].depacketizer, "out", b["frame_log"], "in")
+    # the loss reports about what this node hears go back through its own modem
+    b["fenc"] = largesc.feedback_encoder()
+    tb.msg_connect(b["rx"], "feedback", b["fenc"], "in")
+    tb.msg_connect(b["fenc"], "out", b["fb_valve"], "in")
+    tb.msg_connect(b["fb_valve"], "out", b["mtx"], "in")
+    b["rep_log"] = C.msg_logger()
+    tb.msg_connect(b["rx"], "feedback", b["rep_log"], "in")
+    return b
+
+
+def report(role, b, t0, t1, clean, timeline):
+    """The node's counters and logs as one dict."""
+    tx, rx, mtx, mrx, ctl = b["tx"], b["rx"], b["mtx"], b["mrx"], b["tx"].controller
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "role": role, "t_start": t0, "t_stop": t1, "clean_stop": clean,
+        "cpu_s": ru.ru_utime + ru.ru_stime, "max_rss_mb": ru.ru_maxrss / 1024.0,
+        "talk": {
+            "encoder_frames_out": tx.frames_out(), "packets_sent": tx.packets_out(),
+            "controller": dict(frames_in=ctl.frames_in(), feedback_in=ctl.feedback_in(),
+                               feedback_rejected=ctl.feedback_rejected(), feedback_stale=ctl.feedback_stale(),
+                               state=ctl.feedback_state(), loss_rate=ctl.loss_rate(),
+                               mean_burst=ctl.mean_burst(), plan=ctl.speech_plan()),
+            "modem_tx": dict(packets_in=mtx.packets_in(), bytes_out=mtx.bytes_out(), samples_out=mtx.samples_out()),
+            "feedback_encoder": dict(reports_in=b["fenc"].reports_in(), packets_out=b["fenc"].packets_out(),
+                                     rejected=b["fenc"].reports_rejected()),
+            "voice_sent": len(b["voice_valve"].log), "voice_held_back": b["voice_valve"].held_back,
+            "reports_sent": len(b["fb_valve"].log), "reports_held_back": b["fb_valve"].held_back,
+            "t_mute": b.get("t_mute"),
+        },
+        "listen": {
+            "modem_rx": dict(samples_in=mrx.samples_in(), frames_detected=mrx.frames_detected(),
+                             packets_out=mrx.packets_out(), crc_failures=mrx.crc_failures()),
+            "sorter": b["sorter"].counters(),
+            "sorter_rejections": b["sorter"].rejections(),
+            "rx_counters": rx.counters(),
+            "audio_samples_out": b["play"].n,
+        },
+        "sent_packets": b["voice_valve"].log,
+        "reports_sent_packets": b["fb_valve"].log,
+        "voice_packets": [(t, b0, n) for (t, c, b0, n) in b["voice_log"].log],
+        "frames_out": [(t, (c or {}).get("frame"), (c or {}).get("primary")) for (t, c, b0, n) in b["frame_log"].log],
+        "reports_sent": [dict(t=t, **(c or {})) for (t, c, b0, n) in b["rep_log"].log],
+        "feedback_received": [dict(t=t, **(c or {})) for (t, c, b0, n) in b["fb_log"].log],
+        "capture_end_times": b["cap"].times,
+        "playout_start_times": b["play"].times,
+        "timeline": timeline,
+    }
+
+
+def main():
+    role, out, stopfile = sys.argv[1], sys.argv[2], sys.argv[3]  # stopfile + ".mute": stop talking
+    b = build(role)
+    ctl = b["tx"].controller
+    timeline = []
+
+    def poll():
+        timeline.append(dict(t=time.time(), loss_rate=ctl.loss_rate(), mean_burst=ctl.mean_burst(),
+                             state=ctl.feedback_state(), feedback_in=ctl.feedback_in(), plan=ctl.speech_plan()))
+
+    def mute():
+        b["voice_valve"].open = b["fb_valve"].open = False
+        b["t_mute"] = time.time()
+
+    def settle(timeout=20.0):
+        """Waits until every frame played out is decoded and its audio consumed."""
+        rx, end = b["rx"], time.time() + timeout
+        while time.time() < end:
+            d = rx.decoder.stats()
+            if d["frames_in"] == rx.depacketizer.frames_out() and b["play"].n == d["samples_out"]:
+                return
+            time.sleep(0.05)
+
+    t0, t1, clean = C.run_until_stopped(b["tb"], stopfile, poll, 1.0, stopfile + ".mute", mute, settle)
+    C.write_json(out, report(role, b, t0, t1, clean, timeline))
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
