@@ -7,7 +7,8 @@ byte-stream framer (framing), forward error correction (fec), the transmitter
 (modem_tx: packet_modem_tx) and the receiver (modem_rx: packet_modem_rx), the
 test packet_source (packet_source), USRP helpers (usrp: check_usrp,
 open_usrp_source / open_usrp_sink), the simulated channels (channel) and the
-baseband link simulation used by largesc-phy-sweep (link_sim). The public
+baseband link simulation used by largesc-phy-sweep (link_sim, and burst_slots:
+bursts in 80 ms slots with silence between). The public
 names of every module are importable from here:
 `from gnuradio.largesc import phy; phy.check_usrp(args)`. See docs/phy.md."""
 
@@ -21,7 +22,7 @@ from .packet_source import packet_source
 from .usrp import USRP_HELP, USRP_SAMP_RATE, USRPNotFound, check_usrp, open_usrp_sink, open_usrp_source
 from .channel import (CHANNELS, DEFAULT_DOPPLER_HZ, DEFAULT_K_FACTOR_DB, FADING_SINUSOIDS, check_channel,
                       noise_voltage, snr_db)
-from .link_sim import STALE_NOISE_SAMPLES, link_sim
+from .link_sim import STALE_NOISE_SAMPLES, burst_slots, link_sim
 
 __all__ = [
     # framing
@@ -36,5 +37,5 @@ __all__ = [
     "USRP_HELP", "USRP_SAMP_RATE", "USRPNotFound", "check_usrp", "open_usrp_sink", "open_usrp_source",
     # channel, link_sim
     "CHANNELS", "DEFAULT_DOPPLER_HZ", "DEFAULT_K_FACTOR_DB", "FADING_SINUSOIDS", "check_channel", "noise_voltage",
-    "snr_db", "STALE_NOISE_SAMPLES", "link_sim",
+    "snr_db", "STALE_NOISE_SAMPLES", "burst_slots", "link_sim",
 ]

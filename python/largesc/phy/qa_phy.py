@@ -10,7 +10,8 @@ phy_sim runs headless, and the USRP examples stop with a clear message when no
 device answers. Fading channels (gr-channels fading_model) are reproducible
 from the seed and lose more than AWGN; largesc-phy-sweep writes traces that
 traces.py and the erasure channel read; FEC (gr-fec) round-trips exactly and
-lowers loss. Noise is seeded; no timing assertions; margins are from
+lowers loss; burst mode with silence between bursts (burst_slots, the sweep's
+--tx-mode) puts every sample where it belongs and counts every packet. Noise is seeded; no timing assertions; margins are from
 measurements quoted at each test."""
 
 import glob
@@ -474,6 +475,95 @@ class qa_phy_fec(gr_unittest.TestCase):
                     if period:
                         per = [max(p, 100) for p in per]   # 80 ms at 10 kbit/s = 100 bytes per slot
                     self.assertEqual(tx.bytes_out(), phy.STARTUP_BYTES + sum(per))
+
+
+class qa_phy_burst(gr_unittest.TestCase):
+    """Burst mode with silence between bursts (link_sim burst_period, largesc-phy-sweep --tx-mode)."""
+
+    def test_burst_slots_places_each_burst_in_its_slot(self):
+        """burst_slots: a slot of silence first, each burst at the start of its slot, zeros to
+        the slot's end, a burst longer than its slot whole; untagged input and a bad length tag
+        are dropped and counted; the last slot's zeros come out after the input has ended."""
+        tag = pmt.intern(phy.LENGTH_TAG)
+
+        def t(offset, n):
+            return gr.tag_utils.python_to_tag((offset, tag, pmt.from_long(n), pmt.intern("qa")))
+
+        x = np.arange(1, 26).astype(np.complex64)     # 2 untagged, A 5, B 3, 1 bad tag, C 12, D 2
+        tags = [t(2, 5), t(7, 3), t(10, 0), t(11, 12), t(23, 2)]
+        tb = gr.top_block()
+        slots = phy.burst_slots(8, lead=8)
+        snk = blocks.vector_sink_c()
+        tb.connect(blocks.vector_source_c(x.tolist(), False, 1, tags), slots, snk)
+        tb.run()
+        z = [0j] * 8
+        want = z + list(x[2:7]) + z[:3] + list(x[7:10]) + z[:5] + list(x[11:23]) + list(x[23:25]) + z[:6]
+        self.assertEqual(list(snk.data()), want)
+        self.assertEqual((slots.burst_starts, slots.zeros, slots.last_burst_end),
+                         ([8, 16, 24, 36], 8 + 3 + 5 + 6, 38))
+        self.assertEqual((slots.untagged_samples, slots.bad_tags), (3, 1))
+        with self.assertRaisesRegex(ValueError, "slot_samples"):
+            phy.burst_slots(0)
+        with self.assertRaisesRegex(ValueError, "burst_period applies to tx_kw mode 'burst' only"):
+            phy.link_sim(burst_period=phy.FRAME_PERIOD)
+
+    def test_link_hears_silence_between_bursts(self):
+        """link_sim(burst_period=...): the receiver takes in the bursts and the silence
+        between them, sample for sample (one slot of silence before the first burst)."""
+        sent = make_packets(10, seed=41)
+        sim = phy.link_sim(ebn0_db=60.0, freq_offset_hz=0.0, seed=4, burst_period=phy.FRAME_PERIOD,
+                           tx_kw=dict(mode="burst", preamble=8))
+        try:
+            got = sim.send(sent)
+        finally:
+            sim.close()
+        self.assertEqual(got, sent)
+        slot = int(round(phy.FRAME_PERIOD * phy.DEFAULT_SAMP_RATE))            # 6400
+        burst = [phy.frame_bytes(len(b), preamble=8) * 8 * sim.sps for b in sent]
+        self.assertEqual(sim.slots.burst_starts, [slot * (k + 1) for k in range(10)])
+        self.assertEqual(sim.slots.zeros, 11 * slot - sum(burst))
+        self.assertEqual(sim.slots.produced, 11 * slot)
+        self.assertGreaterEqual(sim.rx.samples_in(), sim.slots.last_burst_end - 4 * sim.sps)
+
+    def test_sweep_runs_both_modes_side_by_side(self):
+        """--tx-mode continuous,burst: per point one row per mode over the same packets and seed,
+        every packet counted (sent = delivered + lost), the burst rows with their silence
+        (samples of zeros between bursts) and their own traces; bad --tx-mode refused by name."""
+        n = 12
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "rows.jsonl")
+            p = subprocess.run([sys.executable, SWEEP, "--tx-mode", "continuous,burst", "--ebn0", "14",
+                                "--packets", str(n), "--trace-dir", os.path.join(d, "tr"), "--out", out],
+                               capture_output=True, text=True, timeout=300)
+            self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+            with open(out) as f:
+                rows = [json.loads(x) for x in f]
+            self.assertEqual([(r["ebn0_db"], r["tx_mode"]) for r in rows], [(14.0, "continuous"), (14.0, "burst")])
+            self.assertRegex(p.stderr, r"\n  none +continuous +21 +37 +29\.6 ms +3700 +37 %"
+                                       r"\n  none +burst +21 +43 +34\.4 ms +4300 +43 %")
+            sent = make_packets(n, seed=1000)   # the sweep's packets
+            burst = sum(phy.frame_bytes(len(b), preamble=8) * 64 for b in sent)
+            for r in rows:
+                self.assertEqual(r["packets_sent"], n)
+                self.assertEqual(r["delivered_exact"] + r["lost"], n)
+                self.assertEqual(r["delivered_corrupted"], 0)
+                self.assertEqual(r["bytes_on_air"], 43 if r["tx_mode"] == "burst" else 37)
+                name = "phy_awgn%s_%gdb.trace" % ("_burst" if r["tx_mode"] == "burst" else "", r["ebn0_db"])
+                self.assertEqual(r["trace"], os.path.join(d, "tr", name))
+                self.assertEqual(int(T.read_trace(r["trace"]).fates.sum()), r["lost"])
+                if r["tx_mode"] == "burst":
+                    self.assertEqual((r["bursts_on_air"], r["preamble_bytes"]), (n, 8))
+                    self.assertEqual(r["burst_silence_samples"], (n + 1) * 6400 - burst)
+                else:
+                    self.assertNotIn("burst_silence_samples", r)
+        for args, msg in ((["--tx-mode", "burst,burst"], "--tx-mode 'burst,burst': give a comma list of "
+                           "continuous, burst, each once"),
+                          (["--burst-preamble", "0"], "--burst-preamble must be an integer in 1..64 bytes, got 0")):
+            with self.subTest(args=args):
+                p = subprocess.run([sys.executable, SWEEP, *args], capture_output=True, text=True, timeout=120)
+                self.assertEqual(p.returncode, 2, p.stderr[-500:])
+                self.assertIn(msg, p.stderr)
+                self.assertNotIn("rate plan", p.stderr)
 
 
 def erasure_replay(path, n):
