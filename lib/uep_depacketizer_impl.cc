@@ -6,6 +6,8 @@
 
 #include "uep_depacketizer_impl.h"
 #include <gnuradio/io_signature.h>
+#include <algorithm>
+#include <climits>
 #include <cmath>
 #include <stdexcept>
 
@@ -168,6 +170,19 @@ void uep_depacketizer_impl::flush()
         d_logger->warn("end of stream: dropped a packet held as an unconfirmed seq "
                        "jump (bad_seq)");
     publish_ready();
+}
+
+void uep_depacketizer_impl::play_until(uint64_t frame)
+{
+    std::lock_guard<std::mutex> lock(d_mutex);
+    d_core.play_until(int64_t(std::min<uint64_t>(frame, uint64_t(INT64_MAX))));
+    publish_ready();
+}
+
+double uep_depacketizer_impl::arrival_ref() const
+{
+    std::lock_guard<std::mutex> lock(d_mutex);
+    return d_core.arrival_ref();
 }
 
 // The core's counters (LARGESC_DEPACKETIZER_COUNTERS), not_pdu included.

@@ -47,6 +47,18 @@ public:
         int delay, int default_n_q, int fb_window, int fb_interval, bool require_crc);
 
     void flush() override;
+    void play_until(uint64_t frame) override;
+    double arrival_ref() const override;
+    double newest_rx_time() const override
+    {
+        std::lock_guard<std::mutex> lock(d_mutex);
+        return d_core.newest_rx_time();
+    }
+    void set_clocked(bool on) override
+    {
+        std::lock_guard<std::mutex> lock(d_mutex);
+        d_core.set_clocked(on);
+    }
     std::map<std::string, uint64_t> counters() const override;
     uint64_t packets_in() const override;
     uint64_t frames_out() const override;

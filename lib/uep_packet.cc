@@ -267,6 +267,7 @@ void depacketizer_core::reset()
     d_behind_last_seq = -1;
     d_seq_offset = 0;
     d_have_t = false;
+    d_arrival.clear();
 }
 
 void depacketizer_core::reject_not_pdu()
@@ -327,6 +328,10 @@ void depacketizer_core::accept(int64_t frame,
                                const packet_header& h,
                                const std::vector<uint16_t>& tok)
 {
+    if (frame < d_next) { // already played out (by the playout clock): too late
+        d_cnt.late++;
+        return;
+    }
     if (frame - d_next >= int64_t(d_ring.size())) // a gap by time longer than the ring:
         emit_until(frame - 1 - int64_t(MAX_COPY_OFFSET)); // its frames leave lost first
     if (frame > d_newest) {
@@ -339,6 +344,11 @@ void depacketizer_core::accept(int64_t frame,
         d_cnt.duplicates++;
     } else { // the own packet writes its K tokens, also over tokens copies wrote
         d_cnt.packets_accepted++;
+        if (std::isfinite(d_t_cur)) {
+            d_arrival.push_back(d_t_cur - double(frame) * FRAME_SECONDS);
+            while (d_arrival.size() > d_window)
+                d_arrival.pop_front();
+        }
         s.primary = true;
         s.k = h.k;
         if (s.tokens.size() < h.k) {
@@ -368,7 +378,8 @@ void depacketizer_core::accept(int64_t frame,
             pos += r;
         }
     }
-    emit_until(d_newest - int64_t(d_delay));
+    if (!(d_clocked && std::isfinite(d_t_cur))) // a playout clock plays timed frames
+        emit_until(d_newest - int64_t(d_delay));
 }
 
 // Parses a packet into h and d_tok (reused: no allocation per packet); counts
@@ -592,6 +603,24 @@ void depacketizer_core::flush()
     break_run(); // an incomplete restart run: its packets are late
     if (d_started)
         emit_until(d_newest);
+}
+
+void depacketizer_core::play_until(int64_t frame)
+{
+    if (d_started)
+        emit_until(frame);
+}
+
+double depacketizer_core::newest_rx_time() const
+{
+    return d_have_t ? d_t_newest : std::nan("");
+}
+
+double depacketizer_core::arrival_ref() const
+{
+    if (d_arrival.empty())
+        return std::nan("");
+    return *std::min_element(d_arrival.begin(), d_arrival.end());
 }
 
 burst_stats depacketizer_core::window_stats() const

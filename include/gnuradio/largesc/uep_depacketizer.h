@@ -54,6 +54,15 @@ public:
 
     //! Plays out the frames still waiting for copies.
     virtual void flush() = 0;
+    //! Plays out every frame up to `frame` now (the playout clock; see
+    //! depacketizer_core::play_until) and publishes them.
+    virtual void play_until(uint64_t frame) = 0;
+    //! depacketizer_core::arrival_ref(): NaN until a packet with rx_time came.
+    virtual double arrival_ref() const = 0;
+    //! depacketizer_core::newest_rx_time().
+    virtual double newest_rx_time() const = 0;
+    //! depacketizer_core::set_clocked(): timed packets wait for play_until().
+    virtual void set_clocked(bool on) = 0;
     //! All counters by name (packets_in, packets_accepted, malformed, ...).
     virtual std::map<std::string, uint64_t> counters() const = 0;
     virtual uint64_t packets_in() const = 0;

@@ -321,6 +321,22 @@ public:
     void reject_not_pdu();
     //! Plays out every frame up to the newest one seen (end of stream).
     void flush();
+    //! Plays out every frame up to `frame` now, whether its packets came or not
+    //! (a playout clock: lost frames leave with an all-zero mask; a packet for a
+    //! frame already played out is late). Nothing before the first packet.
+    void play_until(int64_t frame);
+    //! The playout clock's reference: the smallest rx_time - frame x 80 ms over
+    //! the last feedback_window packets accepted with an arrival time (the
+    //! arrival time of frame n on the least delayed path is ref + n x 80 ms);
+    //! NaN before any.
+    double arrival_ref() const;
+    //! The arrival time of the packet that made the newest frame; NaN if it had none.
+    double newest_rx_time() const;
+    //! With the clock on, a packet that has an arrival time no longer plays
+    //! frames out (only play_until(), flush() and reset() do); packets without
+    //! one still do. Off by default.
+    void set_clocked(bool on) { d_clocked = on; }
+    bool clocked() const { return d_clocked; }
     //! Ends the stream as flush() does (the pending frames are played out and
     //! stay ready for pop()/drain()), then forgets the numbering: the next valid
     //! packet starts a new stream as the first one did. Keeps the counters.
@@ -391,6 +407,8 @@ private:
     double d_t_newest = 0.0;
     bool d_have_t = false;
     std::vector<run_packet> d_run; // a timed restart run (< RESTART_RUN packets)
+    std::deque<double> d_arrival;  // rx_time - frame x 80 ms of recent timed packets
+    bool d_clocked = false;        // frames leave by play_until() (a playout clock)
     mutable depacketizer_counters d_cnt;
 };
 

@@ -9,6 +9,8 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <algorithm>
+#include <climits>
 #include <cmath>
 
 #include <gnuradio/largesc/uep_depacketizer.h>
@@ -248,6 +250,23 @@ static void bind_depacketizer_core(py::module& m)
                  return out;
              })
         .def("flush", &depacketizer_core::flush)
+        .def(
+            "play_until",
+            [](depacketizer_core& self, py::object frame) {
+                self.play_until(int64_t(std::min<uint64_t>(
+                    pc::as_u64("depacketizer_core.play_until", "frame", frame),
+                    uint64_t(INT64_MAX))));
+            },
+            py::arg("frame"))
+        .def("arrival_ref", &depacketizer_core::arrival_ref)
+        .def("newest_rx_time", &depacketizer_core::newest_rx_time)
+        .def(
+            "set_clocked",
+            [](depacketizer_core& self, py::object on) {
+                self.set_clocked(pc::as_bool("depacketizer_core.set_clocked", "on", on));
+            },
+            py::arg("on"))
+        .def("clocked", &depacketizer_core::clocked)
         .def("reset", &depacketizer_core::reset)
         .def("counters",
              [](const depacketizer_core& self) {
@@ -413,6 +432,22 @@ static void bind_uep_depacketizer_block(py::module& m)
              py::arg("feedback_interval") = 25,
              py::arg("require_crc") = false)
         .def("flush", &uep_depacketizer::flush)
+        .def(
+            "play_until",
+            [](uep_depacketizer& self, py::object frame) {
+                self.play_until(
+                    pc::as_u64("uep_depacketizer.play_until", "frame", frame));
+            },
+            py::arg("frame"),
+            "Plays out every frame up to this index now (the playout clock).")
+        .def("arrival_ref", &uep_depacketizer::arrival_ref)
+        .def("newest_rx_time", &uep_depacketizer::newest_rx_time)
+        .def(
+            "set_clocked",
+            [](uep_depacketizer& self, py::object on) {
+                self.set_clocked(pc::as_bool("uep_depacketizer.set_clocked", "on", on));
+            },
+            py::arg("on"))
         .def("counters", &uep_depacketizer::counters)
         .def("packets_in", &uep_depacketizer::packets_in)
         .def("frames_out", &uep_depacketizer::frames_out)

@@ -11,6 +11,7 @@ from ..codec import mimi_codec as C
 from ..common import params as P
 from ..codec.mimi_decoder import mimi_decoder
 from ..common.frame_pdu import MAX_FRAME_INDEX
+from ..uep import playout
 
 RECOVERY = ("hold", "lm", "moshi", "none")
 
@@ -30,11 +31,17 @@ class largesc_rx(gr.hier_block2):
     recovery model's device is recovery_args['device']).
     start_frame: play out from this frame index (0 when the receiver hears the
     transmitter from its start, as in simulations) instead of from the first
-    packet heard."""
+    packet heard.
+    jitter_buffer_ms: the playout clock's target delay (uep/playout.py): with
+    packets that carry their arrival time (rx_time, stamped by packet_sorter on
+    a live link), frame n leaves at a fixed rate, its earliest arrival time +
+    this delay, whether its packet came or not; 0 = no clock. Packets without
+    rx_time (simulations) never start the clock. See docs/latency.md."""
 
     def __init__(self, sample_rate=16000, delay=1, recovery="hold", weights="hf",
                  require_crc=False, feedback_interval=25, threads=0, codec_mode="exact",
-                 recovery_args=None, start_frame=None, device="auto"):
+                 recovery_args=None, start_frame=None, device="auto",
+                 jitter_buffer_ms=playout.DEFAULT_TARGET_MS):
         C.check_rate(sample_rate)
         delay = P.check_int("delay", delay, 0, 2)
         P.check_choice("recovery", recovery, RECOVERY)
@@ -48,6 +55,9 @@ class largesc_rx(gr.hier_block2):
         if recovery == "none" and recovery_args:
             raise P.ParameterError("recovery_args given but recovery is 'none'")
         P.check_optional_int("start_frame", start_frame, 0, MAX_FRAME_INDEX)
+        jitter_buffer_ms = P.check_float("jitter_buffer_ms", jitter_buffer_ms, 0.0, 2000.0)
+        if 0 < jitter_buffer_ms < 10:
+            raise P.ParameterError(f"jitter_buffer_ms must be 0 (no playout clock) or 10..2000, got {jitter_buffer_ms!r}")
         gr.hier_block2.__init__(self, "largesc_rx", gr.io_signature(0, 0, 0),
                                 gr.io_signature(1, 1, gr.sizeof_float))
         self.message_port_register_hier_in("in")
@@ -57,7 +67,13 @@ class largesc_rx(gr.hier_block2):
         self.decoder = mimi_decoder(sample_rate=sample_rate, weights=weights, device=device,
                                     threads=threads, mode=codec_mode, start_frame=start_frame)
         self.recovery = None
-        self.msg_connect(self, "in", self.depacketizer, "in")
+        self.clock = None
+        if jitter_buffer_ms:
+            self.clock = playout.playout_clock(self.depacketizer, jitter_buffer_ms)
+            self.msg_connect(self, "in", self.clock, "in")
+            self.msg_connect(self.clock, "out", self.depacketizer, "in")
+        else:
+            self.msg_connect(self, "in", self.depacketizer, "in")
         self.msg_connect(self, "flush", self.depacketizer, "flush")
         self.msg_connect(self.depacketizer, "feedback", self, "feedback")
         if recovery != "none":

@@ -1,0 +1,106 @@
+#
+# Copyright 2026 gr-largesc authors.
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+"""The receiver's playout clock (jitter buffer): token frames leave the
+depacketizer at a fixed rate, frame n at ref + n x 80 ms + target delay on the
+host's monotonic clock, where ref is the arrival time of frame 0 on the least
+delayed path (the depacketizer learns it from the packets' rx_time, which
+packet_sorter stamps). A frame whose packet has not come by then leaves lost
+(the recovery backend fills it); a packet that comes later is counted late and
+dropped. Packets without rx_time (a simulation faster than real time) never
+start the clock: frames then leave as packets arrive. See docs/latency.md."""
+
+import math
+import threading
+import time
+
+import pmt
+from gnuradio import gr
+
+from ..common import constants as C
+from ..common import params as P
+
+FRAME_S = C.FRAME_MS / 1000.0
+DEFAULT_TARGET_MS = 160.0   # docs/latency.md: arrival jitter measured + one frame for copies
+MAX_SILENCE_S = 60.0        # the clock stops this long after the last packet (as gaps by time)
+
+
+def due_frame(now: float, ref: float, target_s: float) -> int | None:
+    """The last frame whose playout time ref + n x 80 ms + target_s is at or before now
+    (None before frame 0's, or when ref is not a number)."""
+    if not math.isfinite(ref):
+        return None
+    n = math.floor((now - ref - target_s) / FRAME_S + 1e-9)
+    return n if n >= 0 else None
+
+
+class playout_clock(gr.basic_block):
+    """Message pass-through (packets -> depacketizer) that runs the playout clock
+    of `depacketizer` (a uep_depacketizer, or anything with arrival_ref() and
+    play_until()) while the flowgraph runs: every `period` seconds it plays out
+    the frames whose time has come. target_ms: the jitter buffer's target delay
+    after a frame's earliest arrival (10..2000 ms)."""
+
+    def __init__(self, depacketizer, target_ms=DEFAULT_TARGET_MS, period=0.005, clock=time.monotonic):
+        gr.basic_block.__init__(self, name="playout_clock", in_sig=None, out_sig=None)
+        self.target_s = P.check_float("target_ms", target_ms, 10.0, 2000.0) / 1000.0
+        self.period = P.check_float("period", period, 0.001, 0.1)
+        self.dpk = depacketizer
+        self.clock = clock
+        self.last = -1              # last frame the clock played out
+        self.ticks = 0
+        self.off_clock = False      # logged once: rx_time is not on this clock
+        self.clocked = None         # what the depacketizer was last told (set_clocked)
+        self._stop = threading.Event()
+        self._thread = None
+        self.message_port_register_in(pmt.intern("in"))
+        self.message_port_register_out(pmt.intern("out"))
+        self.set_msg_handler(pmt.intern("in"), self._forward)
+
+    def _forward(self, msg):
+        """Passes every message on unchanged (the depacketizer judges it)."""
+        self.message_port_pub(pmt.intern("out"), msg)
+
+    def tick(self, now=None):
+        """Plays out the frames due at `now` (default: the clock); returns the last one due or None.
+        The clock runs only while the newest packet's rx_time is on this clock: not in the
+        future, at most MAX_SILENCE_S ago (else a flood of lost frames would leave at once)."""
+        now = self.clock() if now is None else now
+        newest = self.dpk.newest_rx_time()
+        on_clock = math.isfinite(newest) and newest - 1.0 <= now <= newest + MAX_SILENCE_S
+        if on_clock != self.clocked:    # timed packets wait for the clock only while it runs
+            self.dpk.set_clocked(on_clock)
+            self.clocked = on_clock
+        if not on_clock:
+            if math.isfinite(newest) and not self.off_clock:
+                self.off_clock = True
+                self.logger.warn(f"playout clock idle: packet times (rx_time {newest:.3f}) are not on this "
+                                 f"host's monotonic clock ({now:.3f}); frames leave as packets arrive")
+            self.ticks += 1
+            return None
+        due = due_frame(now, self.dpk.arrival_ref(), self.target_s)
+        if due is not None and due > self.last:
+            self.dpk.play_until(due)
+            self.last = due
+        self.ticks += 1
+        return due
+
+    def _run(self):
+        while not self._stop.wait(self.period):
+            try:
+                self.tick()
+            except Exception as e:  # never let the clock die silently
+                self.logger.error(f"playout clock: {e}")
+
+    def start(self):
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="largesc-playout", daemon=True)
+        self._thread.start()
+        return True
+
+    def stop(self):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(2.0)
+        return True

@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+#
+# Copyright 2026 gr-largesc authors.
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+"""QA for the playout clock (uep/playout.py, docs/latency.md): a scripted
+arrival sequence (on time, late, early, an outage, a transmitter restart) on a
+scripted clock, checked frame by frame: which frames leave, when, and with
+their packet or lost."""
+
+import pmt
+from gnuradio import blocks, gr, gr_unittest
+
+from gnuradio import largesc
+from gnuradio.largesc.common.pacing import post_paced, wait_for
+from gnuradio.largesc.uep import playout as PO
+
+T = 0.08
+TARGET_MS = 160.0
+
+
+def packet(frame, seq=None):
+    """A K 1 voice packet of `frame` (seq = frame mod 256 unless given), token = frame mod 2048."""
+    tx = largesc.packetizer_core(False)
+    return tx.packetize(frame % 256 if seq is None else seq, [frame % 2048], 1, 0, 0)
+
+
+class clock:
+    """A scripted monotonic clock."""
+
+    def __init__(self, t=0.0):
+        self.t = t
+
+    def __call__(self):
+        return self.t
+
+
+class qa_playout(gr_unittest.TestCase):
+
+    def test_due_frame(self):
+        self.assertIsNone(PO.due_frame(100.0, float("nan"), 0.16))
+        self.assertIsNone(PO.due_frame(100.1, 100.0, 0.16))       # before frame 0's time
+        self.assertEqual(PO.due_frame(100.16, 100.0, 0.16), 0)
+        self.assertEqual(PO.due_frame(100.16 + 5 * T, 100.0, 0.16), 5)
+        self.assertEqual(PO.due_frame(100.16 + 5 * T - 1e-3, 100.0, 0.16), 4)
+
+    def script(self, arrivals, until):
+        """Runs a core with the clock on: arrivals = [(time, packet bytes)], the clock ticks
+        every 10 ms up to `until`. Returns ({frame: (tick time it left, token or None)}, core)."""
+        core = largesc.depacketizer_core(delay=1)
+        clk = clock()
+        pc = PO.playout_clock(core, TARGET_MS, clock=clk)
+        out, arrivals = {}, sorted(arrivals, key=lambda a: a[0])
+        t, i = 100.0, 0
+        while t <= until:
+            while i < len(arrivals) and arrivals[i][0] <= t:
+                core.push(arrivals[i][1], arrivals[i][0])
+                i += 1
+            clk.t = t
+            pc.tick()
+            for f in core.pop():
+                out[f["frame"]] = (round(t, 2), f["tokens"][0] if f["primary"] else None)
+            t = round(t + 0.01, 2)
+        return out, core
+
+    def test_scripted_arrivals(self):
+        arr = [(100.0 + n * T + 0.02, packet(n)) for n in range(10)]   # 20 ms of air delay
+        arr[3] = (100.0 + 3 * T + 0.03, packet(3))   # 10 ms more jitter: still on time
+        arr[5] = (100.0 + 5 * T + 0.40, packet(5))   # 400 ms late: after its playout time
+        arr += [(100.0 + 12 * T + 0.02 - 0.05, packet(12))]   # frame 12 comes early (ref moves)
+        arr += [(100.0 + 13 * T + 0.02, packet(13))]
+        # an outage: frames 14..39 never come; then frames 40..44
+        arr += [(100.0 + n * T + 0.02, packet(n)) for n in range(40, 45)]
+        # the transmitter restarts at frame 60's time with seq 0
+        arr += [(100.0 + (60 + i) * T + 0.02, packet(60 + i, seq=i)) for i in range(6)]
+        until = 100.0 + 70 * T + 0.3
+        out, core = self.script(arr, until)
+        ref = 100.0 + 12 * T + 0.02 - 0.05 - 12 * T       # the least delayed arrival: frame 12's
+        self.assertAlmostEqual(core.arrival_ref(), ref, 9)
+        last = PO.due_frame(until, ref, TARGET_MS / 1000.0)
+        self.assertEqual(last, 72)
+        frames = sorted(out)
+        self.assertEqual(frames, list(range(0, last + 1)))  # one frame per index, none skipped, none twice
+        for n in frames:
+            tok = out[n][1]
+            # the restart is confirmed by its 4th packet (frame 63's): frames 60 and 61 were
+            # due before that, so the clock played them lost and their packets count late
+            got = n in range(10) and n != 5 or n in (12, 13) or n in range(40, 45) or n in range(62, 66)
+            self.assertEqual(tok, n % 2048 if got else None, n)
+        # after the clock started (frame 12 set ref), frame n leaves at ref + n T + 160 ms, to the tick
+        for n in range(14, last + 1):
+            want = ref + n * T + TARGET_MS / 1000.0
+            self.assertTrue(want <= out[n][0] < want + 0.0101, (n, out[n][0], want))
+        c = core.counters()
+        self.assertEqual(c["late"], 3)              # frame 5's packet, and 60's and 61's
+        self.assertEqual(c["restarts"], 1)
+        self.assertEqual(c["packets_accepted"], 10 - 1 + 2 + 5 + 4)
+        self.assertEqual(c["packets_in"], c["packets_accepted"] + c["late"] + c["held"])
+
+    def test_no_times_no_clock(self):
+        """Packets without rx_time never start the clock, and neither do times that are not
+        on the clock's time base (60 s old or in the future): frames leave as packets arrive."""
+        for times in ([None] * 5, [100.0 + n * T for n in range(5)], [1e6 + 5 + n * T for n in range(5)]):
+            core = largesc.depacketizer_core(delay=1)
+            pc = PO.playout_clock(core, TARGET_MS, clock=clock(1e6))
+            for n, t in enumerate(times):
+                core.push(packet(n), t)
+                self.assertIsNone(pc.tick())
+            self.assertFalse(core.clocked())
+            self.assertEqual([f["frame"] for f in core.pop()], [0, 1, 2, 3])
+
+    def test_block_runs_its_clock(self):
+        """In a flowgraph the pass-through forwards every message and its thread plays the
+        frames out at their time (host clock): timed packets for frames 0..4, then 10 s of
+        nothing would be 125 frames; here 0.6 s after the last packet, frames up to about 9."""
+        import time
+        dpk = largesc.uep_depacketizer(1, 8, 125, 0, False)
+        pc = PO.playout_clock(dpk, TARGET_MS)
+        sink = blocks.message_debug()
+        tb = gr.top_block()
+        tb.msg_connect((pc, "out"), (dpk, "in"))
+        tb.msg_connect((dpk, "out"), (sink, "store"))
+        now = time.monotonic()
+        msgs = []
+        for n in range(5):
+            meta = pmt.dict_add(pmt.make_dict(), pmt.intern("rx_time"), pmt.from_double(now + n * T))
+            b = packet(n)
+            msgs.append(pmt.cons(meta, pmt.init_u8vector(len(b), list(b))))
+        msgs.append(pmt.intern("not a packet"))
+        tb.start()
+        try:
+            post_paced(pc, "in", msgs, dpk.packets_in)
+            wait_for(lambda: dpk.packets_in() == len(msgs), 20, "packets")
+            wait_for(lambda: sink.num_messages() >= 10, 20, "the clock played nothing")
+        finally:
+            tb.stop()
+            tb.wait()
+        got = [pmt.to_python(pmt.dict_ref(pmt.car(sink.get_message(i)), pmt.intern("primary"), pmt.PMT_F))
+               for i in range(10)]
+        self.assertEqual(got, [True] * 5 + [False] * 5)
+        self.assertEqual(dpk.counters()["not_pdu"], 1)
+
+    def test_parameters(self):
+        core = largesc.depacketizer_core()
+        for bad in (0, 5, 2001, float("nan"), "160"):
+            with self.assertRaisesRegex(ValueError, "target_ms"):
+                PO.playout_clock(core, bad)
+        with self.assertRaisesRegex(ValueError, "jitter_buffer_ms must be 0 .no playout clock. or 10..2000"):
+            largesc.largesc_rx(weights="random:1", jitter_buffer_ms=5)
+
+
+if __name__ == "__main__":
+    gr_unittest.main()
