@@ -161,17 +161,20 @@ def direction(T, L, t_all):
     frames = L["frames_out"]                       # (t, frame, primary) as L played them out
     sent_idx = {i for _t, i in sent}
     played = {f: bool(p) for _t, f, p in frames}
-    # lost as the listener saw it: frames it played out without their own packet, plus sent
-    # frames it never played out and never got (before the first packet it heard, or after the last)
-    lost_seen_by_l = sum(1 for i in sent_idx if i in played and not played[i])
+    # the listener's view: packets accepted in time, frames it played without their own packet
+    # (lost, or late: after the playout clock let the frame go), sent frames it never played out
+    # and never got (before the first packet it heard, or after the last)
+    missing = sum(1 for i in sent_idx if i in played and not played[i])
     never_played = sum(1 for i in sent_idx if i not in played and i not in got)
     srt = ll["sorter"]
     checks = {
-        "sent = delivered (listener's sorter) + lost (listener's depacketizer)": [
-            len(sent), srt["voice_out"] + lost_seen_by_l + never_played],
+        "sent = accepted + played lost + never played (listener's counts)": [
+            len(sent), rxc["packets_accepted"] + missing + never_played],
         "each delivered packet is a distinct sent one": [len(got), srt["voice_out"]],
-        "frames the listener played with a fate other than the sender's count": [
-            sum(1 for i in sent_idx if i in played and played[i] != (i in got)), 0],
+        "frames played with their packet that never arrived": [
+            sum(1 for i in sent_idx if played.get(i) and i not in got), 0],
+        "frames played lost although their packet arrived = late packets": [
+            sum(1 for i in sent_idx if i in played and not played[i] and i in got), rxc["late"]],
         "talker packets_out = sent + held back at the stop": [lt["packets_sent"], len(sent) + lt["voice_held_back"]],
         "modem_tx packets_in = voice + reports sent": [lt["modem_tx"]["packets_in"], lt["voice_sent"] + lt["reports_sent"]],
         "modem_rx packets_out = sorter packets_in": [ll["modem_rx"]["packets_out"], srt["packets_in"]],

@@ -37,6 +37,7 @@ LENGTH_TAG = "packet_len"
 HEADER_BYTES = 4                # header_format_default: len16 twice
 CRC_BYTES = 4                   # CRC-32
 MODES = ("stream", "continuous", "burst")
+MAX_BEHIND_S = 0.1     # continuous mode: a clock this far ahead of the bytes is re-anchored
 STARTUP_BYTES = 16              # idle bytes before the first frame of a stream
 FRAME_PERIOD = uep_plan.FRAME_MS / 1000.0   # one LargeSC packet per 80 ms frame on air (12.5 packets/s)
 
@@ -69,10 +70,12 @@ class packet_framer(gr.basic_block):
       stream:     bytes only when packets arrive (simulations run as fast as the
                   CPU allows; the sample stream has no gaps, so the receiver's
                   timing loop stays locked).
-      continuous: idle bytes (0x33) between frames, paced by the wall clock at
-                  bit_rate (a little ahead), so a real-time sink (USRP in
-                  streaming mode, or a throttled simulation) never starves and
-                  the receiver keeps timing through gaps.
+      continuous: idle bytes (0x33) between frames; every byte, packet or
+                  idle, leaves on the host clock at bit_rate (lead_s early), so
+                  a fixed-rate sink (USRP in streaming mode, a sound card, a ZMQ
+                  peer behind a sample clock) gets exactly its rate: a packet
+                  takes the place of idle bytes and adds none; after a stall
+                  the clock is re-anchored, not caught up (resyncs).
       burst:      like stream, with a length tag on the first byte of each frame
                   (for tagged-stream bursts to a USRP sink).
     slot_bytes (stream mode): each frame is padded to this length (its air
@@ -108,6 +111,9 @@ class packet_framer(gr.basic_block):
         self.t0 = None
         self.n_frames = 0
         self.n_idle = 0
+        self.clock = time.monotonic     # continuous mode's clock (a test may script it)
+        self.resyncs = 0                # continuous: times the clock was re-anchored (a stall)
+        self.skipped_bytes = 0          # ... and the bytes of time skipped then
         for port, handler in (("header", self._on_header), ("payload", self._on_payload)):
             self.message_port_register_in(pmt.intern(port))
             self.set_msg_handler(pmt.intern(port), handler)
@@ -146,10 +152,27 @@ class packet_framer(gr.basic_block):
     def idle_bytes(self):
         return self.n_idle
 
+    def _budget(self, room):
+        """Continuous mode: how many bytes the clock allows now (packet and idle bytes alike:
+        byte k leaves at t0 + k / byte_rate, lead_s early). A clock that ran more than
+        MAX_BEHIND_S ahead (the flowgraph was stopped, the CPU or the sink stalled) is
+        re-anchored instead of caught up: no burst, counted in resyncs."""
+        now = self.clock()
+        if self.t0 is None:     # the first call, or the first after a (re)start
+            self.t0 = now - self.produced / self.byte_rate
+        due = int((now - self.t0) * self.byte_rate + 1e-6) + self.lead - self.produced  # 1e-6: float rounding
+        if due > self.lead + int(MAX_BEHIND_S * self.byte_rate):
+            self.resyncs += 1
+            self.skipped_bytes += due - self.lead
+            self.t0 = now - self.produced / self.byte_rate
+            due = self.lead
+        return max(0, min(room, due))
+
     def general_work(self, input_items, output_items):
         out = output_items[0]
+        budget = self._budget(len(out)) if self.mode == "continuous" else len(out)
         n = 0
-        while n < len(out):
+        while n < budget:
             if self.current is None:
                 if not self.frames:
                     break
@@ -163,24 +186,22 @@ class packet_framer(gr.basic_block):
                     self.last_frame_end = self.produced + n + len(self.current) - tail
                 if self.mode == "burst" and is_packet:
                     self.add_item_tag(0, self.produced + n, self.tag_key, pmt.from_long(len(self.current)))
-            k = min(len(out) - n, len(self.current) - self.pos)
+            k = min(budget - n, len(self.current) - self.pos)
             out[n:n + k] = self.current[self.pos:self.pos + k]
             n += k
             self.pos += k
             if self.pos == len(self.current):
                 self.current = None
-        if self.mode == "continuous" and n < len(out):
-            now = time.monotonic()
-            if self.t0 is None:
-                self.t0 = now
-            due = int((now - self.t0) * self.byte_rate) + self.lead - (self.produced + n)
-            if due < -self.lead:   # fell behind (sink stalled): do not burst to catch up
-                self.t0 = now - (self.produced + n - self.lead) / self.byte_rate
-            k = max(0, min(due, len(out) - n))
-            out[n:n + k] = IDLE_BYTE
-            n += k
-            self.n_idle += k
-            if n == 0:
-                time.sleep(min(0.005, 0.5 * self.lead / self.byte_rate))
+        if self.mode == "continuous" and n < budget:   # nothing to send: idle bytes, on the clock
+            out[n:budget] = IDLE_BYTE
+            self.n_idle += budget - n
+            n = budget
+        if self.mode == "continuous" and n == 0:
+            time.sleep(min(0.005, 0.5 * self.lead / self.byte_rate))
         self.produced += n
         return n
+
+    def start(self):
+        """A (re)started flowgraph: the continuous clock starts again with the first byte."""
+        self.t0 = None
+        return True
