@@ -187,7 +187,7 @@ def direction(T, L, t_all):
         "audio samples = decoder samples_out": [ll["audio_samples_out"], dec["samples_out"]],
     }
     fb = feedback(T, L, sent, got, t_all)
-    lat = latency(T, L, got, t_all)
+    lat = latency(T, L, sent, got, t_all)
     checks.update(fb.pop("checks"))
     return {
         "frames_encoded": lt["encoder_frames_out"],
@@ -201,11 +201,23 @@ def direction(T, L, t_all):
                             if lost else 0.0, crc_failures=ll["modem_rx"]["crc_failures"],
                             frames_detected=ll["modem_rx"]["frames_detected"]),
         "air_latency_s": dict(median=rnd(st.median(lat_air), 3) if lat_air else None, p95=rnd(pct(lat_air, .95), 3)),
+        "arrival_jitter_s": jitter(got),
         "feedback": fb,
         "latency_capture_to_playout_s": lat,
         "depacketizer": {k: v for k, v in rxc.items() if k != "decoder"},
         "checks": checks,
     }
+
+
+def jitter(got):
+    """How much later than the least delayed packet each packet arrived (its arrival - frame x 80 ms,
+    less the smallest such value): what the playout clock's jitter buffer must ride out."""
+    if not got:
+        return {}
+    off = [t - i * FRAME_S for i, t in got.items()]
+    lo = min(off)
+    v = [o - lo for o in off]
+    return dict(p50=rnd(st.median(v), 3), p95=rnd(pct(v, .95), 3), p99=rnd(pct(v, .99), 3), max=rnd(max(v), 3))
 
 
 def feedback(T, L, sent, got, t_all):
@@ -215,7 +227,7 @@ def feedback(T, L, sent, got, t_all):
     recv = T["feedback_received"]                 # as T's sorter passed them on (feedback_seq)
     seqs = [r.get("feedback_seq") for r in recv]
     delivered = len(set(seqs))
-    last = max(seqs) if seqs else -1              # reports are numbered from 0 (< 256 in a run)
+    first, last = (min(seqs), max(seqs)) if seqs else (0, -1)   # numbered from 0 (< 256 in a run)
     srt = T["listen"]["sorter"]
     # T's controller at each second from SETTLE on, against the loss of the last window of packets T sent
     idx_t = [(t, i) for t, i in sent]
@@ -242,26 +254,35 @@ def feedback(T, L, sent, got, t_all):
             "reports delivered once each": [len(seqs), delivered],
             "reports delivered = talker's sorter feedback_out": [delivered, srt["feedback_out"]],
             "reports delivered = talker's controller feedback_in": [delivered, T["talk"]["controller"]["feedback_in"]],
-            "report gaps seen by the talker = reports lost before the last delivered": [
-                srt["reports_lost"], (last + 1) - delivered],
+            "report gaps seen by the talker = reports lost between the first and last delivered": [
+                srt["reports_lost"], (last - first + 1) - delivered if seqs else 0],
             "reports delivered that were never sent": [sum(1 for s in seqs if s >= n_sent), 0],
         },
     }
 
 
-def latency(T, L, got, t_all):
-    """Capture of a frame's last sample at T to its first output sample at L, per delivered frame."""
+def latency(T, L, sent, got, t_all):
+    """Capture of a frame's last sample at T to its first output sample at L, per delivered frame,
+    and its parts: capture to packet out of the packetizer, packet to the listener's sorter,
+    sorter to output (playout buffer, recovery, decoder)."""
     cap, play = T["capture_end_times"], L["playout_start_times"]
-    lat = [(cap[i] - t_all, play[i] - cap[i]) for i in range(min(len(cap), len(play))) if i in got]
-    if len(lat) < 2:
+    sent_t = {i: t for t, i in sent}
+    idx = [i for i in range(min(len(cap), len(play))) if i in got and i in sent_t]
+    if len(idx) < 2:
         return {}
+    lat = [(cap[i] - t_all, play[i] - cap[i]) for i in idx]
     v = [x for _, x in lat]
     n = len(lat)
     mt, mv = sum(t for t, _ in lat) / n, sum(v) / n
     var = sum((t - mt) ** 2 for t, _ in lat)
     slope = sum((t - mt) * (x - mv) for t, x in lat) / var if var else 0.0
+    parts = {}
+    for name, a, b in (("capture_to_packet", cap, sent_t), ("packet_to_listener", sent_t, got),
+                       ("listener_to_output", got, play)):
+        w = [b[i] - a[i] for i in idx]
+        parts[name] = dict(p50=rnd(st.median(w), 3), p95=rnd(pct(w, .95), 3))
     return dict(frames=n, p50=rnd(st.median(v), 3), p95=rnd(pct(v, .95), 3), max=rnd(max(v), 3),
-                slope_ms_per_min=round(slope * 60e3, 1))
+                slope_ms_per_min=round(slope * 60e3, 1), parts=parts)
 
 
 def analyse(R, t_launch, t_all, load):
