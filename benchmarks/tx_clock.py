@@ -5,7 +5,7 @@ packet_modem_tx (continuous mode, 80 kS/s, 10 kbit/s) fed 12.5 LargeSC-sized pac
 -> throttle at the sample rate (the fixed-rate sink: a USRP or a sound card takes samples at
 exactly its rate) -> null sink. Prints JSON: samples the modem produced against the nominal rate
 times the elapsed time (rate error), every --report seconds and at the end, with the clock's
-re-anchors (resyncs: the host stalled for more than 100 ms) and packets sent.
+re-anchors (resyncs: the host stalled for more than 0.5 s) and packets sent.
 
     .venv/bin/python3 benchmarks/tx_clock.py --minutes 10
 """

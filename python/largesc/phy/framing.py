@@ -37,7 +37,7 @@ LENGTH_TAG = "packet_len"
 HEADER_BYTES = 4                # header_format_default: len16 twice
 CRC_BYTES = 4                   # CRC-32
 MODES = ("stream", "continuous", "burst")
-MAX_BEHIND_S = 0.1     # continuous mode: a clock this far ahead of the bytes is re-anchored
+MAX_BEHIND_S = 0.5     # continuous mode: a clock this far ahead of the bytes is re-anchored (shorter stalls are caught up)
 STARTUP_BYTES = 16              # idle bytes before the first frame of a stream
 FRAME_PERIOD = uep_plan.FRAME_MS / 1000.0   # one LargeSC packet per 80 ms frame on air (12.5 packets/s)
 
@@ -74,8 +74,8 @@ class packet_framer(gr.basic_block):
                   idle, leaves on the host clock at bit_rate (lead_s early), so
                   a fixed-rate sink (USRP in streaming mode, a sound card, a ZMQ
                   peer behind a sample clock) gets exactly its rate: a packet
-                  takes the place of idle bytes and adds none; after a stall
-                  the clock is re-anchored, not caught up (resyncs).
+                  takes the place of idle bytes and adds none; a stall over
+                  MAX_BEHIND_S re-anchors the clock, not caught up (resyncs).
       burst:      like stream, with a length tag on the first byte of each frame
                   (for tagged-stream bursts to a USRP sink).
     slot_bytes (stream mode): each frame is padded to this length (its air
