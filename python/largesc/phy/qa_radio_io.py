@@ -171,6 +171,21 @@ class qa_radio_examples(gr_unittest.TestCase):
         self.assertEqual(sorted(os.listdir(self.out.name)),
                          ["two_radio_air.py", "two_radio_node.py", "usrp_voice_rx.py", "usrp_voice_tx.py"])
 
+    def test_node_defaults_are_the_plan(self):
+        """The node flowgraph's parameters default to node_links' plan (GRC
+        parameters take literals only, so the numbers are written twice)."""
+        import yaml
+        with open(os.path.join(EXAMPLES, "two_radio", "node.grc")) as f:
+            g = yaml.safe_load(f)
+        values = {b["name"]: b["parameters"]["value"] for b in g["blocks"] if b["id"] == "parameter"}
+        self.assertEqual((float(values["freq_a"]), float(values["freq_b"]), int(values["port_base"]),
+                          values["zmq_host"]), (phy.FREQ_A, phy.FREQ_B, phy.ZMQ_PORT_BASE, repr(phy.ZMQ_HOST)))
+        with open(os.path.join(EXAMPLES, "two_radio", "air.grc")) as f:
+            g = yaml.safe_load(f)
+        values = {b["name"]: b["parameters"]["value"] for b in g["blocks"] if b["id"] == "parameter"}
+        self.assertEqual((int(values["port_base"]), float(values["samp_rate"]), float(values["doppler_start"])),
+                         (phy.ZMQ_PORT_BASE, phy.DEFAULT_SAMP_RATE, phy.DEFAULT_DOPPLER_HZ))
+
     def test_no_device(self):
         runs = {"two_radio_node": ["-r", "uhd", "-a", NO_DEVICE], "usrp_voice_tx": ["-a", NO_DEVICE],
                 "usrp_voice_rx": ["-a", NO_DEVICE]}
@@ -187,5 +202,4 @@ class qa_radio_examples(gr_unittest.TestCase):
 
 
 if __name__ == "__main__":
-    gr_unittest.run(qa_radio_io)
-    gr_unittest.run(qa_radio_examples)
+    gr_unittest.run(qa_radio_io)   # runs every TestCase of the file
