@@ -21,6 +21,7 @@ from .uep import uep_plan
 from .uep.adaptive_controller import adaptive_controller
 from .uep.feedback import feedback_encoder, packet_sorter
 from .phy import packet_modem_tx, packet_modem_rx, packet_source
+from .phy import radio_sink, radio_source, speech_sink, speech_source
 
 # Mimi codec blocks (Python, need torch + moshi). Wrapped so that a torch or
 # moshi import problem leaves the C++ blocks importable; the reason is kept in

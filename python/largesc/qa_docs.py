@@ -166,6 +166,13 @@ RULES = [
     (r"grcc examples/usrp_(rx|tx)\.grc -o /tmp/usrp_(rx|tx)$", "run", lambda c: c),
     (r"/tmp/usrp_(rx|tx)/usrp_(rx|tx)\.py", "skip",
      "needs USRPs (docs/traces.md); qa_phy checks the no-device message, qa_traces the recorder"),
+    (r"grcc examples/two_radio/air\.grc examples/two_radio/node\.grc -o /tmp/two_radio$", "run", lambda c: c),
+    (r"/tmp/two_radio/two_radio_node\.py .*-r uhd", "fail", (None, r"check the device arguments 'type=b200'")),
+    (r"/tmp/two_radio/two_radio_(air|node)\.py", "skip",
+     "air and nodes run until stopped, as three processes; qa_radio_io checks the ZMQ radio and the "
+     "flowgraphs, benchmarks/two_radio runs the link"),
+    (r"grcc examples/usrp_voice_(rx|tx)\.grc -o /tmp/usrp_voice_(rx|tx)$", "run", lambda c: c),
+    (r"/tmp/usrp_voice_(rx|tx)/usrp_voice_(rx|tx)\.py", "fail", (None, r"check the device arguments 'type=b200'")),
     (r"grcc flowgraph\.grc -o outdir", "run",
      lambda c: c.replace("flowgraph.grc", "examples/sim_link_nogui.grc")),
     (r"python3 -c \"from gnuradio import largesc\"", "run", lambda c: c),

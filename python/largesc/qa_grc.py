@@ -8,7 +8,8 @@ sits in one of the [LargeSC] subcategories, is documented, imports only
 `from gnuradio import largesc`, and its make template names a real block;
 every block placed with its defaults (as from the block library)
 validates with no error apart from unconnected ports; no dropdown shows a
-quoted value; every example flowgraph loads with no error at all."""
+quoted value; every example flowgraph (examples/*.grc, examples/*/*.grc) loads with no
+error at all and uses no Embedded Python block."""
 
 import glob
 import os
@@ -22,6 +23,11 @@ GRC_DIR = os.path.join(ROOT, "grc")
 # the GRC block tree: [LargeSC] with one subcategory per concern (docs/architecture.md)
 CATEGORIES = {"[LargeSC]/" + c for c in ("Codec", "UEP", "Channel", "Recovery", "PHY", "Monitor", "Link")}
 EXAMPLES = os.path.join(ROOT, "examples")
+
+
+def example_files():
+    """examples/*.grc and the flowgraphs of the example folders (examples/two_radio/)."""
+    return sorted(glob.glob(os.path.join(EXAMPLES, "*.grc")) + glob.glob(os.path.join(EXAMPLES, "*", "*.grc")))
 
 
 def platform():
@@ -94,20 +100,22 @@ class qa_grc(gr_unittest.TestCase):
                 self.assertEqual(errs, [])
 
     def test_examples_load_without_error(self):
-        grcs = sorted(glob.glob(os.path.join(EXAMPLES, "*.grc")))
-        self.assertGreaterEqual(len(grcs), 5)
+        grcs = example_files()
+        self.assertGreaterEqual(len(grcs), 9)
+        self.assertIn(os.path.join(EXAMPLES, "two_radio", "node.grc"), grcs)
         for path in grcs:
             with self.subTest(example=os.path.basename(path)):
                 fg = self.platform.make_flow_graph(path)
                 fg.grc_file_path = path
                 names = [b.key for b in fg.blocks]
                 self.assertNotIn("_dummy", names, "a block of the example is missing from the library")
+                self.assertFalse({"epy_block", "epy_module"} & set(names), "Embedded Python in an example")
                 self.assertEqual(errors_of(fg), [])
 
     def test_examples_write_outside_source_tree(self):
         """Output files of the examples default to a folder outside the
         source tree (a parameter the user can change)."""
-        for path in sorted(glob.glob(os.path.join(EXAMPLES, "*.grc"))):
+        for path in example_files():
             with open(path) as fh:
                 g = yaml.safe_load(fh)
             for b in g["blocks"]:

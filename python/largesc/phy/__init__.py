@@ -6,7 +6,10 @@
 byte-stream framer (framing), forward error correction (fec), the transmitter
 (modem_tx: packet_modem_tx) and the receiver (modem_rx: packet_modem_rx), the
 test packet_source (packet_source), USRP helpers (usrp: check_usrp,
-open_usrp_source / open_usrp_sink), the simulated channels (channel) and the
+open_usrp_source / open_usrp_sink), the radio and speech ends a flowgraph
+parameter chooses (radio_io: radio_source / radio_sink for ZMQ or a USRP,
+speech_source / speech_sink for a WAV file or the sound card, node_links for
+the two-radio examples), the simulated channels (channel) and the
 baseband link simulation used by largesc-phy-sweep (link_sim, and burst_slots:
 bursts in 80 ms slots with silence between). The public
 names of every module are importable from here:
@@ -23,6 +26,9 @@ from .usrp import USRP_HELP, USRP_SAMP_RATE, USRPNotFound, check_usrp, open_usrp
 from .channel import (CHANNELS, DEFAULT_DOPPLER_HZ, DEFAULT_K_FACTOR_DB, FADING_SINUSOIDS, check_channel,
                       noise_voltage, snr_db)
 from .link_sim import STALE_NOISE_SAMPLES, burst_slots, link_sim
+from .radio_io import (FREQ_A, FREQ_B, NODES, RADIO_SAMP_RATES, RADIOS, SPEECH_ENDS, ZMQ_HOST, ZMQ_LINKS,
+                       ZMQ_PORT_BASE, node_links, radio_samp_rate, radio_sink, radio_source, speech_sink,
+                       speech_source, zmq_address)
 
 __all__ = [
     # framing
@@ -38,4 +44,8 @@ __all__ = [
     # channel, link_sim
     "CHANNELS", "DEFAULT_DOPPLER_HZ", "DEFAULT_K_FACTOR_DB", "FADING_SINUSOIDS", "check_channel", "noise_voltage",
     "snr_db", "STALE_NOISE_SAMPLES", "burst_slots", "link_sim",
+    # radio_io
+    "FREQ_A", "FREQ_B", "NODES", "RADIO_SAMP_RATES", "RADIOS", "SPEECH_ENDS", "ZMQ_HOST", "ZMQ_LINKS",
+    "ZMQ_PORT_BASE", "node_links", "radio_samp_rate", "radio_sink", "radio_source", "speech_sink",
+    "speech_source", "zmq_address",
 ]
