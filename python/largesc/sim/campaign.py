@@ -981,14 +981,14 @@ def campaign_lock(out_dir):
     path = os.path.join(out_dir, LOCK_FILE)
     try:
         os.makedirs(out_dir, exist_ok=True)
-        f = open(path, "a+")
+        f = open(path, "a+b", buffering=0)    # unbuffered: a full disk fails the write, not the close
     except OSError as e:
         raise FileFault(f"cannot write {path}: {_write_cause(path, e)}") from None
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         f.seek(0)
-        holder = _holder(f.read(4000))
+        holder = _holder(f.read(4000).decode("utf-8", "replace"))
         f.close()
         raise CampaignLocked(f"{out_dir} is in use by another campaign ({holder}); wait for it to "
                              "end, or use another --out") from None
@@ -997,14 +997,12 @@ def campaign_lock(out_dir):
         raise FileFault(f"cannot lock {path}: {e.strerror or e}") from None
     _locks[key] = f
     try:
+        me = dict(pid=os.getpid(), host=socket.gethostname(),
+                  started=datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z"),
+                  command=" ".join([os.path.basename(sys.argv[0] or "python")] + sys.argv[1:])[:300])
         with contextlib.suppress(OSError):     # who holds it, for the message above
-            f.seek(0)
-            f.truncate()
-            f.write(json.dumps(dict(
-                pid=os.getpid(), host=socket.gethostname(),
-                started=datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z"),
-                command=" ".join([os.path.basename(sys.argv[0] or "python")] + sys.argv[1:])[:300])) + "\n")
-            f.flush()
+            f.truncate(0)
+            f.write(json.dumps(me).encode() + b"\n")
         yield
     finally:
         del _locks[key]
