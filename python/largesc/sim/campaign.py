@@ -417,7 +417,8 @@ def run_point(point, clips, opts, on_utterance=None, only=None):
         try:
             ref, sr = S.load(clip["path"], opts.metric_rate), opts.metric_rate
         except (OSError, S.SpeechError) as e:   # checked before the campaign: it changed since
-            raise FileFault(f"cannot read {clip['path']}: {e}") from None
+            why = str(e)                         # SpeechError names the file
+            raise FileFault(why if clip["path"] in why else f"cannot read {clip['path']}: {why}") from None
         t0 = time.perf_counter()
         cseed = point.seed if point.trace else channel_seed(point, ci)
         loss = LossSpec.from_setting(point.loss_rate, point.mean_burst, cseed,
@@ -577,7 +578,11 @@ def campaign_fingerprint(clips, opts):
     fp = {"clips": [], "options": {}}
     for c in clips:
         ref = wer_reference(c)
-        fp["clips"].append([c["name"], file_digest(c["path"]),
+        try:
+            digest = file_digest(c["path"])
+        except OSError as e:
+            raise FileFault(f"cannot read {c['path']}: {e.strerror or e}") from None
+        fp["clips"].append([c["name"], digest,
                             None if ref == C.REF_WHISPER else c.get("text"), ref])
     for k, v in dataclasses.asdict(opts).items():
         if k not in ("out_dir", "save_audio"):

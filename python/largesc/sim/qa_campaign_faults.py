@@ -312,6 +312,31 @@ class qa_campaign_faults(gr_unittest.TestCase):
         self.assertEqual(os.listdir(os.path.join(d, "audio")), [])
         self.assertFalse(os.path.exists(os.path.join(d, "failures.jsonl")))
 
+    def test_unreadable_speech_file_stops(self):
+        """A speech file that went away after the checks stops the campaign
+        naming it, instead of failing every point the same way."""
+        d = os.path.join(self.tmp.name, "unreadable")
+        os.makedirs(d)
+        clips = [dict(c, path=shutil.copy(c["path"], d)) for c in self.clips]
+        ran = []
+        orig = sim._run_point_job
+
+        def first_removes_it(a):
+            if not ran:
+                os.remove(clips[1]["path"])
+            ran.append(a[0].key())
+            return orig(a)
+        sim._run_point_job = first_removes_it
+        try:
+            with self.assertRaises(sim.CampaignStopped) as cm:
+                sim.run_campaign(self.pts, clips, self.opts(os.path.join(d, "o")), jobs=1, progress=False,
+                                 log=lambda s: None)
+        finally:
+            sim._run_point_job = orig
+        self.assertEqual(cm.exception.reason, f"{clips[1]['path']}: no such file")
+        self.assertEqual(ran, [self.pts[0].key()])
+        self.assertEqual((cm.exception.finished, cm.exception.rows), (0, []))
+
     def test_disk_full_at_start_is_one_line(self):
         """largesc-sim whose campaign.json cannot be written: one line naming
         it and the cause, exit status 1, no traceback, no half file."""
