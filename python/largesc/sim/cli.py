@@ -18,13 +18,20 @@ Examples:
 
 Each sweep point runs as an independent job (local processes by default).
 Finished points are kept in OUT/rows.jsonl: re-running the same command
-resumes an interrupted campaign.
+resumes an interrupted campaign. One campaign per output folder at a time.
+Exit status: 0 done; 1 some points failed, or a file could not be written
+or read (the rest cancelled); 2 refused (arguments, a folder in use or of
+other settings); 128 + N stopped by signal N (130 Ctrl-C, 143 SIGTERM).
+See docs/evaluation.md, "When a campaign goes wrong".
 """
 
 import argparse
+import contextlib
 import dataclasses
 import os
+import signal
 import sys
+import threading
 import time
 
 from ..codec import weights as W
@@ -372,14 +379,18 @@ def _connect(ap, a):
     return client, weights
 
 
-def _validate(ap, a):
+def _validate(ap, a, held):
     """Every check of the arguments, before any long work (ap.error on the
-    first that fails); builds what the campaign needs from them."""
+    first that fails); builds what the campaign needs from them. Once the
+    output folder is checked its campaign lock is taken (held by the
+    ExitStack `held`), before anything is written there (cut clips)."""
+    from . import campaign as sim
     _check_source_args(ap, a)
     device, traces = _check_link_args(ap, a)
     metrics = _check_metrics(ap, a)
     baselines, baseline_weights = _choose_baselines(ap, a)
     _check_out_dir(ap, a)
+    held.enter_context(sim.campaign_lock(a.out))
     clips, source = _load_speech(ap, a)
     rec_args = _check_recovery(ap, a)
     client, weights = _connect(ap, a)
@@ -401,9 +412,13 @@ def _campaign_options(a, su):
     return opts, points
 
 
-def _run(ap, a, su, opts, points):
+def _say(text):
+    print(f"largesc-sim: {text}", file=sys.stderr)
+
+
+def _run(a, su, opts, points):
     """Runs the campaign (local jobs or the Dask cluster, which is closed
-    after). Returns (rows, failures)."""
+    after). Returns (rows, failures, CampaignStopped or None)."""
     from . import campaign as sim
     print(f"largesc-sim: {len(points)} sweep points x {len(su.clips)} utterances = "
           f"{len(points) * len(su.clips)} runs, metrics {', '.join(su.metrics)}, codec on {su.device}, "
@@ -414,17 +429,42 @@ def _run(ap, a, su, opts, points):
         rows = sim.run_campaign(points, su.clips, opts, jobs=a.jobs, scheduler=su.client,
                                 progress=not a.no_progress, log=lambda s: print(s, file=sys.stderr),
                                 failures=failures)
-    except sim.CampaignMismatch as e:
-        ap.error(str(e))
+    except sim.CampaignStopped as e:
+        _say(f"stopped: {e.reason}; {e.finished} of {e.total} sweep points finished and kept in "
+             f"{a.out}/rows.jsonl, the others cancelled; make room (or mend the file) and run the same "
+             "command again to resume")
+        return e.rows, e.failures, e
     finally:
         if su.client is not None:
-            su.client.close()
-    return rows, failures
+            with contextlib.suppress(Exception):
+                su.client.close()
+    return rows, failures, None
 
 
-def _report(a, su, points, rows, failures, t0):
+def _write_report(a, rows, config, failures):
+    """Writes the report files and plots where space allows: the report
+    dict and the plots written; a file that cannot be written is said in
+    one line (a report file is whole or absent; a half-written plot is
+    removed)."""
+    from . import report as R
+    rep, plots = None, []
+    try:
+        rep = R.write_report(rows, config, a.out, failures)
+        plots = R.plot_report(rep, a.out)
+    except OSError as e:
+        if e.filename and not isinstance(e, FileNotFoundError):
+            with contextlib.suppress(OSError):
+                os.remove(e.filename)
+        where = f"cannot write {e.filename}: {e.strerror}" if e.filename else str(e)
+        _say(f"report not written in full: {where}")
+        return rep or R.build_report(rows, config, failures), None
+    return rep, plots
+
+
+def _report(a, su, points, rows, failures, t0, stopped=None):
     """Writes report.json/csv and the plots, prints the summary and the
-    failed points. Returns the exit status (1 when a point failed)."""
+    failed points. Returns the exit status (1 when a point failed or the
+    campaign stopped)."""
     from . import report as R
     wer_refs = wer_reference_counts(su.clips, su.metrics)
     config = dict(vars(a), weights=su.weights, device=su.device, clips=[c["name"] for c in su.clips],
@@ -432,11 +472,13 @@ def _report(a, su, points, rows, failures, t0):
                   points=len(points),
                   traces=[dict(name=n, digest=d, file=f, **st)
                           for (n, d, _, st), f in zip(su.traces, a.trace)])
-    rep = R.write_report(rows, config, a.out, failures)
-    plots = R.plot_report(rep, a.out)
-    print(f"done in {time.time() - t0:.0f} s: {a.out}/report.json, report.csv, summary.csv, "
-          f"comparisons.csv, "
-          f"{len(plots)} plots in {a.out}/plots/", file=sys.stderr)
+    if stopped and not rows:
+        return 1
+    rep, plots = _write_report(a, rows, config, failures)
+    if plots is not None:
+        print(f"done in {time.time() - t0:.0f} s: {a.out}/report.json, report.csv, summary.csv, "
+              f"comparisons.csv, "
+              f"{len(plots)} plots in {a.out}/plots/", file=sys.stderr)
     print(R.format_summary(rep))
     note = wer_reference_note(wer_refs)
     if note:
@@ -447,19 +489,56 @@ def _report(a, su, points, rows, failures, t0):
               f"{a.out}/failures.jsonl):", file=sys.stderr)
         for key, why in failures:
             print(f"  {key}: {why}", file=sys.stderr)
-        return 1
-    return 0
+    return 1 if failures or stopped else 0
+
+
+def _sigterm(signum, frame):
+    from . import campaign as sim
+    raise sim.CampaignInterrupted(signum)
 
 
 def main(argv=None):
-    """largesc-sim: parse and check the arguments, run the campaign, report."""
+    """largesc-sim: parse and check the arguments, run the campaign, report.
+    What goes wrong ends in one line and an exit status (module doc)."""
+    from . import campaign as sim
     ap = _build_parser()
     a = ap.parse_args(argv)
-    su = _validate(ap, a)
-    opts, points = _campaign_options(a, su)
-    t0 = time.time()
-    rows, failures = _run(ap, a, su, opts, points)
-    return _report(a, su, points, rows, failures, t0)
+    # SIGTERM ends in one line as Ctrl-C does (run_campaign stops its pool and flowgraphs on both)
+    old = (signal.signal(signal.SIGTERM, _sigterm) if threading.current_thread() is threading.main_thread()
+           else None)
+    started = False
+    try:
+        with contextlib.ExitStack() as held:
+            su = _validate(ap, a, held)
+            opts, points = _campaign_options(a, su)
+            t0 = time.time()
+            started = True
+            rows, failures, stopped = _run(a, su, opts, points)
+            return _report(a, su, points, rows, failures, t0, stopped)
+    except sim.CampaignLocked as e:
+        _say(f"error: {e}")
+        return 2
+    except sim.CampaignMismatch as e:       # CampaignFileError too
+        _say(f"error: {e}")
+        return 2
+    except KeyboardInterrupt as e:           # CampaignInterrupted: SIGINT or SIGTERM
+        signum = getattr(e, "signum", signal.SIGINT)
+        name = signal.Signals(signum).name
+        if isinstance(e, sim.CampaignInterrupted) and e.total:
+            _say(f"interrupted by {name}: {e.finished} of {e.total} sweep points finished and kept in "
+                 f"{a.out}/rows.jsonl; run the same command again to resume")
+        elif started:
+            _say(f"interrupted by {name}; the finished points are kept in {a.out}/rows.jsonl; run the "
+                 "same command again to resume")
+        else:
+            _say(f"interrupted by {name} before the campaign started; nothing ran")
+        return 128 + signum
+    except sim.FileFault as e:
+        _say(f"stopped: {e}; run the same command again to resume")
+        return 1
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import pmt
 from gnuradio import blocks, gr
 
 from ..common.loss import LossSpec
-from ..common.pacing import PacingTimeout, wait_for
+from ..common.pacing import wait_for
 from ..uep import uep_plan
 
 MIMI_RATE = 24000
@@ -234,12 +234,15 @@ def _wait_played_out(g, n_audio, out_rate, stall_timeout):
 
 
 def _run_graph(g, n_audio, out_rate, stall_timeout):
-    """Runs the flowgraph until every frame is played out (stopped on a
-    PacingTimeout). Returns (frames encoded, samples expected, audio out)."""
+    """Runs the flowgraph until every frame is played out. On any exception
+    (a PacingTimeout, a KeyboardInterrupt or the SIGTERM of a campaign) the
+    flowgraph is stopped and waited for before it goes on: a top block
+    destroyed while its threads run can hang the process. Returns (frames
+    encoded, samples expected, audio out)."""
     g.tb.start()
     try:
         n, want = _wait_played_out(g, n_audio, out_rate, stall_timeout)
-    except PacingTimeout:
+    except BaseException:
         g.tb.stop()
         g.tb.wait()
         raise

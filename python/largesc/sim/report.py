@@ -37,6 +37,7 @@ property of the trace, not a sweep axis).
 """
 
 import csv
+import io
 import json
 import math
 import os
@@ -427,30 +428,35 @@ def _summary_table(summ):
 def write_report(rows, config, out_dir, failures=()):
     """report.json, report.csv, summary.csv and comparisons.csv of the
     finished rows; `failures` (point key, reason) pairs of points that did
-    not finish are listed in report.json. Returns the report dict."""
+    not finish are listed in report.json. Returns the report dict. Each
+    file is written whole or not at all (a full disk leaves no half a
+    report): campaign.FileFault (an OSError) names the one that failed."""
+    from .campaign import write_whole
     rep = build_report(rows, config, failures)
-    with open(os.path.join(out_dir, "report.json"), "w") as f:
-        json.dump(rep, f, indent=1)
+    write_whole(os.path.join(out_dir, "report.json"), json.dumps(rep, indent=1))
     keys = []
     for r in rows:
         for k in r:
             if k not in keys:
                 keys.append(k)
-    with open(os.path.join(out_dir, "report.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=keys)
-        w.writeheader()
-        for r in rows:
-            w.writerow(r)
+    f = io.StringIO(newline="")
+    w = csv.DictWriter(f, fieldnames=keys)
+    w.writeheader()
+    for r in rows:
+        w.writerow(r)
+    write_whole(os.path.join(out_dir, "report.csv"), f.getvalue())
     head, body = _summary_table(rep["summary"])
-    with open(os.path.join(out_dir, "summary.csv"), "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(head)
-        w.writerows([["" if v is None else v for v in row] for row in body])
-    with open(os.path.join(out_dir, "comparisons.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=RESULT_KEYS)
-        w.writeheader()
-        for x in rep["comparisons"]["results"]:
-            w.writerow({k: ("" if x[k] is None else x[k]) for k in RESULT_KEYS})
+    f = io.StringIO(newline="")
+    w = csv.writer(f)
+    w.writerow(head)
+    w.writerows([["" if v is None else v for v in row] for row in body])
+    write_whole(os.path.join(out_dir, "summary.csv"), f.getvalue())
+    f = io.StringIO(newline="")
+    w = csv.DictWriter(f, fieldnames=RESULT_KEYS)
+    w.writeheader()
+    for x in rep["comparisons"]["results"]:
+        w.writerow({k: ("" if x[k] is None else x[k]) for k in RESULT_KEYS})
+    write_whole(os.path.join(out_dir, "comparisons.csv"), f.getvalue())
     return rep
 
 

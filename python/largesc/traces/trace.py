@@ -163,12 +163,20 @@ def _float(s, name, lineno):
 
 
 def read_trace(path):
-    """The Trace in file `path`; TraceError if it is missing or malformed."""
+    """The Trace in file `path`; TraceError, in one line, if it is missing,
+    binary (not UTF-8 text, or NUL bytes), JSON or malformed."""
     try:
-        with open(path) as f:
+        with open(path, encoding="utf-8") as f:
             text = f.read()
     except OSError as e:
         raise TraceError(f"cannot read trace file {path!r}: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise TraceError(f"trace file {path!r} is binary (not UTF-8 text), not a trace") from None
+    if "\0" in text:
+        raise TraceError(f"trace file {path!r} is binary (it holds NUL bytes), not a trace")
+    if text.lstrip()[:1] in ("{", "["):
+        raise TraceError(f"trace file {path!r} holds JSON, not a trace (text lines of 0 = delivered, "
+                         "1 = lost: docs/traces.md)")
     return parse_trace(text, path)
 
 
