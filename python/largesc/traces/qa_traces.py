@@ -178,12 +178,23 @@ class qa_trace_recorder(unittest.TestCase):
             with self.assertRaisesRegex(ValueError, msg):
                 T.trace_recorder(**kw)
 
-    def test_unwritable_path_does_not_raise(self):
-        rec = T.trace_recorder("/nonexistent/dir/x.trace")
-        rec.guard.log = lambda text: None
-        rec.handle_in(packet(0))
-        self.assertFalse(rec.flush())
-        self.assertEqual(list(rec.counts()), ["write: FileNotFoundError"])
+    def test_unwritable_path(self):
+        """A path no trace can be written to is refused at construction, by
+        name; one that fails later (its folder removed) never raises: the
+        failed write is counted and logged."""
+        with self.assertRaisesRegex(ValueError, r"^path must be a writable trace file path .* does not exist"):
+            T.trace_recorder("/nonexistent/dir/x.trace")
+        with tempfile.TemporaryDirectory() as d:
+            with self.assertRaisesRegex(ValueError, r"^path must be .*: is a directory"):
+                T.trace_recorder(d)
+            sub = os.path.join(d, "sub")
+            os.mkdir(sub)
+            rec = T.trace_recorder(os.path.join(sub, "x.trace"))
+            os.rmdir(sub)
+            rec.guard.log = lambda text: None
+            rec.handle_in(packet(0))
+            self.assertFalse(rec.flush())
+            self.assertEqual(list(rec.counts()), ["write: FileNotFoundError"])
 
 
 class qa_replay_alignment(unittest.TestCase):

@@ -419,6 +419,32 @@ def _place_by_time(status, lost, by_time, crc_times, exp, step, placed):
     return unplaced
 
 
+MAX_TRACE_PACKETS = 10_000_000  # packets in one trace (9.3 days at 12.5 packets/s)
+
+
+def check_trace_path(path):
+    """path ("" = record nothing) when a trace file can be written there: not
+    a directory, in an existing writable directory, itself writable if it
+    exists. ParameterError naming `path` otherwise (at construction, not at
+    the first flush)."""
+    from ..common.params import ParameterError
+    if not path:
+        return path
+    d = os.path.dirname(os.path.abspath(path))
+    why = None
+    if os.path.isdir(path):
+        why = "is a directory"
+    elif not os.path.isdir(d):
+        why = f"its directory {d!r} does not exist"
+    elif not os.access(d, os.W_OK | os.X_OK):
+        why = f"its directory {d!r} is not writable"
+    elif os.path.exists(path) and not os.access(path, os.W_OK):
+        why = "the file is not writable"
+    if why:
+        raise ParameterError(f"path must be a writable trace file path (or '' for none), got {path!r}: {why}")
+    return path
+
+
 try:
     from gnuradio import gr as _gr
     _BASE = _gr.basic_block
@@ -459,12 +485,12 @@ class trace_recorder(_BASE):
                  flush_interval=5.0):
         from ..common import params as P
         from ..common.guard import Guard
-        self.path = P.check_str("path", path)
-        self.expected = P.check_int("expected", expected, 0)
-        self.interval = P.check_float("interval", interval, 0.0)
-        self.bit_rate = P.check_float("bit_rate", bit_rate, 0.0)
+        self.path = check_trace_path(P.check_str("path", path))
+        self.expected = P.check_int("expected", expected, 0, MAX_TRACE_PACKETS)
+        self.interval = P.check_float("interval", interval, 0.0, 3600.0)
+        self.bit_rate = P.check_float("bit_rate", bit_rate, 0.0, 1e9)
         self.source = P.check_str("source", source)
-        self.flush_interval = P.check_float("flush_interval", flush_interval, 0.0)
+        self.flush_interval = P.check_float("flush_interval", flush_interval, 0.0, 86400.0)
         if _BASE is not object:
             _gr.basic_block.__init__(self, "largesc_trace_recorder", in_sig=None, out_sig=None)
         import pmt
