@@ -9,6 +9,10 @@ GMSK modulator takes. Frame on air (MSB first):
 
     preamble 0x33 x P | access code 64 bit | len16 | len16 | packet | CRC-32 | postamble 0x33 x Q
 
+With FEC the packet and CRC are coded; in frame format 2 (FRAME_VERSION,
+scramble=True) the bytes after the length header are XORed with a PRBS
+(scramble_bytes), so that any payload, all zeros included, has transitions.
+
 Rates: bit rate = samp_rate / samples_per_symbol (integer); the bit rate a
 packet size needs: docs/phy.md ("Rates").
 """
@@ -113,6 +117,49 @@ def check_length_tag(name, tag):
     if not (isinstance(tag, str) and tag and not any(c.isspace() for c in tag)):
         raise P.ParameterError(f"{name} must be a non-empty string without spaces (a tag name), got {tag!r}")
     return tag
+
+
+# ---------------------------------------------------------------------------
+# scrambler (frame format 2)
+
+SCRAMBLER_SEED = 0b100101010000000   # register r1..r15 at the start of every frame (DVB-S)
+
+
+def _scrambler_bits(nbits):
+    """The first `nbits` bits of the scrambling sequence: the PRBS of
+    1 + x^14 + x^15 (DVB-S energy dispersal, EN 300 421) from SCRAMBLER_SEED:
+    each bit is r14 xor r15, then shifted in at r1."""
+    reg = [(SCRAMBLER_SEED >> (14 - i)) & 1 for i in range(15)]   # r1..r15
+    out = np.empty(nbits, np.uint8)
+    for k in range(nbits):
+        b = reg[13] ^ reg[14]
+        out[k] = b
+        reg = [b] + reg[:14]
+    return out
+
+
+_SCRAMBLER_BITS = _scrambler_bits(8 * MAX_FRAME_BYTES)
+SCRAMBLER_BYTES = np.packbits(_SCRAMBLER_BITS)                    # MSB first, as on air
+SCRAMBLER_SIGNS = (1.0 - 2.0 * _SCRAMBLER_BITS).astype(np.float32)  # soft symbols: + = 1, flip where 1
+
+
+def scramble_bytes(b):
+    """The coded packet + CRC bytes as sent in frame format 2: XOR with the
+    scrambling sequence, restarted at the first byte after the length header.
+    Its own inverse."""
+    b = np.asarray(b, np.uint8)
+    if len(b) > MAX_FRAME_BYTES:
+        raise ValueError(f"a frame carries at most {MAX_FRAME_BYTES} bytes after its header, got {len(b)}")
+    return b ^ SCRAMBLER_BYTES[:len(b)]
+
+
+def descramble_soft(x):
+    """Soft symbols (one per bit, + = 1) of a scrambled frame -> those of the
+    bytes before scrambling (the sign flipped where the sequence has a 1)."""
+    x = np.asarray(x, np.float32)
+    if len(x) > 8 * MAX_FRAME_BYTES:
+        raise ValueError(f"a frame carries at most {8 * MAX_FRAME_BYTES} bits after its header, got {len(x)}")
+    return x * SCRAMBLER_SIGNS[:len(x)]
 
 
 class packet_framer(gr.basic_block):

@@ -28,8 +28,8 @@ from ..common import params as P
 from ..common.guard import Guard
 from ..traces.trace import HEARD_KEY    # PDU metadata: the frame's index among all frames heard
 from .fec import FEC_MTU, _fec_coder, _tail_byte, check_fec
-from .framing import (CRC_BYTES, DEFAULT_ACCESS_CODE, DEFAULT_BIT_RATE, DEFAULT_SAMP_RATE, LENGTH_TAG,
-                      check_access_code, check_length_tag, frame_length_range, samples_per_symbol)
+from .framing import (CRC_BYTES, MAX_FRAME_BYTES, DEFAULT_ACCESS_CODE, DEFAULT_BIT_RATE, DEFAULT_SAMP_RATE, LENGTH_TAG,
+                      check_access_code, check_length_tag, descramble_soft, frame_length_range, samples_per_symbol)
 from .pdu_map import _meta_dict, _pdu_map, _u8_pdu
 
 SNR_KEY = "snr_db"              # PDU metadata: soft-symbol SNR of the packet (trace_recorder reads it)
@@ -220,9 +220,14 @@ class _soft_pdu(_pdu_map):
 
     VECTOR = "f32"
 
-    def __init__(self, name):
+    def __init__(self, name, scramble=False):
         _pdu_map.__init__(self, name)
         self.heard = 0
+        self.scramble = bool(scramble)
+
+    def symbols(self, x):
+        """The frame's soft symbols, descrambled in frame format 2 (scramble)."""
+        return descramble_soft(x) if self.scramble else x
 
     def frame_meta(self, meta, x):
         """The frame's metadata plus its soft-symbol SNR (snr_db, when there
@@ -239,10 +244,11 @@ class _soft_pdu(_pdu_map):
         return meta
 
     def frame_ok(self, x):
-        """True for a frame of whole bytes (a multiple of 8 symbols, at least
-        8) whose soft symbols are all finite; else counts it (`in: not whole
-        bytes`, `in: non-finite soft symbols`: dropped) and returns False."""
-        if len(x) == 0 or len(x) % 8:
+        """True for a frame of whole bytes (a multiple of 8 symbols, 8 ..
+        8 x MAX_FRAME_BYTES) whose soft symbols are all finite; else counts
+        it (`in: not whole bytes`, `in: non-finite soft symbols`: dropped)
+        and returns False."""
+        if len(x) == 0 or len(x) % 8 or len(x) > 8 * MAX_FRAME_BYTES:
             self.reject("not whole bytes", f"{len(x)} symbols")
             return False
         if np.all(np.isfinite(x)):
@@ -255,13 +261,13 @@ class _soft_frame(_soft_pdu):
     """Soft-decision PDU -> what gr-fec's async_decoder takes: clipped to
     +-2.5 (it maps x -> 48 x + 128 into a byte), with frame_meta's metadata."""
 
-    def __init__(self):
-        _soft_pdu.__init__(self, "largesc_soft_frame")
+    def __init__(self, scramble=False):
+        _soft_pdu.__init__(self, "largesc_soft_frame", scramble)
 
     def map(self, meta, x):
         if not self.frame_ok(x):
             return None
-        c = np.clip(x, -2.5, 2.5)
+        c = np.clip(self.symbols(x), -2.5, 2.5)
         return pmt.cons(self.frame_meta(meta, x), pmt.init_f32vector(len(c), c.tolist()))
 
 
@@ -269,13 +275,13 @@ class _soft_bytes(_soft_pdu):
     """Soft-decision PDU -> byte PDU: hard decisions (x >= 0 -> 1, as
     binary_slicer), packed MSB first, with frame_meta's metadata."""
 
-    def __init__(self):
-        _soft_pdu.__init__(self, "largesc_soft_bytes")
+    def __init__(self, scramble=False):
+        _soft_pdu.__init__(self, "largesc_soft_bytes", scramble)
 
     def map(self, meta, x):
         if not self.frame_ok(x):
             return None
-        return _u8_pdu(self.frame_meta(meta, x), np.packbits((x >= 0).astype(np.uint8)))
+        return _u8_pdu(self.frame_meta(meta, x), np.packbits((self.symbols(x) >= 0).astype(np.uint8)))
 
 
 class _pdu_counter(gr.basic_block):
@@ -360,7 +366,7 @@ class packet_modem_rx(gr.hier_block2):
 
     def __init__(self, samp_rate=DEFAULT_SAMP_RATE, bit_rate=DEFAULT_BIT_RATE,
                  access_code=DEFAULT_ACCESS_CODE, threshold=4, max_freq_offset=0.0,
-                 timing_loop_bw=0.02, afc_symbols=256, length_tag=LENGTH_TAG, fec="none"):
+                 timing_loop_bw=0.02, afc_symbols=256, length_tag=LENGTH_TAG, fec="none", scramble=True):
         sps = samples_per_symbol(samp_rate, bit_rate)
         check_access_code(access_code)
         threshold = P.check_int("threshold", threshold, 0, len(access_code) // 4)
@@ -370,6 +376,7 @@ class packet_modem_rx(gr.hier_block2):
         afc_symbols = P.check_float("afc_symbols", afc_symbols, *AFC_SYMBOLS_RANGE)
         check_length_tag("length_tag", length_tag)
         check_fec(fec)
+        self.scramble = P.check_bool("scramble", scramble)
         gr.hier_block2.__init__(self, "packet_modem_rx", gr.io_signature(1, 1, gr.sizeof_gr_complex),
                                 gr.io_signature(0, 0, 0))
         self.fec = fec
@@ -405,13 +412,13 @@ class packet_modem_rx(gr.hier_block2):
         if fec == "none":
             # the packet's bits are sliced from its soft symbols, which also
             # give its SNR (snr_db in the PDU metadata)
-            self.soft = _soft_bytes()
+            self.soft = _soft_bytes(self.scramble)
             self.msg_connect(self.sync, "pdus", self.soft, "in")
             self.msg_connect(self.soft, "out", self.crc, "in")
             self.msg_connect(self.soft, "out", self.crc_check, "in")
         else:
             from gnuradio import fec as grfec
-            self.soft = _soft_frame()
+            self.soft = _soft_frame(self.scramble)
             self.fec_decoder = _fec_coder(fec, encoder=False)
             self.decoder = grfec.async_decoder(self.fec_decoder, True, False, FEC_MTU)
             self.msg_connect(self.sync, "pdus", self.soft, "in")

@@ -5,7 +5,8 @@
 """The packet modem's transmitter (packet_modem_tx): packet PDU -> input
 gate (_packet_gate: what the modem cannot send is counted and dropped) -> CRC-32
 (digital.crc32_async_bb) -> [FEC: gr-fec async_encoder, convolutional K=7
-r=1/2 or repetition x3] -> access code + length header
+r=1/2 or repetition x3] -> scrambler (_scrambler, frame format 2) -> access
+code + length header
 (digital.protocol_formatter_async with digital.header_format_default) -> byte
 stream with preamble/postamble or idle fill (packet_framer) -> GMSK
 (digital.gmsk_mod, BT GMSK_BT, h = 0.5). See docs/phy.md."""
@@ -15,9 +16,9 @@ from gnuradio import blocks, digital, gr
 
 from ..common import params as P
 from .fec import FEC_MTU, _fec_coder, _tail_byte, check_fec
-from .framing import (DEFAULT_ACCESS_CODE, DEFAULT_BIT_RATE, DEFAULT_SAMP_RATE, LENGTH_TAG, MAX_FRAME_PERIOD,
-                      MAX_PREAMBLE_BYTES, MODES, check_access_code, check_length_tag, frame_bytes, max_packet_bytes,
-                      packet_framer, samples_per_symbol)
+from .framing import (DEFAULT_ACCESS_CODE, DEFAULT_BIT_RATE, DEFAULT_SAMP_RATE, LENGTH_TAG, MAX_FRAME_BYTES,
+                      MAX_FRAME_PERIOD, MAX_PREAMBLE_BYTES, MODES, check_access_code, check_length_tag, frame_bytes,
+                      max_packet_bytes, packet_framer, samples_per_symbol, scramble_bytes)
 from .pdu_map import _meta_dict, _pdu_map, _u8_pdu
 
 GMSK_BT = 0.5                   # BT 0.5 against 0.35, measured: docs/phy.md ("Chain")
@@ -51,6 +52,20 @@ class _packet_gate(_pdu_map):
         return _u8_pdu(_meta_dict(meta), b)
 
 
+class _scrambler(_pdu_map):
+    """Byte PDUs (coded packet + CRC) -> the same XORed with the frame's
+    scrambling sequence (framing.scramble_bytes; frame format 2)."""
+
+    def __init__(self):
+        _pdu_map.__init__(self, "largesc_scrambler")
+
+    def map(self, meta, b):
+        if len(b) > MAX_FRAME_BYTES:
+            self.reject(f"over {MAX_FRAME_BYTES} bytes", len(b))
+            return None
+        return _u8_pdu(meta, scramble_bytes(b))
+
+
 class packet_modem_tx(gr.hier_block2):
     """Packet PDUs (message port `in`) -> GMSK complex baseband (stream out).
 
@@ -73,6 +88,11 @@ class packet_modem_tx(gr.hier_block2):
     frame_period: stream mode only: each frame is padded with idle bytes to
         this air time (FRAME_PERIOD = 0.08 s: one packet per 80 ms slot as on
         air); 0 = frames back to back; at most MAX_FRAME_PERIOD.
+    scramble: True (frame format 2, FRAME_VERSION): the coded packet + CRC
+        are XORed with a PRBS restarted at every frame, so that any payload
+        (all zeros included) has bit transitions for the receiver's AFC and
+        timing loop; False: frame format 1, unscrambled, as gr-largesc sent
+        before (for a receiver of that format). The receiver must use the same.
     Every parameter is checked by name at construction (ParameterError).
 
     Input: packet PDUs of 1..max_packet_bytes(fec) bytes (none 4091, cc 1495,
@@ -82,7 +102,7 @@ class packet_modem_tx(gr.hier_block2):
 
     def __init__(self, samp_rate=DEFAULT_SAMP_RATE, bit_rate=DEFAULT_BIT_RATE,
                  access_code=DEFAULT_ACCESS_CODE, mode="stream", preamble=2, postamble=2,
-                 amplitude=1.0, length_tag=LENGTH_TAG, bt=GMSK_BT, fec="none", frame_period=0.0):
+                 amplitude=1.0, length_tag=LENGTH_TAG, bt=GMSK_BT, fec="none", frame_period=0.0, scramble=True):
         self.sps = samples_per_symbol(samp_rate, bit_rate)
         check_access_code(access_code)
         P.check_choice("mode", mode, MODES)
@@ -93,6 +113,7 @@ class packet_modem_tx(gr.hier_block2):
         bt = P.check_float("bt", bt, *BT_RANGE)
         check_fec(fec)
         frame_period = P.check_float("frame_period", frame_period, 0.0, MAX_FRAME_PERIOD)
+        self.scramble = P.check_bool("scramble", scramble)
         if frame_period and mode != "stream":
             raise P.ParameterError(f"frame_period applies to mode 'stream' only (0 for mode {mode!r}), "
                                    f"got {frame_period!r}")
@@ -117,6 +138,7 @@ class packet_modem_tx(gr.hier_block2):
         self.scale = blocks.multiply_const_cc(amplitude)
         self.msg_connect(self, "in", self.gate, "in")
         self.msg_connect(self.gate, "out", self.crc, "in")
+        coded = self.crc                 # the block whose output is the coded packet + CRC
         if fec != "none":
             from gnuradio import fec as grfec
             self.fec_encoder = _fec_coder(fec, encoder=True)
@@ -127,9 +149,12 @@ class packet_modem_tx(gr.hier_block2):
                 self.msg_connect(self.tail, "out", self.encoder, "in")
             else:
                 self.msg_connect(self.crc, "out", self.encoder, "in")
-            self.msg_connect(self.encoder, "out", self.formatter, "in")
-        else:
-            self.msg_connect(self.crc, "out", self.formatter, "in")
+            coded = self.encoder
+        if self.scramble:
+            self.scrambler = _scrambler()
+            self.msg_connect(coded, "out", self.scrambler, "in")
+            coded = self.scrambler
+        self.msg_connect(coded, "out", self.formatter, "in")
         self.msg_connect(self.formatter, "header", self.framer, "header")
         self.msg_connect(self.formatter, "payload", self.framer, "payload")
         if mode == "burst":
@@ -170,7 +195,7 @@ class packet_modem_tx(gr.hier_block2):
         """{reason: count} of the messages the transmitter refused (input
         gate) plus anything its Python helper blocks dropped."""
         out = dict(self.gate.rejections())
-        for blk in (getattr(self, "tail", None), self.framer):
+        for blk in (getattr(self, "tail", None), getattr(self, "scrambler", None), self.framer):
             if blk is not None:
                 for k, v in blk.rejections().items():
                     out[f"{blk.guard.block_name} {k}"] = out.get(f"{blk.guard.block_name} {k}", 0) + v
