@@ -566,6 +566,50 @@ class qa_hostile_codec(gr_unittest.TestCase):
             tb.stop()
             tb.wait()
 
+    def test_encoder_audio_sanitised(self):
+        """NaN and inf samples (frame 1) and a frame x 1e30 (frame 8) never
+        poison the codec: the tokens equal those of the same audio with the
+        bad samples set to 0 / clipped to +-MAX_AUDIO_ABS (what the encoder
+        does), every frame; before frame 1 and from frame 4 to 7 they equal
+        the clean run's (a sample's change reaches the next two frames through
+        the codec's receptive field; with this seed no further). Each bad
+        frame is counted, the reason logged once."""
+        from gnuradio.largesc.codec.mimi_encoder import MAX_AUDIO_ABS, TokenFramer
+        n, spf = 12, 1280
+        rng = np.random.default_rng(7)
+        t = np.arange(n * spf) / 16000.0
+        clean = (0.2 * np.sin(2 * np.pi * (200 + 150 * t) * t) + 0.03 * rng.standard_normal(len(t))).astype(np.float32)
+        bad, same = clean.copy(), clean.copy()
+        bad[spf + 100], bad[spf + 900] = NAN, -INF
+        same[spf + 100], same[spf + 900] = 0.0, 0.0
+        bad[8 * spf:9 * spf] *= np.float32(1e30)
+        same[8 * spf:9 * spf] = np.clip(clean[8 * spf:9 * spf] * np.float32(1e30), -MAX_AUDIO_ABS, MAX_AUDIO_ABS)
+        enc = mimi_encoder(16000, 8, weights=SEED, threads=1, send_eos=False)
+        lines = captured(enc.guard)
+        tb = gr.top_block()
+        dbg = blocks.message_debug()
+        tb.connect(blocks.vector_source_f(bad.tolist()), enc)
+        tb.msg_connect(enc, "out", dbg, "store")
+        tb.start()
+        try:
+            wait_for(lambda: dbg.num_messages() == n, TIMEOUT, "encoder stalled")
+        finally:
+            tb.stop()
+            tb.wait()
+        got = np.array([pmt.u16vector_elements(pmt.cdr(dbg.get_message(i))) for i in range(n)])
+
+        def tokens(audio):
+            enc.codec.reset()
+            return np.array([tk for _, tk, _, _ in TokenFramer(enc.codec, 16000, 8).push(audio)])
+        np.testing.assert_array_equal(got, tokens(same))
+        ref = tokens(clean)
+        np.testing.assert_array_equal(got[:1], ref[:1])
+        np.testing.assert_array_equal(got[4:8], ref[4:8])
+        self.assertGreater(len(set(got[:, 0].tolist())), 1)        # not all one token
+        self.assertEqual((enc.frames_sanitised(), enc.samples_sanitised()), (2, 2 + spf))
+        self.assertEqual(enc.rejections(), {"in: audio sanitised": 2})
+        self.assertEqual(len(lines), 1)
+
     def run_decoder(self, msgs, eos_frame, **kw):
         """Runs a decoder flowgraph on msgs, then an end-of-stream PDU with
         frame eos_frame; returns (decoder, audio, warning lines)."""
