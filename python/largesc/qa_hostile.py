@@ -13,6 +13,7 @@ wait bounded (pacing.wait_for raises after its timeout). Plus the guard
 
 Codec blocks use random untrained Mimi weights (weights="random:1")."""
 
+import os
 import tempfile
 import threading
 import time
@@ -524,6 +525,108 @@ class qa_hostile_link_monitor(gr_unittest.TestCase):
             self.assertLessEqual(len(lines), len(mon.rejections()) * 2)
         finally:
             fg.stop()
+
+    def test_duplicates_and_unknown_are_not_deliveries(self):
+        mon = largesc.link_monitor(window=20, update_every=100)
+        lines = captured(mon.guard)
+        fg = Flowgraph(mon, outs=("figures",))
+
+        def packet(seq):
+            data = [seq, 0x40 | 7, 0x10] + [0] * 16            # K 8, r1 1
+            return pmt.cons(pmt.make_dict(), pmt.init_u8vector(len(data), data))
+        try:
+            fg.post("sent", [packet(s) for s in range(6)])
+            wait_for(lambda: mon.messages_handled() == 6, TIMEOUT, "link_monitor stalled")
+            received = [0, 1, 1, 2, 3, 0, 200] + [3] * 160        # 162 duplicates, 200 never sent
+            fg.post("received", [packet(s) for s in received])
+            fg.post("received", [packet(6)])                    # before its `sent` copy: delivered then
+            # the ports are served in turn, not in posting order: all received first
+            wait_for(lambda: mon.messages_handled() == 6 + len(received) + 1, TIMEOUT, "link_monitor stalled")
+            fg.post("sent", [packet(s) for s in range(6, 6 + mon_wait())])
+            n = 6 + len(received) + 1 + mon_wait()
+            wait_for(lambda: mon.messages_handled() == n, TIMEOUT, "link_monitor stalled")
+            f = mon.figures()
+            self.assertEqual((f["packets_sent"], f["packets_delivered"]), (6 + mon_wait(), 5))
+            self.assertEqual((mon.packets_duplicate(), mon.packets_unknown()), (162, 1))
+            self.assertEqual(mon.rejections(), {"received: duplicate": 162, "received: unknown packet": 1})
+            self.assertEqual(mon.messages_rejected(), 163)
+            self.assertEqual(len(lines), 2)
+        finally:
+            fg.stop()
+
+
+class _silent_source(gr.basic_block):
+    """A message output that never publishes."""
+
+    def __init__(self):
+        gr.basic_block.__init__(self, "silent_source", in_sig=None, out_sig=None)
+        self.message_port_register_out(pmt.intern("out"))
+
+
+def mon_wait():
+    from gnuradio.largesc.hier.link_monitor import EARLY_WAIT
+    return EARLY_WAIT
+
+
+class qa_hostile_trace_recorder(gr_unittest.TestCase):
+
+    def test_hostile_reports_and_packets(self):
+        """Header-only packets with seq +127 each (once grew a 5000-packet run
+        into a 634,874-packet trace), duplicates on `sent`, a flood of
+        crc_failed reports beyond the bound, an absurd SNR: counted; the trace
+        holds exactly the valid packets' fates; flushes run on their own
+        thread and leave no temporary file, a failed one included; a killed
+        writer's temporary file is removed at construction."""
+        from gnuradio.largesc.traces import trace as T
+        pk = largesc.packetizer_core(False)
+        rng = np.random.default_rng(2)
+
+        def packet(f, meta=None):
+            b = pk.packetize(f, rng.integers(0, 2048, size=8, dtype=np.int64), 8, 0, 0)
+            return u8_pdu(b, meta)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = tmp + "/rx.trace"
+            stale = f"{path}.tmp{2 ** 22 + 12345}"             # above pid_max's default: no such process
+            open(stale, "w").close()
+            rec = largesc.trace_recorder(path, interval=0.0, flush_interval=0.02)
+            self.assertFalse(os.path.exists(stale))
+            lines = captured(rec.guard)
+            tb = gr.top_block()
+            src = _silent_source()                            # puts the recorder in the flowgraph
+            tb.msg_connect(src, "out", rec, "in")
+            tb.start()
+            fg = Flowgraph.__new__(Flowgraph)
+            fg.tb, fg.blk = tb, rec
+            try:
+                hdr_only = [u8_pdu(bytes([(127 * i) & 0xFF, 0x40 | 7, 0x00])) for i in range(1, 1001)]
+                good = [packet(f, d(snr_db=pmt.from_double(1e308)) if f == 2 else None) for f in range(10) if f != 4]
+                reports = [d(crc_failed=pmt.PMT_T)] * (T.MAX_CRC_REPORTS + 5)
+                fg.post("in", good[:3] + hdr_only + good[3:])
+                fg.post("sent", [packet(f) for f in range(12) for _ in range(2)])
+                fg.post("crc_failed", reports)
+                wait_for(lambda: rec.delivered() == len(good) and rec.sent() == 12 and
+                         rec.guard.total() == 1000 + 12 + 5 + 1, TIMEOUT, "recorder stalled",
+                         progress=lambda: (rec.delivered(), rec.sent(), rec.rejections()))
+                time.sleep(0.1)                               # a few flushes on the thread
+            finally:
+                fg.stop()
+            t = T.read_trace(path)
+            want = np.zeros(12, np.uint8)
+            want[[4, 10, 11]] = 1
+            np.testing.assert_array_equal(t.fates, want)
+            self.assertTrue(np.isnan(t.snr_db[2]))
+            self.assertEqual(rec.rejections(), {"in: packet length does not match its header": 1000,
+                                                "sent: duplicate": 12,
+                                                f"crc_failed: more than {T.MAX_CRC_REPORTS} reports": 5,
+                                                "snr_db: beyond +-1000 dB, written as unknown": 1})
+            self.assertEqual(t.header["sent_duplicates"], "12")
+            self.assertEqual(len(lines), 4)
+            # a failing flush (the path became a folder) leaves nothing behind
+            os.remove(path)
+            os.mkdir(path)
+            self.assertFalse(rec.flush())
+            self.assertEqual(rec.rejections()["write: IsADirectoryError"], 1)
+            self.assertEqual(sorted(os.listdir(tmp)), ["rx.trace"])
 
 
 class qa_hostile_codec(gr_unittest.TestCase):
