@@ -124,7 +124,7 @@ class qa_phy(gr_unittest.TestCase):
     def test_001c_heard_frame_index_survives_fec(self):
         """With FEC the heard-frame index (rx_frame) and SNR ride through
         gr-fec's decoder: delivered and CRC-failed frames count 0, 1, 2, ..."""
-        for fec, ebn0 in (("cc", 6.0), ("rep3", 9.0)):
+        for fec, ebn0 in (("cc", 6.5), ("rep3", 9.0)):   # both delivered and CRC-failed frames (measured: 6 and 5 of 60 for cc)
             sim = phy.link_sim(ebn0_db=ebn0, freq_offset_hz=500.0, epsilon=1.0001, seed=13, fec=fec)
             try:
                 got = sim.send(make_packets(60, seed=4))

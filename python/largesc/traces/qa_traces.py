@@ -460,7 +460,7 @@ class qa_crc_placement(unittest.TestCase):
     def test_recorder_reads_heard_index(self):
         rec = T.trace_recorder(interval=0.08)
         meta = pmt.dict_add(pmt.make_dict(), pmt.intern("rx_frame"), pmt.from_uint64(3))
-        rec.handle_in(pmt.cons(meta, pmt.init_u8vector(3, [0, 0x40, 0])))
+        rec.handle_in(packet(0, meta))
         rec.handle_crc_failed(pmt.cons(pmt.dict_add(meta, pmt.intern("rx_frame"), pmt.from_long(4)),
                                        pmt.init_u8vector(1, [0])))
         rec.handle_crc_failed(pmt.cons(pmt.dict_add(meta, pmt.intern("rx_frame"), pmt.intern("x")),
