@@ -13,8 +13,11 @@ wait bounded (pacing.wait_for raises after its timeout). Plus the guard
 
 Codec blocks use random untrained Mimi weights (weights="random:1")."""
 
+import os
+import tempfile
 import threading
 import time
+import zlib
 
 import numpy as np
 import pmt
@@ -23,6 +26,7 @@ from gnuradio import blocks, gr, gr_unittest, pdu
 from gnuradio import largesc
 from gnuradio.largesc.common import guard as G
 from gnuradio.largesc.common import params as P
+from gnuradio.largesc import phy
 from gnuradio.largesc.uep import uep_plan as up
 from gnuradio.largesc.codec.mimi_decoder import mimi_decoder
 from gnuradio.largesc.codec.mimi_encoder import mimi_encoder
@@ -277,6 +281,92 @@ class qa_construction(gr_unittest.TestCase):
             ({"sample_rate": NAN}, "sample_rate must be an integer"),
             ({"ok_to_block": 2}, "ok_to_block must be a boolean")))
 
+    def test_phy_blocks(self):
+        """Every bad value of issue 25's list, refused by name; none hangs
+        (samp_rate 1e300 or 2^63 once built filters for ever)."""
+        self.check(phy.packet_modem_tx, (
+            ({"samp_rate": 1e300}, r"^samp_rate must be a finite number > 0 and <= 1e\+09"),
+            ({"samp_rate": 2 ** 63}, r"^samp_rate must be a finite number > 0"),
+            ({"samp_rate": NAN}, r"^samp_rate must be"),
+            ({"samp_rate": 0}, r"^samp_rate must be"),
+            ({"bit_rate": NAN}, r"^bit_rate must be a finite number > 0"),
+            ({"bit_rate": -1}, r"^bit_rate must be"),
+            ({"bit_rate": 9600}, r"^samp_rate / bit_rate must be an integer >= 2 and <= 1000"),
+            ({"samp_rate": 8e7}, r"^samp_rate / bit_rate must be an integer >= 2 and <= 1000"),
+            ({"amplitude": NAN}, r"^amplitude must be a finite number > 0 and <= 1000"),
+            ({"amplitude": INF}, r"^amplitude must be"),
+            ({"amplitude": 0}, r"^amplitude must be"),
+            ({"amplitude": -1}, r"^amplitude must be"),
+            ({"amplitude": 1j}, r"^amplitude must be"),
+            ({"bt": NAN}, r"^bt must be a finite number >= 0.1 and <= 1"),
+            ({"bt": 0}, r"^bt must be"),
+            ({"bt": -1}, r"^bt must be"),
+            ({"frame_period": 1e300}, r"^frame_period must be a finite number >= 0 and <= 10"),
+            ({"frame_period": NAN}, r"^frame_period must be"),
+            ({"frame_period": 0.08, "mode": "burst"}, r"^frame_period applies to mode 'stream' only"),
+            ({"length_tag": ""}, r"^length_tag must be a non-empty string without spaces"),
+            ({"length_tag": 5}, r"^length_tag must be"),
+            ({"mode": "bursty"}, r"^mode must be one of 'stream', 'continuous', 'burst'"),
+            ({"preamble": -1}, r"^preamble must be an integer in 0..1024"),
+            ({"postamble": 2.5}, r"^postamble must be an integer in 0..1024"),
+            ({"access_code": "0101"}, r"^access_code must be a string of '0'/'1', a multiple of 8 bits"),
+            ({"access_code": 5}, r"^access_code must be"),
+            ({"fec": "turbo"}, r"^fec must be one of none, cc, rep3")))
+        tx = phy.packet_modem_tx()
+        for bad in (NAN, 0, -1, 1j):
+            with self.assertRaisesRegex(ValueError, "^amplitude must be"):
+                tx.set_amplitude(bad)
+        self.check(phy.packet_modem_rx, (
+            ({"samp_rate": 1e300}, r"^samp_rate must be a finite number > 0 and <= 1e\+09"),
+            ({"samp_rate": 2 ** 63}, r"^samp_rate must be"),
+            ({"threshold": -1}, r"^threshold must be an integer in 0..16"),
+            ({"threshold": 65}, r"^threshold must be an integer in 0..16"),
+            ({"threshold": 100}, r"^threshold must be"),
+            ({"threshold": NAN}, r"^threshold must be"),
+            ({"timing_loop_bw": NAN}, r"^timing_loop_bw must be a finite number >= 0.0001 and <= 0.5"),
+            ({"timing_loop_bw": INF}, r"^timing_loop_bw must be"),
+            ({"timing_loop_bw": 0}, r"^timing_loop_bw must be"),
+            ({"afc_symbols": NAN}, r"^afc_symbols must be a finite number >= 1 and <= 1e\+06"),
+            ({"afc_symbols": INF}, r"^afc_symbols must be"),
+            ({"afc_symbols": 0}, r"^afc_symbols must be"),
+            ({"max_freq_offset": NAN}, r"^max_freq_offset must be a finite number >= 0 and <= 31500"),
+            ({"max_freq_offset": -1}, r"^max_freq_offset must be"),
+            ({"max_freq_offset": 40000}, r"^max_freq_offset must be"),
+            ({"length_tag": ""}, r"^length_tag must be a non-empty string"),
+            ({"fec": None}, r"^fec must be one of")))
+        self.check(phy.packet_source, (
+            ({"k": 0}, r"^k must be an integer in 1..32"),
+            ({"k": -1}, r"^k must be"),
+            ({"k": 33}, r"^k must be"),
+            ({"r1": 16}, r"^r1 must be an integer in 0..15"),
+            ({"r2": -1}, r"^r2 must be an integer in 0..15"),
+            ({"linger": INF}, r"^linger must be a finite number >= 0 and <= 3600"),
+            ({"linger": -1}, r"^linger must be"),
+            ({"count": -1}, r"^count must be an integer in 0..4294967296"),
+            ({"count": 2.5}, r"^count must be"),
+            ({"count": True}, r"^count must be"),
+            ({"interval": NAN}, r"^interval must be a finite number >= 0.0001 and <= 3600"),
+            ({"interval": -1}, r"^interval must be"),
+            ({"interval": 0}, r"^interval must be"),
+            ({"crc": "no"}, r"^crc must be a boolean"),
+            ({"seed": None}, r"^seed must be an integer in 0..9223372036854775807"),
+            ({"seed": -1}, r"^seed must be")))
+        self.check(phy.packet_framer, (
+            ({"mode": "x"}, r"^mode must be one of"),
+            ({"bit_rate": NAN}, r"^bit_rate must be"),
+            ({"slot_bytes": -1}, r"^slot_bytes must be an integer"),
+            ({"slot_bytes": 100, "mode": "burst"}, r"^slot_bytes \(frame period\) applies to mode 'stream' only")))
+        with tempfile.TemporaryDirectory() as tmp:
+            self.check(largesc.trace_recorder, (
+                ({"path": tmp}, r"^path must be a writable trace file path .*: is a directory"),
+                ({"path": tmp + "/missing/x.trace"}, r"^path must be .*does not exist"),
+                ({"path": 5}, r"^path must be a string"),
+                ({"expected": 1e300}, r"^expected must be an integer in 0..10000000"),
+                ({"expected": -1}, r"^expected must be"),
+                ({"interval": NAN}, r"^interval must be a finite number >= 0 and <= 3600"),
+                ({"bit_rate": INF}, r"^bit_rate must be"),
+                ({"flush_interval": INF}, r"^flush_interval must be")))
+
 
 class qa_hostile_controller(gr_unittest.TestCase):
 
@@ -436,6 +526,108 @@ class qa_hostile_link_monitor(gr_unittest.TestCase):
         finally:
             fg.stop()
 
+    def test_duplicates_and_unknown_are_not_deliveries(self):
+        mon = largesc.link_monitor(window=20, update_every=100)
+        lines = captured(mon.guard)
+        fg = Flowgraph(mon, outs=("figures",))
+
+        def packet(seq):
+            data = [seq, 0x40 | 7, 0x10] + [0] * 16            # K 8, r1 1
+            return pmt.cons(pmt.make_dict(), pmt.init_u8vector(len(data), data))
+        try:
+            fg.post("sent", [packet(s) for s in range(6)])
+            wait_for(lambda: mon.messages_handled() == 6, TIMEOUT, "link_monitor stalled")
+            received = [0, 1, 1, 2, 3, 0, 200] + [3] * 160        # 162 duplicates, 200 never sent
+            fg.post("received", [packet(s) for s in received])
+            fg.post("received", [packet(6)])                    # before its `sent` copy: delivered then
+            # the ports are served in turn, not in posting order: all received first
+            wait_for(lambda: mon.messages_handled() == 6 + len(received) + 1, TIMEOUT, "link_monitor stalled")
+            fg.post("sent", [packet(s) for s in range(6, 6 + mon_wait())])
+            n = 6 + len(received) + 1 + mon_wait()
+            wait_for(lambda: mon.messages_handled() == n, TIMEOUT, "link_monitor stalled")
+            f = mon.figures()
+            self.assertEqual((f["packets_sent"], f["packets_delivered"]), (6 + mon_wait(), 5))
+            self.assertEqual((mon.packets_duplicate(), mon.packets_unknown()), (162, 1))
+            self.assertEqual(mon.rejections(), {"received: duplicate": 162, "received: unknown packet": 1})
+            self.assertEqual(mon.messages_rejected(), 163)
+            self.assertEqual(len(lines), 2)
+        finally:
+            fg.stop()
+
+
+class _silent_source(gr.basic_block):
+    """A message output that never publishes."""
+
+    def __init__(self):
+        gr.basic_block.__init__(self, "silent_source", in_sig=None, out_sig=None)
+        self.message_port_register_out(pmt.intern("out"))
+
+
+def mon_wait():
+    from gnuradio.largesc.hier.link_monitor import EARLY_WAIT
+    return EARLY_WAIT
+
+
+class qa_hostile_trace_recorder(gr_unittest.TestCase):
+
+    def test_hostile_reports_and_packets(self):
+        """Header-only packets with seq +127 each (once grew a 5000-packet run
+        into a 634,874-packet trace), duplicates on `sent`, a flood of
+        crc_failed reports beyond the bound, an absurd SNR: counted; the trace
+        holds exactly the valid packets' fates; flushes run on their own
+        thread and leave no temporary file, a failed one included; a killed
+        writer's temporary file is removed at construction."""
+        from gnuradio.largesc.traces import trace as T
+        pk = largesc.packetizer_core(False)
+        rng = np.random.default_rng(2)
+
+        def packet(f, meta=None):
+            b = pk.packetize(f, rng.integers(0, 2048, size=8, dtype=np.int64), 8, 0, 0)
+            return u8_pdu(b, meta)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = tmp + "/rx.trace"
+            stale = f"{path}.tmp{2 ** 22 + 12345}"             # above pid_max's default: no such process
+            open(stale, "w").close()
+            rec = largesc.trace_recorder(path, interval=0.0, flush_interval=0.02)
+            self.assertFalse(os.path.exists(stale))
+            lines = captured(rec.guard)
+            tb = gr.top_block()
+            src = _silent_source()                            # puts the recorder in the flowgraph
+            tb.msg_connect(src, "out", rec, "in")
+            tb.start()
+            fg = Flowgraph.__new__(Flowgraph)
+            fg.tb, fg.blk = tb, rec
+            try:
+                hdr_only = [u8_pdu(bytes([(127 * i) & 0xFF, 0x40 | 7, 0x00])) for i in range(1, 1001)]
+                good = [packet(f, d(snr_db=pmt.from_double(1e308)) if f == 2 else None) for f in range(10) if f != 4]
+                reports = [d(crc_failed=pmt.PMT_T)] * (T.MAX_CRC_REPORTS + 5)
+                fg.post("in", good[:3] + hdr_only + good[3:])
+                fg.post("sent", [packet(f) for f in range(12) for _ in range(2)])
+                fg.post("crc_failed", reports)
+                wait_for(lambda: rec.delivered() == len(good) and rec.sent() == 12 and
+                         rec.guard.total() == 1000 + 12 + 5 + 1, TIMEOUT, "recorder stalled",
+                         progress=lambda: (rec.delivered(), rec.sent(), rec.rejections()))
+                time.sleep(0.1)                               # a few flushes on the thread
+            finally:
+                fg.stop()
+            t = T.read_trace(path)
+            want = np.zeros(12, np.uint8)
+            want[[4, 10, 11]] = 1
+            np.testing.assert_array_equal(t.fates, want)
+            self.assertTrue(np.isnan(t.snr_db[2]))
+            self.assertEqual(rec.rejections(), {"in: packet length does not match its header": 1000,
+                                                "sent: duplicate": 12,
+                                                f"crc_failed: more than {T.MAX_CRC_REPORTS} reports": 5,
+                                                "snr_db: beyond +-1000 dB, written as unknown": 1})
+            self.assertEqual(t.header["sent_duplicates"], "12")
+            self.assertEqual(len(lines), 4)
+            # a failing flush (the path became a folder) leaves nothing behind
+            os.remove(path)
+            os.mkdir(path)
+            self.assertFalse(rec.flush())
+            self.assertEqual(rec.rejections()["write: IsADirectoryError"], 1)
+            self.assertEqual(sorted(os.listdir(tmp)), ["rx.trace"])
+
 
 class qa_hostile_codec(gr_unittest.TestCase):
 
@@ -476,6 +668,50 @@ class qa_hostile_codec(gr_unittest.TestCase):
         finally:
             tb.stop()
             tb.wait()
+
+    def test_encoder_audio_sanitised(self):
+        """NaN and inf samples (frame 1) and a frame x 1e30 (frame 8) never
+        poison the codec: the tokens equal those of the same audio with the
+        bad samples set to 0 / clipped to +-MAX_AUDIO_ABS (what the encoder
+        does), every frame; before frame 1 and from frame 4 to 7 they equal
+        the clean run's (a sample's change reaches the next two frames through
+        the codec's receptive field; with this seed no further). Each bad
+        frame is counted, the reason logged once."""
+        from gnuradio.largesc.codec.mimi_encoder import MAX_AUDIO_ABS, TokenFramer
+        n, spf = 12, 1280
+        rng = np.random.default_rng(7)
+        t = np.arange(n * spf) / 16000.0
+        clean = (0.2 * np.sin(2 * np.pi * (200 + 150 * t) * t) + 0.03 * rng.standard_normal(len(t))).astype(np.float32)
+        bad, same = clean.copy(), clean.copy()
+        bad[spf + 100], bad[spf + 900] = NAN, -INF
+        same[spf + 100], same[spf + 900] = 0.0, 0.0
+        bad[8 * spf:9 * spf] *= np.float32(1e30)
+        same[8 * spf:9 * spf] = np.clip(clean[8 * spf:9 * spf] * np.float32(1e30), -MAX_AUDIO_ABS, MAX_AUDIO_ABS)
+        enc = mimi_encoder(16000, 8, weights=SEED, threads=1, send_eos=False)
+        lines = captured(enc.guard)
+        tb = gr.top_block()
+        dbg = blocks.message_debug()
+        tb.connect(blocks.vector_source_f(bad.tolist()), enc)
+        tb.msg_connect(enc, "out", dbg, "store")
+        tb.start()
+        try:
+            wait_for(lambda: dbg.num_messages() == n, TIMEOUT, "encoder stalled")
+        finally:
+            tb.stop()
+            tb.wait()
+        got = np.array([pmt.u16vector_elements(pmt.cdr(dbg.get_message(i))) for i in range(n)])
+
+        def tokens(audio):
+            enc.codec.reset()
+            return np.array([tk for _, tk, _, _ in TokenFramer(enc.codec, 16000, 8).push(audio)])
+        np.testing.assert_array_equal(got, tokens(same))
+        ref = tokens(clean)
+        np.testing.assert_array_equal(got[:1], ref[:1])
+        np.testing.assert_array_equal(got[4:8], ref[4:8])
+        self.assertGreater(len(set(got[:, 0].tolist())), 1)        # not all one token
+        self.assertEqual((enc.frames_sanitised(), enc.samples_sanitised()), (2, 2 + spf))
+        self.assertEqual(enc.rejections(), {"in: audio sanitised": 2})
+        self.assertEqual(len(lines), 1)
 
     def run_decoder(self, msgs, eos_frame, **kw):
         """Runs a decoder flowgraph on msgs, then an end-of-stream PDU with
@@ -552,6 +788,216 @@ class qa_hostile_codec(gr_unittest.TestCase):
         self.assertEqual(s["samples_out"], len(got))
         self.assertEqual(dec.rejections()["in: frame index jump (new stream)"], 5)
         self.assertLess(time.monotonic() - t0, 60)
+
+
+def u8_pdu(b, meta=None):
+    b = bytes(b)
+    return pmt.cons(pmt.make_dict() if meta is None else meta, pmt.init_u8vector(len(b), list(b)))
+
+
+def air_header(length):
+    """Access code and the two 16-bit length copies (docs/phy.md, "Frame on air")."""
+    ac = int(phy.DEFAULT_ACCESS_CODE, 2).to_bytes(8, "big")
+    return ac + length.to_bytes(2, "big") * 2
+
+
+def air_frame(packet):
+    """One frame as packet_modem_tx(fec='none') sends it, from the spec:
+    preamble, access code, length twice, packet + CRC-32 (zlib, little-endian)
+    scrambled (frame format 2), postamble."""
+    body = bytes(packet) + zlib.crc32(bytes(packet)).to_bytes(4, "little")
+    return IDLE2 + air_header(len(body)) + bytes(phy.scramble_bytes(np.frombuffer(body, np.uint8))) + IDLE2
+
+
+IDLE2 = bytes([phy.IDLE_BYTE] * 2)
+
+
+def gmsk(byte_stream, sps=8):
+    """GMSK samples of a byte stream (the transmitter's modulator)."""
+    from gnuradio import digital
+    tb = gr.top_block()
+    src = blocks.vector_source_b(list(byte_stream))
+    snk = blocks.vector_sink_c()
+    tb.connect(src, digital.gmsk_mod(sps, phy.GMSK_BT), snk)
+    tb.run()
+    return np.array(snk.data(), np.complex64)
+
+
+class Link:
+    """samples or packet_modem_tx -> packet_modem_rx, the received packets
+    and CRC-failure reports collected."""
+
+    def __init__(self, source, **rx_kw):
+        self.tb = gr.top_block()
+        self.rx = phy.packet_modem_rx(**rx_kw)
+        self.out = blocks.message_debug(False)
+        self.bad = blocks.message_debug(False)
+        self.tb.connect(source, self.rx)
+        self.tb.msg_connect(self.rx, "out", self.out, "store")
+        self.tb.msg_connect(self.rx, "crc_failed", self.bad, "store")
+        self.sync_lines = captured(self.rx.sync.guard)
+        self.tb.start()
+
+    def packets(self):
+        return [bytes(pmt.u8vector_elements(pmt.cdr(self.out.get_message(i)))) for i in range(self.out.num_messages())]
+
+    def wait(self, n_packets, n_reports=0):
+        wait_for(lambda: self.out.num_messages() >= n_packets and self.bad.num_messages() >= n_reports, TIMEOUT,
+                 "receiver stalled", progress=lambda: (self.rx.samples_in(), self.rx.frames_detected()))
+        time.sleep(0.2)                                    # nothing more may come
+
+    def stop(self):
+        self.tb.stop()
+        self.tb.wait()
+
+
+class qa_hostile_phy(gr_unittest.TestCase):
+    """The packet modem (issue 25): what the TX cannot send is refused and
+    counted; the RX survives any sample value and any length field; the
+    helper blocks count what they drop. Noiseless links: exact results."""
+
+    def test_tx_refuses_what_it_cannot_send(self):
+        rng = np.random.default_rng(5)
+        for fec in phy.FEC_CODES:
+            with self.subTest(fec=fec):
+                most = phy.max_packet_bytes(fec)
+                self.assertEqual(most, {"none": 4091, "cc": 1495, "rep3": 1361}[fec])
+                tx = phy.packet_modem_tx(fec=fec)
+                lines = captured(tx.gate.guard)
+                link = Link(tx, fec=fec)
+                try:
+                    valid = [bytes([7]), bytes(rng.integers(0, 256, 17, dtype=np.uint8)),
+                             bytes(rng.integers(0, 256, most, dtype=np.uint8)), bytes(40)]
+                    hostile = not_pdus() + [u8_pdu(bytes(most + 1)), u8_pdu(bytes(65636))]
+                    msgs = [u8_pdu(valid[0], pmt.PMT_NIL), u8_pdu(valid[1])] + hostile + \
+                        [u8_pdu(valid[2], pmt.from_long(3)), u8_pdu(valid[3])]
+                    bb = tx.gate.to_basic_block()
+                    for m in msgs:
+                        bb._post(pmt.intern("in"), m)
+                    wait_for(lambda: tx.messages_in() == len(msgs), TIMEOUT, "transmitter stalled")
+                    link.wait(len(valid))
+                    self.assertEqual(link.packets(), valid)
+                    self.assertEqual(tx.packets_in(), len(valid))
+                    self.assertEqual(tx.rejections(), {"in: not a PDU": 11, "in: not a u8 PDU": 5,
+                                                       "in: empty packet": 1, f"in: packet over {most} bytes": 3})
+                    self.assertEqual(len(lines), 4)
+                    self.assertEqual(link.rx.crc_failures(), 0)
+                finally:
+                    link.stop()
+
+    def test_rx_survives_any_sample_value(self):
+        """inf, -inf, NaN, 3e38 samples in the gaps and a whole frame x 1e20:
+        every packet is delivered exactly, each bad sample counted."""
+        packets = [bytes([f] * 3) + bytes(range(f, f + 14)) for f in range(6)]
+        gap = bytes([phy.IDLE_BYTE] * 20)
+        frames = [air_frame(p) + gap for p in packets]
+        x = gmsk(bytes([phy.IDLE_BYTE] * 16) + b"".join(frames) + gap)
+        spb = 8 * 8                                        # samples per byte
+        start = [16 + sum(len(f) for f in frames[:k]) for k in range(len(frames))]
+        g0 = (start[1] - 10) * spb                         # in the gap after frame 0
+        x[g0:g0 + 5] = [complex(INF, 0), complex(-INF, 0), complex(NAN, NAN), complex(3e38, 0), complex(INF, NAN)]
+        s2, e2 = start[2] * spb, start[3] * spb            # frame 2 and its gap, x 1e20
+        x[s2:e2] *= np.float32(1e20)
+        g3 = (start[4] - 15) * spb
+        x[g3:g3 + 100] = 3e38
+        link = Link(blocks.vector_source_c(x.tolist()))
+        try:
+            link.wait(len(packets))
+            self.assertEqual(link.packets(), packets)
+            rx = link.rx
+            self.assertEqual((rx.samples_zeroed(), rx.samples_limited()), (4, 1 + (e2 - s2) + 100))
+            self.assertEqual(rx.crc_failures(), 0)
+            self.assertEqual(set(rx.rejections()), {"largesc_sample_guard in: non-finite samples zeroed",
+                                                    "largesc_sample_guard in: samples over MAX_SAMPLE_ABS limited"})
+        finally:
+            link.stop()
+
+    def test_rx_survives_any_length_field(self):
+        """Headers with lengths no transmitter of this modem sends (65535,
+        4096, 0, 3) are dropped and counted and the frame right behind each is
+        found; a 2048-byte frame (which deadlocked GNU Radio's tagged stream)
+        fails its CRC and the next one arrives."""
+        rng = np.random.default_rng(3)
+        p = [bytes(rng.integers(0, 256, 17, dtype=np.uint8)) for _ in range(3)]
+        gap = bytes([phy.IDLE_BYTE] * 20)
+        stream = (bytes([phy.IDLE_BYTE] * 16) + air_header(65535) + air_frame(p[0]) + gap
+                  + air_header(4096) + air_header(0) + air_header(3) + air_frame(p[1]) + gap
+                  + air_header(2048) + bytes(rng.integers(0, 256, 2048, dtype=np.uint8)) + air_frame(p[2]) + gap)
+        link = Link(blocks.vector_source_c(gmsk(stream).tolist()))
+        lines = link.sync_lines
+        try:
+            link.wait(3, 1)
+            self.assertEqual(link.packets(), p)
+            rx = link.rx
+            self.assertEqual(rx.rejections(), {"largesc_frame_sync in: frame length out of range": 4})
+            self.assertEqual((rx.frames_detected(), rx.crc_failed_out(), rx.headers_bad()), (4, 1, 0))
+            self.assertEqual(len(lines), 1)
+        finally:
+            link.stop()
+
+    def test_helper_blocks_count_what_they_drop(self):
+        from gnuradio.largesc.phy import fec as F
+        from gnuradio.largesc.phy import modem_rx as R
+        hostile = not_pdus()
+        n_not_pdu, n_not_vec = 11, 5
+        soft = np.tile(np.float32([1.5, -0.5, 2.0, -2.0]), 16)          # 64 symbols = 8 bytes
+        nan_soft = soft.copy()
+        nan_soft[3] = NAN
+        f32 = pmt.cons(pmt.make_dict(), pmt.init_f32vector(len(soft), soft.tolist()))
+        f32_nan = pmt.cons(pmt.make_dict(), pmt.init_f32vector(len(nan_soft), nan_soft.tolist()))
+        soft_reasons = {"in: not a PDU": n_not_pdu, "in: not an f32 PDU": n_not_vec + 1,
+                        "in: not whole bytes": 1, "in: non-finite soft symbols": 1}
+        cases = [  # block, messages, reasons, outputs
+            (F._tail_byte(True), hostile + [u8_pdu(b"ab")], {"in: not a PDU": n_not_pdu, "in: not a u8 PDU": n_not_vec},
+             3),                                           # + the empty and the 64 KiB u8 PDUs of not_pdus
+            (R._soft_bytes(), hostile + [f32_nan, f32], soft_reasons, 1),   # not_pdus' f32 PDU: 4 symbols
+            (R._soft_frame(), hostile + [f32_nan, f32], soft_reasons, 1),
+            (R._crc_failures(), hostile + [u8_pdu(b"abcdefgh")],
+             {"in: not a PDU": n_not_pdu, "in: not a u8 PDU": n_not_vec}, 3)]   # empty, 64 KiB of 0xFF, abcdefgh
+        for blk, msgs, reasons, n_out in cases:
+            with self.subTest(block=blk.guard.block_name):
+                captured(blk.guard)
+                fg = Flowgraph(blk)
+                try:
+                    fg.post("in", msgs)
+                    wait_for(lambda: blk.pdus_in() == len(msgs) and len(fg.out()) >= n_out, TIMEOUT,
+                             "helper stalled")
+                    time.sleep(0.05)                       # nothing more may come
+                    self.assertEqual(blk.rejections(), reasons)
+                    self.assertEqual(len(fg.out()), n_out)
+                    self.assertEqual(blk.pdus_out(), n_out)
+                finally:
+                    fg.stop()
+        # the last output of _soft_bytes: the valid frame's hard decisions, with its SNR and heard index
+        blk = R._soft_bytes()
+        fg = Flowgraph(blk)
+        try:
+            fg.post("in", [f32_nan, f32])
+            wait_for(lambda: blk.pdus_in() == 2 and len(fg.out()) == 1, TIMEOUT, "soft bytes stalled")
+            m = fg.out()[0]
+            self.assertEqual(bytes(pmt.u8vector_elements(pmt.cdr(m))), bytes(np.packbits(soft >= 0)))
+            self.assertEqual(pmt.to_uint64(pmt.dict_ref(pmt.car(m), pmt.intern("rx_frame"), pmt.PMT_NIL)), 0)
+        finally:
+            fg.stop()
+        self.assertIsNone(phy.soft_snr_db(nan_soft))
+        self.assertIsNone(phy.soft_snr_db(np.full(64, INF)))
+        framer = phy.packet_framer()
+        lines = captured(framer.guard)
+        tb = gr.top_block()
+        tb.connect(framer, blocks.null_sink(1))
+        tb.start()
+        try:
+            bad = [m for m in hostile if not (pmt.is_pair(m) and pmt.is_u8vector(pmt.cdr(m)))]
+            bb = framer.to_basic_block()
+            for port in ("header", "payload"):
+                for m in bad:
+                    bb._post(pmt.intern(port), m)
+            wait_for(lambda: sum(framer.rejections().values()) == 2 * len(bad), TIMEOUT, "framer stalled")
+            self.assertEqual(framer.rejections(), {"header: not a u8 PDU": len(bad), "payload: not a u8 PDU": len(bad)})
+            self.assertEqual(len(lines), 2)
+        finally:
+            tb.stop()
+            tb.wait()
 
 
 class qa_hostile_hier(gr_unittest.TestCase):

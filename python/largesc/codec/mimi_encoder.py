@@ -28,6 +28,21 @@ PORT_N_Q = pmt.intern("n_q")
 
 
 MAX_PENDING_N_Q = 1024
+MAX_AUDIO_ABS = 8.0     # input samples beyond +-8 (18 dB over full scale 1.0) are clipped to it
+
+
+def sanitise_frames(audio, spf):
+    """Whole frames of audio (spf samples each) -> (audio, frames changed,
+    samples changed): a non-finite sample becomes 0, one beyond
+    +-MAX_AUDIO_ABS is clipped to it. NaN, inf or a frame x 1e30 would
+    otherwise overflow the codec's activations and poison its streaming
+    state (every later token 0)."""
+    a = np.asarray(audio, np.float32).reshape(-1, spf)
+    ok = np.isfinite(a) & (np.abs(a) <= MAX_AUDIO_ABS)
+    if ok.all():
+        return audio, 0, 0
+    fixed = np.where(np.isfinite(a), np.clip(a, -MAX_AUDIO_ABS, MAX_AUDIO_ABS), 0.0).astype(np.float32)
+    return fixed.reshape(-1), int(np.count_nonzero(~ok.all(axis=1))), int(np.count_nonzero(~ok))
 
 
 def _check_n_q(name, n_q):
@@ -44,7 +59,9 @@ class TokenFramer:
 
     push(samples) -> list of (frame_index, tokens[n_q] uint16, energy_db, vad).
     Exactly one frame per 80 ms of input (sample_rate * 0.08 samples); a
-    partial frame waits for the rest. Whole frames are encoded as soon as they
+    partial frame waits for the rest. Each whole frame is sanitised first
+    (sanitise_frames: non-finite samples -> 0, beyond +-MAX_AUDIO_ABS clipped;
+    frames_sanitised / samples_sanitised count them). Whole frames are encoded as soon as they
     are there, up to frames_per_call in one model call (never waiting to fill
     a batch, so batching adds no latency and no frame is held back at the end). The input is resampled to 24 kHz with a
     frame-locked polyphase filter (FrameResampler), so the frame count never
@@ -64,6 +81,8 @@ class TokenFramer:
         self._pending = []            # [(from_frame or None, n_q)] in arrival order
         self._lock = threading.Lock()
         self.next_frame = 0
+        self.frames_sanitised = 0
+        self.samples_sanitised = 0
 
     def set_n_q(self, n_q, frame=None):
         n_q = _check_n_q("n_q", n_q)
@@ -103,6 +122,9 @@ class TokenFramer:
         return out
 
     def _encode(self, audio):
+        audio, nf, ns = sanitise_frames(audio, self.spf)
+        self.frames_sanitised += nf
+        self.samples_sanitised += ns
         pcm24 = self.resampler.process(audio)
         k = len(audio) // self.spf
         n_qs = [self._n_q_for(self.next_frame + i) for i in range(k)]
@@ -197,6 +219,15 @@ class mimi_encoder(gr.sync_block):
         """n_q messages completely handled (accepted or rejected)."""
         return self._n_q_in
 
+    def frames_sanitised(self):
+        """Input frames that held a non-finite sample or one beyond
+        +-MAX_AUDIO_ABS (sanitise_frames); counted, and logged (rate-limited)
+        as `in: audio sanitised` in rejections()."""
+        return self.framer.frames_sanitised
+
+    def samples_sanitised(self):
+        return self.framer.samples_sanitised
+
     def rejections(self):
         """{reason: count} of rejected or failed messages (see guard.py)."""
         return self.guard.counts()
@@ -217,9 +248,13 @@ class mimi_encoder(gr.sync_block):
         # would otherwise hold every frame in it back until the last one).
         f = self.framer
         x = input_items[0][:max(1, f.frames_per_call * f.spf - f.buffered())]
+        n_bad = f.frames_sanitised
         for idx, toks, e_db, vad in f.push(x):
             self.message_port_pub(PORT_OUT, make_frame_pdu(idx, toks, e_db, vad, self.untrained))
             self._frames_out += 1
+        for _ in range(f.frames_sanitised - n_bad):
+            self.guard.note("in: audio sanitised", f"non-finite or beyond +-{MAX_AUDIO_ABS} samples "
+                            f"({f.samples_sanitised} so far) set to 0 / clipped")
         return len(x)
 
     def stop(self):

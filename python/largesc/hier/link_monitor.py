@@ -13,7 +13,8 @@ on `figures` a PDU whose f32 vector holds, in this order (FIGURES):
   0 loss_window      fraction of the last `window` sent packets never received
                      (the newest IN_FLIGHT packets are not judged yet)
   1 packets_sent
-  2 packets_delivered
+  2 packets_delivered  sent packets received (each once: a second copy counts in
+                     packets_duplicate(), a packet never sent in packets_unknown())
   3 packets_lost     sent packets never received (excluding those in flight)
   4 token_bps        token payload bit/s of the last `window` packets
                      (11 bits x (K + r1 + r2) x frame rate)
@@ -60,6 +61,7 @@ FIGURES = ("loss_window", "packets_sent", "packets_delivered", "packets_lost", "
            "K", "r1", "r2", "feedback_loss", "feedback_burst")
 FEEDBACK_FIGURES = ("feedback_age", "feedback_stale")
 IN_FLIGHT = 2
+EARLY_WAIT = 16     # sent packets a `received` packet may come before its `sent` copy
 
 
 def parse_header(data):
@@ -93,10 +95,12 @@ class link_monitor(gr.basic_block):
         self.feedback_timeout = uep_plan.check_feedback_timeout(feedback_timeout)
         # seq -> received flag for the last `window` sent packets, oldest first
         self._recent = collections.OrderedDict()
-        self._early = {}  # received before their `sent` copy was handled
+        self._early = collections.OrderedDict()  # seq -> packets sent when it was received before its `sent` copy
         self._sizes = collections.deque(maxlen=self.window)  # (tokens, bytes) per sent packet
         self._sent = 0
         self._delivered = 0
+        self._duplicates = 0
+        self._unknown = 0
         self._lost_old = 0  # lost packets that left the window
         self._plan = (0, 0, 0)
         self._fb = (0.0, 0.0)
@@ -127,7 +131,10 @@ class link_monitor(gr.basic_block):
     def _guarded_locked(self, fn, msg, port):
         try:
             why = fn(msg)
-            if why is not True:
+            if isinstance(why, tuple):          # (reason, detail): a packet refused as a delivery
+                self._rejected += 1
+                self.guard.note(f"{port}: {why[0]}", why[1])
+            elif why is not True:
                 self._rejected += 1
                 self.guard.note(f"{port}: rejected", why or "not a LargeSC packet PDU")
         except Exception as e:  # noqa: BLE001 - count, log, go on
@@ -156,8 +163,10 @@ class link_monitor(gr.basic_block):
             self._retire(seq)
         while len(self._recent) >= self.window:
             self._retire(next(iter(self._recent)))
-        got = self._early.pop(seq, 0) > 0
+        got = self._early.pop(seq, None) is not None
+        self._delivered += got
         self._recent[seq] = got
+        self._expire_early()
         self._sizes.append((k + r1 + r2, len(data)))
         self._plan = (k, r1, r2)
         self._age_feedback()
@@ -170,17 +179,37 @@ class link_monitor(gr.basic_block):
             self._lost_old += 1
 
     def _on_received(self, msg):
+        """A received packet is delivered when it matches a sent packet in
+        the window not received yet; a second copy is a duplicate; one whose
+        `sent` copy has not come is held for EARLY_WAIT sent packets, then
+        counted unknown (never sent)."""
         data = _packet_bytes(msg)
         hdr = None if data is None else parse_header(data)
         if hdr is None:
             return False
         seq = hdr[0]
-        self._delivered += 1
+        if self._recent.get(seq) or seq in self._early:
+            self._duplicates += 1
+            return ("duplicate", f"seq {seq}")
         if seq in self._recent:
             self._recent[seq] = True
-        elif len(self._early) < 16:
-            self._early[seq] = 1
+            self._delivered += 1
+        else:
+            self._early[seq] = self._sent
+            while len(self._early) > EARLY_WAIT:
+                self._forget_early(next(iter(self._early)))
         return True
+
+    def _expire_early(self):
+        for seq in [q for q, at in self._early.items() if self._sent - at >= EARLY_WAIT]:
+            self._forget_early(seq)
+
+    def _forget_early(self, seq):
+        """A received packet whose `sent` copy never came: unknown."""
+        del self._early[seq]
+        self._unknown += 1
+        self._rejected += 1
+        self.guard.note("received: unknown packet", f"seq {seq}: never sent")
 
     def _on_feedback(self, msg):
         # the controller's rules (pmt_util.parse_feedback): the view never
@@ -244,7 +273,20 @@ class link_monitor(gr.basic_block):
         self._updates += 1
 
     def messages_rejected(self):
+        """Messages refused: malformed, plus received packets that were
+        duplicates or unknown (see packets_duplicate, packets_unknown)."""
         return self._rejected
+
+    def packets_duplicate(self):
+        """Received packets that were a second copy (not delivered twice)."""
+        with self._lock:
+            return self._duplicates
+
+    def packets_unknown(self):
+        """Received packets whose sequence number was never sent (within
+        EARLY_WAIT sent packets): not counted as delivered."""
+        with self._lock:
+            return self._unknown
 
     def messages_handled(self):
         """Messages completely handled on any port (accepted or rejected)."""

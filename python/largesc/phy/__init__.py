@@ -16,11 +16,12 @@ names of every module are importable from here:
 `from gnuradio.largesc import phy; phy.check_usrp(args)`. See docs/phy.md."""
 
 from .framing import (CRC_BYTES, DEFAULT_ACCESS_CODE, DEFAULT_BIT_RATE, DEFAULT_SAMP_RATE, FRAME_PERIOD, HEADER_BYTES,
-                      IDLE_BYTE, LENGTH_TAG, MODES, SLOT_FILL_BYTE, STARTUP_BYTES, frame_bytes, packet_framer,
-                      samples_per_symbol)
+                      FRAME_VERSION, IDLE_BYTE, LENGTH_TAG, MAX_FRAME_BYTES, MODES, SCRAMBLER_BYTES, SLOT_FILL_BYTE,
+                      STARTUP_BYTES, descramble_soft, frame_bytes, frame_length_range, max_packet_bytes, packet_framer,
+                      samples_per_symbol, scramble_bytes)
 from .fec import CC_K, CC_POLYS, CC_TAIL_BYTES, FEC_CODES, FEC_LABELS, FEC_MTU, check_fec, fec_coded_bytes
 from .modem_tx import GMSK_BT, packet_modem_tx
-from .modem_rx import SNR_KEY, packet_modem_rx, soft_snr_db
+from .modem_rx import MAX_SAMPLE_ABS, SNR_KEY, packet_modem_rx, soft_snr_db
 from .packet_source import packet_source
 from .usrp import USRP_HELP, USRP_SAMP_RATE, USRPNotFound, check_usrp, open_usrp_sink, open_usrp_source
 from .channel import (CHANNELS, DEFAULT_DOPPLER_HZ, DEFAULT_K_FACTOR_DB, FADING_SINUSOIDS, check_channel,
@@ -33,12 +34,13 @@ from .radio_io import (FREQ_A, FREQ_B, NODES, RADIO_SAMP_RATES, RADIOS, SPEECH_E
 __all__ = [
     # framing
     "CRC_BYTES", "DEFAULT_ACCESS_CODE", "DEFAULT_BIT_RATE", "DEFAULT_SAMP_RATE", "FRAME_PERIOD", "HEADER_BYTES",
-    "IDLE_BYTE", "LENGTH_TAG", "MODES", "SLOT_FILL_BYTE", "STARTUP_BYTES", "frame_bytes", "packet_framer",
-    "samples_per_symbol",
+    "FRAME_VERSION", "IDLE_BYTE", "LENGTH_TAG", "MAX_FRAME_BYTES", "MODES", "SCRAMBLER_BYTES", "SLOT_FILL_BYTE",
+    "STARTUP_BYTES", "descramble_soft", "frame_bytes", "frame_length_range", "max_packet_bytes", "packet_framer",
+    "samples_per_symbol", "scramble_bytes",
     # fec
     "CC_K", "CC_POLYS", "CC_TAIL_BYTES", "FEC_CODES", "FEC_LABELS", "FEC_MTU", "check_fec", "fec_coded_bytes",
     # modem_tx, modem_rx, packet_source
-    "GMSK_BT", "packet_modem_tx", "SNR_KEY", "packet_modem_rx", "soft_snr_db", "packet_source",
+    "GMSK_BT", "packet_modem_tx", "MAX_SAMPLE_ABS", "SNR_KEY", "packet_modem_rx", "soft_snr_db", "packet_source",
     # usrp
     "USRP_HELP", "USRP_SAMP_RATE", "USRPNotFound", "check_usrp", "open_usrp_sink", "open_usrp_source",
     # channel, link_sim

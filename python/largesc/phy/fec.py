@@ -9,6 +9,7 @@ zero tail byte (_tail_byte). See docs/phy.md ("Forward error correction")."""
 
 import numpy as np
 
+from ..common.params import ParameterError
 from .pdu_map import _pdu_map, _u8_pdu
 
 FEC_CODES = ("none", "cc", "rep3")
@@ -22,8 +23,10 @@ CC_TAIL_BYTES = 1               # a zero byte after packet + CRC flushes the enc
 
 
 def check_fec(fec):
-    if fec not in FEC_CODES:
-        raise ValueError(f"fec must be one of {', '.join(FEC_CODES)}, got {fec!r}")
+    """fec if it is one of FEC_CODES; ParameterError (a ValueError) naming
+    `fec` otherwise."""
+    if not (isinstance(fec, str) and fec in FEC_CODES):
+        raise ParameterError(f"fec must be one of {', '.join(FEC_CODES)}, got {fec!r}")
     return fec
 
 

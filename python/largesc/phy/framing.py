@@ -9,6 +9,10 @@ GMSK modulator takes. Frame on air (MSB first):
 
     preamble 0x33 x P | access code 64 bit | len16 | len16 | packet | CRC-32 | postamble 0x33 x Q
 
+With FEC the packet and CRC are coded; in frame format 2 (FRAME_VERSION,
+scramble=True) the bytes after the length header are XORed with a PRBS
+(scramble_bytes), so that any payload, all zeros included, has transitions.
+
 Rates: bit rate = samp_rate / samples_per_symbol (integer); the bit rate a
 packet size needs: docs/phy.md ("Rates").
 """
@@ -21,8 +25,10 @@ import pmt
 from gnuradio import gr
 from gnuradio.digital import packet_utils
 
+from ..common import params as P
+from ..common.guard import Guard
 from ..uep import uep_plan
-from .fec import fec_coded_bytes
+from .fec import CC_TAIL_BYTES, FEC_MTU, check_fec, fec_coded_bytes
 
 DEFAULT_ACCESS_CODE = packet_utils.default_access_code  # 64 bits, 0xACDDA4E2F28C20FC
 DEFAULT_BIT_RATE = 10000.0
@@ -40,14 +46,29 @@ MODES = ("stream", "continuous", "burst")
 MAX_BEHIND_S = 0.5     # continuous mode: a clock this far ahead of the bytes is re-anchored (shorter stalls are caught up)
 STARTUP_BYTES = 16              # idle bytes before the first frame of a stream
 FRAME_PERIOD = uep_plan.FRAME_MS / 1000.0   # one LargeSC packet per 80 ms frame on air (12.5 packets/s)
+MAX_FRAME_PERIOD = 10.0         # s: the longest air slot (stream mode)
+MAX_SAMP_RATE = 1e9             # S/s
+MAX_SAMPLES_PER_SYMBOL = 1000
+MAX_PREAMBLE_BYTES = 1024       # preamble / postamble
+# The length field: header_format_default writes 16 bits, GNU Radio's
+# correlate_access_code_*_ts read 12 of them, so no frame carries more than
+# 4095 bytes (coded packet + CRC-32) after its header.
+MAX_FRAME_BYTES = 4095
+FRAME_VERSION = 2               # 2: scrambled (scramble=True); 1: unscrambled, the format before (docs/phy.md)
 
 
 def samples_per_symbol(samp_rate, bit_rate):
-    """Integer samples per symbol; raises ValueError if samp_rate / bit_rate is
-    not an integer >= 2 (GMSK modulator and timing recovery need that)."""
+    """Integer samples per symbol; raises ParameterError (a ValueError) naming
+    the parameter: samp_rate a finite number in (0, MAX_SAMP_RATE], bit_rate
+    finite and > 0, samp_rate / bit_rate an integer in 2..MAX_SAMPLES_PER_SYMBOL
+    (the GMSK modulator and the timing recovery need an integer; the filters
+    grow with it, so a huge ratio would take the constructor forever)."""
+    samp_rate = P.check_float("samp_rate", samp_rate, 0.0, MAX_SAMP_RATE, lo_open=True)
+    bit_rate = P.check_float("bit_rate", bit_rate, 0.0, MAX_SAMP_RATE, lo_open=True)
     sps = samp_rate / bit_rate
-    if abs(sps - round(sps)) > 1e-9 * sps or round(sps) < 2:
-        raise ValueError(f"samp_rate / bit_rate must be an integer >= 2, got {samp_rate} / {bit_rate} = {sps}")
+    if abs(sps - round(sps)) > 1e-9 * sps or not 2 <= round(sps) <= MAX_SAMPLES_PER_SYMBOL:
+        raise P.ParameterError(f"samp_rate / bit_rate must be an integer >= 2 and <= {MAX_SAMPLES_PER_SYMBOL} "
+                               f"(samples per bit), got {samp_rate:g} / {bit_rate:g} = {sps:g}")
     return int(round(sps))
 
 
@@ -58,9 +79,88 @@ def frame_bytes(packet_bytes, access_code=DEFAULT_ACCESS_CODE, preamble=2, posta
             + postamble)
 
 
-def _check_access_code(code):
-    if not code or len(code) > 64 or len(code) % 8 or set(code) - {"0", "1"}:
-        raise ValueError("access code: a string of '0'/'1', a multiple of 8 bits, at most 64")
+def max_packet_bytes(fec="none"):
+    """The largest packet (bytes, without the CRC-32) the modem carries with
+    `fec`: its coded packet + CRC fits the length field the receiver reads
+    (MAX_FRAME_BYTES) and, with FEC, gr-fec's blocks (FEC_MTU bytes of packet +
+    CRC [+ tail]). none 4091, cc 1495, rep3 1361 bytes."""
+    check_fec(fec)
+    n = MAX_FRAME_BYTES - CRC_BYTES
+    while n > 0 and fec_coded_bytes(n + CRC_BYTES, fec) > MAX_FRAME_BYTES:
+        n -= 1
+    if fec != "none":
+        n = min(n, FEC_MTU - CRC_BYTES - (CC_TAIL_BYTES if fec == "cc" else 0))
+    return n
+
+
+def frame_length_range(fec="none"):
+    """(least, largest, step) of the length field a receiver with `fec`
+    accepts: the coded bytes of a 1-byte and of a max_packet_bytes(fec)
+    packet with its CRC, in steps of one coded byte (1, 2 for cc, 3 for
+    rep3). Anything else is no frame this modem sent."""
+    step = {"none": 1, "cc": 2, "rep3": 3}[check_fec(fec)]
+    return (fec_coded_bytes(1 + CRC_BYTES, fec), fec_coded_bytes(max_packet_bytes(fec) + CRC_BYTES, fec), step)
+
+
+def check_access_code(code):
+    """The access code: a string of '0'/'1', a multiple of 8 bits, 8..64 bits."""
+    if not (isinstance(code, str) and code and len(code) <= 64 and len(code) % 8 == 0 and not set(code) - {"0", "1"}):
+        raise P.ParameterError(f"access_code must be a string of '0'/'1', a multiple of 8 bits, at most 64, "
+                               f"got {code!r}")
+    return code
+
+
+_check_access_code = check_access_code
+
+
+def check_length_tag(name, tag):
+    """A stream tag name: a non-empty string without white space."""
+    if not (isinstance(tag, str) and tag and not any(c.isspace() for c in tag)):
+        raise P.ParameterError(f"{name} must be a non-empty string without spaces (a tag name), got {tag!r}")
+    return tag
+
+
+# ---------------------------------------------------------------------------
+# scrambler (frame format 2)
+
+SCRAMBLER_SEED = 0b100101010000000   # register r1..r15 at the start of every frame (DVB-S)
+
+
+def _scrambler_bits(nbits):
+    """The first `nbits` bits of the scrambling sequence: the PRBS of
+    1 + x^14 + x^15 (DVB-S energy dispersal, EN 300 421) from SCRAMBLER_SEED:
+    each bit is r14 xor r15, then shifted in at r1."""
+    reg = [(SCRAMBLER_SEED >> (14 - i)) & 1 for i in range(15)]   # r1..r15
+    out = np.empty(nbits, np.uint8)
+    for k in range(nbits):
+        b = reg[13] ^ reg[14]
+        out[k] = b
+        reg = [b] + reg[:14]
+    return out
+
+
+_SCRAMBLER_BITS = _scrambler_bits(8 * MAX_FRAME_BYTES)
+SCRAMBLER_BYTES = np.packbits(_SCRAMBLER_BITS)                    # MSB first, as on air
+SCRAMBLER_SIGNS = (1.0 - 2.0 * _SCRAMBLER_BITS).astype(np.float32)  # soft symbols: + = 1, flip where 1
+
+
+def scramble_bytes(b):
+    """The coded packet + CRC bytes as sent in frame format 2: XOR with the
+    scrambling sequence, restarted at the first byte after the length header.
+    Its own inverse."""
+    b = np.asarray(b, np.uint8)
+    if len(b) > MAX_FRAME_BYTES:
+        raise ValueError(f"a frame carries at most {MAX_FRAME_BYTES} bytes after its header, got {len(b)}")
+    return b ^ SCRAMBLER_BYTES[:len(b)]
+
+
+def descramble_soft(x):
+    """Soft symbols (one per bit, + = 1) of a scrambled frame -> those of the
+    bytes before scrambling (the sign flipped where the sequence has a 1)."""
+    x = np.asarray(x, np.float32)
+    if len(x) > 8 * MAX_FRAME_BYTES:
+        raise ValueError(f"a frame carries at most {8 * MAX_FRAME_BYTES} bits after its header, got {len(x)}")
+    return x * SCRAMBLER_SIGNS[:len(x)]
 
 
 class packet_framer(gr.basic_block):
@@ -88,19 +188,25 @@ class packet_framer(gr.basic_block):
 
     def __init__(self, mode="stream", preamble=2, postamble=2, bit_rate=DEFAULT_BIT_RATE,
                  lead_s=0.02, length_tag=LENGTH_TAG, startup=STARTUP_BYTES, slot_bytes=0):
-        gr.basic_block.__init__(self, "largesc_packet_framer", in_sig=None, out_sig=[np.uint8])
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}")
+        P.check_choice("mode", mode, MODES)
+        preamble = P.check_int("preamble", preamble, 0, MAX_PREAMBLE_BYTES)
+        postamble = P.check_int("postamble", postamble, 0, MAX_PREAMBLE_BYTES)
+        bit_rate = P.check_float("bit_rate", bit_rate, 0.0, MAX_SAMP_RATE, lo_open=True)
+        lead_s = P.check_float("lead_s", lead_s, 0.0, 10.0)
+        check_length_tag("length_tag", length_tag)
+        startup = P.check_int("startup", startup, 0, 1 << 20)
+        slot_bytes = P.check_int("slot_bytes", slot_bytes, 0, 1 << 24)
         if slot_bytes and mode != "stream":
-            raise ValueError("slot_bytes (frame period) applies to mode 'stream' only")
-        self.slot_bytes = max(0, int(slot_bytes))
+            raise P.ParameterError("slot_bytes (frame period) applies to mode 'stream' only")
+        gr.basic_block.__init__(self, "largesc_packet_framer", in_sig=None, out_sig=[np.uint8])
+        self.slot_bytes = slot_bytes
         self.last_frame_end = 0   # byte offset just after the last packet's CRC
         self.mode = mode
-        self.pre = np.full(int(preamble), IDLE_BYTE, np.uint8)
-        self.post = np.full(int(postamble), IDLE_BYTE, np.uint8)
+        self.pre = np.full(preamble, IDLE_BYTE, np.uint8)
+        self.post = np.full(postamble, IDLE_BYTE, np.uint8)
         self.byte_rate = bit_rate / 8.0
         self.lead = max(4, int(lead_s * self.byte_rate))
-        self.startup = int(startup)
+        self.startup = startup
         self.tag_key = pmt.intern(length_tag)
         self.headers = collections.deque()
         self.payloads = collections.deque()
@@ -114,18 +220,20 @@ class packet_framer(gr.basic_block):
         self.clock = time.monotonic     # continuous mode's clock (a test may script it)
         self.resyncs = 0                # continuous: times the clock was re-anchored (a stall)
         self.skipped_bytes = 0          # ... and the bytes of time skipped then
+        self.guard = Guard("largesc_packet_framer")
         for port, handler in (("header", self._on_header), ("payload", self._on_payload)):
             self.message_port_register_in(pmt.intern(port))
-            self.set_msg_handler(pmt.intern(port), handler)
+            self.guard.install(self, port, handler)
 
     def _on_header(self, msg):
-        self._on_msg(self.headers, msg)
+        self._on_msg(self.headers, msg, "header")
 
     def _on_payload(self, msg):
-        self._on_msg(self.payloads, msg)
+        self._on_msg(self.payloads, msg, "payload")
 
-    def _on_msg(self, q, msg):
+    def _on_msg(self, q, msg, port):
         if not pmt.is_pair(msg) or not pmt.is_u8vector(pmt.cdr(msg)):
+            self.guard.note(f"{port}: not a u8 PDU")
             return
         q.append(np.asarray(pmt.u8vector_elements(pmt.cdr(msg)), np.uint8))
         while self.headers and self.payloads:   # protocol_formatter publishes header, then payload
@@ -135,6 +243,10 @@ class packet_framer(gr.basic_block):
                 tail += self.slot_bytes - len(frame)
                 frame = np.concatenate([frame, np.full(self.slot_bytes - len(frame), SLOT_FILL_BYTE, np.uint8)])
             self.frames.append((frame, True, tail))
+
+    def rejections(self):
+        """{reason: count} of the messages dropped (see guard.py)."""
+        return self.guard.counts()
 
     def idle(self, nbytes):
         """Queues nbytes idle bytes (not a packet). Not in burst mode."""

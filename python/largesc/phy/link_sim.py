@@ -228,7 +228,7 @@ class link_sim:
         n0 = self.tx.packets_in()
         b0 = len(self.slots.burst_starts) if self.slots is not None else 0
         msgs = (pmt.cons(pmt.make_dict(), pmt.init_u8vector(len(b), list(b))) for b in packets)
-        post_paced(self.tx.crc, "in", msgs, self.tx.packets_in, window=pace, timeout=timeout)
+        post_paced(self.tx.gate, "in", msgs, self.tx.packets_in, window=pace, timeout=timeout)
         wait_for(lambda: self.tx.packets_in() - n0 == len(packets), timeout, "modulator stalled")
         # every sample up to the last frame's postamble has entered the receiver
         # (channel_model resamples by 1/epsilon; counting recovered bits instead
@@ -243,7 +243,7 @@ class link_sim:
         target = end / self.epsilon * (1 - 1e-6 * self.timing_drift_ppm) - 4 * sps
         wait_for(lambda: self.rx.samples_in() >= target, timeout, "receiver stalled")
         # ... and the receiver's stream blocks and the message chain after them
-        # (to_pdu -> CRC -> sink), which is asynchronous, have gone quiet
+        # (frame sync -> CRC -> sink), which is asynchronous, have gone quiet
         # (unchanged for 4 looks 50 ms apart: on a loaded machine a message
         # thread can wait longer than one look)
         last, quiet = None, 0

@@ -2,13 +2,15 @@
 # Copyright 2026 gr-largesc authors.
 # SPDX-License-Identifier: GPL-3.0-or-later
 #
-"""The packet modem's receiver (packet_modem_rx): complex baseband -> channel
-filter (decimating low-pass) -> FM discriminator (analog.quadrature_demod_cf)
--> AFC (the discriminator's running mean is subtracted: removes a carrier
-frequency offset) -> symbol timing recovery (digital.symbol_sync_ff, Mueller &
-Mueller) -> access code correlation and length header on hard decisions of the
-soft symbols (digital.correlate_access_code_ff_ts) -> soft-symbol PDU -> bytes
-(_soft_bytes) -> CRC-32 check (digital.crc32_async_bb, drops bad packets;
+"""The packet modem's receiver (packet_modem_rx): complex baseband -> sample
+guard (_sample_guard: non-finite samples zeroed, huge ones limited, counted)
+-> channel filter (decimating low-pass) -> FM discriminator
+(analog.quadrature_demod_cf) -> AFC (the discriminator's running mean is
+subtracted: removes a carrier frequency offset) -> symbol timing recovery
+(digital.symbol_sync_ff, Mueller & Mueller) -> access code correlation and
+length header on hard decisions of the soft symbols, the frame's soft symbols
+as one PDU (_frame_sync: the rules of digital.correlate_access_code_ff_ts, with
+a bounded length field) -> bytes (_soft_bytes) -> CRC-32 check (digital.crc32_async_bb, drops bad packets;
 _crc_failures reports them). With FEC gr-fec's async_decoder decodes the soft
 symbols (_soft_frame) instead.
 
@@ -20,15 +22,20 @@ import math
 
 import numpy as np
 import pmt
-from gnuradio import analog, blocks, digital, filter, gr, pdu
+from gnuradio import analog, blocks, digital, filter, gr
 
+from ..common import params as P
+from ..common.guard import Guard
 from ..traces.trace import HEARD_KEY    # PDU metadata: the frame's index among all frames heard
 from .fec import FEC_MTU, _fec_coder, _tail_byte, check_fec
-from .framing import (CRC_BYTES, DEFAULT_ACCESS_CODE, DEFAULT_BIT_RATE, DEFAULT_SAMP_RATE, LENGTH_TAG,
-                      _check_access_code, samples_per_symbol)
-from .pdu_map import _pdu_map, _u8_pdu
+from .framing import (CRC_BYTES, MAX_FRAME_BYTES, DEFAULT_ACCESS_CODE, DEFAULT_BIT_RATE, DEFAULT_SAMP_RATE, LENGTH_TAG,
+                      check_access_code, check_length_tag, descramble_soft, frame_length_range, samples_per_symbol)
+from .pdu_map import _meta_dict, _pdu_map, _u8_pdu
 
 SNR_KEY = "snr_db"              # PDU metadata: soft-symbol SNR of the packet (trace_recorder reads it)
+MAX_SAMPLE_ABS = 1e15           # input samples are limited to this magnitude (|x|^2 stays far from float32 overflow)
+TIMING_LOOP_BW_RANGE = (1e-4, 0.5)
+AFC_SYMBOLS_RANGE = (1.0, 1e6)
 
 
 def soft_snr_db(x):
@@ -36,15 +43,174 @@ def soft_snr_db(x):
     discriminator's output at the symbol instants, one per bit): mean(|x|)^2
     over the variance of |x|. A receive-quality figure per packet, not a
     calibrated Eb/N0 (measured against Eb/N0: docs/phy.md, "Per-packet SNR");
-    None for fewer than 16 symbols."""
+    None for fewer than 16 symbols or any non-finite one."""
     a = np.abs(np.asarray(x, np.float64))
-    if a.size < 16:
+    if a.size < 16 or not np.all(np.isfinite(a)):
         return None
     v = float(a.var())
     m = float(a.mean())
     if not v > 0:
         return 99.0
     return round(10.0 * math.log10(max(m * m / v, 1e-10)), 2)
+
+
+class _sample_guard(gr.sync_block):
+    """Complex samples in, the same out, except: a non-finite sample (NaN or
+    inf in either part) becomes 0, a sample of magnitude over MAX_SAMPLE_ABS is
+    scaled down to that magnitude (its phase, all the FM discriminator reads,
+    is kept). Without this, one inf sample or a signal x 1e20 (|x|^2 overflows
+    float32 in the discriminator) ends the timing recovery's thread for good.
+    Counters: samples_zeroed(), samples_limited(); each work call that changed
+    samples is counted under `in: non-finite samples zeroed` /
+    `in: samples over MAX_SAMPLE_ABS limited` (rejections(), rate-limited log)."""
+
+    def __init__(self, limit=MAX_SAMPLE_ABS):
+        gr.sync_block.__init__(self, "largesc_sample_guard", in_sig=[np.complex64], out_sig=[np.complex64])
+        self.limit = float(limit)
+        self.guard = Guard("largesc_sample_guard")
+        self.n_zeroed = 0
+        self.n_limited = 0
+
+    def work(self, input_items, output_items):
+        x = input_items[0]
+        out = output_items[0]
+        n = len(x)
+        # fast path: every component finite and small (NaN fails the comparison)
+        if n == 0 or np.max(np.abs(x.view(np.float32))) <= self.limit / 2:
+            out[:n] = x
+            return n
+        y = x.astype(np.complex128)
+        bad = ~np.isfinite(y)
+        y[bad] = 0
+        a = np.abs(y)
+        big = a > self.limit
+        y[big] *= self.limit / a[big]
+        out[:n] = y
+        nb, ng = int(np.count_nonzero(bad)), int(np.count_nonzero(big))
+        self.n_zeroed += nb
+        self.n_limited += ng
+        if nb:
+            self.guard.note("in: non-finite samples zeroed", nb)
+        if ng:
+            self.guard.note("in: samples over MAX_SAMPLE_ABS limited", ng)
+        return n
+
+    def samples_zeroed(self):
+        return self.n_zeroed
+
+    def samples_limited(self):
+        return self.n_limited
+
+    def rejections(self):
+        return self.guard.counts()
+
+
+class _frame_sync(gr.sync_block):
+    """Soft symbols (one float per bit, + = 1) in; one f32 PDU per frame out
+    (message port `pdus`; car: an empty dict, cdr: the frame's soft symbols
+    after the length header).
+
+    The rules of GNU Radio's correlate_access_code_ff_ts, symbol for symbol:
+    hunt for the access code on hard decisions (sign bit clear = 1) with at
+    most `threshold` bits wrong; then read the 32-bit header (16-bit length
+    twice, MSB first); if both copies agree, take 8 x length soft symbols as
+    the frame, then hunt again (the hunting register holds the bits it had at
+    the access code, as the C++ block's does). Unlike it (which reads 12 bits
+    of the length and hands the frame to a tagged stream that deadlocks on
+    frames of 2048 bytes or more), a length outside `lengths` = (least,
+    largest, step) bytes (frame_length_range: what this modem's transmitter
+    sends) is dropped, counted (`in: frame length out of range`) and the
+    hunt starts again at the next symbol. Headers whose copies differ are
+    noise or bit errors: counted in headers_bad(), not logged."""
+
+    SEARCH, HEADER, PAYLOAD = range(3)
+
+    def __init__(self, access_code, threshold, lengths):
+        gr.sync_block.__init__(self, "largesc_frame_sync", in_sig=[np.float32], out_sig=None)
+        self.code = np.array([1.0 if c == "1" else -1.0 for c in access_code], np.float32)
+        self.nc = len(self.code)
+        self.min_corr = self.nc - 2 * int(threshold)      # correlation of +-1 = nc - 2 x wrong bits
+        self.lengths = lengths
+        self.reg = -np.ones(self.nc - 1, np.float32)      # the hunting register's newest nc - 1 bits (0 = -1)
+        self.state = self.SEARCH
+        self.hdr = 0
+        self.hdr_bits = 0
+        self.need = 0
+        self.buf = []
+        self.have = 0
+        self.n_frames = 0
+        self.n_bad_headers = 0
+        self.guard = Guard("largesc_frame_sync")
+        self.port = pmt.intern("pdus")
+        self.message_port_register_out(self.port)
+
+    def work(self, input_items, output_items):
+        x = input_items[0]
+        n = len(x)
+        i = 0
+        while i < n:
+            if self.state == self.SEARCH:
+                i = self._search(x, i)
+            elif self.state == self.HEADER:
+                i = self._header(x, i)
+            else:
+                i = self._payload(x, i)
+        return n
+
+    def _search(self, x, i):
+        """Hunts from x[i]; returns the index after the access code's last
+        symbol (state HEADER) or len(x)."""
+        s = np.concatenate([self.reg, np.where(np.signbit(x[i:]), -1.0, 1.0).astype(np.float32)])
+        corr = np.correlate(s, self.code, "valid")       # window w ends at x[i + w]
+        hits = np.flatnonzero(corr >= self.min_corr)
+        if len(hits) == 0:
+            self.reg = s[len(s) - (self.nc - 1):]
+            return len(x)
+        w = int(hits[0])
+        self.reg = s[w + 1:w + self.nc]
+        self.state, self.hdr, self.hdr_bits = self.HEADER, 0, 0
+        return i + w + 1
+
+    def _header(self, x, i):
+        take = min(32 - self.hdr_bits, len(x) - i)
+        for b in ~np.signbit(x[i:i + take]):
+            self.hdr = (self.hdr << 1) | int(b)
+        self.hdr_bits += take
+        if self.hdr_bits == 32:
+            hi, lo = self.hdr >> 16, self.hdr & 0xFFFF
+            least, largest, step = self.lengths
+            if hi != lo:
+                self.n_bad_headers += 1
+                self.state = self.SEARCH
+            elif not (least <= hi <= largest and hi % step == 0):
+                self.guard.note("in: frame length out of range", f"{hi} bytes; this modem sends "
+                                f"{least}..{largest} in steps of {step}")
+                self.state = self.SEARCH
+            else:
+                self.state, self.need, self.buf, self.have = self.PAYLOAD, 8 * hi, [], 0
+        return i + take
+
+    def _payload(self, x, i):
+        take = min(self.need - self.have, len(x) - i)
+        self.buf.append(np.array(x[i:i + take], np.float32))
+        self.have += take
+        if self.have == self.need:
+            frame = np.concatenate(self.buf)
+            self.buf = []
+            self.state = self.SEARCH
+            self.message_port_pub(self.port, pmt.cons(pmt.make_dict(), pmt.init_f32vector(len(frame), frame)))
+            self.n_frames += 1
+        return i + take
+
+    def frames_out(self):
+        return self.n_frames
+
+    def headers_bad(self):
+        """Access codes found whose two length copies differed."""
+        return self.n_bad_headers
+
+    def rejections(self):
+        return self.guard.counts()
 
 
 class _soft_pdu(_pdu_map):
@@ -54,9 +220,14 @@ class _soft_pdu(_pdu_map):
 
     VECTOR = "f32"
 
-    def __init__(self, name):
+    def __init__(self, name, scramble=False):
         _pdu_map.__init__(self, name)
         self.heard = 0
+        self.scramble = bool(scramble)
+
+    def symbols(self, x):
+        """The frame's soft symbols, descrambled in frame format 2 (scramble)."""
+        return descramble_soft(x) if self.scramble else x
 
     def frame_meta(self, meta, x):
         """The frame's metadata plus its soft-symbol SNR (snr_db, when there
@@ -64,7 +235,7 @@ class _soft_pdu(_pdu_map):
         (rx_frame, counted here): delivered and CRC-failed frames share one
         count, so a trace recorder knows between which delivered packets a
         CRC failure fell, however late its report arrives."""
-        meta = meta if pmt.is_dict(meta) else pmt.make_dict()
+        meta = _meta_dict(meta)
         snr = soft_snr_db(x)
         if snr is not None:
             meta = pmt.dict_add(meta, pmt.intern(SNR_KEY), pmt.from_double(snr))
@@ -72,45 +243,63 @@ class _soft_pdu(_pdu_map):
         self.heard += 1
         return meta
 
+    def frame_ok(self, x):
+        """True for a frame of whole bytes (a multiple of 8 symbols, 8 ..
+        8 x MAX_FRAME_BYTES) whose soft symbols are all finite; else counts
+        it (`in: not whole bytes`, `in: non-finite soft symbols`: dropped)
+        and returns False."""
+        if len(x) == 0 or len(x) % 8 or len(x) > 8 * MAX_FRAME_BYTES:
+            self.reject("not whole bytes", f"{len(x)} symbols")
+            return False
+        if np.all(np.isfinite(x)):
+            return True
+        self.reject("non-finite soft symbols", f"{int(np.count_nonzero(~np.isfinite(x)))} of {len(x)}")
+        return False
+
 
 class _soft_frame(_soft_pdu):
     """Soft-decision PDU -> what gr-fec's async_decoder takes: clipped to
     +-2.5 (it maps x -> 48 x + 128 into a byte), with frame_meta's metadata."""
 
-    def __init__(self):
-        _soft_pdu.__init__(self, "largesc_soft_frame")
+    def __init__(self, scramble=False):
+        _soft_pdu.__init__(self, "largesc_soft_frame", scramble)
 
     def map(self, meta, x):
-        c = np.clip(x, -2.5, 2.5)
+        if not self.frame_ok(x):
+            return None
+        c = np.clip(self.symbols(x), -2.5, 2.5)
         return pmt.cons(self.frame_meta(meta, x), pmt.init_f32vector(len(c), c.tolist()))
 
 
 class _soft_bytes(_soft_pdu):
     """Soft-decision PDU -> byte PDU: hard decisions (x >= 0 -> 1, as
-    binary_slicer), packed MSB first, with frame_meta's metadata. A trailing
-    partial byte is dropped (a frame of less than a byte is not passed on)."""
+    binary_slicer), packed MSB first, with frame_meta's metadata."""
 
-    def __init__(self):
-        _soft_pdu.__init__(self, "largesc_soft_bytes")
+    def __init__(self, scramble=False):
+        _soft_pdu.__init__(self, "largesc_soft_bytes", scramble)
 
     def map(self, meta, x):
-        n = len(x) // 8 * 8
-        if n == 0:
+        if not self.frame_ok(x):
             return None
-        return _u8_pdu(self.frame_meta(meta, x), np.packbits((x[:n] >= 0).astype(np.uint8)))
+        return _u8_pdu(self.frame_meta(meta, x), np.packbits((self.symbols(x) >= 0).astype(np.uint8)))
 
 
 class _pdu_counter(gr.basic_block):
-    """Message sink that counts PDUs (receiver statistics)."""
+    """Message sink that counts messages (receiver statistics; any message
+    counts, nothing is read from it)."""
 
     def __init__(self):
         gr.basic_block.__init__(self, "largesc_pdu_counter", in_sig=None, out_sig=None)
         self.count = 0
+        self.guard = Guard("largesc_pdu_counter")
         self.message_port_register_in(pmt.intern("in"))
-        self.set_msg_handler(pmt.intern("in"), self._on_msg)
+        self.guard.install(self, "in", self._on_msg)
 
     def _on_msg(self, msg):
         self.count += 1
+
+    def rejections(self):
+        return self.guard.counts()
 
 
 class _crc_failures(_pdu_map):
@@ -135,7 +324,7 @@ class _crc_failures(_pdu_map):
         if self.crc_ok(b):
             return None
         self.count += 1
-        meta = meta if pmt.is_dict(meta) else pmt.make_dict()   # keeps snr_db
+        meta = _meta_dict(meta)   # keeps snr_db
         meta = pmt.dict_add(meta, pmt.intern("crc_failed"), pmt.PMT_T)
         meta = pmt.dict_add(meta, pmt.intern("length"), pmt.from_long(len(b)))
         return _u8_pdu(meta, b)
@@ -146,33 +335,51 @@ class packet_modem_rx(gr.hier_block2):
 
     samp_rate, bit_rate: as the transmitter.
     access_code: as the transmitter.
-    threshold: bit errors allowed in the access code (of 64).
+    threshold: bit errors allowed in the access code (0 .. a quarter of its
+        bits: 0..16 for 64).
     max_freq_offset: widens the channel filter (cutoff 0.6 x bit_rate +
-        max_freq_offset Hz); every Hz of widening costs sensitivity (what
-        offset costs little without it: docs/phy.md, "USRP notes"). The AFC
-        removes whatever offset passes the filter.
-    timing_loop_bw: symbol timing loop bandwidth (normalised, per symbol).
-    afc_symbols: time constant of the AFC in symbols.
+        max_freq_offset Hz; 0 .. samp_rate / 2 - 0.85 x bit_rate, so that the
+        filter stays under the Nyquist frequency); every Hz of widening costs
+        sensitivity (what offset costs little without it: docs/phy.md, "USRP
+        notes"). The AFC removes whatever offset passes the filter.
+    timing_loop_bw: symbol timing loop bandwidth (normalised, per symbol;
+        TIMING_LOOP_BW_RANGE).
+    afc_symbols: time constant of the AFC in symbols (AFC_SYMBOLS_RANGE).
+    length_tag: a tag name; kept for compatibility (the receiver no longer
+        passes frames through a tagged stream).
     fec: as the transmitter's. With FEC the access code and header are found
-        on hard decisions of the soft symbols (correlate_access_code_ff_ts) and
-        the coded packet is decoded from the soft symbols (gr-fec async_decoder:
-        soft-decision Viterbi for 'cc', soft combining for 'rep3').
+        on hard decisions of the soft symbols and the coded packet is decoded
+        from the soft symbols (gr-fec async_decoder: soft-decision Viterbi for
+        'cc', soft combining for 'rep3').
+    Every parameter is checked by name at construction (ParameterError).
     Only packets whose CRC-32 matches leave `out` (payload without CRC).
     `crc_failed` (message out, optional): one PDU per frame whose access code
     and length header were found but whose CRC-32 failed (car: crc_failed,
     length); connect it to a Trace Recorder's `crc_failed` input so that the
     trace tells these packets from ones never heard.
+    Any sample value is survived: non-finite samples become 0, samples over
+    MAX_SAMPLE_ABS are limited (samples_zeroed(), samples_limited()); a frame
+    whose length field is outside what the transmitter sends
+    (frame_length_range(fec)) is dropped and the hunt for the next access
+    code starts at once (rejections()).
     """
 
     def __init__(self, samp_rate=DEFAULT_SAMP_RATE, bit_rate=DEFAULT_BIT_RATE,
                  access_code=DEFAULT_ACCESS_CODE, threshold=4, max_freq_offset=0.0,
-                 timing_loop_bw=0.02, afc_symbols=256, length_tag=LENGTH_TAG, fec="none"):
+                 timing_loop_bw=0.02, afc_symbols=256, length_tag=LENGTH_TAG, fec="none", scramble=True):
+        sps = samples_per_symbol(samp_rate, bit_rate)
+        check_access_code(access_code)
+        threshold = P.check_int("threshold", threshold, 0, len(access_code) // 4)
+        max_freq_offset = P.check_float("max_freq_offset", max_freq_offset, 0.0,
+                                        max(0.0, samp_rate / 2 - 0.85 * bit_rate))
+        timing_loop_bw = P.check_float("timing_loop_bw", timing_loop_bw, *TIMING_LOOP_BW_RANGE)
+        afc_symbols = P.check_float("afc_symbols", afc_symbols, *AFC_SYMBOLS_RANGE)
+        check_length_tag("length_tag", length_tag)
+        check_fec(fec)
+        self.scramble = P.check_bool("scramble", scramble)
         gr.hier_block2.__init__(self, "packet_modem_rx", gr.io_signature(1, 1, gr.sizeof_gr_complex),
                                 gr.io_signature(0, 0, 0))
-        _check_access_code(access_code)
-        check_fec(fec)
         self.fec = fec
-        sps = samples_per_symbol(samp_rate, bit_rate)
         # decimate in the channel filter to the fewest samples per symbol >= 4
         decim = max(d for d in range(1, sps + 1) if sps % d == 0 and sps // d >= min(4, sps))
         self.sps = sps
@@ -181,7 +388,8 @@ class packet_modem_rx(gr.hier_block2):
         self.message_port_register_hier_out("out")
         self.message_port_register_hier_out("crc_failed")
         self.crc_check = _crc_failures()
-        cutoff = 0.6 * bit_rate + abs(max_freq_offset)
+        self.sample_guard = _sample_guard()
+        cutoff = 0.6 * bit_rate + max_freq_offset
         taps = filter.firdes.low_pass(1.0, samp_rate, cutoff, 0.5 * bit_rate, filter.window.WIN_HAMMING)
         self.chan_filter = filter.fir_filter_ccf(decim, taps)
         self.fmdemod = analog.quadrature_demod_cf(sps_d / (math.pi / 2))
@@ -194,31 +402,26 @@ class packet_modem_rx(gr.hier_block2):
         self.crc = digital.crc32_async_bb(True)
         self.frames_counter = _pdu_counter()
         self.packets_counter = _pdu_counter()
-        self.connect(self, self.chan_filter, self.fmdemod, (self.afc, 0))
+        self.connect(self, self.sample_guard, self.chan_filter, self.fmdemod, (self.afc, 0))
         self.connect(self.fmdemod, self.afc_mean, (self.afc, 1))
+        # access code and header on hard decisions of the soft symbols; the
+        # slicer only counts recovered bits (bits_out)
+        self.connect(self.afc, self.timing, self.slicer, blocks.null_sink(gr.sizeof_char))
+        self.sync = _frame_sync(access_code, threshold, frame_length_range(fec))
+        self.connect(self.timing, self.sync)
         if fec == "none":
-            # access code and header on hard decisions of the soft symbols, as
-            # with FEC; the packet's bits are sliced from its soft symbols,
-            # which also give its SNR (snr_db in the PDU metadata)
-            self.connect(self.afc, self.timing, self.slicer, blocks.null_sink(gr.sizeof_char))
-            self.correlator = digital.correlate_access_code_ff_ts(access_code, threshold, length_tag)
-            self.to_pdu = pdu.tagged_stream_to_pdu(gr.types.float_t, length_tag)
-            self.soft = _soft_bytes()
-            self.connect(self.timing, self.correlator, self.to_pdu)
-            self.msg_connect(self.to_pdu, "pdus", self.soft, "in")
+            # the packet's bits are sliced from its soft symbols, which also
+            # give its SNR (snr_db in the PDU metadata)
+            self.soft = _soft_bytes(self.scramble)
+            self.msg_connect(self.sync, "pdus", self.soft, "in")
             self.msg_connect(self.soft, "out", self.crc, "in")
             self.msg_connect(self.soft, "out", self.crc_check, "in")
         else:
             from gnuradio import fec as grfec
-            # the slicer still counts recovered bits (bits_out); the soft path decodes
-            self.connect(self.afc, self.timing, self.slicer, blocks.null_sink(gr.sizeof_char))
-            self.correlator = digital.correlate_access_code_ff_ts(access_code, threshold, length_tag)
-            self.to_pdu = pdu.tagged_stream_to_pdu(gr.types.float_t, length_tag)
-            self.soft = _soft_frame()
+            self.soft = _soft_frame(self.scramble)
             self.fec_decoder = _fec_coder(fec, encoder=False)
             self.decoder = grfec.async_decoder(self.fec_decoder, True, False, FEC_MTU)
-            self.connect(self.timing, self.correlator, self.to_pdu)
-            self.msg_connect(self.to_pdu, "pdus", self.soft, "in")
+            self.msg_connect(self.sync, "pdus", self.soft, "in")
             self.msg_connect(self.soft, "out", self.decoder, "in")
             if fec == "cc":
                 self.tail = _tail_byte(False)
@@ -228,7 +431,7 @@ class packet_modem_rx(gr.hier_block2):
             else:
                 self.msg_connect(self.decoder, "out", self.crc, "in")
                 self.msg_connect(self.decoder, "out", self.crc_check, "in")
-        self.msg_connect(self.to_pdu, "pdus", self.frames_counter, "in")
+        self.msg_connect(self.sync, "pdus", self.frames_counter, "in")
         self.msg_connect(self.crc, "out", self.packets_counter, "in")
         self.msg_connect(self.crc, "out", self, "out")
         self.msg_connect(self.crc_check, "out", self, "crc_failed")
@@ -254,3 +457,27 @@ class packet_modem_rx(gr.hier_block2):
     def bits_out(self):
         """Bits out of the slicer (one per recovered symbol)."""
         return self.slicer.nitems_written(0)
+
+    def samples_zeroed(self):
+        """Non-finite input samples replaced by 0."""
+        return self.sample_guard.samples_zeroed()
+
+    def samples_limited(self):
+        """Input samples over MAX_SAMPLE_ABS scaled down to it."""
+        return self.sample_guard.samples_limited()
+
+    def headers_bad(self):
+        """Access codes found whose two length copies differed (noise)."""
+        return self.sync.headers_bad()
+
+    def rejections(self):
+        """{"<block> <reason>": count} of what the receiver's Python blocks
+        sanitised or dropped (sample guard, frame sync, soft-symbol and CRC
+        report blocks; see docs/interfaces.md)."""
+        out = {}
+        for blk in (self.sample_guard, self.sync, self.soft, getattr(self, "tail", None), self.crc_check):
+            if blk is not None:
+                for k, v in blk.rejections().items():
+                    key = f"{blk.guard.block_name} {k}"
+                    out[key] = out.get(key, 0) + v
+        return out

@@ -178,12 +178,23 @@ class qa_trace_recorder(unittest.TestCase):
             with self.assertRaisesRegex(ValueError, msg):
                 T.trace_recorder(**kw)
 
-    def test_unwritable_path_does_not_raise(self):
-        rec = T.trace_recorder("/nonexistent/dir/x.trace")
-        rec.guard.log = lambda text: None
-        rec.handle_in(packet(0))
-        self.assertFalse(rec.flush())
-        self.assertEqual(list(rec.counts()), ["write: FileNotFoundError"])
+    def test_unwritable_path(self):
+        """A path no trace can be written to is refused at construction, by
+        name; one that fails later (its folder removed) never raises: the
+        failed write is counted and logged."""
+        with self.assertRaisesRegex(ValueError, r"^path must be a writable trace file path .* does not exist"):
+            T.trace_recorder("/nonexistent/dir/x.trace")
+        with tempfile.TemporaryDirectory() as d:
+            with self.assertRaisesRegex(ValueError, r"^path must be .*: is a directory"):
+                T.trace_recorder(d)
+            sub = os.path.join(d, "sub")
+            os.mkdir(sub)
+            rec = T.trace_recorder(os.path.join(sub, "x.trace"))
+            os.rmdir(sub)
+            rec.guard.log = lambda text: None
+            rec.handle_in(packet(0))
+            self.assertFalse(rec.flush())
+            self.assertEqual(list(rec.counts()), ["write: FileNotFoundError"])
 
 
 class qa_replay_alignment(unittest.TestCase):
@@ -449,7 +460,7 @@ class qa_crc_placement(unittest.TestCase):
     def test_recorder_reads_heard_index(self):
         rec = T.trace_recorder(interval=0.08)
         meta = pmt.dict_add(pmt.make_dict(), pmt.intern("rx_frame"), pmt.from_uint64(3))
-        rec.handle_in(pmt.cons(meta, pmt.init_u8vector(3, [0, 0x40, 0])))
+        rec.handle_in(packet(0, meta))
         rec.handle_crc_failed(pmt.cons(pmt.dict_add(meta, pmt.intern("rx_frame"), pmt.from_long(4)),
                                        pmt.init_u8vector(1, [0])))
         rec.handle_crc_failed(pmt.cons(pmt.dict_add(meta, pmt.intern("rx_frame"), pmt.intern("x")),

@@ -29,6 +29,7 @@ Python reader here. A plain 0/1 file (no detail) is a valid trace too.
 """
 
 import bisect
+import collections
 import dataclasses
 import datetime
 import hashlib
@@ -105,12 +106,46 @@ def format_trace(trace):
 
 
 def write_trace(path, trace):
-    """Writes `trace` to `path` (atomically: a temporary file, then rename)."""
+    """Writes `trace` to `path` (atomically: a temporary file `<path>.tmp<PID>`,
+    then rename). On any failure the temporary file is removed and the error
+    raised; one left by a killed writer is removed by remove_stale_temp_files."""
     text = format_trace(trace)
     tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def remove_stale_temp_files(path):
+    """Removes `<path>.tmp<PID>` files whose writer process no longer runs
+    (a flush killed half-way, e.g. by SIGKILL or a full disk). Returns the
+    number removed."""
+    import glob
+    n = 0
+    for tmp in glob.glob(glob.escape(path) + ".tmp*"):
+        pid = tmp[len(path) + 4:]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue                    # its writer still runs
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OverflowError):
+            continue
+        try:
+            os.remove(tmp)
+            n += 1
+        except OSError:
+            pass
+    return n
 
 
 def parse_trace(text, name="<trace>"):
@@ -411,20 +446,53 @@ def _place_by_time(status, lost, by_time, crc_times, exp, step, placed):
     whose expected arrival is nearest, within half a packet interval.
     Returns the number of reports that fit none."""
     unplaced = 0
+    free = np.array([f for f in lost if status[f] == "lost"], np.int64)      # ascending
+    ex = np.array([exp[f] for f in free], float)
+    alive = np.ones(len(free), bool)
     for i in sorted(by_time, key=lambda i: crc_times[i]):
-        free = [f for f in lost if status[f] == "lost"]
-        if not free:
+        if not alive.any():
             unplaced += 1
             continue
-        t = crc_times[i]
-        f = min(free, key=lambda g: (abs(exp[g] - t), g))
-        if abs(exp[f] - t) <= 0.5 * step + 1e-9:
+        d = np.where(alive, np.abs(ex - crc_times[i]), np.inf)
+        j = int(np.argmin(d))             # the first of equal distances: the lowest frame
+        if d[j] <= 0.5 * step + 1e-9:
+            f = int(free[j])
             status[f] = "crc"
+            alive[j] = False
             if placed is not None:
                 placed[f] = i
         else:
             unplaced += 1
     return unplaced
+
+
+MAX_TRACE_PACKETS = 10_000_000  # packets in one trace (9.3 days at 12.5 packets/s)
+MAX_CRC_REPORTS = 10_000        # CRC-failure reports kept (more are counted and dropped)
+SENT_DUP_WINDOW = 1024          # `sent` packets remembered for spotting duplicates
+MAX_SNR_DB = 1000.0             # |snr| beyond this is no estimate: written as unknown
+
+
+def check_trace_path(path):
+    """path ("" = record nothing) when a trace file can be written there: not
+    a directory, in an existing writable directory, itself writable if it
+    exists. ParameterError naming `path` otherwise (at construction, not at
+    the first flush)."""
+    from ..common.params import ParameterError
+    if not path:
+        return path
+    d = os.path.dirname(os.path.abspath(path))
+    why = None
+    if os.path.isdir(path):
+        why = "is a directory"
+    elif not os.path.isdir(d):
+        why = f"its directory {d!r} does not exist"
+    elif not os.access(d, os.W_OK | os.X_OK):
+        why = f"its directory {d!r} is not writable"
+    elif os.path.exists(path) and not os.access(path, os.W_OK):
+        why = "the file is not writable"
+    if why:
+        raise ParameterError(f"path must be a writable trace file path (or '' for none), got {path!r}: {why}")
+    return path
 
 
 try:
@@ -459,20 +527,29 @@ class trace_recorder(_BASE):
         when known without the `sent` port (0 = unknown: the trace ends with
         the last delivered packet). interval: seconds per packet on air, for
         unwrapping the 8-bit seq across long outages (0 = by seq only).
-    Handlers never raise: a malformed message is counted (counts()) and
-    logged, and the block goes on.
+    Handlers never raise: a malformed message is counted (counts(),
+    rejections()) and logged, and the block goes on. Rules: `in` and `sent`
+    take a u8 PDU holding a LargeSC packet whose length matches its header
+    (a header-only packet would still move the frame count); frame indices
+    stay below MAX_TRACE_PACKETS; a packet repeated on `sent` (within the last
+    SENT_DUP_WINDOW) is a duplicate, counted, not a packet sent; at most
+    MAX_CRC_REPORTS `crc_failed` reports are kept; an SNR beyond
+    +-MAX_SNR_DB is written as unknown. Flushes run on their own thread
+    (started by start()), never inside a message handler; a failed flush
+    leaves no temporary file, and temporary files of writers that were
+    killed are removed at construction.
     """
 
     def __init__(self, path="", expected=0, interval=0.08, bit_rate=0.0, source="",
                  flush_interval=5.0):
         from ..common import params as P
         from ..common.guard import Guard
-        self.path = P.check_str("path", path)
-        self.expected = P.check_int("expected", expected, 0)
-        self.interval = P.check_float("interval", interval, 0.0)
-        self.bit_rate = P.check_float("bit_rate", bit_rate, 0.0)
+        self.path = check_trace_path(P.check_str("path", path))
+        self.expected = P.check_int("expected", expected, 0, MAX_TRACE_PACKETS)
+        self.interval = P.check_float("interval", interval, 0.0, 3600.0)
+        self.bit_rate = P.check_float("bit_rate", bit_rate, 0.0, 1e9)
         self.source = P.check_str("source", source)
-        self.flush_interval = P.check_float("flush_interval", flush_interval, 0.0)
+        self.flush_interval = P.check_float("flush_interval", flush_interval, 0.0, 86400.0)
         if _BASE is not object:
             _gr.basic_block.__init__(self, "largesc_trace_recorder", in_sig=None, out_sig=None)
         import pmt
@@ -486,8 +563,14 @@ class trace_recorder(_BASE):
         self._sent_max = -1
         self._crc = []          # CRC-failed frames: (arrival_s, snr_db, heard-frame index or None)
         self._dups = 0
+        self._sent_recent = collections.OrderedDict()   # the last SENT_DUP_WINDOW sent frames
+        self._sent_dups = 0
         self._t0 = None
-        self._last_flush = time.monotonic()
+        self._flusher = None
+        self._stop_flush = threading.Event()
+        self._write_lock = threading.Lock()
+        if self.path:
+            remove_stale_temp_files(self.path)
         self.message_port_register_in(pmt.intern("in"))
         self.message_port_register_in(pmt.intern("sent"))
         self.message_port_register_in(pmt.intern("crc_failed"))
@@ -502,8 +585,13 @@ class trace_recorder(_BASE):
             self.guard.note(f"{port}: not a packet PDU")
             return None, None
         data = pmt.u8vector_elements(pmt.cdr(msg))
-        if _core.parse_header(bytes(data)) is None:
+        h = _core.parse_header(bytes(data))
+        if h is None:
             self.guard.note(f"{port}: not a LargeSC packet")
+            return None, None
+        if len(data) != _core.packet_size(h):
+            self.guard.note(f"{port}: packet length does not match its header",
+                            f"{len(data)} bytes, the header says {_core.packet_size(h)}")
             return None, None
         return data, pmt.car(msg)
 
@@ -514,26 +602,27 @@ class trace_recorder(_BASE):
         now = time.monotonic()
         snr = self._snr(meta)
         heard = self._heard(meta)
+        why = None
         with self._lock:
             if self._t0 is None:
                 self._t0 = now
             t = now - self._t0
             f = self._unwrap.frame(data[0], t)
             if f < 0:
-                pass
+                why = "in: late packet from before the first one"
+            elif f >= MAX_TRACE_PACKETS:
+                why = f"in: frame index beyond {MAX_TRACE_PACKETS}"
             elif f in self._got:
                 self._dups += 1
             else:
                 self._got[f] = (t, snr, heard)
-        if f < 0:
-            self.guard.note("in: late packet from before the first one")
-        if self.flush_interval > 0 and now - self._last_flush >= self.flush_interval:
-            self._last_flush = now
-            self.flush()
+        if why:
+            self.guard.note(why)
 
     def handle_crc_failed(self, msg):
         """A frame heard with a failed CRC (any PDU or dict: its time counts,
-        and its SNR estimate when the metadata has one)."""
+        and its SNR estimate when the metadata has one); at most
+        MAX_CRC_REPORTS are kept."""
         pmt = self._pmt
         if not (pmt.is_pair(msg) or pmt.is_dict(msg)):
             self.guard.note("crc_failed: not a PDU or dict")
@@ -543,17 +632,31 @@ class trace_recorder(_BASE):
         snr = self._snr(meta)
         heard = self._heard(meta)
         with self._lock:
-            if self._t0 is None:
-                self._t0 = now
-            self._crc.append((now - self._t0, snr, heard))
+            full = len(self._crc) >= MAX_CRC_REPORTS
+            if not full:
+                if self._t0 is None:
+                    self._t0 = now
+                self._crc.append((now - self._t0, snr, heard))
+        if full:
+            self.guard.note(f"crc_failed: more than {MAX_CRC_REPORTS} reports")
 
     def handle_sent(self, msg):
         data, _ = self._packet(msg, "sent")
         if data is None:
             return
         with self._lock:
-            self._sent += 1
-            self._sent_max = max(self._sent_max, self._sent_unwrap.frame(data[0]))
+            f = self._sent_unwrap.frame(data[0])
+            dup = f in self._sent_recent
+            if dup:
+                self._sent_dups += 1
+            else:
+                self._sent += 1
+                self._sent_max = max(self._sent_max, min(f, MAX_TRACE_PACKETS - 1))
+                self._sent_recent[f] = True
+                if len(self._sent_recent) > SENT_DUP_WINDOW:
+                    self._sent_recent.popitem(last=False)
+        if dup:
+            self.guard.note("sent: duplicate")
 
     def _snr(self, meta):
         pmt = self._pmt
@@ -563,8 +666,10 @@ class trace_recorder(_BASE):
             v = pmt.dict_ref(meta, pmt.intern(k), pmt.PMT_NIL)
             if pmt.is_number(v) and not pmt.is_complex(v):
                 x = float(pmt.to_double(v))
-                if math.isfinite(x):
+                if math.isfinite(x) and abs(x) <= MAX_SNR_DB:
                     return x
+                self.guard.note(f"{k}: beyond +-{MAX_SNR_DB:g} dB, written as unknown", x)
+                return np.nan
         return np.nan
 
     def _heard(self, meta):
@@ -581,7 +686,7 @@ class trace_recorder(_BASE):
         """The Trace recorded so far."""
         with self._lock:
             got = dict(self._got)
-            n = max([self.expected, self._sent, self._sent_max + 1] + [f + 1 for f in got])
+            n = min(MAX_TRACE_PACKETS, max([self.expected, self._sent, self._sent_max + 1] + [f + 1 for f in got]))
             crc = list(self._crc)
         fates = np.ones(n, np.uint8)
         arr = np.full(n, np.nan)
@@ -603,6 +708,8 @@ class trace_recorder(_BASE):
             hdr["packet_interval_s"] = f"{self.interval:g}"
         if self._dups:
             hdr["duplicates"] = str(self._dups)
+        if self._sent_dups:
+            hdr["sent_duplicates"] = str(self._sent_dups)
         if crc_times:
             hdr["crc_failed"] = f"{len(crc_times)} frames heard with a failed CRC, " \
                                 f"{len(crc_times) - unplaced} placed (status crc), {unplaced} not placed"
@@ -621,21 +728,46 @@ class trace_recorder(_BASE):
         """{reason: n} of the messages rejected so far."""
         return self.guard.counts()
 
+    def rejections(self):
+        """{reason: n} of the messages rejected so far (as every block)."""
+        return self.guard.counts()
+
+    def sent_duplicates(self):
+        return self._sent_dups
+
     def flush(self):
         """Writes the trace file now (nothing if path is empty or nothing
-        arrived). Never raises: a failed write is counted and logged."""
+        arrived). Never raises: a failed write is counted and logged, and
+        leaves no temporary file."""
         if not self.path:
             return False
-        try:
-            t = self.trace()
-            if len(t) == 0:
+        with self._write_lock:
+            try:
+                t = self.trace()
+                if len(t) == 0:
+                    return False
+                write_trace(self.path, t)
+                return True
+            except Exception as e:  # noqa: BLE001 - a recorder must not stop the flowgraph
+                self.guard.note(f"write: {type(e).__name__}", e)
                 return False
-            write_trace(self.path, t)
-            return True
-        except Exception as e:  # noqa: BLE001 - a recorder must not stop the flowgraph
-            self.guard.note(f"write: {type(e).__name__}", e)
-            return False
+
+    def _flush_loop(self):
+        while not self._stop_flush.wait(self.flush_interval):
+            self.flush()
+
+    def start(self):
+        """Starts the flushing thread (every flush_interval s; none for 0)."""
+        self._stop_flush.clear()
+        if self.path and self.flush_interval > 0:
+            self._flusher = threading.Thread(target=self._flush_loop, name="trace_recorder flush", daemon=True)
+            self._flusher.start()
+        return True
 
     def stop(self):
+        self._stop_flush.set()
+        if self._flusher is not None:
+            self._flusher.join()
+            self._flusher = None
         self.flush()
         return True
