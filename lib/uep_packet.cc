@@ -595,6 +595,7 @@ std::vector<rx_frame> depacketizer_core::pop()
 
 void depacketizer_core::flush()
 {
+    d_cnt.flushes++;
     if (d_held) { // nothing can confirm it any more
         d_held = false;
         d_cnt.malformed++;

@@ -236,7 +236,8 @@ struct LARGESC_API rx_frame {
     X(frames_empty)   /* output frames with no token at all */                    \
     /* tokens a copy wrote into a frame not yet played out (counted when */       \
     /* written, also if the frame's own packet later overwrites them) */          \
-    X(tokens_from_copies)
+    X(tokens_from_copies)                                                         \
+    X(flushes) /* flush() calls: the flush port, end of stream, reset() */
 
 //! The depacketizer's counters (LARGESC_DEPACKETIZER_COUNTERS describes them).
 struct LARGESC_API depacketizer_counters {
@@ -319,7 +320,8 @@ public:
     //! packets_in, malformed and not_pdu; it breaks a restart run as any
     //! invalid packet does, and does not settle a held packet.
     void reject_not_pdu();
-    //! Plays out every frame up to the newest one seen (end of stream).
+    //! Plays out every frame up to the newest one seen (end of stream); counted in
+    //! flushes.
     void flush();
     //! Plays out every frame up to `frame` now, whether its packets came or not
     //! (a playout clock: lost frames leave with an all-zero mask; a packet for a
