@@ -604,6 +604,7 @@ class qa_receiver_vectors(gr_unittest.TestCase):
         rx.flush()
         self.assertEqual(self.out(rx), [(0, [1], True), (1, [2], True), (0, [5], True)])
         self.assertEqual(rx.counters()["frames_out"], 3)
+        self.assertEqual(rx.counters()["flushes"], 2)   # the one reset() made, and flush()
 
     def test_restart_gap_range(self):
         for gap in (5, 120):
