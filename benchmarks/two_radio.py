@@ -220,6 +220,13 @@ def jitter(got):
     return dict(p50=rnd(st.median(v), 3), p95=rnd(pct(v, .95), 3), p99=rnd(pct(v, .99), 3), max=rnd(max(v), 3))
 
 
+def talking_state(T):
+    """The talker's controller's feedback state at its last poll before it stopped talking."""
+    t_mute = T["talk"].get("t_mute") or float("inf")
+    states = [x["state"] for x in T["timeline"] if x["t"] <= t_mute]
+    return states[-1] if states else None
+
+
 def feedback(T, L, sent, got, t_all):
     """Reports L sent about T's speech, what reached T, and T's controller against the measured loss."""
     rep = L["reports_sent"]                       # as L's depacketizer made them, in order
@@ -245,7 +252,8 @@ def feedback(T, L, sent, got, t_all):
         "reports_lost": n_sent - delivered,
         "delivery": rnd(delivered / n_sent if n_sent else None, 3),
         "controller_final_loss": rnd(T["talk"]["controller"]["loss_rate"]),
-        "controller_state": T["talk"]["controller"]["state"],
+        "controller_state_at_stop": T["talk"]["controller"]["state"],
+        "controller_state_talking": talking_state(T),
         "controller_vs_measured_after_5s": dict(points=len(errs), max_abs_error=rnd(max(errs) if errs else None),
                                                 p95_abs_error=rnd(pct(errs, .95))),
         "checks": {

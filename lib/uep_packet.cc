@@ -328,7 +328,12 @@ void depacketizer_core::accept(int64_t frame,
                                const packet_header& h,
                                const std::vector<uint16_t>& tok)
 {
-    if (frame < d_next) { // already played out (by the playout clock): too late
+    if (frame < d_next) { // already played out (by the playout clock): too late, but
+        if (frame > d_newest) { // the numbering and the clock anchor follow it
+            d_newest = frame;
+            d_have_t = std::isfinite(d_t_cur);
+            d_t_newest = d_t_cur;
+        }
         d_cnt.late++;
         return;
     }
@@ -577,8 +582,8 @@ parse_status depacketizer_core::push(const uint8_t* data, size_t len, double rx_
         hold(frame, h);
         return st;
     }
-    if (frame >= d_next) {
-        d_behind_run = 0;
+    if (frame >= d_next || delta >= 1) { // ahead of the newest: accepted, or late if the
+        d_behind_run = 0;                // playout clock already played its frame
         accept(frame, h, d_tok);
         return st;
     }

@@ -127,9 +127,12 @@ def main():
         b["voice_valve"].open = b["fb_valve"].open = False
         b["t_mute"] = time.time()
 
-    def settle(timeout=20.0):
-        """Waits until every frame played out is decoded and its audio consumed."""
+    def settle(timeout=120.0):
+        """Stops the playout clock (no more lost frames after the talk stopped), then waits
+        until every frame played out is decoded and its audio consumed."""
         rx, end = b["rx"], time.time() + timeout
+        if rx.clock is not None:
+            rx.clock.stop()
         while time.time() < end:
             d = rx.decoder.stats()
             if d["frames_in"] == rx.depacketizer.frames_out() and b["play"].n == d["samples_out"]:

@@ -54,7 +54,7 @@ class qa_two_radio(gr_unittest.TestCase):
             self.assertEqual(x["packets_sent"], x["packets_delivered"] + x["packets_lost"])
             self.assertGreater(x["frames_decoded"], 50, d)
             self.assertEqual(x["frames_decoded"], x["frames_played_out"])
-            self.assertEqual(x["feedback"]["controller_state"], "feedback", d)  # the loop closed over the air
+            self.assertEqual(x["feedback"]["controller_state_talking"], "feedback", d)  # the loop closed over the air
 
     def test_counts_add_up_from_the_raw_logs(self):
         """The same equalities recomputed here from each process's own JSON."""

@@ -97,6 +97,23 @@ class qa_playout(gr_unittest.TestCase):
         self.assertEqual(c["packets_accepted"], 10 - 1 + 2 + 5 + 4)
         self.assertEqual(c["packets_in"], c["packets_accepted"] + c["late"] + c["held"])
 
+    def test_transmitter_stall_is_late_not_a_restart(self):
+        """The transmitter stalls 1.2 s, then sends its backlog at once: the frames whose time
+        passed were played lost and their packets count late; the numbering goes on (no
+        restart, every later frame under its own index)."""
+        arr = [(100.0 + n * T + 0.02, packet(n)) for n in range(10)]
+        burst = 100.0 + 25 * T + 0.02                      # frames 10..25 (captured by then) arrive now
+        arr += [(burst + 0.001 * i, packet(n)) for i, n in enumerate(range(10, 26))]
+        arr += [(100.0 + n * T + 0.02, packet(n)) for n in range(26, 40)]
+        out, core = self.script(arr, 100.0 + 40 * T + 0.3)
+        ref = 100.02
+        due_at_burst = PO.due_frame(burst, ref, TARGET_MS / 1000.0)   # frames played before the burst
+        self.assertEqual(due_at_burst, 23)
+        for n in range(10, 40):
+            self.assertEqual(out[n][1], None if n <= due_at_burst else n, n)
+        c = core.counters()
+        self.assertEqual((c["restarts"], c["late"], c["packets_accepted"]), (0, 14, 40 - 14))
+
     def test_no_times_no_clock(self):
         """Packets without rx_time never start the clock, and neither do times that are not
         on the clock's time base (60 s old or in the future): frames leave as packets arrive."""
