@@ -179,10 +179,10 @@ void uep_depacketizer_impl::play_until(uint64_t frame)
     publish_ready();
 }
 
-double uep_depacketizer_impl::arrival_ref() const
+double uep_depacketizer_impl::arrival_ref(double q) const
 {
     std::lock_guard<std::mutex> lock(d_mutex);
-    return d_core.arrival_ref();
+    return d_core.arrival_ref(q);
 }
 
 // The core's counters (LARGESC_DEPACKETIZER_COUNTERS), not_pdu included.

@@ -333,6 +333,7 @@ void depacketizer_core::accept(int64_t frame,
             d_newest = frame;
             d_have_t = std::isfinite(d_t_cur);
             d_t_newest = d_t_cur;
+            note_arrival(frame); // the playout clock learns how late it came
         }
         d_cnt.late++;
         return;
@@ -349,11 +350,7 @@ void depacketizer_core::accept(int64_t frame,
         d_cnt.duplicates++;
     } else { // the own packet writes its K tokens, also over tokens copies wrote
         d_cnt.packets_accepted++;
-        if (std::isfinite(d_t_cur)) {
-            d_arrival.push_back(d_t_cur - double(frame) * FRAME_SECONDS);
-            while (d_arrival.size() > d_window)
-                d_arrival.pop_front();
-        }
+        note_arrival(frame);
         s.primary = true;
         s.k = h.k;
         if (s.tokens.size() < h.k) {
@@ -622,11 +619,23 @@ double depacketizer_core::newest_rx_time() const
     return d_have_t ? d_t_newest : std::nan("");
 }
 
-double depacketizer_core::arrival_ref() const
+void depacketizer_core::note_arrival(int64_t frame)
 {
-    if (d_arrival.empty())
+    if (!std::isfinite(d_t_cur))
+        return;
+    d_arrival.push_back(d_t_cur - double(frame) * FRAME_SECONDS);
+    while (d_arrival.size() > d_window)
+        d_arrival.pop_front();
+}
+
+double depacketizer_core::arrival_ref(double q) const
+{
+    if (d_arrival.empty() || !(q >= 0.0 && q <= 1.0))
         return std::nan("");
-    return *std::min_element(d_arrival.begin(), d_arrival.end());
+    std::vector<double> v(d_arrival.begin(), d_arrival.end());
+    const size_t k = size_t(q * double(v.size() - 1) + 0.5);
+    std::nth_element(v.begin(), v.begin() + k, v.end());
+    return v[k];
 }
 
 burst_stats depacketizer_core::window_stats() const

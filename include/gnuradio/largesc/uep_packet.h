@@ -327,11 +327,12 @@ public:
     //! (a playout clock: lost frames leave with an all-zero mask; a packet for a
     //! frame already played out is late). Nothing before the first packet.
     void play_until(int64_t frame);
-    //! The playout clock's reference: the smallest rx_time - frame x 80 ms over
-    //! the last feedback_window packets accepted with an arrival time (the
-    //! arrival time of frame n on the least delayed path is ref + n x 80 ms);
-    //! NaN before any.
-    double arrival_ref() const;
+    //! The playout clock's reference: the q-quantile (0 = the smallest, nearest
+    //! rank) of rx_time - frame x 80 ms over the last feedback_window packets
+    //! that came with an arrival time and continued the numbering, late ones
+    //! included (frame n arrives by ref + n x 80 ms on all but a share q of
+    //! them); NaN before any, or for q outside 0..1.
+    double arrival_ref(double q = 0.0) const;
     //! The arrival time of the packet that made the newest frame; NaN if it had none.
     double newest_rx_time() const;
     //! With the clock on, a packet that has an arrival time no longer plays
@@ -374,6 +375,7 @@ private:
     bool timed(double t) const;
     void take_by_time(const packet_header& h, int64_t expected);
     void break_run();
+    void note_arrival(int64_t frame);
 
     //! A packet of a timed restart run, waiting for the run to complete.
     struct run_packet {

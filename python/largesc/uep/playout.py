@@ -4,9 +4,10 @@
 #
 """The receiver's playout clock (jitter buffer): token frames leave the
 depacketizer at a fixed rate, frame n at ref + n x 80 ms + target delay on the
-host's monotonic clock, where ref is the arrival time of frame 0 on the least
-delayed path (the depacketizer learns it from the packets' rx_time, which
-packet_sorter stamps). A frame whose packet has not come by then leaves lost
+host's monotonic clock, where ref + n x 80 ms is the time by which 90 % of the
+recent packets arrived (the depacketizer learns it from the packets' rx_time,
+which packet_sorter stamps; late packets count too, so the clock follows a
+delay that grows). A frame whose packet has not come by then leaves lost
 (the recovery backend fills it); a packet that comes later is counted late and
 dropped. Packets without rx_time (a simulation faster than real time) never
 start the clock: frames then leave as packets arrive. See docs/latency.md."""
@@ -24,6 +25,9 @@ from ..common import params as P
 FRAME_S = C.FRAME_MS / 1000.0
 DEFAULT_TARGET_MS = 160.0   # docs/latency.md: arrival jitter measured + one frame for copies
 MAX_SILENCE_S = 60.0        # the clock stops this long after the last packet (as gaps by time)
+# the anchor: frame n arrives by ref + n x 80 ms on 90 % of the recent packets, so a
+# transmitter or path whose delay wanders (a busy host) moves the clock with it
+ANCHOR_QUANTILE = 0.9
 
 
 def due_frame(now: float, ref: float, target_s: float) -> int | None:
@@ -40,12 +44,15 @@ class playout_clock(gr.basic_block):
     of `depacketizer` (a uep_depacketizer, or anything with arrival_ref() and
     play_until()) while the flowgraph runs: every `period` seconds it plays out
     the frames whose time has come. target_ms: the jitter buffer's target delay
-    after a frame's earliest arrival (10..2000 ms)."""
+    (10..2000 ms) after the anchor: the time by which frames arrive on `quantile`
+    of the recent packets (0.9; 0 = the least delayed packet)."""
 
-    def __init__(self, depacketizer, target_ms=DEFAULT_TARGET_MS, period=0.005, clock=time.monotonic):
+    def __init__(self, depacketizer, target_ms=DEFAULT_TARGET_MS, period=0.005, clock=time.monotonic,
+                 quantile=ANCHOR_QUANTILE):
         gr.basic_block.__init__(self, name="playout_clock", in_sig=None, out_sig=None)
         self.target_s = P.check_float("target_ms", target_ms, 10.0, 2000.0) / 1000.0
         self.period = P.check_float("period", period, 0.001, 0.1)
+        self.quantile = P.check_float("quantile", quantile, 0.0, 1.0)
         self.dpk = depacketizer
         self.clock = clock
         self.last = -1              # last frame the clock played out
@@ -79,7 +86,7 @@ class playout_clock(gr.basic_block):
                                  f"host's monotonic clock ({now:.3f}); frames leave as packets arrive")
             self.ticks += 1
             return None
-        due = due_frame(now, self.dpk.arrival_ref(), self.target_s)
+        due = due_frame(now, self.dpk.arrival_ref(self.quantile), self.target_s)
         if due is not None and due > self.last:
             self.dpk.play_until(due)
             self.last = due

@@ -49,7 +49,7 @@ class qa_playout(gr_unittest.TestCase):
         every 10 ms up to `until`. Returns ({frame: (tick time it left, token or None)}, core)."""
         core = largesc.depacketizer_core(delay=1)
         clk = clock()
-        pc = PO.playout_clock(core, TARGET_MS, clock=clk)
+        pc = PO.playout_clock(core, TARGET_MS, clock=clk, quantile=0.0)   # anchored on the least delayed
         out, arrivals = {}, sorted(arrivals, key=lambda a: a[0])
         t, i = 100.0, 0
         while t <= until:
@@ -114,6 +114,21 @@ class qa_playout(gr_unittest.TestCase):
         c = core.counters()
         self.assertEqual((c["restarts"], c["late"], c["packets_accepted"]), (0, 14, 40 - 14))
 
+    def test_anchor_follows_a_growing_delay(self):
+        """With the 0.9 quantile, packets 300 ms later than before (a busier path) are late
+        only until a tenth of the window has seen the new delay; then the clock follows."""
+        core = largesc.depacketizer_core(delay=1)   # window 125 packets
+        pc = PO.playout_clock(core, TARGET_MS, clock=clock())
+        for n in range(125):
+            core.push(packet(n), 100.0 + n * T + 0.02)
+        self.assertAlmostEqual(core.arrival_ref(0.9), 100.02, 9)
+        for n in range(125, 140):
+            core.push(packet(n), 100.0 + n * T + 0.32)
+        self.assertAlmostEqual(core.arrival_ref(0.9), 100.32, 9)   # 15 of 125 moved the quantile
+        self.assertAlmostEqual(core.arrival_ref(0.0), 100.02, 9)
+        self.assertEqual(pc.quantile, 0.9)
+        self.assertTrue(core.arrival_ref(1.5) != core.arrival_ref(1.5))   # NaN outside 0..1
+
     def test_no_times_no_clock(self):
         """Packets without rx_time never start the clock, and neither do times that are not
         on the clock's time base (60 s old or in the future): frames leave as packets arrive."""
@@ -162,6 +177,9 @@ class qa_playout(gr_unittest.TestCase):
         for bad in (0, 5, 2001, float("nan"), "160"):
             with self.assertRaisesRegex(ValueError, "target_ms"):
                 PO.playout_clock(core, bad)
+        for bad in (-0.1, 1.1, float("nan")):
+            with self.assertRaisesRegex(ValueError, "quantile"):
+                PO.playout_clock(core, 160, quantile=bad)
         with self.assertRaisesRegex(ValueError, "jitter_buffer_ms must be 0 .no playout clock. or 10..2000"):
             largesc.largesc_rx(weights="random:1", jitter_buffer_ms=5)
 
