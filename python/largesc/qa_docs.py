@@ -16,6 +16,13 @@ command comes with its check, so docs and code cannot drift apart.
 Commands are the lines of fenced code blocks that start with a program
 (`./`, `.venv/bin/`, `largesc-...`), joined over trailing backslashes, and
 inline code spans `.venv/bin/TOOL ARGS` with arguments.
+
+One test per document. The documents are run by two ctest entries so that
+`ctest -j2` can run them side by side: qa_docs_guides.py runs those named in
+GUIDES, this file every other one (a new document lands here by default).
+GRC (the `gui` commands) starts first and runs in the background while the
+document's other commands go on: it only has to come up and stay up, and
+writes nothing a later command reads.
 """
 
 import os
@@ -25,6 +32,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import unittest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", ".."))
@@ -32,6 +40,8 @@ VENV_BIN = os.path.join(ROOT, ".venv", "bin")
 DOC_FILES = ["README.md", "examples/README.md"] + sorted(
     os.path.join("docs", f) for f in os.listdir(os.path.join(ROOT, "docs")) if f.endswith(".md"))
 PROGRAM = re.compile(r"^(\./[\w.-]+|\.venv/bin/[\w.-]+|largesc-[\w-]+)(\s|$)")
+# the documents qa_docs_guides.py runs (about half of the commands' time)
+GUIDES = ["docs/corpora.md", "docs/phy.md", "docs/recovery.md", "docs/traces.md"]
 
 
 def doc_commands(text):
@@ -176,9 +186,14 @@ RULES = [
     (r"grcc flowgraph\.grc -o outdir", "run",
      lambda c: c.replace("flowgraph.grc", "examples/sim_link_nogui.grc")),
     (r"python3 -c \"from gnuradio import largesc\"", "run", lambda c: c),
+    # one setting of each loop (1 thread, 1 frame per call): the same code as the
+    # documented grid of 2 threads x 3 frames-per-call
     (r"benchmarks/mimi_streaming\.py", "run",
-     lambda c: opt(opt(c, "--frames", "3"), "--modes", "exact")),
-    (r"benchmarks/recovery_step\.py", "run", lambda c: opt(c, "--frames", "3")),
+     lambda c: opt(opt(opt(opt(c, "--frames", "3"), "--modes", "exact"), "--threads", "1"), "--fpc", "1")),
+    # the tiny config only: small100m is the same code at ~100 M parameters
+    # (qa_recovery_step checks its layout at tiny sizes)
+    (r"benchmarks/recovery_step\.py", "run",
+     lambda c: opt(opt(c, "--frames", "3"), "--configs", "tiny")),
     (r"benchmarks/soak_sim_link\.py", "run", lambda c: opt(c, "--minutes", "0.05")),
     (r"benchmarks/packet_path\.py", "run",
      lambda c: opt(opt(c, "--frames", "2000"), "--repeat", "1")),
@@ -250,12 +265,18 @@ class qa_docs(unittest.TestCase):
 
     def test_every_documented_command_has_a_rule(self):
         unknown = []
+        runnable = 0
         for f in DOC_FILES:
             with open(os.path.join(ROOT, f)) as fh:
                 for c in doc_commands(fh.read()):
-                    if rule_for(c)[0] is None:
+                    kind = rule_for(c)[0]
+                    if kind is None:
                         unknown.append(f"{f}: {c}")
+                    runnable += kind not in (None, "skip")
         self.assertEqual(unknown, [], "documented commands without a check in qa_docs.RULES")
+        # the documents' tests (doc_tests) run these: extraction found them
+        self.assertGreater(runnable, 10)
+        self.assertEqual([f for f in GUIDES if f not in DOC_FILES], [])
 
     def test_samples_are_current(self):
         """docs/phy.md's table is what docs/make_samples.py makes of the sweep
@@ -278,57 +299,88 @@ class qa_docs(unittest.TestCase):
         self.assertEqual(cmd, f"{VENV_BIN}/grcc {ROOT}/examples/a.grc -o /W/tmp/fg && "
                               f"{VENV_BIN}/python3 /W/tmp/fg/a.py")
 
-    def test_documented_commands_run(self):
-        failures = []
-        ran = 0
-        for f in DOC_FILES:
-            with open(os.path.join(ROOT, f)) as fh:
-                text = fh.read()
-            cmds = doc_commands(text)
-            if not cmds:
+
+def run_gui(c, work):
+    """Runs a GRC command as documented: it must come up and stay up (killed
+    after 25 s). Returns a failure message or None. GRC 3.10 (GTK) now and
+    then dies by a signal at start-up on a loaded machine (upstream,
+    gnuradio#5978; once here in many CI runs): one more start then, as a user
+    would, and both must not crash."""
+    full = f"timeout 25 xvfb-run -a {localise(c, work)}"
+    rc, out = run(full, work)
+    if rc > 128 and "Traceback" not in out:      # 128 + signal number
+        print(f"note: {c} died at start-up (rc {rc}); starting it once more", file=sys.stderr)
+        rc, out = run(full, work)
+    if rc != 124 or "Traceback" in out or "Error" in out:
+        return f"{c}\n  -> rc {rc}: {out[-1500:]}"
+    return None
+
+
+def run_document(f):
+    """Runs the commands of document f in a scratch folder, in order (GRC
+    first, in the background). Returns the failures."""
+    with open(os.path.join(ROOT, f)) as fh:
+        text = fh.read()
+    cmds = doc_commands(text)
+    failures = []
+
+    def gui(c, work):
+        try:
+            why = run_gui(c, work)
+        except Exception as e:      # noqa: BLE001 - a failure of this command, reported below
+            why = f"{c}\n  -> {type(e).__name__}: {e}"
+        if why:
+            failures.append(why)
+
+    with tempfile.TemporaryDirectory() as work:
+        prepare(work)
+        guis = [threading.Thread(target=gui, args=(c, work)) for c in cmds
+                if rule_for(c)[0] == "gui" and shutil.which("xvfb-run") is not None]
+        for t in guis:          # first: they stay up for 25 s while the rest runs
+            t.start()
+        for c in cmds:
+            kind, detail = rule_for(c)
+            if kind in (None, "skip", "gui"):
                 continue
-            with tempfile.TemporaryDirectory() as work:
-                prepare(work)
-                for c in cmds:
-                    kind, detail = rule_for(c)
-                    if kind in (None, "skip"):
-                        continue
-                    if kind == "gui":
-                        if shutil.which("xvfb-run") is None:
-                            continue
-                        # GRC must come up and stay up (killed after 25 s). GRC
-                        # 3.10 (GTK) now and then dies by a signal at start-up
-                        # on a loaded machine (upstream, gnuradio#5978; once here
-                        # in many CI runs): one more start then, as a user would,
-                        # and both must not crash
-                        full = f"timeout 25 xvfb-run -a {localise(c, work)}"
-                        rc, out = run(full, work)
-                        if rc > 128 and "Traceback" not in out:      # 128 + signal number
-                            print(f"note: {c} died at start-up (rc {rc}); starting it once more",
-                                  file=sys.stderr)
-                            rc, out = run(full, work)
-                        if rc != 124 or "Traceback" in out or "Error" in out:
-                            failures.append(f"{f}: {c}\n  -> rc {rc}: {out[-1500:]}")
-                        ran += 1
-                        continue
-                    if kind == "run":
-                        full = localise(detail(c), work)
-                        rc, out = run(full, work)
-                        if rc != 0:
-                            failures.append(f"{f}: {c}\n  ran: {full}\n  -> rc {rc}: {out[-1500:]}")
-                    else:
-                        shorten, msg = detail
-                        full = localise(shorten(c) if shorten else c, work)
-                        rc, out = run(full, work)
-                        if rc == 0 or not re.search(msg, out):
-                            failures.append(f"{f}: {c}\n  expected failure matching {msg!r}, "
-                                            f"got rc {rc}: {out[-1500:]}")
-                        elif not re.search(msg, " ".join(text.split())):
-                            failures.append(f"{f}: {c}\n  fails as expected, but the document does "
-                                            f"not quote the message ({msg!r})")
-                    ran += 1
-        self.assertGreater(ran, 10)
-        self.assertEqual(failures, [], "\n\n".join(failures))
+            if kind == "run":
+                full = localise(detail(c), work)
+                rc, out = run(full, work)
+                if rc != 0:
+                    failures.append(f"{c}\n  ran: {full}\n  -> rc {rc}: {out[-1500:]}")
+            else:
+                shorten, msg = detail
+                full = localise(shorten(c) if shorten else c, work)
+                rc, out = run(full, work)
+                if rc == 0 or not re.search(msg, out):
+                    failures.append(f"{c}\n  expected failure matching {msg!r}, "
+                                    f"got rc {rc}: {out[-1500:]}")
+                elif not re.search(msg, " ".join(text.split())):
+                    failures.append(f"{c}\n  fails as expected, but the document does "
+                                    f"not quote the message ({msg!r})")
+        for t in guis:
+            t.join()
+    return [f"{f}: {x}" for x in failures]
+
+
+def doc_tests(files):
+    """A TestCase mixin with one test_commands_<document> per document of
+    `files` that shows commands: they run (see run_document)."""
+    def shows_commands(f):
+        with open(os.path.join(ROOT, f)) as fh:
+            return bool(doc_commands(fh.read()))
+
+    def make(f):
+        def test(self):
+            failures = run_document(f)
+            self.assertEqual(failures, [], "\n\n".join(failures))
+        test.__doc__ = f"the commands of {f} run as documented"
+        return test
+    return type("doc_tests", (), {"test_commands_" + re.sub(r"\W", "_", f[:-3]): make(f)
+                                  for f in files if shows_commands(f)})
+
+
+class qa_docs_run(doc_tests([f for f in DOC_FILES if f not in GUIDES]), unittest.TestCase):
+    pass
 
 
 if __name__ == "__main__":

@@ -64,12 +64,23 @@ class qa_weights(gr_unittest.TestCase):
             W.parse_spec("random:abc")
 
     def test_random_is_seeded_and_codebooks_filled(self):
+        """Two builds of a seed are the same model, and so is the copy of
+        the model kept from an earlier build (random_mimi's keep), torch's
+        global random state included."""
         m1, info = W.load_mimi("random:3")
-        m2, _ = W.load_mimi("random:3")
+        m2 = W.random_mimi(3, keep=False)           # a second build
+        rng_built = torch.get_rng_state()
+        torch.manual_seed(99)                       # the global random state moves on
+        m3 = W.random_mimi(3)                       # kept by the first: a copy
+        self.assertTrue(torch.equal(torch.get_rng_state(), rng_built))
+        m4 = W.random_mimi(3)                       # another copy, not the same model
         self.assertTrue(info["untrained"])
-        s1, s2 = m1.state_dict(), m2.state_dict()
+        s1, s2, s3, s4 = m1.state_dict(), m2.state_dict(), m3.state_dict(), m4.state_dict()
         for k in s1:
             self.assertTrue(torch.equal(s1[k], s2[k]), k)
+            self.assertTrue(torch.equal(s1[k], s3[k]), k)
+            if s1[k].numel():
+                self.assertEqual(len({s[k].data_ptr() for s in (s1, s3, s4)}), 3, k)
         for layer in list(m1.quantizer.rvq_first.vq.layers) + list(m1.quantizer.rvq_rest.vq.layers):
             emb = layer._codebook.embedding
             self.assertGreater(float(emb.abs().min(dim=1).values.max()), 0.0)

@@ -30,6 +30,8 @@ their option help and weights rule from here without loading torch.
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -109,14 +111,39 @@ def fill_codebooks(model: MimiModel, seed: int = 0, calib_seconds: float = 4.0) 
                 residual = residual - cb.embedding[codes]
 
 
-def random_mimi(seed: int = 0, device: str | torch.device = "cpu") -> MimiModel:
+# Untrained models of the last RANDOM_KEEP seeds, kept unused per process:
+# building one (moshi's random init, then the codebook calibration) takes
+# seconds, a copy a fraction of that, and a simulated link builds one for its
+# encoder and one for its decoder at every point.
+RANDOM_KEEP = 2
+_random_kept: OrderedDict[int, tuple[MimiModel, torch.Tensor]] = OrderedDict()
+_random_lock = threading.Lock()
+
+
+def random_mimi(seed: int = 0, device: str | torch.device = "cpu", keep: bool = True) -> MimiModel:
     """An untrained Mimi of the real architecture: deterministic for a seed.
     Built and calibrated on the CPU, then moved: the same weights on every
-    device."""
+    device. With `keep` the CPU model of a seed built before in this process
+    is copied instead of built again: the same weights, and torch's global
+    random state left as the build leaves it (seeded, then drawn from)."""
+    import copy
+
     import torch
-    torch.manual_seed(int(seed))
-    model = build_mimi("cpu")
-    fill_codebooks(model, seed)
+    seed = int(seed)
+    with _random_lock:
+        kept = _random_kept.get(seed) if keep else None
+        if kept is None:
+            torch.manual_seed(seed)
+            model = build_mimi("cpu")
+            fill_codebooks(model, seed)
+            if keep:
+                _random_kept[seed] = (copy.deepcopy(model), torch.get_rng_state())
+                while len(_random_kept) > RANDOM_KEEP:
+                    _random_kept.popitem(last=False)
+        else:
+            _random_kept.move_to_end(seed)
+            model = copy.deepcopy(kept[0])
+            torch.set_rng_state(kept[1])
     return model.to(device)
 
 

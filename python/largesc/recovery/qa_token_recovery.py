@@ -54,6 +54,21 @@ def trained():
     return _TRAINED
 
 
+def finetune_cli(*args):
+    """largesc-finetune with these arguments, run in this process (its main,
+    as apps/largesc-finetune calls it; test_cli_speech_offline_and_random runs
+    the script itself): (exit status, stdout, stderr)."""
+    import contextlib
+    import io
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = F.main([str(a) for a in args])
+        except SystemExit as e:
+            rc = e.code
+    return rc, out.getvalue(), err.getvalue()
+
+
 def frame_pdu(frame, tokens, mask):
     meta = pmt.make_dict()
     meta = pmt.dict_add(meta, pmt.intern("frame"), pmt.from_uint64(frame))
@@ -424,26 +439,22 @@ class qa_token_recovery(gr_unittest.TestCase):
         """--tokens with one 89-frame sequence (default --seq-len 32): the
         evaluation window shrinks to 57 frames, eval.json is written; 40
         frames is a clear error before training, in frames and seconds."""
-        env = dict(os.environ, OMP_NUM_THREADS="1")
-        base = [sys.executable, str(APPS / "largesc-finetune"), "--steps", "2", "--batch", "2",
-                "--rank", "2", "--threads", "1", "--no-progress"]
+        base = ["--steps", "2", "--batch", "2", "--rank", "2", "--threads", "1", "--no-progress"]
         toks = F.synthetic_tokens(1, 89, 8, seed=2)[0]
         np.save(os.path.join(TMP, "one.npy"), toks)
         out = os.path.join(TMP, "one")
-        p = subprocess.run(base + ["--tokens", os.path.join(TMP, "one.npy"), "--out", out],
-                           capture_output=True, text=True, env=env, timeout=300)
-        self.assertEqual(p.returncode, 0, p.stderr[-2000:])
+        rc, so, se = finetune_cli(*base, "--tokens", os.path.join(TMP, "one.npy"), "--out", out)
+        self.assertEqual(rc, 0, se[-2000:])
         ev = json.loads(Path(out, "eval.json").read_text())
         self.assertEqual((ev["window"], ev["frames"]), (57, 57))
-        self.assertIn("57-frame windows", p.stdout + p.stderr)
+        self.assertIn("57-frame windows", so + se)
         np.save(os.path.join(TMP, "tiny.npy"), toks[:40])
         out2 = os.path.join(TMP, "tiny")
-        p = subprocess.run(base + ["--tokens", os.path.join(TMP, "tiny.npy"), "--out", out2],
-                           capture_output=True, text=True, env=env, timeout=300)
-        self.assertEqual(p.returncode, 2, p.stderr[-2000:])
-        self.assertIn("too little data", p.stderr)
-        self.assertIn("48 frames (3.8 s", p.stderr)
-        self.assertNotIn("Traceback", p.stderr)
+        rc, so, se = finetune_cli(*base, "--tokens", os.path.join(TMP, "tiny.npy"), "--out", out2)
+        self.assertEqual(rc, 2, se[-2000:])
+        self.assertIn("too little data", se)
+        self.assertIn("48 frames (3.8 s", se)
+        self.assertNotIn("Traceback", se)
         self.assertFalse(Path(out2, "train_state.pt").exists())
 
     def test_cli_speech_offline_and_random(self):
@@ -492,31 +503,25 @@ class qa_token_recovery(gr_unittest.TestCase):
         toks = F.synthetic_tokens(3, 64, 8, seed=1)
         np.save(os.path.join(TMP, "toks.npy"), toks)
         out = os.path.join(TMP, "cli")
-        env = dict(os.environ, OMP_NUM_THREADS="1")
-        p = subprocess.run([sys.executable, str(APPS / "largesc-finetune"), "--tokens",
-                            os.path.join(TMP, "toks.npy"), "--out", out, "--steps", "2",
-                            "--batch", "2", "--seq-len", "16", "--eval-frames", "64",
-                            "--rank", "2", "--threads", "1", "--no-progress"],
-                           capture_output=True, text=True, env=env, timeout=300)
-        self.assertEqual(p.returncode, 0, p.stderr[-2000:])
-        res = json.loads(p.stdout.strip().splitlines()[-1])
+        rc, so, se = finetune_cli("--tokens", os.path.join(TMP, "toks.npy"), "--out", out, "--steps", "2",
+                                  "--batch", "2", "--seq-len", "16", "--eval-frames", "64",
+                                  "--rank", "2", "--threads", "1", "--no-progress")
+        self.assertEqual(rc, 0, se[-2000:])
+        res = json.loads(so.strip().splitlines()[-1])
         self.assertTrue(Path(res["adapter"]).exists())
         self.assertIn("hold", res["accuracy"])
         sp = res["speed"]                        # issue 11 item 4: steps/s and peak memory
         self.assertEqual((sp["steps"], sp["device"]), (2, "cuda" if torch.cuda.is_available() else "cpu"))
         self.assertGreater(sp["steps_per_s"], 0)
         self.assertGreater(sp.get("peak_gpu_gib", sp.get("peak_rss_gib", 0)), 0)
-        self.assertIn("trained 2 steps in", p.stdout + p.stderr)
+        self.assertIn("trained 2 steps in", so + se)
         for bad in ("gpu", "cuda:x"):
-            q = subprocess.run([sys.executable, str(APPS / "largesc-finetune"), "--synthetic", "2",
-                                "--out", out + "-bad", "--device", bad],
-                               capture_output=True, text=True, env=env, timeout=120)
-            self.assertEqual(q.returncode, 2)
-            self.assertIn(f"--device '{bad}': use auto, cpu, cuda or cuda:N", q.stderr)
-        p = subprocess.run([sys.executable, str(APPS / "largesc-finetune"), "--out", out],
-                           capture_output=True, text=True, env=env, timeout=120)
-        self.assertNotEqual(p.returncode, 0)
-        self.assertIn("no data", p.stderr)
+            rc, _, se = finetune_cli("--synthetic", "2", "--out", out + "-bad", "--device", bad)
+            self.assertEqual(rc, 2)
+            self.assertIn(f"--device '{bad}': use auto, cpu, cuda or cuda:N", se)
+        rc, _, se = finetune_cli("--out", out)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("no data", se)
 
 
 if __name__ == "__main__":
