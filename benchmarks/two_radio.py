@@ -14,6 +14,9 @@ that must add up exactly, with its two sides.
 
     DURATION=60 EBN0=13 .venv/bin/python3 benchmarks/two_radio.py > two_radio.json
 
+Other settings: DRAIN (s, default 3), CODEC_MODE (Mimi's step, default exact), JITTER_MS
+(largesc_rx's playout clock, default 160; 0 = frames leave as packets arrive), TWO_RADIO_PORT.
+
 The codec is the UNTRAINED random-weight Mimi: the audio is not speech and says nothing about
 quality. Per-run files (each process's JSON and log) go to $TWO_RADIO_RUN (default
 /tmp/largesc-two-radio); `benchmarks/two_radio/README.md` and docs/two_radio.md have the figures."""
@@ -300,6 +303,8 @@ def analyse(R, t_launch, t_all, load):
     out = {
         "setup": dict(duration_s=DURATION, drain_s=DRAIN, ebn0_db=EBN0, samp_rate=80000, bit_rate=10000,
                       mode="continuous", budget_bps=1100, weights="random:0 (UNTRAINED codec: not speech quality)",
+                      codec_mode=os.environ.get("CODEC_MODE", "exact"),
+                      jitter_buffer_ms=float(os.environ.get("JITTER_MS", "160")),
                       recovery="hold", audio="Debian LibriVox demo clips, looped; B from the middle",
                       startup_s=round(t_all - t_launch, 1), loadavg_start_end=load,
                       air_rate_fwd=round(air["fwd"]["rate_through_throttle"], 1),

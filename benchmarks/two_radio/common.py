@@ -15,6 +15,8 @@ AUDIO_RATE = 16000
 FRAME = 1280  # samples per 80 ms frame at 16 kHz
 BUDGET = 1100  # bit/s per direction
 WEIGHTS = "random:0"  # UNTRAINED Mimi: the audio is not speech, says nothing about quality
+CODEC_MODE = os.environ.get("CODEC_MODE", "exact")  # Mimi's step (docs/mimi.md): exact, fast-int8, ...
+JITTER_MS = float(os.environ.get("JITTER_MS", "160"))  # largesc_rx's playout clock; 0 = off
 # TCP ports on 127.0.0.1: TWO_RADIO_PORT and the next three (the GRC examples use 5551..5554)
 _BASE = int(os.environ.get("TWO_RADIO_PORT", "5651"))
 PORTS = dict(a_to_air=_BASE, air_to_b=_BASE + 1, b_to_air=_BASE + 2, air_to_a=_BASE + 3)

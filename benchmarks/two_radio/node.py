@@ -36,7 +36,7 @@ def build(role):
     thr.set_max_noutput_items(160)  # 10 ms granularity of the capture clock
     b["cap"] = C.frame_clock("end")
     b["tx"] = largesc.largesc_tx(sample_rate=C.AUDIO_RATE, budget=C.BUDGET, weights=C.WEIGHTS, threads=1,
-                                 codec_mode="exact")
+                                 codec_mode=C.CODEC_MODE)
     b["mtx"] = largesc.packet_modem_tx(samp_rate=C.SAMP_RATE, bit_rate=C.BIT_RATE, mode="continuous")
     b["zsink"] = zeromq.push_sink(gr.sizeof_gr_complex, 1, C.addr(tx_leg), 100, False, -1)
     tb.connect(src, thr, b["cap"], b["tx"])
@@ -50,7 +50,7 @@ def build(role):
     b["mrx"] = largesc.packet_modem_rx(samp_rate=C.SAMP_RATE, bit_rate=C.BIT_RATE)
     b["sorter"] = largesc.packet_sorter()
     b["rx"] = largesc.largesc_rx(sample_rate=C.AUDIO_RATE, weights=C.WEIGHTS, recovery="hold", threads=1,
-                                 codec_mode="exact", start_frame=0)
+                                 codec_mode=C.CODEC_MODE, start_frame=0, jitter_buffer_ms=C.JITTER_MS)
     b["play"] = C.frame_clock("start", sink=True)
     tb.connect(zsrc, b["mrx"])
     tb.msg_connect(b["mrx"], "out", b["sorter"], "in")
