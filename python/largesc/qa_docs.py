@@ -195,6 +195,9 @@ RULES = [
     (r"benchmarks/recovery_step\.py", "run",
      lambda c: opt(opt(c, "--frames", "3"), "--configs", "tiny")),
     (r"benchmarks/soak_sim_link\.py", "run", lambda c: opt(c, "--minutes", "0.05")),
+    (r"benchmarks/tx_clock\.py", "run", lambda c: opt(c, "--minutes", "0.05")),
+    (r"benchmarks/two_radio\.py", "skip",
+     "three processes in real time for a minute: qa_two_radio runs it for 20 s and checks every count"),
     (r"benchmarks/packet_path\.py", "run",
      lambda c: opt(opt(c, "--frames", "2000"), "--repeat", "1")),
     (r"python/largesc/(\w+/)?qa_\w+\.py", "run",   # one test stands for the file (this runs inside ctest)
