@@ -179,7 +179,8 @@ def direction(T, L, t_all):
         "frames played lost although their packet arrived = late packets": [
             sum(1 for i in sent_idx if i in played and not played[i] and i in got), rxc["late"]],
         "talker packets_out = sent + held back at the stop": [lt["packets_sent"], len(sent) + lt["voice_held_back"]],
-        "modem_tx packets_in = voice + reports sent": [lt["modem_tx"]["packets_in"], lt["voice_sent"] + lt["reports_sent"]],
+        "modem_tx packets_in = voice + report packets sent": [
+            lt["modem_tx"]["packets_in"], lt["voice_sent"] + lt["report_packets_sent"]],
         "modem_rx packets_out = sorter packets_in": [ll["modem_rx"]["packets_out"], srt["packets_in"]],
         "sorter packets_in = voice + feedback + rejected": [
             srt["packets_in"], srt["voice_out"] + srt["feedback_out"] + srt["rejected"]],
@@ -260,8 +261,9 @@ def feedback(T, L, sent, got, t_all):
         "controller_vs_measured_after_5s": dict(points=len(errs), max_abs_error=rnd(max(errs) if errs else None),
                                                 p95_abs_error=rnd(pct(errs, .95))),
         "checks": {
-            "reports sent = encoder packets_out - held back": [n_sent, L["talk"]["feedback_encoder"]["packets_out"]
-                                                               - L["talk"]["reports_held_back"]],
+            "report packets sent = encoder packets_out - held back": [
+                L["talk"]["report_packets_sent"],
+                L["talk"]["feedback_encoder"]["packets_out"] - L["talk"]["reports_held_back"]],
             "reports delivered once each": [len(seqs), delivered],
             "reports delivered = talker's sorter feedback_out": [delivered, srt["feedback_out"]],
             "reports delivered = talker's controller feedback_in": [delivered, T["talk"]["controller"]["feedback_in"]],

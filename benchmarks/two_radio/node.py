@@ -90,7 +90,9 @@ def report(role, b, t0, t1, clean, timeline):
             "feedback_encoder": dict(reports_in=b["fenc"].reports_in(), packets_out=b["fenc"].packets_out(),
                                      rejected=b["fenc"].reports_rejected()),
             "voice_sent": len(b["voice_valve"].log), "voice_held_back": b["voice_valve"].held_back,
-            "reports_sent": len(b["fb_valve"].log), "reports_held_back": b["fb_valve"].held_back,
+            # reports: each goes out as feedback_encoder.copies packets (the valve counts packets)
+            "report_packets_sent": len(b["fb_valve"].log), "reports_held_back": b["fb_valve"].held_back,
+            "reports_sent": len({(p[1], p[2]) for p in b["fb_valve"].log}), "report_copies": b["fenc"].copies,
             "t_mute": b.get("t_mute"),
         },
         "listen": {

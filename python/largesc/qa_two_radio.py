@@ -62,7 +62,8 @@ class qa_two_radio(gr_unittest.TestCase):
             T, L = self.raw[talker], self.raw[listener]
             srt, rxc = L["listen"]["sorter"], L["listen"]["rx_counters"]
             self.assertEqual(len(T["sent_packets"]), T["talk"]["voice_sent"])
-            self.assertEqual(T["talk"]["modem_tx"]["packets_in"], T["talk"]["voice_sent"] + T["talk"]["reports_sent"])
+            self.assertEqual(T["talk"]["modem_tx"]["packets_in"],
+                             T["talk"]["voice_sent"] + T["talk"]["report_packets_sent"])
             self.assertEqual(L["listen"]["modem_rx"]["packets_out"], srt["packets_in"])
             self.assertEqual(srt["packets_in"], srt["voice_out"] + srt["feedback_out"] + srt["rejected"])
             self.assertEqual(rxc["packets_in"], srt["voice_out"])

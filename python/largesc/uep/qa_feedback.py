@@ -194,15 +194,15 @@ class qa_feedback_blocks(gr_unittest.TestCase):
         return (srt, [voice.get_message(i) for i in range(voice.num_messages())],
                 [fb.get_message(i) for i in range(fb.num_messages())])
 
-    def encode(self, reports, first_seq=0):
+    def encode(self, reports, first_seq=0, copies=1):
         """Posts reports into a feedback_encoder; returns (encoder, packet PDUs)."""
         tb = gr.top_block()
-        enc = largesc.feedback_encoder(first_seq)
+        enc = largesc.feedback_encoder(first_seq, copies)
         sink = blocks.message_debug()
         tb.msg_connect((enc, "out"), (sink, "store"))
         tb.start()
         post_paced(enc, "in", reports, enc.reports_in)
-        wait_for(lambda: enc.packets_out() + enc.reports_rejected() == len(reports), 20, "encoder stalled")
+        wait_for(lambda: enc.reports_out() + enc.reports_rejected() == len(reports), 20, "encoder stalled")
         wait_for(lambda: sink.num_messages() == enc.packets_out(), 20, "output lost")
         tb.stop()
         tb.wait()
@@ -263,6 +263,16 @@ class qa_feedback_blocks(gr_unittest.TestCase):
         for m, want in zip(voice, msgs):
             self.assertTrue(pmt.equal(m, want))
 
+    def test_encoder_sends_copies_and_the_sorter_passes_one(self):
+        enc, out = self.encode([report(0.25, 2.5, 125), report(0.5, 1.0, 50)], copies=2)
+        self.assertEqual((enc.reports_out(), enc.packets_out()), (2, 4))
+        got = [bytes(pmt.u8vector_elements(pmt.cdr(m))) for m in out]
+        self.assertEqual((got[0] == got[1], got[2] == got[3], got[1] == got[2]), (True, True, False))
+        srt, _, fb = self.run_sorter([pdu(b) for b in got])
+        self.assertEqual([report_of(m)[2] for m in fb], [125, 50])
+        self.assertEqual(srt.rejections(), {"feedback: duplicate": 2})
+        self.assertEqual(largesc.feedback_encoder().copies, 2)   # the default
+
     def test_parameters(self):
         for bad in ("yes", 2, None):
             with self.assertRaisesRegex(ValueError, "stamp_time must be a boolean"):
@@ -270,6 +280,9 @@ class qa_feedback_blocks(gr_unittest.TestCase):
         for bad in (-1, 256, 1.5, True, "0"):
             with self.assertRaisesRegex(ValueError, "first_seq must be an integer in 0..255"):
                 largesc.feedback_encoder(bad)
+        for bad in (0, 5, "2"):
+            with self.assertRaisesRegex(ValueError, "copies must be an integer in 1..4"):
+                largesc.feedback_encoder(0, bad)
 
     def test_controller_takes_a_feedback_packet_pdu(self):
         ctl = largesc.adaptive_controller(loss_rate=0.1, mean_burst=1.0)
@@ -298,7 +311,7 @@ class qa_feedback_link(gr_unittest.TestCase):
         kept = [p for i, p in enumerate(v) if (i % 50) % (2 + i // 50) != 0 or i < 2]
         tb = gr.top_block()
         dpk = largesc.uep_depacketizer(0, 8, 25, 25, True)
-        enc = largesc.feedback_encoder()
+        enc = largesc.feedback_encoder(copies=1)   # one packet per report: the pairing below
         dicts, pkts = blocks.message_debug(), blocks.message_debug()
         tb.msg_connect((dpk, "feedback"), (enc, "in"))
         tb.msg_connect((dpk, "feedback"), (dicts, "store"))
