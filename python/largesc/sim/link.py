@@ -182,7 +182,7 @@ def _build_link(audio, in_rate, cfg):
                     weights=cfg.weights, require_crc=cfg.crc,
                     feedback_interval=25 if cfg.feedback else 0, threads=cfg.threads,
                     codec_mode=cfg.codec_mode, recovery_args=cfg.recovery_args, start_frame=0,
-                    device=cfg.device)
+                    device=cfg.device, jitter_buffer_ms=0)   # a simulation has no playout clock
     chan = cfg.loss.erasure_channel(stats_interval=0)
     enc, dec = tx.encoder, rx.decoder
     chunk = max(1, int(round(FRAME_S * in_rate)))
