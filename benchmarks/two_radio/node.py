@@ -129,15 +129,20 @@ def main():
         b["voice_valve"].open = b["fb_valve"].open = False
         b["t_mute"] = time.time()
 
-    def settle(timeout=120.0):
+    def settle(timeout=120.0, quiet=0.5):
         """Stops the playout clock (no more lost frames after the talk stopped), then waits
-        until every frame played out is decoded and its audio consumed."""
+        until every frame played out is decoded and its audio consumed, and nothing has
+        changed for `quiet` seconds (frames still queued in the decoder are not counted yet)."""
         rx, end = b["rx"], time.time() + timeout
         if rx.clock is not None:
             rx.clock.stop()
+        last, since = None, time.time()
         while time.time() < end:
             d = rx.decoder.stats()
-            if d["frames_in"] == rx.depacketizer.frames_out() and b["play"].n == d["samples_out"]:
+            now = (d["frames_in"], rx.depacketizer.frames_out(), d["samples_out"], b["play"].n)
+            if now != last:
+                last, since = now, time.time()
+            elif now[0] == now[1] and now[2] == now[3] and time.time() - since >= quiet:
                 return
             time.sleep(0.05)
 
