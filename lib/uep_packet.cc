@@ -324,27 +324,31 @@ void depacketizer_core::emit_until(int64_t last)
     }
 }
 
+// A frame past the newest becomes the newest; the clock anchor (arrival time of
+// the newest frame's packet) moves with it. Returns true if it did.
+bool depacketizer_core::advance_newest(int64_t frame)
+{
+    if (frame <= d_newest)
+        return false;
+    d_newest = frame;
+    d_have_t = std::isfinite(d_t_cur);
+    d_t_newest = d_t_cur;
+    return true;
+}
+
 void depacketizer_core::accept(int64_t frame,
                                const packet_header& h,
                                const std::vector<uint16_t>& tok)
 {
     if (frame < d_next) { // already played out (by the playout clock): too late, but
-        if (frame > d_newest) { // the numbering and the clock anchor follow it
-            d_newest = frame;
-            d_have_t = std::isfinite(d_t_cur);
-            d_t_newest = d_t_cur;
-            note_arrival(frame); // the playout clock learns how late it came
-        }
+        if (advance_newest(frame)) // the numbering and the clock anchor follow it
+            note_arrival(frame);   // the playout clock learns how late it came
         d_cnt.late++;
         return;
     }
     if (frame - d_next >= int64_t(d_ring.size())) // a gap by time longer than the ring:
         emit_until(frame - 1 - int64_t(MAX_COPY_OFFSET)); // its frames leave lost first
-    if (frame > d_newest) {
-        d_newest = frame;
-        d_have_t = std::isfinite(d_t_cur); // the clock anchor moves with the newest frame
-        d_t_newest = d_t_cur;
-    }
+    advance_newest(frame);
     slot& s = slot_for(frame);
     if (s.primary) {
         d_cnt.duplicates++;

@@ -42,6 +42,25 @@ def run_core(frames, plans, lost=None, delay=2, crc=False, default_n_q=8):
     return rx.pop(), rx
 
 
+def depacketize_in_flowgraph(msgs):
+    """Posts msgs into a running uep_depacketizer (delay 1, no feedback), flushes it and waits
+    until every frame it played out has arrived; returns (block, message_debug sink)."""
+    tb = gr.top_block()
+    dpk = largesc.uep_depacketizer(1, 8, 125, 0, False)
+    sink = blocks.message_debug()
+    tb.msg_connect((dpk, "out"), (sink, "store"))
+    tb.start()
+    try:
+        post_paced(dpk, "in", msgs, dpk.packets_in)
+        wait_for(lambda: dpk.packets_in() == len(msgs), 20, "depacketizer stalled")
+        dpk.flush()
+        wait_for(lambda: sink.num_messages() == dpk.frames_out(), 20, "frames not delivered")
+    finally:
+        tb.stop()
+        tb.wait()
+    return dpk, sink
+
+
 class qa_packet_format(gr_unittest.TestCase):
 
     def test_vector_no_copies(self):
@@ -619,19 +638,7 @@ class qa_receiver_vectors(gr_unittest.TestCase):
         u8 = lambda b: pmt.cons(pmt.make_dict(), pmt.init_u8vector(len(b), list(b)))
         msgs = [u8(self.k1(s)) for s in range(40)] + [u8(self.k1(s)) for s in range(3)]
         msgs += [pmt.PMT_NIL] + [u8(self.k1(s)) for s in range(3, 7)]
-        tb = gr.top_block()
-        dpk = largesc.uep_depacketizer(1, 8, 125, 0, False)
-        sink = blocks.message_debug()
-        tb.msg_connect((dpk, "out"), (sink, "store"))
-        tb.start()
-        try:
-            post_paced(dpk, "in", msgs, dpk.packets_in)
-            wait_for(lambda: dpk.packets_in() == len(msgs), 20, "depacketizer stalled")
-            dpk.flush()
-            wait_for(lambda: sink.num_messages() == dpk.frames_out(), 20, "frames not delivered")
-        finally:
-            tb.stop()
-            tb.wait()
+        dpk, _ = depacketize_in_flowgraph(msgs)
         c = dpk.counters()
         self.assertEqual({k: c[k] for k in ("late", "restarts", "not_pdu", "malformed", "packets_accepted",
                                             "frames_out", "packets_in")},
@@ -735,19 +742,7 @@ class qa_gaps_by_time(gr_unittest.TestCase):
             meta = pmt.dict_add(pmt.make_dict(), pmt.intern("rx_time"), pmt.from_double(t))
             return pmt.cons(meta, pmt.init_u8vector(len(p), list(p)))
         msgs = [pdu(p, t) for p, t in self.packets(0, 30, 0) + self.packets(68, 10, 0)]
-        tb = gr.top_block()
-        dpk = largesc.uep_depacketizer(1, 8, 125, 0, False)
-        sink = blocks.message_debug()
-        tb.msg_connect((dpk, "out"), (sink, "store"))
-        tb.start()
-        try:
-            post_paced(dpk, "in", msgs, dpk.packets_in)
-            wait_for(lambda: dpk.packets_in() == len(msgs), 20, "depacketizer stalled")
-            dpk.flush()
-            wait_for(lambda: sink.num_messages() == dpk.frames_out(), 20, "frames not delivered")
-        finally:
-            tb.stop()
-            tb.wait()
+        dpk, sink = depacketize_in_flowgraph(msgs)
         prim = [pmt.to_python(pmt.dict_ref(pmt.car(sink.get_message(i)), pmt.intern("primary"), pmt.PMT_F))
                 for i in range(sink.num_messages())]
         self.assertEqual(prim, [True] * 30 + [False] * 38 + [True] * 10)

@@ -376,6 +376,7 @@ private:
     void take_by_time(const packet_header& h, int64_t expected);
     void break_run();
     void note_arrival(int64_t frame);
+    bool advance_newest(int64_t frame);
 
     //! A packet of a timed restart run, waiting for the run to complete.
     struct run_packet {
