@@ -105,7 +105,11 @@ pmt::pmt_t uep_depacketizer_impl::make_tail(const rx_frame& f) const
 void uep_depacketizer_impl::publish_ready()
 {
     d_core.drain([this](const rx_frame& f) {
-        const pmt::pmt_t meta = pmt::acons(k_frame, pmt::from_uint64(f.frame), tail(f));
+        pmt::pmt_t meta = tail(f);
+        if (std::isfinite(
+                f.rx_time)) // when its first token arrived (latency, docs/latency.md)
+            meta = pmt::acons(k_rx_time, pmt::from_double(f.rx_time), meta);
+        meta = pmt::acons(k_frame, pmt::from_uint64(f.frame), meta);
         message_port_pub(d_out_port,
                          pmt::cons(meta, pmt::init_u16vector(f.tokens.size(), f.tokens)));
     });

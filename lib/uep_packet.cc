@@ -288,6 +288,7 @@ depacketizer_core::slot& depacketizer_core::slot_for(int64_t frame)
         s.mask.clear();
         s.primary = false;
         s.k = 0;
+        s.rx_time = std::nan("");
     }
     return s;
 }
@@ -301,6 +302,7 @@ void depacketizer_core::emit_until(int64_t last)
         rx_frame& f = d_ready[d_n_ready++];
         f.frame = uint64_t(d_next);
         f.primary = s.primary;
+        f.rx_time = s.rx_time;
         // width: the frame's own K (or the last K seen), widened by any copies
         const unsigned n_q =
             std::max<unsigned>(s.primary ? s.k : d_last_k, unsigned(s.tokens.size()));
@@ -355,6 +357,8 @@ void depacketizer_core::accept(int64_t frame,
     } else { // the own packet writes its K tokens, also over tokens copies wrote
         d_cnt.packets_accepted++;
         note_arrival(frame);
+        if (!std::isfinite(s.rx_time))
+            s.rx_time = d_t_cur;
         s.primary = true;
         s.k = h.k;
         if (s.tokens.size() < h.k) {
@@ -373,6 +377,8 @@ void depacketizer_core::accept(int64_t frame,
                     t.tokens.resize(r, 0);
                     t.mask.resize(r, 0);
                 }
+                if (!std::isfinite(t.rx_time))
+                    t.rx_time = d_t_cur;
                 for (unsigned c = 0; c < r; c++) {
                     if (!t.mask[c]) { // a copy never overwrites a received token
                         t.tokens[c] = tok[pos + c];

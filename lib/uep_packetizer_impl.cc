@@ -6,6 +6,7 @@
 
 #include "uep_packetizer_impl.h"
 #include <gnuradio/io_signature.h>
+#include <cmath>
 #include <stdexcept>
 
 namespace gr {
@@ -69,7 +70,8 @@ void uep_packetizer_impl::handle(const pmt::pmt_t& msg)
     }
     if (at.restart)
         count_restart(req.frame);
-    publish(*bytes);
+    publish(
+        *bytes, req.frame, pmt::dict_ref(pmt::car(msg), k_capture_time, pmt::PMT_NIL));
 }
 
 void uep_packetizer_impl::reject(const std::string& why)
@@ -90,12 +92,19 @@ void uep_packetizer_impl::count_restart(uint64_t frame)
                        n);
 }
 
-void uep_packetizer_impl::publish(const std::vector<uint8_t>& bytes)
+void uep_packetizer_impl::publish(const std::vector<uint8_t>& bytes,
+                                  uint64_t frame,
+                                  const pmt::pmt_t& capture_time)
 {
     d_bytes += bytes.size();
-    // packets carry only their on-air bytes, as over a real PHY
-    message_port_pub(
-        d_out_port, pmt::cons(pmt::make_dict(), pmt::init_u8vector(bytes.size(), bytes)));
+    // The bytes are all that goes on air. The metadata holds two local notes for
+    // the transmit blocks and measurements (the receiver never reads them): the
+    // frame index and, when the frame had one, its capture time (docs/latency.md).
+    pmt::pmt_t meta = pmt::dict_add(pmt::make_dict(), k_frame, pmt::from_uint64(frame));
+    if (pmt::is_real(capture_time) && std::isfinite(pmt::to_double(capture_time)))
+        meta = pmt::dict_add(meta, k_capture_time, capture_time);
+    message_port_pub(d_out_port,
+                     pmt::cons(meta, pmt::init_u8vector(bytes.size(), bytes)));
     d_out++; // counted once published
 }
 

@@ -25,7 +25,8 @@ private:
         d_restarts{ 0 };
     const pmt::pmt_t d_out_port;
     const pmt::pmt_t k_frame = pmt::mp("frame"), k_uep_k = pmt::mp("uep_k"),
-                     k_copies = pmt::mp("uep_copies");
+                     k_copies = pmt::mp("uep_copies"),
+                     k_capture_time = pmt::mp("capture_time");
 
     //! A token frame read from its PDU and checked (what handle() sends).
     struct frame_request {
@@ -48,7 +49,9 @@ private:
     void handle(const pmt::pmt_t& msg);
     void reject(const std::string& why);
     void count_restart(uint64_t frame);
-    void publish(const std::vector<uint8_t>& bytes);
+    void publish(const std::vector<uint8_t>& bytes,
+                 uint64_t frame,
+                 const pmt::pmt_t& capture_time);
 
     // Input checks, in the documented order; each returns "" or why the frame is
     // rejected. Those after read_tokens() run with d_mutex held.

@@ -749,6 +749,90 @@ class qa_gaps_by_time(gr_unittest.TestCase):
         self.assertEqual(dpk.counters()["restarts"], 1)
 
 
+class qa_latency_fields(gr_unittest.TestCase):
+    """The times a frame carries for latency (docs/latency.md): the packetizer notes each
+    packet's frame index and capture_time; the depacketizer gives each frame the arrival time
+    of the first packet that brought any of its tokens (rx_time)."""
+
+    def test_core_frame_rx_time_is_the_first_token_arrival(self):
+        tx = largesc.packetizer_core(False)
+        rx = largesc.depacketizer_core(delay=2)
+        tok = lambda f: [(10 * f + c) % 2048 for c in range(4)]  # noqa: E731
+        # (frame, r1, r2, arrival): frame 1's own packet is lost; frame 2's carries 2 tokens of
+        # frame 1 (r1), frame 3's 2 tokens of frame 1 (r2)
+        sent = [(0, 0, 0, 10.00), (1, 0, 0, None), (2, 2, 0, 10.17), (3, 0, 2, 10.25), (4, 0, 0, 10.33)]
+        for f, r1, r2, t in sent:
+            p = tx.packetize(f, tok(f), 4, r1, r2)
+            if t is not None:
+                self.assertEqual(rx.push(p, t), "ok")
+        rx.flush()
+        out = {f["frame"]: f for f in rx.pop()}
+        self.assertEqual(sorted(out), [0, 1, 2, 3, 4])
+        self.assertEqual(out[0]["rx_time"], 10.00)
+        self.assertEqual(out[1]["rx_time"], 10.17)   # the copy in frame 2's packet came first
+        self.assertFalse(out[1]["primary"])
+        self.assertEqual(list(out[1]["mask"]), [1, 1, 0, 0])
+        self.assertEqual(out[2]["rx_time"], 10.17)
+        self.assertEqual(out[3]["rx_time"], 10.25)
+        self.assertEqual(out[4]["rx_time"], 10.33)
+
+    def test_core_lost_and_untimed_frames_have_no_rx_time(self):
+        tx = largesc.packetizer_core(False)
+        rx = largesc.depacketizer_core(delay=1)
+        rx.push(tx.packetize(0, [1, 2], 2, 0, 0), 5.0)
+        rx.push(tx.packetize(3, [1, 2], 2, 0, 0), 5.24)   # frames 1 and 2 lost
+        rx.push(tx.packetize(4, [1, 2], 2, 0, 0))          # no arrival time
+        rx.flush()
+        out = rx.pop()
+        self.assertEqual([f["frame"] for f in out], [0, 1, 2, 3, 4])
+        self.assertEqual([f.get("rx_time") for f in out], [5.0, None, None, 5.24, None])
+
+    def test_blocks_carry_capture_time_and_rx_time(self):
+        """uep_packetizer -> (sorter's stamp, scripted) -> uep_depacketizer: packets carry the
+        frame index and capture_time; frames leave with rx_time, increasing as they arrived."""
+        tb = gr.top_block()
+        pkz = largesc.uep_packetizer(False)
+        pk_sink = blocks.message_debug()
+        tb.msg_connect((pkz, "out"), (pk_sink, "store"))
+        tb.start()
+        try:
+            msgs = []
+            for i in range(6):
+                m = pdu_frame(i, [i, i + 1, i + 2], k=3)
+                if i != 2:  # frame 2 came without a capture time
+                    meta = pmt.dict_add(pmt.car(m), pmt.intern("capture_time"), pmt.from_double(50.0 + 0.08 * i))
+                    m = pmt.cons(meta, pmt.cdr(m))
+                msgs.append(m)
+            post_paced(pkz, "in", msgs, pkz.frames_in)
+            wait_for(lambda: pk_sink.num_messages() == 6, 20, "packets")
+        finally:
+            tb.stop()
+            tb.wait()
+        packets = [pk_sink.get_message(i) for i in range(6)]
+        for i, m in enumerate(packets):
+            meta = pmt.car(m)
+            self.assertEqual(pmt.to_uint64(pmt.dict_ref(meta, pmt.intern("frame"), pmt.PMT_NIL)), i)
+            cap = pmt.dict_ref(meta, pmt.intern("capture_time"), pmt.PMT_NIL)
+            if i == 2:
+                self.assertTrue(pmt.is_null(cap))
+            else:
+                self.assertAlmostEqual(pmt.to_double(cap), 50.0 + 0.08 * i, places=12)
+        # the receiver: rx_time stamped as the sorter does; packet 3 lost
+        timed = []
+        for i, m in enumerate(packets):
+            if i == 3:
+                continue
+            meta = pmt.dict_add(pmt.make_dict(), pmt.intern("rx_time"), pmt.from_double(70.0 + 0.08 * i))
+            timed.append(pmt.cons(meta, pmt.cdr(m)))
+        _dpk, sink = depacketize_in_flowgraph(timed)
+        frames = [pmt.car(sink.get_message(i)) for i in range(sink.num_messages())]
+        self.assertEqual(len(frames), 6)
+        rx_times = [pmt.dict_ref(meta, pmt.intern("rx_time"), pmt.PMT_NIL) for meta in frames]
+        self.assertTrue(pmt.is_null(rx_times[3]))
+        self.assertEqual([pmt.to_double(t) for i, t in enumerate(rx_times) if i != 3],
+                         [70.0 + 0.08 * i for i in (0, 1, 2, 4, 5)])
+
+
 def pdu_frame(frame, tokens, k=None, copies=None):
     meta = pmt.dict_add(pmt.make_dict(), pmt.intern("frame"), pmt.from_uint64(frame))
     meta = pmt.dict_add(meta, pmt.intern("n_q"), pmt.from_long(len(tokens)))

@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -206,6 +207,9 @@ struct LARGESC_API rx_frame {
     std::vector<uint16_t> tokens; //!< n_q tokens, 0 where lost
     std::vector<uint8_t> mask;    //!< 1 = received
     bool primary = false;         //!< the frame's own packet arrived
+    //! arrival time of the first packet that brought any of its tokens (its own
+    //! packet or a copy), NaN when none did or packets had no arrival time
+    double rx_time = std::numeric_limits<double>::quiet_NaN();
 };
 
 /*!
@@ -361,6 +365,8 @@ private:
         std::vector<uint8_t> mask;
         bool primary = false;
         unsigned k = 0;
+        double rx_time =
+            std::numeric_limits<double>::quiet_NaN(); // first token's arrival
     };
     slot& slot_for(int64_t frame);
     void emit_until(int64_t last); // emit frames d_next..last inclusive

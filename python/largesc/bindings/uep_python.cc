@@ -65,6 +65,8 @@ static py::dict frame_dict(const rx_frame& f)
     d["tokens"] = py::array_t<uint16_t>(f.tokens.size(), f.tokens.data());
     d["mask"] = py::array_t<uint8_t>(f.mask.size(), f.mask.data());
     d["primary"] = f.primary;
+    if (std::isfinite(f.rx_time)) // only with arrival times, as in the block's PDU
+        d["rx_time"] = f.rx_time;
     return d;
 }
 

@@ -8,6 +8,7 @@ mimi_codec.MimiStreamingDecoder."""
 
 import collections
 import threading
+import time
 
 import numpy as np
 import pmt
@@ -19,8 +20,14 @@ from ..common import params as P
 from ..common.frame_pdu import MAX_FRAME_INDEX, MalformedFrame
 from . import weights as W
 from ..common.guard import Guard
+from ..common.latency import LatencyStats
 
 PORT_IN = pmt.intern("in")
+PORT_LATENCY = pmt.intern("latency")
+MAX_TIMED_FRAMES = 4096         # frames waiting for output whose times are kept
+K_OUT_TIME = pmt.intern("out_time")
+K_RX_MS = pmt.intern("receive_to_output_ms")
+K_CAP_MS = pmt.intern("capture_to_output_ms")
 PORT_SYSTEM = pmt.intern("system")
 K_DONE = pmt.intern("done")
 # posted by the end-of-stream timer to wake work(); ignored as input
@@ -78,6 +85,9 @@ class FramePlayout:
                                          frames_malformed=0, frames_late=0, samples_out=0,
                                          restarts=0, eos_refused=0)
         self.frames_jumped_logged = 0
+        # (output sample offset of its first sample, index) of each decoded frame, for the
+        # latency measurement (mimi_decoder.work takes them as the samples leave)
+        self.marks = collections.deque(maxlen=MAX_TIMED_FRAMES)
 
     def _silence(self, n):
         self.resampler.reset()
@@ -134,6 +144,8 @@ class FramePlayout:
                     pres[i, :len(t)] = p
                 pcm = self.codec.decode(tok, pres)
                 out.append(self.resampler.process(pcm))
+                base = self.stats["samples_out"]
+                self.marks.extend((base + i * self.spf, idx) for i, (idx, _, _) in enumerate(run))
                 self.stats["frames_decoded"] += len(run)
                 self.stats["samples_out"] += len(run) * self.spf
                 run.clear()
@@ -177,7 +189,12 @@ class mimi_decoder(gr.sync_block):
     on), or, when no such PDU comes, `done_grace_s` seconds after every
     upstream message block has finished.
     Every rejected message is counted per reason (rejections()) and logged
-    at WARNING level (first, then every 1000th per reason)."""
+    at WARNING level (first, then every 1000th per reason).
+    Message port `latency` (out): for each frame that came with an rx_time
+    (uep_depacketizer on a live link) or a capture_time (mimi_encoder), when
+    its first sample leaves this block, a PDU whose car is a dict: frame,
+    out_time, rx_time and receive_to_output_ms, capture_time and
+    capture_to_output_ms (as known); latency() sums them up (docs/latency.md)."""
 
     def __init__(self, sample_rate=16000, weights="hf", device="auto", threads=0,
                  frames_per_call=1, mode="exact", done_grace_s=1.0, start_frame=None,
@@ -205,7 +222,12 @@ class mimi_decoder(gr.sync_block):
         self._timer = None
         self._tagged = False
         self._lock = threading.Lock()
+        self._times = collections.OrderedDict()   # frame -> (rx_time, capture_time) until it leaves
+        self.receive_latency = LatencyStats()
+        self.capture_latency = LatencyStats()
+        self.latency_extra = None       # callable -> {name: int} added to each latency message
         self.message_port_register_in(PORT_IN)
+        self.message_port_register_out(PORT_LATENCY)
         self.guard.install(self, "in", self._handle_in)
         self.guard.install(self, "system", self._handle_system)
         if self.untrained:
@@ -234,6 +256,16 @@ class mimi_decoder(gr.sync_block):
     def stats(self):
         return dict(self.playout.stats)
 
+    def latency(self):
+        """Per-frame latency over the last 125 timed frames (LatencyStats.summary() each):
+        receive_to_output, from the frame's rx_time (its first packet's arrival, stamped by
+        packet_sorter on a live link) to the moment its first sample left this block;
+        capture_to_output, from its capture_time (frames straight from mimi_encoder on the
+        same machine) to the same moment."""
+        with self._lock:
+            return dict(receive_to_output=self.receive_latency.summary(),
+                        capture_to_output=self.capture_latency.summary())
+
     def rejections(self):
         """{reason: count} of rejected or failed messages (see guard.py)."""
         return self.guard.counts()
@@ -250,8 +282,16 @@ class mimi_decoder(gr.sync_block):
             item = parse_frame_pdu(msg)
         except MalformedFrame as e:
             item = ("bad", e.frame, str(e), e.reason)
+        times = None
+        if item[0] == "frame":
+            meta = pmt.car(msg)
+            times = (FP.meta_time(meta, FP.RX_TIME), FP.meta_time(meta, FP.CAPTURE_TIME))
         with self._lock:
             self._queue.append(item)
+            if times and times != (None, None):
+                self._times[item[1]] = times
+                while len(self._times) > MAX_TIMED_FRAMES:
+                    self._times.popitem(last=False)
 
     def _handle_system(self, msg):
         # ("done" . n): every upstream message block has finished
@@ -321,12 +361,46 @@ class mimi_decoder(gr.sync_block):
                 self._tagged = True
             out[:n] = self._pending[:n]
             self._pending = self._pending[n:]
+            self._frames_left(self.nitems_written(0) + n)
             return n
         if self._ending:
             return -1       # WORK_DONE: everything up to the end marker was played
         # Nothing queued: return 0. The scheduler sleeps until the next message
         # arrives (posting wakes this block's thread), so this does not spin.
         return 0
+
+    def _frames_left(self, written):
+        """Latency of each timed frame whose first sample is now out (before sample `written`):
+        counted, and published on `latency` (frame, out_time, rx_time and receive_to_output_ms,
+        capture_time and capture_to_output_ms as known, plus latency_extra()'s fields)."""
+        marks = self.playout.marks
+        if not marks or marks[0][0] >= written:
+            return
+        now = time.monotonic()
+        while marks and marks[0][0] < written:
+            _, idx = marks.popleft()
+            with self._lock:
+                times = self._times.pop(idx, None)
+            if times is None:
+                continue
+            rx, cap = times
+            d = pmt.dict_add(pmt.make_dict(), FP.FRAME, pmt.from_uint64(int(idx)))
+            d = pmt.dict_add(d, K_OUT_TIME, pmt.from_double(now))
+            with self._lock:
+                if rx is not None:
+                    self.receive_latency.add(now - rx)
+                if cap is not None:
+                    self.capture_latency.add(now - cap)
+            if rx is not None:
+                d = pmt.dict_add(d, FP.RX_TIME, pmt.from_double(rx))
+                d = pmt.dict_add(d, K_RX_MS, pmt.from_double(1000.0 * (now - rx)))
+            if cap is not None:
+                d = pmt.dict_add(d, FP.CAPTURE_TIME, pmt.from_double(cap))
+                d = pmt.dict_add(d, K_CAP_MS, pmt.from_double(1000.0 * (now - cap)))
+            if self.latency_extra is not None:
+                for k, v in self.latency_extra().items():
+                    d = pmt.dict_add(d, pmt.intern(k), pmt.from_long(int(v)))
+            self.message_port_pub(PORT_LATENCY, pmt.cons(d, pmt.PMT_NIL))
 
     def stop(self):
         if self._timer is not None:

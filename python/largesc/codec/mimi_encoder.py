@@ -19,6 +19,7 @@ from ..common import params as P
 from ..common.frame_pdu import make_eos_pdu, make_frame_pdu
 from . import weights as W
 from ..common.guard import Guard
+from ..common.latency import CaptureClock
 from ..common.pmt_util import to_int as _to_int
 
 MAX_FRAMES_PER_CALL = 125
@@ -165,11 +166,14 @@ class mimi_encoder(gr.sync_block):
 
     Input: float audio at sample_rate (8, 11.025, 12, 16, 22.05, 24, 32, 44.1,
     48 or 96 kHz). Output, message port `out`: one token-frame PDU per 80 ms
-    (car: frame, n_q, energy_db, vad[, untrained]; cdr: u16vector of n_q
+    (car: frame, n_q, energy_db, vad, capture_time[, untrained]; cdr: u16vector of n_q
     tokens, codebook 0 first), and when the input ends an end-of-stream PDU
     (car: eos=True, frame=number of frames sent, n_q=0; cdr: empty).
     Message port `n_q`: integer, or dict {n_q[, frame]}: codebooks from the
-    next frame (or from frame index `frame`)."""
+    next frame (or from frame index `frame`).
+    capture_time: when the frame's last sample was captured, on the host's
+    monotonic clock, from the sample count (common/latency.py CaptureClock;
+    meaningful with a real-time source: a sound card, a radio, a throttle)."""
 
     def __init__(self, sample_rate=16000, n_q=8, weights="hf", device="auto", threads=0,
                  frames_per_call=1, mode="exact", vad_threshold_db=-50.0, send_eos=True):
@@ -187,6 +191,9 @@ class mimi_encoder(gr.sync_block):
         model, info = W.load_mimi(weights, device=device)
         self.codec = C.MimiStreamingEncoder(model, mode=mode, info=info)
         self.framer = TokenFramer(self.codec, sample_rate, n_q, frames_per_call, vad_threshold_db)
+        # capture_time of each frame (host monotonic clock, docs/latency.md)
+        self.capture = CaptureClock(sample_rate)
+        self._t_cap = float("-inf")
         self.untrained = bool(info.get("untrained"))
         self.weights_info = info
         self.send_eos = bool(send_eos)
@@ -247,10 +254,15 @@ class mimi_encoder(gr.sync_block):
         # frame is published as soon as it is encoded (a large input buffer
         # would otherwise hold every frame in it back until the last one).
         f = self.framer
+        # everything in the input buffer has been captured by now (the capture clock)
+        self.capture.observe(self.nitems_read(0) + len(input_items[0]))
         x = input_items[0][:max(1, f.frames_per_call * f.spf - f.buffered())]
         n_bad = f.frames_sanitised
         for idx, toks, e_db, vad in f.push(x):
-            self.message_port_pub(PORT_OUT, make_frame_pdu(idx, toks, e_db, vad, self.untrained))
+            # frames are captured in order: never earlier than the previous one (a source faster
+            # than real time moves the clock's anchor back)
+            t_cap = self._t_cap = max(self.capture.capture_time((idx + 1) * f.spf - 1), self._t_cap)
+            self.message_port_pub(PORT_OUT, make_frame_pdu(idx, toks, e_db, vad, self.untrained, t_cap))
             self._frames_out += 1
         for _ in range(f.frames_sanitised - n_bad):
             self.guard.note("in: audio sanitised", f"non-finite or beyond +-{MAX_AUDIO_ABS} samples "

@@ -586,6 +586,13 @@ class qa_blocks(gr_unittest.TestCase):
         vads = [frame_meta(f)["vad"] for f in frames]
         self.assertFalse(vads[17])
         self.assertTrue(vads[5])
+        # capture_time on every frame (host monotonic clock): never decreasing, at most 80 ms
+        # apart (plus the anchor's drift allowance); this source is faster than real time, so the
+        # clock's anchor moves earlier and later frames may share a time
+        caps = [frame_meta(f)["capture_time"] for f in frames]
+        steps = np.diff(caps)
+        self.assertTrue(np.all(steps >= 0) and np.all(steps <= 0.0801), steps)
+        self.assertLessEqual(caps[-1], time.monotonic())
 
     def test_flowgraph_exact_sample_count_30s(self):
         for rate in (16000, 48000):
@@ -608,6 +615,9 @@ class qa_blocks(gr_unittest.TestCase):
                 self.assertEqual(dec.frames_in(), 375)
                 self.assertEqual(dec.frames_decoded(), 375)
                 self.assertEqual(dec.frames_missing() + dec.frames_malformed() + dec.frames_late(), 0)
+                # every frame came with its capture_time: each measured as it left
+                self.assertEqual(dec.latency()["capture_to_output"]["frames"], 375)
+                self.assertEqual(dec.latency()["receive_to_output"]["frames"], 0)
                 tags = snk.tags()
                 self.assertEqual([(t.offset, pmt.symbol_to_string(t.key)) for t in tags], [(0, "untrained")])
 

@@ -17,6 +17,11 @@ A token frame travels as a PMT pair: car = dict, cdr = u16vector of n_q tokens
   untrained   bool: the codec had random (UNTRAINED) weights
   eos         bool: end of stream; `frame` is then the next index
   uep_k, uep_copies   the UEP plan (adaptive_controller)
+  capture_time  double: host monotonic time (s) at which the frame's last
+              sample was captured (mimi_encoder; docs/latency.md)
+  rx_time     double: host monotonic time (s) at which the first packet
+              bringing any of the frame's tokens arrived (uep_depacketizer,
+              live links only)
 
 parse_frame() checks a message against this format with the requirements a
 block states (index, n_q, mask) and returns a TokenFrame or an EndOfStream;
@@ -25,6 +30,7 @@ counter key) and a message saying what is wrong.
 """
 
 import dataclasses
+import math
 from typing import Optional
 
 import numpy as np
@@ -43,6 +49,8 @@ UNTRAINED = pmt.intern("untrained")
 EOS = pmt.intern("eos")
 UEP_K = pmt.intern("uep_k")
 UEP_COPIES = pmt.intern("uep_copies")
+CAPTURE_TIME = pmt.intern("capture_time")
+RX_TIME = pmt.intern("rx_time")
 
 MAX_FRAME_INDEX = 2 ** 64 - 1
 MAX_TOKEN = CARDINALITY - 1
@@ -162,7 +170,7 @@ def parse_frame(msg, require_index=True, require_n_q=True, require_mask=False, a
         raise MalformedFrame(f"unreadable ({type(e).__name__}: {e})", reason="not a PDU") from None
 
 
-def make_frame_pdu(idx, tokens, energy_db=None, vad=None, untrained=False):
+def make_frame_pdu(idx, tokens, energy_db=None, vad=None, untrained=False, capture_time=None):
     """The PDU of token frame `idx` as mimi_encoder sends it."""
     meta = pmt.make_dict()
     meta = pmt.dict_add(meta, FRAME, pmt.from_uint64(int(idx)))
@@ -173,7 +181,21 @@ def make_frame_pdu(idx, tokens, energy_db=None, vad=None, untrained=False):
         meta = pmt.dict_add(meta, VAD, pmt.from_bool(bool(vad)))
     if untrained:
         meta = pmt.dict_add(meta, UNTRAINED, pmt.PMT_T)
+    if capture_time is not None:
+        meta = pmt.dict_add(meta, CAPTURE_TIME, pmt.from_double(float(capture_time)))
     return pmt.cons(meta, pmt.init_u16vector(len(tokens), [int(t) for t in tokens]))
+
+
+def meta_time(meta, key):
+    """The finite double under `key` (CAPTURE_TIME, RX_TIME) of a PDU's
+    metadata dict, None when absent or not a finite real."""
+    if not pmt.is_dict(meta):
+        return None
+    v = pmt.dict_ref(meta, key, pmt.PMT_NIL)
+    if not pmt.is_real(v):
+        return None
+    t = pmt.to_double(v)
+    return t if math.isfinite(t) else None
 
 
 def make_eos_pdu(next_frame):

@@ -16,6 +16,7 @@ from gnuradio import gr_unittest
 from gnuradio import largesc
 from gnuradio.largesc.common import constants as K
 from gnuradio.largesc.common import frame_pdu as FP
+from gnuradio.largesc.common import latency as L
 from gnuradio.largesc.common.weights_spec import WeightsSpec, WeightsSpecError, parse_weights_spec
 
 
@@ -147,6 +148,59 @@ class qa_weights_spec(gr_unittest.TestCase):
         with self.assertRaisesRegex(R.RecoveryError, "expected 'random:SEED'"):
             R.parse_checkpoint("random:x")
         self.assertIsInstance(np.int64(R.parse_checkpoint(None).value), np.int64)
+
+
+class qa_latency(gr_unittest.TestCase):
+    """common/latency.py: the capture clock on a scripted host clock, the latency window."""
+
+    def test_capture_clock_follows_the_newest_sample(self):
+        now = [100.0]
+        c = L.CaptureClock(16000, clock=lambda: now[0])
+        self.assertIsNone(c.capture_time(0))
+        # 10 ms chunks of 160 samples seen 2 ms after their release, one late call (a backlog:
+        # the block saw the buffer 30 ms late, the newest sample still in it), one early call
+        for i, delay in enumerate([0.002, 0.002, 0.030, 0.002, 0.001]):
+            now[0] = 100.0 + 0.010 * (i + 1) + delay
+            c.observe(160 * (i + 1))
+        # anchor: the tightest bound, t - n/rate = 100.001 (the 1 ms call), less no drift allowance
+        self.assertAlmostEqual(c.anchor, 100.001, places=9)
+        self.assertAlmostEqual(c.capture_time(1279), 100.001 + 0.08, places=9)  # frame 0's last sample
+        self.assertAlmostEqual(c.capture_time(2559) - c.capture_time(1279), 0.08, places=12)
+
+    def test_capture_clock_follows_a_slow_source_within_the_drift_allowance(self):
+        now = [0.0]
+        c = L.CaptureClock(1000, clock=lambda: now[0])
+        c.observe(0)
+        # the source runs 50 ppm slow: sample n is in at n / 1000 * (1 + 5e-5)
+        for n in range(1000, 600001, 1000):
+            now[0] = n / 1000 * (1 + 5e-5)
+            c.observe(n)
+        # after 600 s the true anchor is 0.03 s later than at the start; 50 ppm < ANCHOR_DRIFT
+        self.assertAlmostEqual(c.anchor, 0.03, delta=1e-3)
+        with self.assertRaisesRegex(ValueError, "rate must be > 0"):
+            L.CaptureClock(0)
+
+    def test_latency_stats_nearest_rank(self):
+        s = L.LatencyStats(window=20)
+        self.assertEqual(s.summary()["frames"], 0)
+        self.assertNotEqual(s.summary()["p50_ms"], s.summary()["p50_ms"])  # NaN before any
+        for v in [0.001 * k for k in range(1, 31)]:   # 1..30 ms; the window keeps 11..30
+            s.add(v)
+        s.add(float("nan"))
+        s.add(None)
+        got = s.summary()
+        self.assertEqual((got["frames"], got["window"], s.rejected), (30, 20, 2))
+        self.assertAlmostEqual(got["p50_ms"], 20.0)    # rank ceil(0.5 x 20) = 10th of 11..30
+        self.assertAlmostEqual(got["p95_ms"], 29.0)    # rank 19
+        self.assertAlmostEqual(got["max_ms"], 30.0)
+
+    def test_meta_time(self):
+        meta = pmt.dict_add(pmt.make_dict(), FP.RX_TIME, pmt.from_double(3.5))
+        meta = pmt.dict_add(meta, FP.CAPTURE_TIME, pmt.from_double(float("nan")))
+        self.assertEqual(FP.meta_time(meta, FP.RX_TIME), 3.5)
+        self.assertIsNone(FP.meta_time(meta, FP.CAPTURE_TIME))
+        self.assertIsNone(FP.meta_time(pmt.PMT_NIL, FP.RX_TIME))
+        self.assertIsNone(FP.meta_time(pmt.dict_add(pmt.make_dict(), FP.RX_TIME, pmt.intern("x")), FP.RX_TIME))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,9 @@ class largesc_rx(gr.hier_block2):
 
     Message ports: `in` packet PDUs (u8; lost packets simply never arrive),
     `flush` (in) plays out the frames waiting for copies at end of stream,
-    `feedback` (out) loss rate and mean burst for largesc_tx's `feedback`.
+    `feedback` (out) loss rate and mean burst for largesc_tx's `feedback`,
+    `latency` (out) one message per timed frame as it leaves (mimi_decoder's
+    latency port plus late_packets; link_monitor's `latency` input).
     Output: float audio at `sample_rate`, exactly sample_rate x 0.08 samples
     per frame from the first packet received, lost frames included.
 
@@ -63,6 +65,7 @@ class largesc_rx(gr.hier_block2):
         self.message_port_register_hier_in("in")
         self.message_port_register_hier_in("flush")
         self.message_port_register_hier_out("feedback")
+        self.message_port_register_hier_out("latency")
         self.depacketizer = _core.uep_depacketizer(delay, 8, 125, feedback_interval, require_crc)
         self.decoder = mimi_decoder(sample_rate=sample_rate, weights=weights, device=device,
                                     threads=threads, mode=codec_mode, start_frame=start_frame)
@@ -84,6 +87,20 @@ class largesc_rx(gr.hier_block2):
         else:
             self.msg_connect(self.depacketizer, "out", self.decoder, "in")
         self.connect(self.decoder, self)
+        # per-frame latency (mimi_decoder's `latency` port), with the late packets so far
+        self.decoder.latency_extra = self._late
+        self.msg_connect(self.decoder, "latency", self, "latency")
+
+    def _late(self):
+        return {"late_packets": self.depacketizer.counters()["late"]}
+
+    def latency(self):
+        """mimi_decoder.latency() (receive_to_output: a frame's first packet arriving to its
+        first sample leaving the decoder, p50/p95/max over the last 125 frames) plus
+        late_packets: packets that came after their frame had been played out."""
+        d = self.decoder.latency()
+        d.update(self._late())
+        return d
 
     def flush(self):
         self.depacketizer.flush()

@@ -38,6 +38,13 @@ on its own clock of 1/frame_rate per sent packet: `feedback_timeout` seconds
   feedback_age       seconds since the last report (-1 before any)
   feedback_stale     1 while the last report is older than feedback_timeout
 
+Latency (LATENCY_FIGURES, in the car dict and figures() only): the `latency`
+input takes largesc_rx's (or mimi_decoder's) latency messages, one per frame
+as its first sample leaves the decoder: p50, p95 and max of
+receive_to_output_ms over the last 125 frames (NaN before any), and
+late_packets, the packets that came after their frame had been played out
+(the receiver's count, as of its newest message). docs/latency.md.
+
 audio_out: an audio sink that falls back to a null sink (with one warning)
 when the machine has no sound card, so a flowgraph with speech output also
 runs headless or in a container.
@@ -54,12 +61,17 @@ from .. import largesc_python as _core
 from ..common import params as P
 from ..common.constants import FRAME_RATE
 from ..common.guard import Guard
-from ..common.pmt_util import parse_feedback
+from ..common.latency import LatencyStats
+from ..common.pmt_util import parse_feedback, to_float, to_int
 from ..uep import uep_plan
 
 FIGURES = ("loss_window", "packets_sent", "packets_delivered", "packets_lost", "token_bps", "air_bps",
            "K", "r1", "r2", "feedback_loss", "feedback_burst")
 FEEDBACK_FIGURES = ("feedback_age", "feedback_stale")
+LATENCY_FIGURES = ("latency_p50_ms", "latency_p95_ms", "latency_max_ms", "late_packets")
+MAX_LATENCY_MS = 60000.0   # a receive-to-output latency beyond this is refused as junk
+K_RX_MS = pmt.intern("receive_to_output_ms")
+K_LATE = pmt.intern("late_packets")
 IN_FLIGHT = 2
 EARLY_WAIT = 16     # sent packets a `received` packet may come before its `sent` copy
 
@@ -107,6 +119,8 @@ class link_monitor(gr.basic_block):
         self._fb_age = None  # sent packets since the last report with window > 0
         self._fb_state = "parameters"  # as the controller's feedback_state
         self._fb_stale = 0
+        self._latency = LatencyStats()
+        self._late = 0
         self._rejected = 0
         self._updates = 0
         self._log = gr.logger("largesc_link_monitor")
@@ -114,12 +128,13 @@ class link_monitor(gr.basic_block):
         self._handled = 0
         # figures() may be called from another thread (a GRC Function Probe)
         self._lock = threading.RLock()
-        for port in ("sent", "received", "feedback"):
+        for port in ("sent", "received", "feedback", "latency"):
             self.message_port_register_in(pmt.intern(port))
         # GNU Radio's Python gateway looks handlers up by method name
         self.guard.install(self, "sent", self.handle_sent)
         self.guard.install(self, "received", self.handle_received)
         self.guard.install(self, "feedback", self.handle_feedback)
+        self.guard.install(self, "latency", self.handle_latency)
         self.message_port_register_out(pmt.intern("figures"))
         self.message_port_register_out(pmt.intern("summary"))
 
@@ -151,6 +166,25 @@ class link_monitor(gr.basic_block):
 
     def handle_feedback(self, msg):
         self._guarded(self._on_feedback, msg, "feedback")
+
+    def handle_latency(self, msg):
+        self._guarded(self._on_latency, msg, "latency")
+
+    def _on_latency(self, msg):
+        meta = msg if pmt.is_dict(msg) else (pmt.car(msg) if pmt.is_pair(msg) else msg)  # a dict is a pair too
+        if not pmt.is_dict(meta):
+            return ("not a latency message", "expected a dict (or a PDU with a dict car)")
+        ms = to_float(pmt.dict_ref(meta, K_RX_MS, pmt.PMT_NIL))
+        if ms is not None and not (0.0 <= ms <= MAX_LATENCY_MS):
+            return ("latency out of range", f"receive_to_output_ms {ms!r} outside 0..{MAX_LATENCY_MS:g}")
+        late = to_int(pmt.dict_ref(meta, K_LATE, pmt.PMT_NIL))
+        if ms is None and late is None:
+            return ("not a latency message", "neither receive_to_output_ms nor late_packets")
+        if ms is not None:
+            self._latency.add(ms / 1000.0)
+        if late is not None and late >= 0:
+            self._late = late
+        return True
 
     def _on_sent(self, msg):
         data = _packet_bytes(msg)
@@ -252,7 +286,13 @@ class link_monitor(gr.basic_block):
                     K=float(self._plan[0]), r1=float(self._plan[1]), r2=float(self._plan[2]),
                     feedback_loss=self._fb[0], feedback_burst=self._fb[1],
                     feedback_age=-1.0 if self._fb_age is None else self._fb_age / self.frame_rate,
-                    feedback_stale=float(self._fb_state == "stale"))
+                    feedback_stale=float(self._fb_state == "stale"),
+                    **self._latency_figures())
+
+    def _latency_figures(self):
+        lat = self._latency.summary()
+        return dict(latency_p50_ms=lat["p50_ms"], latency_p95_ms=lat["p95_ms"], latency_max_ms=lat["max_ms"],
+                    late_packets=float(self._late))
 
     def summary(self, f=None):
         f = f or self.figures()
@@ -260,12 +300,14 @@ class link_monitor(gr.basic_block):
                 f" delivered {f['packets_delivered']:.0f} lost {f['packets_lost']:.0f} | plan K {f['K']:.0f}"
                 f" r1 {f['r1']:.0f} r2 {f['r2']:.0f} | {f['token_bps']:.0f} bit/s tokens, {f['air_bps']:.0f}"
                 f" bit/s on air | feedback loss {f['feedback_loss']:.3f} burst {f['feedback_burst']:.2f}"
-                + (f" (stale: no report for {f['feedback_age']:.1f} s)" if f["feedback_stale"] else ""))
+                + (f" (stale: no report for {f['feedback_age']:.1f} s)" if f["feedback_stale"] else "")
+                + (f" | latency p50 {f['latency_p50_ms']:.0f} ms p95 {f['latency_p95_ms']:.0f} ms,"
+                   f" {f['late_packets']:.0f} late" if f["latency_p50_ms"] == f["latency_p50_ms"] else ""))
 
     def publish(self):
         f = self.figures()
         meta = pmt.make_dict()
-        for name in FIGURES + FEEDBACK_FIGURES:
+        for name in FIGURES + FEEDBACK_FIGURES + LATENCY_FIGURES:
             meta = pmt.dict_add(meta, pmt.intern(name), pmt.from_double(f[name]))
         vec = pmt.init_f32vector(len(FIGURES), [float(f[name]) for name in FIGURES])
         self.message_port_pub(pmt.intern("figures"), pmt.cons(meta, vec))

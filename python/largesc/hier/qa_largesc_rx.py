@@ -10,6 +10,8 @@ the time that passed (without times, the seq-only rules: qa_uep.qa_gaps_by_time)
 Untrained codec (random weights): the audio is compared sample for sample,
 never judged as speech."""
 
+import time
+
 import numpy as np
 import pmt
 from gnuradio import blocks, gr, gr_unittest
@@ -23,30 +25,33 @@ T = 0.08            # seconds per frame
 BEFORE, GAP, AFTER = 20, 38, 10     # frames heard, frames of silence (3.04 s), frames heard
 
 
-def voice_pdus(first_frame, n, first_seq):
+def voice_pdus(first_frame, n, first_seq, t0=100.0):
     """Voice packet PDUs (K 8, one copy) of frames first_frame.., numbered from first_seq,
-    with rx_time = the frame's time on air; the tokens depend on the frame only."""
+    with rx_time = t0 + the frame's time on air; the tokens depend on the frame only."""
     tx = largesc.packetizer_core(False)
     out = []
     for i in range(n):
         f = first_frame + i
         tok = np.random.default_rng(f).integers(0, 2048, 8).tolist()
         b = tx.packetize(first_seq + i, tok, 8, 1 if i else 0, 0)
-        meta = pmt.dict_add(pmt.make_dict(), pmt.intern("rx_time"), pmt.from_double(100.0 + f * T))
+        meta = pmt.dict_add(pmt.make_dict(), pmt.intern("rx_time"), pmt.from_double(t0 + f * T))
         out.append(pmt.cons(meta, pmt.init_u8vector(len(b), list(b))))
     return out
 
 
 class qa_largesc_rx_gaps(gr_unittest.TestCase):
 
-    def receive(self, msgs):
+    def receive(self, msgs, latency=None):
         """Audio and counters of a largesc_rx (hold recovery, no playout clock: the packets'
-        times are scripted, not this host's) fed msgs, then flushed."""
+        times are scripted, not this host's) fed msgs, then flushed; `latency`: a message_debug
+        for its latency port."""
         tb = gr.top_block()
         rx = largesc.largesc_rx(sample_rate=16000, weights=SEED, threads=1, start_frame=0,
                                 feedback_interval=0, device="cpu", jitter_buffer_ms=0)
         sink = blocks.vector_sink_f()
         tb.connect(rx, sink)
+        if latency is not None:
+            tb.msg_connect(rx, "latency", latency, "store")
         tb.start()
         try:
             dep = rx.depacketizer
@@ -58,6 +63,7 @@ class qa_largesc_rx_gaps(gr_unittest.TestCase):
         finally:
             tb.stop()
             tb.wait()
+        self.rx = rx
         return np.asarray(sink.data(), np.float32), rx.counters()
 
     def test_outage_and_restart_give_the_same_audio(self):
@@ -73,6 +79,36 @@ class qa_largesc_rx_gaps(gr_unittest.TestCase):
             self.assertEqual((c["frames_out"], c["frames_primary"], c["packets_accepted"], c["late"]),
                              (n, BEFORE + AFTER, BEFORE + AFTER, 0))
             self.assertEqual(c["decoder"]["frames_decoded"], n)
+
+    def test_latency_messages(self):
+        """One latency message per frame that brought tokens, as its first sample leaves: frames
+        increasing, out_time non-decreasing, rx_time as stamped, receive_to_output_ms =
+        out_time - rx_time; none for the lost frames."""
+        t0 = time.monotonic() - 10.0          # the packets arrived (scripted) in the last 10 s
+        heard = list(range(0, 12)) + list(range(15, 20))       # frames 12..14 lost
+        msgs = [m for f in heard for m in voice_pdus(f, 1, f, t0)]
+        dbg = blocks.message_debug()
+        audio, c = self.receive(msgs, latency=dbg)
+        self.assertEqual((c["frames_out"], c["late"]), (20, 0))
+        self.assertEqual(len(audio), 20 * SPF)
+        wait_for(lambda: dbg.num_messages() == len(heard), 10, "latency messages")
+        got = [pmt.to_python(pmt.car(dbg.get_message(i))) for i in range(dbg.num_messages())]
+        self.assertEqual([d["frame"] for d in got], heard)
+        outs = [d["out_time"] for d in got]
+        self.assertEqual(outs, sorted(outs))
+        self.assertLessEqual(outs[-1], time.monotonic())
+        for d in got:
+            self.assertAlmostEqual(d["rx_time"], t0 + d["frame"] * T, places=9)
+            self.assertAlmostEqual(d["receive_to_output_ms"], 1000 * (d["out_time"] - d["rx_time"]), places=6)
+            self.assertGreater(d["receive_to_output_ms"], 0.0)
+            self.assertEqual(d["late_packets"], 0)
+            self.assertNotIn("capture_time", d)
+        lat = self.rx.latency()
+        self.assertEqual((lat["receive_to_output"]["frames"], lat["capture_to_output"]["frames"]), (len(heard), 0))
+        ms = sorted(d["receive_to_output_ms"] for d in got)
+        self.assertAlmostEqual(lat["receive_to_output"]["max_ms"], ms[-1], places=6)
+        self.assertAlmostEqual(lat["receive_to_output"]["p50_ms"], ms[len(ms) // 2], places=6)  # rank ceil(17/2) = 9
+        self.assertEqual(lat["late_packets"], 0)
 
 
 if __name__ == "__main__":

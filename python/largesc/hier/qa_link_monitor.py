@@ -13,7 +13,8 @@ import numpy as np
 import pmt
 from gnuradio import blocks, gr, gr_unittest
 
-from gnuradio.largesc.hier.link_monitor import FEEDBACK_FIGURES, FIGURES, audio_out, link_monitor, parse_header
+from gnuradio.largesc.hier.link_monitor import (FEEDBACK_FIGURES, FIGURES, LATENCY_FIGURES, audio_out, link_monitor,
+                                               parse_header)
 
 
 def packet(seq, k=8, r1=2, r2=0):
@@ -145,6 +146,36 @@ class qa_link_monitor(gr_unittest.TestCase):
         with self.assertRaisesRegex(ValueError, r"feedback_timeout must be a finite number >= 0 and <= 3600"):
             link_monitor(feedback_timeout=-1)
 
+    def test_004c_latency(self):
+        """The `latency` input (largesc_rx's messages): p50/p95/max of receive_to_output_ms over
+        the last 125 frames, late_packets as of the newest message; junk refused and counted."""
+        m = link_monitor(window=10)
+        f = m.figures()
+        self.assertEqual(f["late_packets"], 0.0)
+        self.assertNotEqual(f["latency_p50_ms"], f["latency_p50_ms"])      # NaN: nothing measured yet
+        self.assertNotIn("latency", m.summary())
+
+        def msg(ms=None, late=None, pdu=True):
+            d = pmt.make_dict()
+            if ms is not None:
+                d = pmt.dict_add(d, pmt.intern("receive_to_output_ms"), pmt.from_double(ms))
+            if late is not None:
+                d = pmt.dict_add(d, pmt.intern("late_packets"), pmt.from_long(late))
+            return pmt.cons(d, pmt.PMT_NIL) if pdu else d
+
+        for i in range(200):        # 200 frames, 1..200 ms: the window holds 76..200
+            m.handle_latency(msg(1.0 + i, late=i // 50, pdu=bool(i % 2)))
+        for junk in (pmt.intern("x"), msg(), msg(-5.0), msg(float("nan")), msg(1e9), pmt.cons(pmt.PMT_NIL, pmt.PMT_NIL)):
+            m.handle_latency(junk)
+        f = m.figures()
+        self.assertEqual((f["latency_p50_ms"], f["latency_p95_ms"], f["latency_max_ms"]), (138.0, 194.0, 200.0))
+        self.assertEqual(f["late_packets"], 3.0)
+        self.assertEqual(m.messages_rejected(), 6)
+        self.assertIn("latency p50 138 ms p95 194 ms, 3 late", m.summary())
+        m.handle_latency(msg(late=7))        # late count alone
+        self.assertEqual(m.figures()["late_packets"], 7.0)
+        self.assertEqual(m.messages_handled(), 207)
+
     def test_005_in_flowgraph(self):
         """packets through a real erasure channel: the published figures
         agree with the channel's own counters; garbage on the ports is
@@ -180,8 +211,8 @@ class qa_link_monitor(gr_unittest.TestCase):
         vals = np.array(pmt.f32vector_elements(pmt.cdr(last)))
         self.assertEqual(len(vals), len(FIGURES))
         fig = dict(zip(FIGURES, vals))
-        self.assertEqual(pmt.length(pmt.dict_keys(pmt.car(last))), len(FIGURES + FEEDBACK_FIGURES))
-        for name in FIGURES + FEEDBACK_FIGURES:
+        self.assertEqual(pmt.length(pmt.dict_keys(pmt.car(last))), len(FIGURES + FEEDBACK_FIGURES + LATENCY_FIGURES))
+        for name in FIGURES + FEEDBACK_FIGURES + LATENCY_FIGURES:
             self.assertTrue(pmt.dict_has_key(pmt.car(last), pmt.intern(name)), name)
         dropped = chan.packets_dropped()
         self.assertEqual(fig["packets_sent"], n)

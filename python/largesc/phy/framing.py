@@ -25,8 +25,10 @@ import pmt
 from gnuradio import gr
 from gnuradio.digital import packet_utils
 
+from ..common import frame_pdu as FP
 from ..common import params as P
 from ..common.guard import Guard
+from ..common.latency import LatencyStats
 from ..uep import uep_plan
 from .fec import CC_TAIL_BYTES, FEC_MTU, check_fec, fec_coded_bytes
 
@@ -220,6 +222,8 @@ class packet_framer(gr.basic_block):
         self.clock = time.monotonic     # continuous mode's clock (a test may script it)
         self.resyncs = 0                # continuous: times the clock was re-anchored (a stall)
         self.skipped_bytes = 0          # ... and the bytes of time skipped then
+        # capture (the packet's capture_time, when it has one) to its first byte's send time
+        self.latency = LatencyStats()
         self.guard = Guard("largesc_packet_framer")
         for port, handler in (("header", self._on_header), ("payload", self._on_payload)):
             self.message_port_register_in(pmt.intern(port))
@@ -235,14 +239,15 @@ class packet_framer(gr.basic_block):
         if not pmt.is_pair(msg) or not pmt.is_u8vector(pmt.cdr(msg)):
             self.guard.note(f"{port}: not a u8 PDU")
             return
-        q.append(np.asarray(pmt.u8vector_elements(pmt.cdr(msg)), np.uint8))
+        q.append((np.asarray(pmt.u8vector_elements(pmt.cdr(msg)), np.uint8), FP.meta_time(pmt.car(msg), FP.CAPTURE_TIME)))
         while self.headers and self.payloads:   # protocol_formatter publishes header, then payload
-            frame = np.concatenate([self.pre, self.headers.popleft(), self.payloads.popleft(), self.post])
+            payload, t_cap = self.payloads.popleft()
+            frame = np.concatenate([self.pre, self.headers.popleft()[0], payload, self.post])
             tail = len(self.post)
             if self.slot_bytes > len(frame):
                 tail += self.slot_bytes - len(frame)
                 frame = np.concatenate([frame, np.full(self.slot_bytes - len(frame), SLOT_FILL_BYTE, np.uint8)])
-            self.frames.append((frame, True, tail))
+            self.frames.append((frame, True, tail, t_cap))
 
     def rejections(self):
         """{reason: count} of the messages dropped (see guard.py)."""
@@ -252,7 +257,7 @@ class packet_framer(gr.basic_block):
         """Queues nbytes idle bytes (not a packet). Not in burst mode."""
         if self.mode == "burst":
             raise ValueError("idle bytes would break the tagged bursts")
-        self.frames.append((np.full(int(nbytes), IDLE_BYTE, np.uint8), False, 0))
+        self.frames.append((np.full(int(nbytes), IDLE_BYTE, np.uint8), False, 0, None))
 
     def frames_framed(self):
         """Frames (packets) taken into the byte stream so far."""
@@ -263,6 +268,19 @@ class packet_framer(gr.basic_block):
 
     def idle_bytes(self):
         return self.n_idle
+
+    def tx_latency(self):
+        """Capture to send of the packets that carried a capture_time (LatencyStats.summary():
+        frames, window, p50_ms, p95_ms, max_ms over the last 125). Send time: continuous mode, when
+        the packet's first byte is due on air by the byte clock; other modes, when it entered the
+        byte stream."""
+        return self.latency.summary()
+
+    def _send_time(self, n):
+        """When the byte at produced + n leaves (see tx_latency)."""
+        if self.mode == "continuous" and self.t0 is not None:
+            return self.t0 + (self.produced + n) / self.byte_rate
+        return self.clock()
 
     def _budget(self, room):
         """Continuous mode: how many bytes the clock allows now (packet and idle bytes alike:
@@ -288,7 +306,7 @@ class packet_framer(gr.basic_block):
             if self.current is None:
                 if not self.frames:
                     break
-                self.current, is_packet, tail = self.frames.popleft()
+                self.current, is_packet, tail, t_cap = self.frames.popleft()
                 if self.produced + n == 0 and self.mode == "stream" and self.startup:
                     # first frame of the stream: the receiver's AFC and timing loops settle
                     self.current = np.concatenate([np.full(self.startup, IDLE_BYTE, np.uint8), self.current])
@@ -296,6 +314,8 @@ class packet_framer(gr.basic_block):
                 self.n_frames += is_packet
                 if is_packet:
                     self.last_frame_end = self.produced + n + len(self.current) - tail
+                    if t_cap is not None:
+                        self.latency.add(self._send_time(n) - t_cap)
                 if self.mode == "burst" and is_packet:
                     self.add_item_tag(0, self.produced + n, self.tag_key, pmt.from_long(len(self.current)))
             k = min(budget - n, len(self.current) - self.pos)

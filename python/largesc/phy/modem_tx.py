@@ -172,6 +172,12 @@ class packet_modem_tx(gr.hier_block2):
         """Packets taken into the modulator's byte stream so far."""
         return self.framer.frames_framed()
 
+    def tx_latency(self):
+        """Capture to send of the packets whose metadata carried a capture_time (as
+        uep_packetizer's do when its frames came from mimi_encoder): dict(frames, window, p50_ms,
+        p95_ms, max_ms) over the last 125 such packets (packet_framer.tx_latency)."""
+        return self.framer.tx_latency()
+
     def frame_bytes(self, packet_bytes):
         """Bytes on air for a packet of `packet_bytes` bytes (FEC included,
         slot padding not)."""

@@ -80,6 +80,23 @@ class qa_tx_clock(gr_unittest.TestCase):
         self.assertEqual(len(self.run_at(10.0)), self.lead)
         self.assertEqual(self.fr.resyncs, 1)
 
+    def test_capture_to_send_per_packet(self):
+        """A packet's capture_time (its metadata, through the formatter) to the time its first
+        byte is due on air by the byte clock: t0 + byte offset / byte rate, exactly."""
+        def timed(b, t_cap):
+            meta = pmt.dict_add(pmt.make_dict(), pmt.intern("capture_time"), pmt.from_double(t_cap))
+            return pmt.cons(meta, pmt.init_u8vector(len(b), list(b)))
+        self.run_at(0.0)                                           # t0 = 1000.0, lead bytes out
+        self.fr._on_header(timed(b"\xaa" * 6, 999.95))
+        self.fr._on_payload(timed(bytes(10), 999.95))
+        self.run_at(0.01)                                          # its first byte is byte `lead`
+        self.fr._on_header(u8(b"\xaa" * 6))                        # no capture time: not measured
+        self.fr._on_payload(u8(bytes(10)))
+        self.run_at(0.02)
+        lat = self.fr.tx_latency()
+        self.assertEqual((lat["frames"], lat["window"]), (1, 1))
+        self.assertAlmostEqual(lat["max_ms"], 1000 * (1000.0 + self.lead / 1250.0 - 999.95), places=6)
+
 
 if __name__ == "__main__":
     gr_unittest.main()
