@@ -15,7 +15,9 @@ that must add up exactly, with its two sides.
     DURATION=60 EBN0=13 .venv/bin/python3 benchmarks/two_radio.py > two_radio.json
 
 Other settings: DRAIN (s, default 3), CODEC_MODE (Mimi's step, default exact), JITTER_MS
-(largesc_rx's playout clock, default 160; 0 = frames leave as packets arrive), TWO_RADIO_PORT.
+(largesc_rx's playout clock, default 160; 0 = frames leave as packets arrive), TWO_RADIO_PORT,
+OUTAGE="AT,LEN" (the A -> B signal gone, noise only, from AT s after start for LEN s: latency in
+the first second after it and the 10 s after that).
 
 The codec is the UNTRAINED random-weight Mimi: the audio is not speech and says nothing about
 quality. Per-run files (each process's JSON and log) go to $TWO_RADIO_RUN (default
@@ -37,6 +39,8 @@ DRAIN = float(os.environ.get("DRAIN", "3"))   # seconds between "stop talking" a
 SETTLE = 5.0                                  # the controller is judged from this many seconds on
 RUN = os.environ.get("TWO_RADIO_RUN", os.path.join(tempfile.gettempdir(), "largesc-two-radio"))
 FRAME_S = 0.08
+# OUTAGE="AT,LEN": the A -> B signal is gone (noise only) from AT s after start for LEN s
+OUTAGE = tuple(float(x) for x in os.environ["OUTAGE"].split(",")) if os.environ.get("OUTAGE") else None
 
 
 def pct(v, q):
@@ -87,13 +91,23 @@ def kill(procs):
 
 
 def run():
-    """The whole run; returns ({role: its JSON}, t_launch, t_all_ready, loadavg)."""
+    """The whole run; returns ({role: its JSON}, t_launch, t_all_ready, loadavg, outage (start, end)
+    wall times or None)."""
     t_launch = time.time()
     procs, t_all = launch()
     stop = os.path.join(RUN, "stop")
     load0 = loadavg()
+    outage = None
     try:
-        time.sleep(DURATION)
+        if OUTAGE:                                # A -> B loses its signal for a while (air.py)
+            at, length = OUTAGE
+            time.sleep(at)
+            open(stop + ".outage", "w").close()
+            o0 = time.time()
+            time.sleep(length)
+            os.remove(stop + ".outage")
+            outage = (o0, time.time())
+        time.sleep(max(0.0, t_all + DURATION - time.time()))
         open(stop + ".mute", "w").close()        # both nodes stop talking
         time.sleep(DRAIN)                         # what was sent crosses the air
         open(stop, "w").close()
@@ -109,7 +123,7 @@ def run():
     for r in procs:
         with open(os.path.join(RUN, r + ".json")) as f:
             R[r] = json.load(f)
-    return R, t_launch, t_all, [load0, load1]
+    return R, t_launch, t_all, [load0, load1], outage
 
 
 # ------------------------------------------------------------------ analysis
@@ -151,7 +165,7 @@ def bursts(flags):
     return out + ([run] if run else [])
 
 
-def direction(T, L, t_all):
+def direction(T, L, t_all, outage=None):
     """Figures and exact checks of one direction: talker T's speech heard by listener L."""
     sent = unwrap(T["sent_packets"])
     got = match(sent, L["voice_packets"])
@@ -190,8 +204,9 @@ def direction(T, L, t_all):
         "decoder frames_in = depacketizer frames_out": [dec["frames_in"], rxc["frames_out"]],
         "audio samples = decoder samples_out": [ll["audio_samples_out"], dec["samples_out"]],
     }
+    checks.update(latency_checks(T, L, sent, rxc))
     fb = feedback(T, L, sent, got, t_all)
-    lat = latency(T, L, sent, got, t_all)
+    lat = latency(T, L, sent, got, t_all, outage)
     checks.update(fb.pop("checks"))
     return {
         "frames_encoded": lt["encoder_frames_out"],
@@ -274,32 +289,95 @@ def feedback(T, L, sent, got, t_all):
     }
 
 
-def latency(T, L, sent, got, t_all):
+def latency(T, L, sent, got, t_all, outage=None):
     """Capture of a frame's last sample at T to its first output sample at L, per delivered frame,
     and its parts: capture to packet out of the packetizer, packet to the listener's sorter,
-    sorter to output (playout buffer, recovery, decoder)."""
-    cap, play = T["capture_end_times"], L["playout_start_times"]
+    sorter to output (playout buffer, recovery, decoder). Capture times are the module's own
+    (the encoder's capture_time, on the packets' metadata), output times L's output clock;
+    `module` is the same measured by the module alone (the decoder's latency messages)."""
+    off_t = T["clock_offset"]
+    cap_mono = {m[0]: m[1] for m in T["sent_meta"] if m[0] is not None and m[1] is not None}
+    cap = {i: c + off_t for i, c in cap_mono.items()}
+    play = L["playout_start_times"]
     sent_t = {i: t for t, i in sent}
-    idx = [i for i in range(min(len(cap), len(play))) if i in got and i in sent_t]
+    idx = [i for i in range(len(play)) if i in got and i in sent_t and i in cap]
     if len(idx) < 2:
         return {}
     lat = [(cap[i] - t_all, play[i] - cap[i]) for i in idx]
     v = [x for _, x in lat]
-    n = len(lat)
-    mt, mv = sum(t for t, _ in lat) / n, sum(v) / n
-    var = sum((t - mt) ** 2 for t, _ in lat)
-    slope = sum((t - mt) * (x - mv) for t, x in lat) / var if var else 0.0
     parts = {}
     for name, a, b in (("capture_to_packet", cap, sent_t), ("packet_to_listener", sent_t, got),
                        ("listener_to_output", got, play)):
         w = [b[i] - a[i] for i in idx]
         parts[name] = dict(p50=rnd(st.median(w), 3), p95=rnd(pct(w, .95), 3))
-    return dict(frames=n, p50=rnd(st.median(v), 3), p95=rnd(pct(v, .95), 3), max=rnd(max(v), 3),
-                slope_ms_per_min=round(slope * 60e3, 1), parts=parts)
+    out = dict(frames=len(lat), **summary(v), slope_ms_per_min=slope_ms_per_min(lat), parts=parts)
+    # the module alone: capture_time (T's encoder) to out_time (L's decoder), one clock
+    msgs = [m for m in L["latency_msgs"] if m and m.get("frame") is not None]
+    c2o = [(cap_mono[m["frame"]] + off_t - t_all, m["out_time"] - cap_mono[m["frame"]])
+           for m in msgs if m["frame"] in cap_mono]
+    r2o = [m["receive_to_output_ms"] / 1000.0 for m in msgs if m.get("receive_to_output_ms") is not None]
+    out["module"] = dict(
+        frames=len(c2o), capture_to_output=dict(**summary([x for _, x in c2o]), slope_ms_per_min=slope_ms_per_min(c2o)),
+        receive_to_output=summary(r2o), tx_capture_to_send_ms=T["tx_latency"],
+        late_packets=msgs[-1].get("late_packets") if msgs else None)
+    # a fixed-rate sink (sound card) started with the first frame needs this much buffer never to
+    # underrun: the spread of (output time - n x 80 ms) over the frames played from SETTLE s on
+    steady = [play[n] - n * FRAME_S for n in range(len(play)) if play[n] - t_all >= SETTLE]
+    out["sink_buffer_needed_ms"] = round(1000 * (max(steady) - min(steady)), 1) if steady else None
+    if outage:
+        o0, o1 = outage
+        after = [(cap[i] - o1, play[i] - cap[i]) for i in idx if cap[i] >= o1]
+        out["outage"] = dict(
+            start_s=round(o0 - t_all, 2), length_s=round(o1 - o0, 2),
+            first_second_after=summary([x for t, x in after if t < 1.0]),
+            next_10_s=summary([x for t, x in after if 1.0 <= t < 11.0]),
+            frames_lost=sum(1 for i in range(len(play)) if i in sent_t and i not in got and o0 <= cap.get(i, 0) < o1))
+    return out
 
 
-def analyse(R, t_launch, t_all, load):
+def summary(v):
+    """p50/p95/max of v (seconds, 3 decimals)."""
+    if not v:
+        return dict(p50=None, p95=None, max=None)
+    return dict(p50=rnd(st.median(v), 3), p95=rnd(pct(v, .95), 3), max=rnd(max(v), 3))
+
+
+def slope_ms_per_min(pts):
+    """Least-squares slope of [(t, latency)] in ms per minute."""
+    if len(pts) < 2:
+        return None
+    n = len(pts)
+    mt, mv = sum(t for t, _ in pts) / n, sum(x for _, x in pts) / n
+    var = sum((t - mt) ** 2 for t, _ in pts)
+    return round(60e3 * sum((t - mt) * (x - mv) for t, x in pts) / var, 1) if var else 0.0
+
+
+def latency_checks(T, L, sent, rxc):
+    """The latency fields' presence and order (issue 23): every voice packet sent carries its
+    frame's index (= its on-air index) and capture_time, increasing; one latency message per
+    frame that brought tokens, frames increasing, out_time never decreasing."""
+    meta = T["sent_meta"]
+    caps = [m[1] for m in meta]
+    msgs = [m for m in L["latency_msgs"] if m]
+    frames = [m.get("frame") for m in msgs]
+    outs = [m.get("out_time") for m in msgs]
+    return {
+        "voice packets sent with capture_time = voice packets sent": [sum(c is not None for c in caps), len(sent)],
+        "packet metadata frame = on-air index": [sum(m[0] == i for m, (_, i) in zip(meta, sent)), len(sent)],
+        "capture_time steps not increasing = 0": [sum(1 for a, b in zip(caps, caps[1:])
+                                                      if a is None or b is None or b <= a), 0],
+        "latency messages = frames with tokens": [len(msgs), rxc["frames_out"] - rxc["frames_empty"]],
+        "latency message frames not increasing = 0": [sum(1 for a, b in zip(frames, frames[1:]) if b <= a), 0],
+        "latency out_time decreasing = 0": [sum(1 for a, b in zip(outs, outs[1:]) if b < a), 0],
+    }
+
+
+def analyse(R, t_launch, t_all, load, outage=None):
     A, B, air = R["A"], R["B"], R["air"]
+    ons = [t for t, off in air.get("outages", []) if off]
+    offs = [t for t, off in air.get("outages", []) if not off]
+    if outage and ons and offs:      # when the air closed and opened the gate (within 50 ms of the request)
+        outage = (ons[0], offs[0])
     cpu = {r: dict(cpu_s=round(x["cpu_s"], 1), cores=round(x["cpu_s"] / max(1e-9, x["t_stop"] - x["t_start"]), 2),
                    max_rss_mb=round(x["max_rss_mb"])) for r, x in R.items()}
     out = {
@@ -310,8 +388,9 @@ def analyse(R, t_launch, t_all, load):
                       recovery="hold", audio="Debian LibriVox demo clips, looped; B from the middle",
                       startup_s=round(t_all - t_launch, 1), loadavg_start_end=load,
                       air_rate_fwd=round(air["fwd"]["rate_through_throttle"], 1),
-                      air_rate_rev=round(air["rev"]["rate_through_throttle"], 1)),
-        "A->B": direction(A, B, t_all),
+                      air_rate_rev=round(air["rev"]["rate_through_throttle"], 1),
+                      outage=os.environ.get("OUTAGE")),
+        "A->B": direction(A, B, t_all, outage),
         "B->A": direction(B, A, t_all),
         "cpu_per_process": cpu,
     }
@@ -321,8 +400,8 @@ def analyse(R, t_launch, t_all, load):
 
 
 def main():
-    R, t_launch, t_all, load = run()
-    out = analyse(R, t_launch, t_all, load)
+    R, t_launch, t_all, load, outage = run()
+    out = analyse(R, t_launch, t_all, load, outage)
     print(json.dumps(out, indent=1))
     return 1 if out["checks_failed"] else 0
 

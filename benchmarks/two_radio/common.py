@@ -13,6 +13,7 @@ SAMP_RATE = 80000
 BIT_RATE = 10000
 AUDIO_RATE = 16000
 FRAME = 1280  # samples per 80 ms frame at 16 kHz
+AUDIO_PERIOD = 320  # 20 ms: the period in which a sound card delivers audio
 BUDGET = 1100  # bit/s per direction
 WEIGHTS = "random:0"  # UNTRAINED Mimi: the audio is not speech, says nothing about quality
 CODEC_MODE = os.environ.get("CODEC_MODE", "exact")  # Mimi's step (docs/mimi.md): exact, fast-int8, ...
@@ -152,6 +153,7 @@ class valve(gr.basic_block):
         self.set_msg_handler(pmt.intern("in"), self._h)
         self.open = True
         self.log = []
+        self.meta = []      # (frame, capture_time) of each PDU passed, from its metadata (None if absent)
         self.held_back = 0
 
     def _h(self, msg):
@@ -160,4 +162,7 @@ class valve(gr.basic_block):
             return
         v = pmt.u8vector_elements(pmt.cdr(msg)) if pmt.is_pair(msg) and pmt.is_u8vector(pmt.cdr(msg)) else []
         self.log.append((time.time(), v[0] if len(v) else None, len(v)))
+        car = pmt.car(msg) if pmt.is_pair(msg) else pmt.PMT_NIL
+        self.meta.append(tuple(to_py(pmt.dict_ref(car, pmt.intern(k), pmt.PMT_NIL)) if pmt.is_dict(car) else None
+                               for k in ("frame", "capture_time")))
         self.message_port_pub(pmt.intern("out"), msg)

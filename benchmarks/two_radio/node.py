@@ -1,9 +1,11 @@
 """One radio that talks and listens (role A or B): full duplex over two ZMQ legs of the air process.
 
-talk:   looped speech -> throttle(16 kHz) -> capture clock -> largesc_tx -> packet_modem_tx (continuous)
+talk:   looped speech -> throttle(16 kHz, 20 ms periods as a sound card) -> largesc_tx (its encoder stamps
+        each frame's capture_time) -> packet_modem_tx (continuous)
         -> ZMQ push to the air; largesc_rx's loss reports -> feedback_encoder -> the same modem.
 listen: ZMQ pull from the air -> packet_modem_rx -> packet_sorter: voice -> largesc_rx (hold recovery)
-        -> playout clock; feedback -> largesc_tx's controller.
+        -> output clock (when each frame's first sample is taken); its per-frame latency messages are logged;
+        feedback -> largesc_tx's controller.
 Writes one JSON file of counters and logs when stopped (stop file or SIGTERM)."""
 
 import os
@@ -33,13 +35,12 @@ def build(role):
     b = dict(tb=tb)
     src = blocks.vector_source_f(audio.tolist(), True)
     thr = blocks.throttle(gr.sizeof_float, C.AUDIO_RATE, True)
-    thr.set_max_noutput_items(160)  # 10 ms granularity of the capture clock
-    b["cap"] = C.frame_clock("end")
+    thr.set_max_noutput_items(C.AUDIO_PERIOD)  # audio comes in 20 ms periods, as from a sound card
     b["tx"] = largesc.largesc_tx(sample_rate=C.AUDIO_RATE, budget=C.BUDGET, weights=C.WEIGHTS, threads=1,
                                  codec_mode=C.CODEC_MODE)
     b["mtx"] = largesc.packet_modem_tx(samp_rate=C.SAMP_RATE, bit_rate=C.BIT_RATE, mode="continuous")
     b["zsink"] = zeromq.push_sink(gr.sizeof_gr_complex, 1, C.addr(tx_leg), 100, False, -1)
-    tb.connect(src, thr, b["cap"], b["tx"])
+    tb.connect(src, thr, b["tx"])
     # valves: closed at the end to stop talking cleanly (what passed them was sent)
     b["voice_valve"], b["fb_valve"] = C.valve(), C.valve()
     tb.msg_connect(b["tx"], "out", b["voice_valve"], "in")
@@ -70,6 +71,8 @@ def build(role):
     tb.msg_connect(b["fb_valve"], "out", b["mtx"], "in")
     b["rep_log"] = C.msg_logger()
     tb.msg_connect(b["rx"], "feedback", b["rep_log"], "in")
+    b["lat_log"] = C.msg_logger(("frame", "out_time", "rx_time", "receive_to_output_ms", "late_packets"))
+    tb.msg_connect(b["rx"], "latency", b["lat_log"], "in")
     return b
 
 
@@ -109,7 +112,12 @@ def report(role, b, t0, t1, clean, timeline):
         "frames_out": [(t, (c or {}).get("frame"), (c or {}).get("primary")) for (t, c, b0, n) in b["frame_log"].log],
         "reports_sent": [dict(t=t, **(c or {})) for (t, c, b0, n) in b["rep_log"].log],
         "feedback_received": [dict(t=t, **(c or {})) for (t, c, b0, n) in b["fb_log"].log],
-        "capture_end_times": b["cap"].times,
+        # the module's own latency fields (host monotonic clock; clock_offset = time.time() - monotonic)
+        "clock_offset": b["clock_offset"],
+        "sent_meta": b["voice_valve"].meta,             # (frame, capture_time) per voice packet sent
+        "latency_msgs": [c for (t, c, b0, n) in b["lat_log"].log],
+        "rx_latency": b["rx"].latency(),
+        "tx_latency": mtx.tx_latency(),
         "playout_start_times": b["play"].times,
         "timeline": timeline,
     }
@@ -118,6 +126,7 @@ def report(role, b, t0, t1, clean, timeline):
 def main():
     role, out, stopfile = sys.argv[1], sys.argv[2], sys.argv[3]  # stopfile + ".mute": stop talking
     b = build(role)
+    b["clock_offset"] = time.time() - time.monotonic()
     ctl = b["tx"].controller
     timeline = []
 

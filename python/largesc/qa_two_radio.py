@@ -78,6 +78,32 @@ class qa_two_radio(gr_unittest.TestCase):
             self.assertEqual(L["listen"]["audio_samples_out"], dec["samples_out"])
             self.assertEqual(dec["frames_in"], rxc["frames_out"])
 
+    def test_latency_fields_present_and_in_order(self):
+        """Issue 23: recomputed from the raw logs: every voice packet sent carries its frame's
+        capture_time, increasing; the listener's latency messages, one per frame that brought
+        tokens, have increasing frames, out_time never decreasing, and out_time after the frame's
+        capture and after its first packet's arrival (one monotonic clock on this machine)."""
+        for talker, listener in (("A", "B"), ("B", "A")):
+            T, L = self.raw[talker], self.raw[listener]
+            caps = {f: c for f, c in T["sent_meta"]}
+            self.assertEqual(len(T["sent_meta"]), T["talk"]["voice_sent"])
+            self.assertTrue(all(c is not None for c in caps.values()))
+            order = [c for _f, c in T["sent_meta"]]
+            self.assertTrue(all(b > a for a, b in zip(order, order[1:])), talker)
+            msgs = L["latency_msgs"]
+            rxc = L["listen"]["rx_counters"]
+            self.assertEqual(len(msgs), rxc["frames_out"] - rxc["frames_empty"])
+            frames = [m["frame"] for m in msgs]
+            self.assertEqual(frames, sorted(set(frames)))
+            outs = [m["out_time"] for m in msgs]
+            self.assertEqual(outs, sorted(outs))
+            for m in msgs:
+                self.assertGreater(m["out_time"], m["rx_time"])
+                self.assertAlmostEqual(m["receive_to_output_ms"], 1000 * (m["out_time"] - m["rx_time"]), places=6)
+                if m["frame"] in caps:
+                    self.assertGreater(m["out_time"], caps[m["frame"]])
+            self.assertLessEqual(msgs[-1]["late_packets"], rxc["late"])  # late packets may come after the last frame
+
     def test_every_process_stopped_cleanly(self):
         self.assertEqual(sorted(self.raw), ["A", "B", "air"])
         for r, x in self.raw.items():

@@ -203,5 +203,21 @@ class qa_latency(gr_unittest.TestCase):
         self.assertIsNone(FP.meta_time(pmt.dict_add(pmt.make_dict(), FP.RX_TIME, pmt.intern("x")), FP.RX_TIME))
 
 
+class qa_live(gr_unittest.TestCase):
+    """common/live.py: the live-process settings, applied once."""
+
+    def test_prepare_once(self):
+        import gc
+        import sys
+        from gnuradio.largesc.common import live
+        sys.setswitchinterval(0.005)
+        self.assertTrue(live.prepare())                       # nothing else in this process starts a live block
+        self.assertEqual(sys.getswitchinterval(), live.LIVE_SWITCH_S)
+        self.assertGreater(gc.get_freeze_count(), 1000)       # this process's objects, frozen
+        self.assertFalse(live.prepare())                      # once per process
+        gc.unfreeze()
+        sys.setswitchinterval(0.005)
+
+
 if __name__ == "__main__":
     gr_unittest.run(qa_frame_pdu)

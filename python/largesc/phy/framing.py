@@ -26,6 +26,7 @@ from gnuradio import gr
 from gnuradio.digital import packet_utils
 
 from ..common import frame_pdu as FP
+from ..common import live
 from ..common import params as P
 from ..common.guard import Guard
 from ..common.latency import LatencyStats
@@ -277,10 +278,12 @@ class packet_framer(gr.basic_block):
         return self.latency.summary()
 
     def _send_time(self, n):
-        """When the byte at produced + n leaves (see tx_latency)."""
+        """When the byte at produced + n leaves (see tx_latency): by the byte clock, but never
+        before now (a framer called late sends bytes whose time has passed: they leave now)."""
+        now = self.clock()
         if self.mode == "continuous" and self.t0 is not None:
-            return self.t0 + (self.produced + n) / self.byte_rate
-        return self.clock()
+            return max(now, self.t0 + (self.produced + n) / self.byte_rate)
+        return now
 
     def _budget(self, room):
         """Continuous mode: how many bytes the clock allows now (packet and idle bytes alike:
@@ -334,6 +337,9 @@ class packet_framer(gr.basic_block):
         return n
 
     def start(self):
-        """A (re)started flowgraph: the continuous clock starts again with the first byte."""
+        """A (re)started flowgraph: the continuous clock starts again with the first byte. A live
+        transmitter (continuous mode) applies the process's live settings (common/live.py)."""
+        if self.mode == "continuous":
+            live.prepare(self.logger)
         self.t0 = None
         return True

@@ -20,6 +20,7 @@ import pmt
 from gnuradio import gr
 
 from ..common import constants as C
+from ..common import live
 from ..common import params as P
 
 FRAME_S = C.FRAME_MS / 1000.0
@@ -101,6 +102,7 @@ class playout_clock(gr.basic_block):
                 self.logger.error(f"playout clock: {e}")
 
     def start(self):
+        live.prepare(self.logger)       # a live receiver: the process's live settings (common/live.py)
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="largesc-playout", daemon=True)
         self._thread.start()
