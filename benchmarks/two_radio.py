@@ -15,7 +15,7 @@ that must add up exactly, with its two sides.
     DURATION=60 EBN0=13 .venv/bin/python3 benchmarks/two_radio.py > two_radio.json
 
 Other settings: DRAIN (s, default 3), CODEC_MODE (Mimi's step, default exact), JITTER_MS
-(largesc_rx's playout clock, default 160; 0 = frames leave as packets arrive), TWO_RADIO_PORT,
+(largesc_rx's playout clock, default the block's, 80; 0 = frames leave as packets arrive), TWO_RADIO_PORT,
 OUTAGE="AT,LEN" (the A -> B signal gone, noise only, from AT s after start for LEN s: latency in
 the first second after it and the 10 s after that).
 
@@ -383,8 +383,7 @@ def analyse(R, t_launch, t_all, load, outage=None):
     out = {
         "setup": dict(duration_s=DURATION, drain_s=DRAIN, ebn0_db=EBN0, samp_rate=80000, bit_rate=10000,
                       mode="continuous", budget_bps=1100, weights="random:0 (UNTRAINED codec: not speech quality)",
-                      codec_mode=os.environ.get("CODEC_MODE", "exact"),
-                      jitter_buffer_ms=float(os.environ.get("JITTER_MS", "160")),
+                      codec_mode=A["codec_mode"], jitter_buffer_ms=A["jitter_buffer_ms"],
                       recovery="hold", audio="Debian LibriVox demo clips, looped; B from the middle",
                       startup_s=round(t_all - t_launch, 1), loadavg_start_end=load,
                       air_rate_fwd=round(air["fwd"]["rate_through_throttle"], 1),

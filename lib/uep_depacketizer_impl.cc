@@ -183,10 +183,10 @@ void uep_depacketizer_impl::play_until(uint64_t frame)
     publish_ready();
 }
 
-double uep_depacketizer_impl::arrival_ref(double q) const
+double uep_depacketizer_impl::arrival_ref(double q, size_t last) const
 {
     std::lock_guard<std::mutex> lock(d_mutex);
-    return d_core.arrival_ref(q);
+    return d_core.arrival_ref(q, last);
 }
 
 // The core's counters (LARGESC_DEPACKETIZER_COUNTERS), not_pdu included.

@@ -48,7 +48,7 @@ public:
 
     void flush() override;
     void play_until(uint64_t frame) override;
-    double arrival_ref(double q = 0.0) const override;
+    double arrival_ref(double q = 0.0, size_t last = 0) const override;
     double newest_rx_time() const override
     {
         std::lock_guard<std::mutex> lock(d_mutex);

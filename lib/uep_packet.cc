@@ -638,11 +638,12 @@ void depacketizer_core::note_arrival(int64_t frame)
         d_arrival.pop_front();
 }
 
-double depacketizer_core::arrival_ref(double q) const
+double depacketizer_core::arrival_ref(double q, size_t last) const
 {
     if (d_arrival.empty() || !(q >= 0.0 && q <= 1.0))
         return std::nan("");
-    std::vector<double> v(d_arrival.begin(), d_arrival.end());
+    const size_t n = last ? std::min(last, d_arrival.size()) : d_arrival.size();
+    std::vector<double> v(d_arrival.end() - std::ptrdiff_t(n), d_arrival.end());
     const size_t k = size_t(q * double(v.size() - 1) + 0.5);
     std::nth_element(v.begin(), v.begin() + k, v.end());
     return v[k];

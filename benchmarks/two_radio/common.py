@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pmt
 from gnuradio import gr
+from gnuradio.largesc.uep import playout
 
 SAMP_RATE = 80000
 BIT_RATE = 10000
@@ -17,7 +18,7 @@ AUDIO_PERIOD = 320  # 20 ms: the period in which a sound card delivers audio
 BUDGET = 1100  # bit/s per direction
 WEIGHTS = "random:0"  # UNTRAINED Mimi: the audio is not speech, says nothing about quality
 CODEC_MODE = os.environ.get("CODEC_MODE", "exact")  # Mimi's step (docs/mimi.md): exact, fast-int8, ...
-JITTER_MS = float(os.environ.get("JITTER_MS", "160"))  # largesc_rx's playout clock; 0 = off
+JITTER_MS = float(os.environ.get("JITTER_MS", playout.DEFAULT_TARGET_MS))  # largesc_rx's playout clock; 0 = off
 # TCP ports on 127.0.0.1: TWO_RADIO_PORT and the next three (the GRC examples use 5551..5554)
 _BASE = int(os.environ.get("TWO_RADIO_PORT", "5651"))
 PORTS = dict(a_to_air=_BASE, air_to_b=_BASE + 1, b_to_air=_BASE + 2, air_to_a=_BASE + 3)

@@ -81,7 +81,8 @@ def report(role, b, t0, t1, clean, timeline):
     tx, rx, mtx, mrx, ctl = b["tx"], b["rx"], b["mtx"], b["mrx"], b["tx"].controller
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return {
-        "role": role, "t_start": t0, "t_stop": t1, "clean_stop": clean,
+        "role": role, "t_start": t0, "t_stop": t1, "clean_stop": clean, "jitter_buffer_ms": C.JITTER_MS,
+        "codec_mode": C.CODEC_MODE,
         "cpu_s": ru.ru_utime + ru.ru_stime, "max_rss_mb": ru.ru_maxrss / 1024.0,
         "talk": {
             "encoder_frames_out": tx.frames_out(), "packets_sent": tx.packets_out(),
@@ -118,6 +119,7 @@ def report(role, b, t0, t1, clean, timeline):
         "latency_msgs": [c for (t, c, b0, n) in b["lat_log"].log],
         "rx_latency": b["rx"].latency(),
         "tx_latency": mtx.tx_latency(),
+        "tx_lateness": mtx.framer.lateness(),
         "playout_start_times": b["play"].times,
         "timeline": timeline,
     }

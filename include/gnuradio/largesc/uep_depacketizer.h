@@ -58,7 +58,7 @@ public:
     //! depacketizer_core::play_until) and publishes them.
     virtual void play_until(uint64_t frame) = 0;
     //! depacketizer_core::arrival_ref(): NaN until a packet with rx_time came.
-    virtual double arrival_ref(double q = 0.0) const = 0;
+    virtual double arrival_ref(double q = 0.0, size_t last = 0) const = 0;
     //! depacketizer_core::newest_rx_time().
     virtual double newest_rx_time() const = 0;
     //! depacketizer_core::set_clocked(): timed packets wait for play_until().

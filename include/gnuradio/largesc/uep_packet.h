@@ -336,7 +336,8 @@ public:
     //! that came with an arrival time and continued the numbering, late ones
     //! included (frame n arrives by ref + n x 80 ms on all but a share q of
     //! them); NaN before any, or for q outside 0..1.
-    double arrival_ref(double q = 0.0) const;
+    //! last > 0: only the newest `last` of those packets count.
+    double arrival_ref(double q = 0.0, size_t last = 0) const;
     //! The arrival time of the packet that made the newest frame; NaN if it had none.
     double newest_rx_time() const;
     //! With the clock on, a packet that has an arrival time no longer plays

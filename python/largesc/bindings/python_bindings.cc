@@ -23,6 +23,7 @@ namespace py = pybind11;
 // BINDING_FUNCTION_PROTOTYPES(
 void bind_core(py::module& m);
 void bind_erasure_channel(py::module& m);
+void bind_phy(py::module& m);
 void bind_feedback(py::module& m);
 void bind_uep(py::module& m);
 // ) END BINDING_FUNCTION_PROTOTYPES
@@ -55,6 +56,7 @@ PYBIND11_MODULE(largesc_python, m)
     // BINDING_FUNCTION_CALLS(
     bind_core(m);
     bind_erasure_channel(m);
+    bind_phy(m);
     bind_feedback(m);
     bind_uep(m);
     // ) END BINDING_FUNCTION_CALLS

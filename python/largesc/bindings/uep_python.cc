@@ -260,7 +260,10 @@ static void bind_depacketizer_core(py::module& m)
                     uint64_t(INT64_MAX))));
             },
             py::arg("frame"))
-        .def("arrival_ref", &depacketizer_core::arrival_ref, py::arg("q") = 0.0)
+        .def("arrival_ref",
+             &depacketizer_core::arrival_ref,
+             py::arg("q") = 0.0,
+             py::arg("last") = 0)
         .def("newest_rx_time", &depacketizer_core::newest_rx_time)
         .def(
             "set_clocked",
@@ -442,7 +445,10 @@ static void bind_uep_depacketizer_block(py::module& m)
             },
             py::arg("frame"),
             "Plays out every frame up to this index now (the playout clock).")
-        .def("arrival_ref", &uep_depacketizer::arrival_ref, py::arg("q") = 0.0)
+        .def("arrival_ref",
+             &uep_depacketizer::arrival_ref,
+             py::arg("q") = 0.0,
+             py::arg("last") = 0)
         .def("newest_rx_time", &uep_depacketizer::newest_rx_time)
         .def(
             "set_clocked",

@@ -166,6 +166,9 @@ def descramble_soft(x):
     return x * SCRAMBLER_SIGNS[:len(x)]
 
 
+BEHIND_LIMITS_S = (0.02, 0.05, 0.1, 0.2)
+
+
 class packet_framer(gr.basic_block):
     """Header PDUs + payload PDUs (from protocol_formatter_async) -> byte stream.
 
@@ -221,8 +224,13 @@ class packet_framer(gr.basic_block):
         self.n_frames = 0
         self.n_idle = 0
         self.clock = time.monotonic     # continuous mode's clock (a test may script it)
+        self.sleep = time.sleep         # ... and its wait
+        self.chunk = max(1, self.lead // 2)   # continuous: bytes per call, at least (half the lead)
         self.resyncs = 0                # continuous: times the clock was re-anchored (a stall)
         self.skipped_bytes = 0          # ... and the bytes of time skipped then
+        # continuous: how late the calls came (the thread starved of CPU or of the interpreter lock)
+        self.behind_max_s = 0.0
+        self.behind_calls = [0] * len(BEHIND_LIMITS_S)   # calls more than BEHIND_LIMITS_S late
         # capture (the packet's capture_time, when it has one) to its first byte's send time
         self.latency = LatencyStats()
         self.guard = Guard("largesc_packet_framer")
@@ -270,6 +278,13 @@ class packet_framer(gr.basic_block):
     def idle_bytes(self):
         return self.n_idle
 
+    def lateness(self):
+        """Continuous mode: how late the byte clock's calls came: max_s, and the number of calls
+        more than 20, 50, 100 and 200 ms after their bytes were due (a starved thread; the bytes
+        then leave late, the sink's buffer covering what it can)."""
+        return dict(max_s=self.behind_max_s,
+                    **{f"calls_over_{int(1000 * lim)}_ms": n for lim, n in zip(BEHIND_LIMITS_S, self.behind_calls)})
+
     def tx_latency(self):
         """Capture to send of the packets that carried a capture_time (LatencyStats.summary():
         frames, window, p50_ms, p95_ms, max_ms over the last 125). Send time: continuous mode, when
@@ -285,6 +300,13 @@ class packet_framer(gr.basic_block):
             return max(now, self.t0 + (self.produced + n) / self.byte_rate)
         return now
 
+    def _until_due(self, k):
+        """Seconds until k more bytes are due (0..10 ms)."""
+        if self.t0 is None:
+            return 0.0
+        t = self.t0 + (self.produced + k - self.lead) / self.byte_rate - self.clock()
+        return min(max(t, 0.0), 0.01)
+
     def _budget(self, room):
         """Continuous mode: how many bytes the clock allows now (packet and idle bytes alike:
         byte k leaves at t0 + k / byte_rate, lead_s early). A clock that ran more than
@@ -294,6 +316,12 @@ class packet_framer(gr.basic_block):
         if self.t0 is None:     # the first call, or the first after a (re)start
             self.t0 = now - self.produced / self.byte_rate
         due = int((now - self.t0) * self.byte_rate + 1e-6) + self.lead - self.produced  # 1e-6: float rounding
+        behind = (due - self.lead) / self.byte_rate     # seconds this call came after its bytes were due
+        if behind > self.behind_max_s:
+            self.behind_max_s = behind
+        for i, lim in enumerate(BEHIND_LIMITS_S):
+            if behind > lim:
+                self.behind_calls[i] += 1
         if due > self.lead + int(MAX_BEHIND_S * self.byte_rate):
             self.resyncs += 1
             self.skipped_bytes += due - self.lead
@@ -303,7 +331,17 @@ class packet_framer(gr.basic_block):
 
     def general_work(self, input_items, output_items):
         out = output_items[0]
-        budget = self._budget(len(out)) if self.mode == "continuous" else len(out)
+        if self.mode == "continuous":
+            budget = self._budget(len(out))
+            if budget < min(self.chunk, len(out)):
+                # Wait here for a chunk of bytes to fall due instead of returning with nothing: the
+                # scheduler calls a source again only when its output is taken or a message comes,
+                # so a clock that returned empty-handed would sleep until the next packet and then
+                # send its bytes late, in a burst (a USRP would underrun meanwhile).
+                self.sleep(self._until_due(self.chunk))
+                budget = self._budget(len(out))
+        else:
+            budget = len(out)
         n = 0
         while n < budget:
             if self.current is None:
@@ -332,7 +370,7 @@ class packet_framer(gr.basic_block):
             self.n_idle += budget - n
             n = budget
         if self.mode == "continuous" and n == 0:
-            time.sleep(min(0.005, 0.5 * self.lead / self.byte_rate))
+            self.sleep(min(0.005, 0.5 * self.lead / self.byte_rate))
         self.produced += n
         return n
 

@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 #
 """The packet modem's receiver (packet_modem_rx): complex baseband -> sample
-guard (_sample_guard: non-finite samples zeroed, huge ones limited, counted)
+guard (C++ sample_guard: non-finite samples zeroed, huge ones limited, counted)
 -> channel filter (decimating low-pass) -> FM discriminator
 (analog.quadrature_demod_cf) -> AFC (the discriminator's running mean is
 subtracted: removes a carrier frequency offset) -> symbol timing recovery
@@ -24,6 +24,7 @@ import numpy as np
 import pmt
 from gnuradio import analog, blocks, digital, filter, gr
 
+from .. import largesc_python as _core
 from ..common import params as P
 from ..common.guard import Guard
 from ..traces.trace import HEARD_KEY    # PDU metadata: the frame's index among all frames heard
@@ -33,7 +34,7 @@ from .framing import (CRC_BYTES, MAX_FRAME_BYTES, DEFAULT_ACCESS_CODE, DEFAULT_B
 from .pdu_map import _meta_dict, _pdu_map, _u8_pdu
 
 SNR_KEY = "snr_db"              # PDU metadata: soft-symbol SNR of the packet (trace_recorder reads it)
-MAX_SAMPLE_ABS = 1e15           # input samples are limited to this magnitude (|x|^2 stays far from float32 overflow)
+MAX_SAMPLE_ABS = _core.SAMPLE_GUARD_LIMIT   # input samples are limited to this magnitude (|x|^2 stays far from float32 overflow)
 TIMING_LOOP_BW_RANGE = (1e-4, 0.5)
 AFC_SYMBOLS_RANGE = (1.0, 1e6)
 
@@ -52,57 +53,6 @@ def soft_snr_db(x):
     if not v > 0:
         return 99.0
     return round(10.0 * math.log10(max(m * m / v, 1e-10)), 2)
-
-
-class _sample_guard(gr.sync_block):
-    """Complex samples in, the same out, except: a non-finite sample (NaN or
-    inf in either part) becomes 0, a sample of magnitude over MAX_SAMPLE_ABS is
-    scaled down to that magnitude (its phase, all the FM discriminator reads,
-    is kept). Without this, one inf sample or a signal x 1e20 (|x|^2 overflows
-    float32 in the discriminator) ends the timing recovery's thread for good.
-    Counters: samples_zeroed(), samples_limited(); each work call that changed
-    samples is counted under `in: non-finite samples zeroed` /
-    `in: samples over MAX_SAMPLE_ABS limited` (rejections(), rate-limited log)."""
-
-    def __init__(self, limit=MAX_SAMPLE_ABS):
-        gr.sync_block.__init__(self, "largesc_sample_guard", in_sig=[np.complex64], out_sig=[np.complex64])
-        self.limit = float(limit)
-        self.guard = Guard("largesc_sample_guard")
-        self.n_zeroed = 0
-        self.n_limited = 0
-
-    def work(self, input_items, output_items):
-        x = input_items[0]
-        out = output_items[0]
-        n = len(x)
-        # fast path: every component finite and small (NaN fails the comparison)
-        if n == 0 or np.max(np.abs(x.view(np.float32))) <= self.limit / 2:
-            out[:n] = x
-            return n
-        y = x.astype(np.complex128)
-        bad = ~np.isfinite(y)
-        y[bad] = 0
-        a = np.abs(y)
-        big = a > self.limit
-        y[big] *= self.limit / a[big]
-        out[:n] = y
-        nb, ng = int(np.count_nonzero(bad)), int(np.count_nonzero(big))
-        self.n_zeroed += nb
-        self.n_limited += ng
-        if nb:
-            self.guard.note("in: non-finite samples zeroed", nb)
-        if ng:
-            self.guard.note("in: samples over MAX_SAMPLE_ABS limited", ng)
-        return n
-
-    def samples_zeroed(self):
-        return self.n_zeroed
-
-    def samples_limited(self):
-        return self.n_limited
-
-    def rejections(self):
-        return self.guard.counts()
 
 
 class _frame_sync(gr.sync_block):
@@ -388,7 +338,7 @@ class packet_modem_rx(gr.hier_block2):
         self.message_port_register_hier_out("out")
         self.message_port_register_hier_out("crc_failed")
         self.crc_check = _crc_failures()
-        self.sample_guard = _sample_guard()
+        self.sample_guard = _core.sample_guard(MAX_SAMPLE_ABS)   # C++: it sees every sample
         cutoff = 0.6 * bit_rate + max_freq_offset
         taps = filter.firdes.low_pass(1.0, samp_rate, cutoff, 0.5 * bit_rate, filter.window.WIN_HAMMING)
         self.chan_filter = filter.fir_filter_ccf(decim, taps)
@@ -471,11 +421,11 @@ class packet_modem_rx(gr.hier_block2):
         return self.sync.headers_bad()
 
     def rejections(self):
-        """{"<block> <reason>": count} of what the receiver's Python blocks
+        """{"<block> <reason>": count} of what the receiver's guarded blocks
         sanitised or dropped (sample guard, frame sync, soft-symbol and CRC
         report blocks; see docs/interfaces.md)."""
-        out = {}
-        for blk in (self.sample_guard, self.sync, self.soft, getattr(self, "tail", None), self.crc_check):
+        out = dict(self.sample_guard.rejections())      # C++: its keys name the block already
+        for blk in (self.sync, self.soft, getattr(self, "tail", None), self.crc_check):
             if blk is not None:
                 for k, v in blk.rejections().items():
                     key = f"{blk.guard.block_name} {k}"

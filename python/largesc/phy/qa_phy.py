@@ -329,6 +329,32 @@ class qa_phy(gr_unittest.TestCase):
         self.assertAlmostEqual(phy.noise_voltage(10 * np.log10(8), 8), 1.0)
 
 
+class qa_sample_guard(gr_unittest.TestCase):
+    """The receiver's first block (C++ sample_guard): exact outputs and counts."""
+
+    def test_exact_outputs_and_counts(self):
+        inf, nan = float("inf"), float("nan")
+        lim = 1e15
+        x = np.array([1 + 2j, complex(inf, 0), complex(0, nan), complex(-inf, inf), 3e15 + 4e15j,
+                      complex(0.6e15, 0.6e15), complex(-2e38, 0), 0.9e15 + 0j, -1e-30 + 1e-30j], np.complex64)
+        # NaN/inf -> 0; magnitude 5e15 and 2e38 -> 1e15, phase kept; under the limit (even with a
+        # part over limit/2) untouched
+        want = np.array([1 + 2j, 0, 0, 0, 0.6e15 + 0.8e15j, complex(0.6e15, 0.6e15),
+                         -1e15 + 0j, 0.9e15 + 0j, -1e-30 + 1e-30j], np.complex64)
+        tb = gr.top_block()
+        g = largesc.largesc_python.sample_guard(lim)
+        snk = blocks.vector_sink_c()
+        tb.connect(blocks.vector_source_c(x.tolist()), g, snk)
+        tb.run()
+        got = np.array(snk.data(), np.complex64)
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+        self.assertEqual((g.samples_zeroed(), g.samples_limited()), (3, 2))
+        self.assertEqual(sum(g.rejections().values()), 2)      # one work call changed samples, two ways
+        for bad in (0, -1.0, float("nan"), 1e39, "1e15", True):
+            with self.assertRaisesRegex(ValueError, "sample_guard: limit must be a magnitude > 0"):
+                largesc.largesc_python.sample_guard(bad)
+
+
 class qa_phy_scrambler(gr_unittest.TestCase):
     """Frame format 2: the coded packet + CRC are scrambled (docs/phy.md,
     "Scrambler"), so payloads without transitions cross a noiseless link;

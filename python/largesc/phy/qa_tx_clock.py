@@ -37,6 +37,8 @@ class qa_tx_clock(gr_unittest.TestCase):
         self.fr = F.packet_framer("continuous", preamble=2, postamble=2, bit_rate=BIT_RATE)
         self.clk = clock()
         self.fr.clock = self.clk
+        self.slept = []
+        self.fr.sleep = self.slept.append   # the scripted clock does not move while the framer waits
         self.lead = self.fr.lead
 
     def run_at(self, t, room=100000):
@@ -79,6 +81,24 @@ class qa_tx_clock(gr_unittest.TestCase):
         self.fr.start()                                            # a flowgraph restart: a new clock
         self.assertEqual(len(self.run_at(10.0)), self.lead)
         self.assertEqual(self.fr.resyncs, 1)
+
+    def test_waits_for_a_chunk_instead_of_returning_empty(self):
+        """A call that comes before a chunk (half the lead) is due waits for it, on the framer's
+        own clock, and returns it: a source that returned nothing would not be called again until
+        the next packet (then its bytes would leave late, in a burst)."""
+        def sleep(s):                      # the clock moves while the framer waits
+            self.slept.append(s)
+            self.clk.t += s
+        self.fr.sleep = sleep
+        self.run_at(0.0)                                           # lead bytes out, t0 = 1000.0
+        self.slept.clear()
+        out = self.run_at(0.001)                                   # 1 byte due: less than a chunk
+        self.assertEqual(len(out), self.fr.chunk)
+        self.assertEqual(len(self.slept), 1)
+        self.assertAlmostEqual(self.slept[0], self.fr.chunk / 1250.0 - 0.001, places=9)
+        self.assertEqual(self.fr.lateness()["calls_over_20_ms"], 0)
+        self.run_at(0.3)                                           # a call 0.3 s late: counted
+        self.assertEqual(self.fr.lateness()["calls_over_200_ms"], 1)
 
     def test_capture_to_send_per_packet(self):
         """A packet's capture_time (its metadata, through the formatter) to the time its first

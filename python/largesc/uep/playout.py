@@ -24,11 +24,15 @@ from ..common import live
 from ..common import params as P
 
 FRAME_S = C.FRAME_MS / 1000.0
-DEFAULT_TARGET_MS = 160.0   # docs/latency.md: arrival jitter measured + one frame for copies
+DEFAULT_TARGET_MS = 80.0    # docs/latency.md: the arrival spread past the anchor (measured) and one frame for copies
 MAX_SILENCE_S = 60.0        # the clock stops this long after the last packet (as gaps by time)
 # the anchor: frame n arrives by ref + n x 80 ms on 90 % of the recent packets, so a
 # transmitter or path whose delay wanders (a busy host) moves the clock with it
 ANCHOR_QUANTILE = 0.9
+# ... over the newest ANCHOR_WINDOW packets (4 s): long enough for a stable quantile, short
+# enough that the late packets of a start-up (the codec's first calls) or of a stall leave
+# the anchor within seconds (with 125 packets the start-up held latency up 100-200 ms for 10 s)
+ANCHOR_WINDOW = 50
 
 
 def due_frame(now: float, ref: float, target_s: float) -> int | None:
@@ -46,14 +50,15 @@ class playout_clock(gr.basic_block):
     play_until()) while the flowgraph runs: every `period` seconds it plays out
     the frames whose time has come. target_ms: the jitter buffer's target delay
     (10..2000 ms) after the anchor: the time by which frames arrive on `quantile`
-    of the recent packets (0.9; 0 = the least delayed packet)."""
+    of the recent packets (0.9; 0 = the least delayed packet), the newest `window` of them."""
 
     def __init__(self, depacketizer, target_ms=DEFAULT_TARGET_MS, period=0.005, clock=time.monotonic,
-                 quantile=ANCHOR_QUANTILE):
+                 quantile=ANCHOR_QUANTILE, window=ANCHOR_WINDOW):
         gr.basic_block.__init__(self, name="playout_clock", in_sig=None, out_sig=None)
         self.target_s = P.check_float("target_ms", target_ms, 10.0, 2000.0) / 1000.0
         self.period = P.check_float("period", period, 0.001, 0.1)
         self.quantile = P.check_float("quantile", quantile, 0.0, 1.0)
+        self.window = P.check_int("window", window, 1, 100000)
         self.dpk = depacketizer
         self.clock = clock
         self.last = -1              # last frame the clock played out
@@ -87,7 +92,7 @@ class playout_clock(gr.basic_block):
                                  f"host's monotonic clock ({now:.3f}); frames leave as packets arrive")
             self.ticks += 1
             return None
-        due = due_frame(now, self.dpk.arrival_ref(self.quantile), self.target_s)
+        due = due_frame(now, self.dpk.arrival_ref(self.quantile, self.window), self.target_s)
         if due is not None and due > self.last:
             self.dpk.play_until(due)
             self.last = due

@@ -126,8 +126,24 @@ class qa_playout(gr_unittest.TestCase):
             core.push(packet(n), 100.0 + n * T + 0.32)
         self.assertAlmostEqual(core.arrival_ref(0.9), 100.32, 9)   # 15 of 125 moved the quantile
         self.assertAlmostEqual(core.arrival_ref(0.0), 100.02, 9)
-        self.assertEqual(pc.quantile, 0.9)
+        self.assertEqual((pc.quantile, pc.window), (0.9, PO.ANCHOR_WINDOW))
         self.assertTrue(core.arrival_ref(1.5) != core.arrival_ref(1.5))   # NaN outside 0..1
+        # the newest `last` only: 15 late of the newest 20 -> even the 0.0 quantile is late
+        self.assertAlmostEqual(core.arrival_ref(0.0, 15), 100.32, 9)
+        self.assertAlmostEqual(core.arrival_ref(0.0, 16), 100.02, 9)
+        self.assertAlmostEqual(core.arrival_ref(0.9, 500), 100.32, 9)     # more than there are: all
+
+    def test_start_up_delays_leave_the_anchor_with_its_window(self):
+        """Packets 300 ms late at start (a codec warming up), then on time: after ANCHOR_WINDOW
+        packets on time the clock's anchor no longer sees the start-up."""
+        core = largesc.depacketizer_core(delay=1)
+        pc = PO.playout_clock(core, TARGET_MS, clock=clock())
+        for n in range(10):
+            core.push(packet(n), 100.0 + n * T + 0.30)
+        for n in range(10, 10 + PO.ANCHOR_WINDOW):
+            core.push(packet(n), 100.0 + n * T + 0.02)
+        self.assertAlmostEqual(core.arrival_ref(pc.quantile, pc.window), 100.02, 9)
+        self.assertAlmostEqual(core.arrival_ref(pc.quantile), 100.30, 9)    # the whole window still would
 
     def test_no_times_no_clock(self):
         """Packets without rx_time never start the clock, and neither do times that are not
