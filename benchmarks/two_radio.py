@@ -16,6 +16,7 @@ that must add up exactly, with its two sides.
 
 Other settings: DRAIN (s, default 3), CODEC_MODE (Mimi's step, default exact), JITTER_MS
 (largesc_rx's playout clock, default the block's, 80; 0 = frames leave as packets arrive), TWO_RADIO_PORT,
+RECOVERY (hold, or lm: the tiny LM, UNTRAINED, on the CPU),
 OUTAGE="AT,LEN" (the A -> B signal gone, noise only, from AT s after start for LEN s: latency in
 the first second after it and the 10 s after that).
 
@@ -246,14 +247,25 @@ def talking_state(T):
     return states[-1] if states else None
 
 
+def unwrap_seqs(seqs):
+    """8-bit numbers in arrival order (increasing mod 256, gaps < 128) -> 0, 1, ... unwrapped."""
+    out, base, prev = [], 0, None
+    for s in seqs:
+        if prev is not None and s < prev - 128:
+            base += 256
+        prev = s
+        out.append(base + s)
+    return out
+
+
 def feedback(T, L, sent, got, t_all):
     """Reports L sent about T's speech, what reached T, and T's controller against the measured loss."""
     rep = L["reports_sent"]                       # as L's depacketizer made them, in order
     n_sent = L["talk"]["reports_sent"]            # passed L's valve into its modem
     recv = T["feedback_received"]                 # as T's sorter passed them on (feedback_seq)
-    seqs = [r.get("feedback_seq") for r in recv]
+    seqs = unwrap_seqs([r.get("feedback_seq") for r in recv])  # report numbers are 8-bit: unwrapped
     delivered = len(set(seqs))
-    first, last = (min(seqs), max(seqs)) if seqs else (0, -1)   # numbered from 0 (< 256 in a run)
+    first, last = (min(seqs), max(seqs)) if seqs else (0, -1)   # numbered from 0
     srt = T["listen"]["sorter"]
     # T's controller at each second from SETTLE on, against the loss of the last window of packets T sent
     idx_t = [(t, i) for t, i in sent]
@@ -384,7 +396,7 @@ def analyse(R, t_launch, t_all, load, outage=None):
         "setup": dict(duration_s=DURATION, drain_s=DRAIN, ebn0_db=EBN0, samp_rate=80000, bit_rate=10000,
                       mode="continuous", budget_bps=1100, weights="random:0 (UNTRAINED codec: not speech quality)",
                       codec_mode=A["codec_mode"], jitter_buffer_ms=A["jitter_buffer_ms"],
-                      recovery="hold", audio="Debian LibriVox demo clips, looped; B from the middle",
+                      recovery=A.get("recovery", "hold"), audio="Debian LibriVox demo clips, looped; B from the middle",
                       startup_s=round(t_all - t_launch, 1), loadavg_start_end=load,
                       air_rate_fwd=round(air["fwd"]["rate_through_throttle"], 1),
                       air_rate_rev=round(air["rev"]["rate_through_throttle"], 1),

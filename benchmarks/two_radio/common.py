@@ -18,6 +18,9 @@ AUDIO_PERIOD = 320  # 20 ms: the period in which a sound card delivers audio
 BUDGET = 1100  # bit/s per direction
 WEIGHTS = "random:0"  # UNTRAINED Mimi: the audio is not speech, says nothing about quality
 CODEC_MODE = os.environ.get("CODEC_MODE", "exact")  # Mimi's step (docs/mimi.md): exact, fast-int8, ...
+# the receivers' recovery: hold, or lm (the tiny Moshi-architecture LM, UNTRAINED, on the CPU)
+RECOVERY = os.environ.get("RECOVERY", "hold")
+RECOVERY_ARGS = dict(model="tiny", device="cpu") if RECOVERY == "lm" else None
 JITTER_MS = float(os.environ.get("JITTER_MS", playout.DEFAULT_TARGET_MS))  # largesc_rx's playout clock; 0 = off
 # TCP ports on 127.0.0.1: TWO_RADIO_PORT and the next three (the GRC examples use 5551..5554)
 _BASE = int(os.environ.get("TWO_RADIO_PORT", "5651"))

@@ -50,7 +50,8 @@ def build(role):
     zsrc = zeromq.pull_source(gr.sizeof_gr_complex, 1, C.addr(rx_leg), 100, False, -1)
     b["mrx"] = largesc.packet_modem_rx(samp_rate=C.SAMP_RATE, bit_rate=C.BIT_RATE)
     b["sorter"] = largesc.packet_sorter()
-    b["rx"] = largesc.largesc_rx(sample_rate=C.AUDIO_RATE, weights=C.WEIGHTS, recovery="hold", threads=1,
+    b["rx"] = largesc.largesc_rx(sample_rate=C.AUDIO_RATE, weights=C.WEIGHTS, recovery=C.RECOVERY,
+                                 recovery_args=C.RECOVERY_ARGS, threads=1,
                                  codec_mode=C.CODEC_MODE, start_frame=0, jitter_buffer_ms=C.JITTER_MS)
     b["play"] = C.frame_clock("start", sink=True)
     tb.connect(zsrc, b["mrx"])
@@ -81,7 +82,7 @@ def report(role, b, t0, t1, clean, timeline):
     tx, rx, mtx, mrx, ctl = b["tx"], b["rx"], b["mtx"], b["mrx"], b["tx"].controller
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return {
-        "role": role, "t_start": t0, "t_stop": t1, "clean_stop": clean, "jitter_buffer_ms": C.JITTER_MS,
+        "role": role, "t_start": t0, "t_stop": t1, "clean_stop": clean, "jitter_buffer_ms": C.JITTER_MS, "recovery": C.RECOVERY,
         "codec_mode": C.CODEC_MODE,
         "cpu_s": ru.ru_utime + ru.ru_stime, "max_rss_mb": ru.ru_maxrss / 1024.0,
         "talk": {
@@ -96,7 +97,8 @@ def report(role, b, t0, t1, clean, timeline):
             "voice_sent": len(b["voice_valve"].log), "voice_held_back": b["voice_valve"].held_back,
             # reports: each goes out as feedback_encoder.copies packets (the valve counts packets)
             "report_packets_sent": len(b["fb_valve"].log), "reports_held_back": b["fb_valve"].held_back,
-            "reports_sent": len({(p[1], p[2]) for p in b["fb_valve"].log}), "report_copies": b["fenc"].copies,
+            "reports_sent": sum(1 for i, p in enumerate(b["fb_valve"].log)   # a report's copies are consecutive
+                                if i == 0 or p[1:] != b["fb_valve"].log[i - 1][1:]), "report_copies": b["fenc"].copies,
             "t_mute": b.get("t_mute"),
         },
         "listen": {
