@@ -109,6 +109,8 @@ def sim_short(cmd):
         cmd = opt(cmd, name, value)
     if "--weights" not in cmd:
         cmd += " --weights random:1"
+    if "--scheduler" in cmd:                 # an unreachable scheduler: give up after 1 s, not 10
+        cmd += " --scheduler-timeout 1"
     return cmd + " --no-progress"
 
 
@@ -120,6 +122,8 @@ def sim_trace_short(cmd):
         cmd = opt(cmd, name, value)
     if "--weights" not in cmd:
         cmd += " --weights random:1"
+    if "--scheduler" in cmd:                 # an unreachable scheduler: give up after 1 s, not 10
+        cmd += " --scheduler-timeout 1"
     return cmd + " --no-progress"
 
 
@@ -134,6 +138,8 @@ def sim_corpus_short(cmd):
         cmd = opt(cmd, name, value)
     if "--weights" not in cmd:
         cmd += " --weights random:1"
+    if "--scheduler" in cmd:                 # an unreachable scheduler: give up after 1 s, not 10
+        cmd += " --scheduler-timeout 1"
     return cmd + " --no-progress"
 
 

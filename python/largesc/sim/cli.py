@@ -179,6 +179,8 @@ def _build_parser():
                     "system), of --utterances sampling and of untrained models (default 1)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel local jobs (default: cores)")
     ap.add_argument("--scheduler", default=None, help="Dask scheduler address (tcp://host:8786): run points there")
+    ap.add_argument("--scheduler-timeout", type=float, default=10.0, metavar="S",
+                    help="seconds to wait for the Dask scheduler to answer (default 10; 0.1..600)")
     ap.add_argument("--out", default="largesc-sim-out", help="output folder (default largesc-sim-out)")
     ap.add_argument("--no-audio", action="store_true", help="do not write output audio")
     ap.add_argument("--no-progress", action="store_true")
@@ -367,9 +369,11 @@ def _connect(ap, a):
     """(Dask client or None, codec weights): the --scheduler and --weights checks."""
     from . import campaign as sim
     client = None
+    if not (0.1 <= a.scheduler_timeout <= 600):
+        ap.error(f"--scheduler-timeout must be 0.1..600 seconds, got {a.scheduler_timeout:g}")
     if a.scheduler:
         try:
-            client = sim.connect_scheduler(a.scheduler)
+            client = sim.connect_scheduler(a.scheduler, a.scheduler_timeout)
         except sim.SchedulerUnreachable as e:
             ap.error(str(e))
     try:

@@ -252,10 +252,14 @@ class qa_sim(gr_unittest.TestCase):
     def test_unreachable_scheduler_is_one_line(self):
         t0 = time.monotonic()
         with tempfile.TemporaryDirectory() as d:
-            rc, err = run_cli("--demo", "--baselines", "none", "--out", d, "--scheduler", "tcp://127.0.0.1:9")
+            rc, err = run_cli("--demo", "--baselines", "none", "--out", d, "--scheduler", "tcp://127.0.0.1:9",
+                              "--scheduler-timeout", "1")
             self.assertFalse(os.path.exists(os.path.join(d, "rows.jsonl")))
+            rc_bad, err_bad = run_cli("--demo", "--out", d, "--scheduler-timeout", "0")
         self.assertEqual(rc, 2)
-        self.assertIn("cannot reach the Dask scheduler at tcp://127.0.0.1:9", err)
+        self.assertIn("cannot reach the Dask scheduler at tcp://127.0.0.1:9 within 1 s", err)
+        self.assertEqual(rc_bad, 2)
+        self.assertIn("--scheduler-timeout must be 0.1..600 seconds, got 0", err_bad)
         self.assertNotIn("Traceback", err)
         self.assertLess(time.monotonic() - t0, 60)
 
