@@ -80,7 +80,7 @@ class qa_two_radio(gr_unittest.TestCase):
 
     def test_latency_fields_present_and_in_order(self):
         """Issue 23: recomputed from the raw logs: every voice packet sent carries its frame's
-        capture_time, increasing; the listener's latency messages, one per frame that brought
+        capture_time, never decreasing; the listener's latency messages, one per frame that brought
         tokens, have increasing frames, out_time never decreasing, and out_time after the frame's
         capture and after its first packet's arrival (one monotonic clock on this machine)."""
         for talker, listener in (("A", "B"), ("B", "A")):
@@ -89,7 +89,8 @@ class qa_two_radio(gr_unittest.TestCase):
             self.assertEqual(len(T["sent_meta"]), T["talk"]["voice_sent"])
             self.assertTrue(all(c is not None for c in caps.values()))
             order = [c for _f, c in T["sent_meta"]]
-            self.assertTrue(all(b > a for a, b in zip(order, order[1:])), talker)
+            # never decreasing (a throttle that catches up after a stall delivers frames at once)
+            self.assertTrue(all(b >= a for a, b in zip(order, order[1:])), talker)
             msgs = L["latency_msgs"]
             rxc = L["listen"]["rx_counters"]
             self.assertEqual(len(msgs), rxc["frames_out"] - rxc["frames_empty"])
