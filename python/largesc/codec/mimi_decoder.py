@@ -20,14 +20,11 @@ from ..common import params as P
 from ..common.frame_pdu import MAX_FRAME_INDEX, MalformedFrame
 from . import weights as W
 from ..common.guard import Guard
-from ..common.latency import LatencyStats
+from ..common.latency import K_CAP_MS, K_OUT_TIME, K_RX_MS, LatencyStats
 
 PORT_IN = pmt.intern("in")
 PORT_LATENCY = pmt.intern("latency")
 MAX_TIMED_FRAMES = 4096         # frames waiting for output whose times are kept
-K_OUT_TIME = pmt.intern("out_time")
-K_RX_MS = pmt.intern("receive_to_output_ms")
-K_CAP_MS = pmt.intern("capture_to_output_ms")
 PORT_SYSTEM = pmt.intern("system")
 K_DONE = pmt.intern("done")
 # posted by the end-of-stream timer to wake work(); ignored as input

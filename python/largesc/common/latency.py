@@ -17,6 +17,14 @@ import math
 import time
 
 import numpy as np
+import pmt
+
+# the keys of a latency message (mimi_decoder / largesc_rx `latency` port, link_monitor input)
+K_OUT_TIME = pmt.intern("out_time")
+K_RX_MS = pmt.intern("receive_to_output_ms")
+K_CAP_MS = pmt.intern("capture_to_output_ms")
+LATE_PACKETS = "late_packets"
+K_LATE = pmt.intern(LATE_PACKETS)
 
 # How fast the capture anchor may move later (seconds per second): a sound
 # card or radio clock slower than the host's by up to this much is followed.

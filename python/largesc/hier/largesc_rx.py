@@ -11,6 +11,7 @@ from ..codec import mimi_codec as C
 from ..common import params as P
 from ..codec.mimi_decoder import mimi_decoder
 from ..common.frame_pdu import MAX_FRAME_INDEX
+from ..common.latency import LATE_PACKETS
 from ..uep import playout
 
 RECOVERY = ("hold", "lm", "moshi", "none")
@@ -92,7 +93,7 @@ class largesc_rx(gr.hier_block2):
         self.msg_connect(self.decoder, "latency", self, "latency")
 
     def _late(self):
-        return {"late_packets": self.depacketizer.counters()["late"]}
+        return {LATE_PACKETS: self.depacketizer.counters()["late"]}
 
     def latency(self):
         """mimi_decoder.latency() (receive_to_output: a frame's first packet arriving to its

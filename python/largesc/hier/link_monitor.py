@@ -61,7 +61,7 @@ from .. import largesc_python as _core
 from ..common import params as P
 from ..common.constants import FRAME_RATE
 from ..common.guard import Guard
-from ..common.latency import LatencyStats
+from ..common.latency import K_LATE, K_RX_MS, LatencyStats
 from ..common.pmt_util import parse_feedback, to_float, to_int
 from ..uep import uep_plan
 
@@ -70,8 +70,6 @@ FIGURES = ("loss_window", "packets_sent", "packets_delivered", "packets_lost", "
 FEEDBACK_FIGURES = ("feedback_age", "feedback_stale")
 LATENCY_FIGURES = ("latency_p50_ms", "latency_p95_ms", "latency_max_ms", "late_packets")
 MAX_LATENCY_MS = 60000.0   # a receive-to-output latency beyond this is refused as junk
-K_RX_MS = pmt.intern("receive_to_output_ms")
-K_LATE = pmt.intern("late_packets")
 IN_FLIGHT = 2
 EARLY_WAIT = 16     # sent packets a `received` packet may come before its `sent` copy
 
