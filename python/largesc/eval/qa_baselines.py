@@ -164,6 +164,10 @@ class qa_aac(gr_unittest.TestCase):
             AAC(5000)
         with self.assertRaisesRegex(ValueError, "sample rate must be one of .*16000"):
             AAC(10000, rate=15000)
+        # patch.dict(sys.modules) removes on exit every module first imported inside
+        # it; torch (imported by available_baselines' EnCodec check) cannot be
+        # imported twice in one process, so it is imported before.
+        import torch  # noqa: F401
         with mock.patch.dict(sys.modules, {"av": None}):
             with self.assertRaisesRegex(B.BaselineUnavailable, "PyAV"):
                 B.get_baseline("aac_10k").run(clip(0.5), SR)
