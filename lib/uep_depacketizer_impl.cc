@@ -109,6 +109,8 @@ void uep_depacketizer_impl::publish_ready()
         if (std::isfinite(
                 f.rx_time)) // when its first token arrived (latency, docs/latency.md)
             meta = pmt::acons(k_rx_time, pmt::from_double(f.rx_time), meta);
+        if (std::isfinite(f.play_time)) // when the playout clock let it go
+            meta = pmt::acons(k_play_time, pmt::from_double(f.play_time), meta);
         meta = pmt::acons(k_frame, pmt::from_uint64(f.frame), meta);
         message_port_pub(d_out_port,
                          pmt::cons(meta, pmt::init_u16vector(f.tokens.size(), f.tokens)));
@@ -176,10 +178,10 @@ void uep_depacketizer_impl::flush()
     publish_ready();
 }
 
-void uep_depacketizer_impl::play_until(uint64_t frame)
+void uep_depacketizer_impl::play_until(uint64_t frame, double play_time)
 {
     std::lock_guard<std::mutex> lock(d_mutex);
-    d_core.play_until(int64_t(std::min<uint64_t>(frame, uint64_t(INT64_MAX))));
+    d_core.play_until(int64_t(std::min<uint64_t>(frame, uint64_t(INT64_MAX))), play_time);
     publish_ready();
 }
 

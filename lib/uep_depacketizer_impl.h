@@ -24,7 +24,7 @@ private:
     const pmt::pmt_t d_out_port, d_fb_port;
     const pmt::pmt_t k_frame = pmt::mp("frame"), k_nq = pmt::mp("n_q"),
                      k_mask = pmt::mp("mask"), k_primary = pmt::mp("primary"),
-                     k_rx_time = pmt::mp("rx_time");
+                     k_rx_time = pmt::mp("rx_time"), k_play_time = pmt::mp("play_time");
 
     // Metadata of a frame: {frame, n_q, mask, primary}. Everything but the
     // frame index repeats from frame to frame, so the dict is built as
@@ -47,7 +47,7 @@ public:
         int delay, int default_n_q, int fb_window, int fb_interval, bool require_crc);
 
     void flush() override;
-    void play_until(uint64_t frame) override;
+    void play_until(uint64_t frame, double play_time) override;
     double arrival_ref(double q = 0.0, size_t last = 0) const override;
     double newest_rx_time() const override
     {

@@ -293,7 +293,7 @@ depacketizer_core::slot& depacketizer_core::slot_for(int64_t frame)
     return s;
 }
 
-void depacketizer_core::emit_until(int64_t last)
+void depacketizer_core::emit_until(int64_t last, double play_time)
 {
     for (; d_next <= last; d_next++) {
         slot& s = slot_for(d_next);
@@ -303,6 +303,7 @@ void depacketizer_core::emit_until(int64_t last)
         f.frame = uint64_t(d_next);
         f.primary = s.primary;
         f.rx_time = s.rx_time;
+        f.play_time = play_time;
         // width: the frame's own K (or the last K seen), widened by any copies
         const unsigned n_q =
             std::max<unsigned>(s.primary ? s.k : d_last_k, unsigned(s.tokens.size()));
@@ -618,10 +619,10 @@ void depacketizer_core::flush()
         emit_until(d_newest);
 }
 
-void depacketizer_core::play_until(int64_t frame)
+void depacketizer_core::play_until(int64_t frame, double play_time)
 {
     if (d_started)
-        emit_until(frame);
+        emit_until(frame, play_time);
 }
 
 double depacketizer_core::newest_rx_time() const

@@ -9,6 +9,7 @@
 
 #include <gnuradio/block.h>
 #include <gnuradio/largesc/api.h>
+#include <limits>
 #include <map>
 #include <string>
 
@@ -55,8 +56,11 @@ public:
     //! Plays out the frames still waiting for copies.
     virtual void flush() = 0;
     //! Plays out every frame up to `frame` now (the playout clock; see
-    //! depacketizer_core::play_until) and publishes them.
-    virtual void play_until(uint64_t frame) = 0;
+    //! depacketizer_core::play_until) and publishes them; play_time (the clock's
+    //! time, seconds; NaN: none) goes into each frame's metadata as `play_time`.
+    virtual void
+    play_until(uint64_t frame,
+               double play_time = std::numeric_limits<double>::quiet_NaN()) = 0;
     //! depacketizer_core::arrival_ref(): NaN until a packet with rx_time came.
     virtual double arrival_ref(double q = 0.0, size_t last = 0) const = 0;
     //! depacketizer_core::newest_rx_time().

@@ -210,6 +210,8 @@ struct LARGESC_API rx_frame {
     //! arrival time of the first packet that brought any of its tokens (its own
     //! packet or a copy), NaN when none did or packets had no arrival time
     double rx_time = std::numeric_limits<double>::quiet_NaN();
+    //! when the playout clock played it out (play_until's play_time), NaN otherwise
+    double play_time = std::numeric_limits<double>::quiet_NaN();
 };
 
 /*!
@@ -330,7 +332,11 @@ public:
     //! Plays out every frame up to `frame` now, whether its packets came or not
     //! (a playout clock: lost frames leave with an all-zero mask; a packet for a
     //! frame already played out is late). Nothing before the first packet.
-    void play_until(int64_t frame);
+    //! play_time (the clock's time now, seconds): noted on the frames it plays out
+    //! (rx_frame::play_time), so that the blocks after it see how long a frame
+    //! waited for them (token_recovery's deadline); NaN: none.
+    void play_until(int64_t frame,
+                    double play_time = std::numeric_limits<double>::quiet_NaN());
     //! The playout clock's reference: the q-quantile (0 = the smallest, nearest
     //! rank) of rx_time - frame x 80 ms over the last feedback_window packets
     //! that came with an arrival time and continued the numbering, late ones
@@ -370,7 +376,9 @@ private:
             std::numeric_limits<double>::quiet_NaN(); // first token's arrival
     };
     slot& slot_for(int64_t frame);
-    void emit_until(int64_t last); // emit frames d_next..last inclusive
+    void emit_until(int64_t last,
+                    double play_time = std::numeric_limits<
+                        double>::quiet_NaN()); // emit frames d_next..last inclusive
     void accept(int64_t frame, const packet_header& h, const std::vector<uint16_t>& tok);
     // the steps of push()
     parse_status parse_checked(const uint8_t* data, size_t len, packet_header& h);

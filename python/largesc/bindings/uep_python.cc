@@ -67,6 +67,8 @@ static py::dict frame_dict(const rx_frame& f)
     d["primary"] = f.primary;
     if (std::isfinite(f.rx_time)) // only with arrival times, as in the block's PDU
         d["rx_time"] = f.rx_time;
+    if (std::isfinite(f.play_time)) // only frames a playout clock played out
+        d["play_time"] = f.play_time;
     return d;
 }
 
@@ -254,12 +256,15 @@ static void bind_depacketizer_core(py::module& m)
         .def("flush", &depacketizer_core::flush)
         .def(
             "play_until",
-            [](depacketizer_core& self, py::object frame) {
-                self.play_until(int64_t(std::min<uint64_t>(
-                    pc::as_u64("depacketizer_core.play_until", "frame", frame),
-                    uint64_t(INT64_MAX))));
+            [](depacketizer_core& self, py::object frame, py::object play_time) {
+                self.play_until(
+                    int64_t(std::min<uint64_t>(
+                        pc::as_u64("depacketizer_core.play_until", "frame", frame),
+                        uint64_t(INT64_MAX))),
+                    play_time.is_none() ? std::nan("") : play_time.cast<double>());
             },
-            py::arg("frame"))
+            py::arg("frame"),
+            py::arg("play_time") = py::none())
         .def("arrival_ref",
              &depacketizer_core::arrival_ref,
              py::arg("q") = 0.0,
@@ -439,12 +444,15 @@ static void bind_uep_depacketizer_block(py::module& m)
         .def("flush", &uep_depacketizer::flush)
         .def(
             "play_until",
-            [](uep_depacketizer& self, py::object frame) {
-                self.play_until(
-                    pc::as_u64("uep_depacketizer.play_until", "frame", frame));
+            [](uep_depacketizer& self, py::object frame, py::object play_time) {
+                self.play_until(pc::as_u64("uep_depacketizer.play_until", "frame", frame),
+                                play_time.is_none() ? std::nan("")
+                                                    : play_time.cast<double>());
             },
             py::arg("frame"),
-            "Plays out every frame up to this index now (the playout clock).")
+            py::arg("play_time") = py::none(),
+            "Plays out every frame up to this index now (the playout clock); play_time "
+            "(seconds) goes into their metadata as play_time.")
         .def("arrival_ref",
              &uep_depacketizer::arrival_ref,
              py::arg("q") = 0.0,

@@ -39,7 +39,12 @@ class largesc_rx(gr.hier_block2):
     packets that carry their arrival time (rx_time, stamped by packet_sorter on
     a live link), frame n leaves at a fixed rate, its earliest arrival time +
     this delay, whether its packet came or not; 0 = no clock. Packets without
-    rx_time (simulations) never start the clock. See docs/latency.md."""
+    rx_time (simulations) never start the clock. See docs/latency.md.
+    With the clock on, the lm/moshi recovery gets a deadline (token_recovery
+    deadline_ms, LIVE_DEADLINE_MS unless recovery_args sets it): a frame that
+    reaches the model more than that after its playout time is filled by hold
+    and the model restarts, so a model slower than real time cannot make the
+    latency grow (counters()['recovery'])."""
 
     def __init__(self, sample_rate=16000, delay=1, recovery="hold", weights="hf",
                  require_crc=False, feedback_interval=25, threads=0, codec_mode="exact",
@@ -81,8 +86,11 @@ class largesc_rx(gr.hier_block2):
         self.msg_connect(self, "flush", self.depacketizer, "flush")
         self.msg_connect(self.depacketizer, "feedback", self, "feedback")
         if recovery != "none":
-            from ..recovery.token_recovery import token_recovery
-            self.recovery = token_recovery(backend=recovery, **(recovery_args or {}))
+            from ..recovery.token_recovery import LIVE_DEADLINE_MS, token_recovery
+            args = dict(recovery_args or {})
+            if self.clock is not None and recovery != "hold":
+                args.setdefault("deadline_ms", LIVE_DEADLINE_MS)
+            self.recovery = token_recovery(backend=recovery, **args)
             self.msg_connect(self.depacketizer, "out", self.recovery, "in")
             self.msg_connect(self.recovery, "out", self.decoder, "in")
         else:
@@ -109,4 +117,9 @@ class largesc_rx(gr.hier_block2):
     def counters(self):
         c = dict(self.depacketizer.counters())
         c["decoder"] = self.decoder.stats()
+        if self.recovery is not None:
+            r = self.recovery
+            c["recovery"] = dict(backend=r.backend(), frames_in=r.frames_in(), frames_out=r.frames_out(),
+                                 frames_late=r.frames_late(), late_restarts=r.late_restarts(),
+                                 deadline_ms=r.deadline_ms())
         return c

@@ -110,6 +110,22 @@ class qa_largesc_rx_gaps(gr_unittest.TestCase):
         self.assertAlmostEqual(lat["receive_to_output"]["p50_ms"], ms[len(ms) // 2], places=6)  # rank ceil(17/2) = 9
         self.assertEqual(lat["late_packets"], 0)
 
+    def test_recovery_deadline(self):
+        """With the playout clock on, a model backend gets token_recovery's live deadline
+        unless recovery_args sets one; without the clock, or with hold, none."""
+        from gnuradio.largesc.recovery.token_recovery import LIVE_DEADLINE_MS
+        lm = dict(model="tiny", device="cpu")
+
+        def deadline(**kw):
+            rx = largesc.largesc_rx(sample_rate=16000, weights=SEED, threads=1, device="cpu", **kw)
+            return rx.recovery.deadline_ms(), rx.counters()["recovery"]["deadline_ms"]
+
+        self.assertEqual(LIVE_DEADLINE_MS, 80.0)
+        self.assertEqual(deadline(recovery="lm", recovery_args=lm), (80.0, 80.0))
+        self.assertEqual(deadline(recovery="lm", recovery_args=dict(lm, deadline_ms=200)), (200.0, 200.0))
+        self.assertEqual(deadline(recovery="lm", recovery_args=lm, jitter_buffer_ms=0), (0.0, 0.0))
+        self.assertEqual(deadline(recovery="hold"), (0.0, 0.0))
+
 
 if __name__ == "__main__":
     gr_unittest.main()

@@ -157,6 +157,9 @@ class TokenRecovery:
         self.info = dict(info or {})
         self._pending = {}
         self._n = 0
+        self._lm_base = 0       # frame count at which the model's stream began (push_late restarts it)
+        self._lm_used = False   # a frame went into the model since it began
+        self.late_restarts = 0  # model streams restarted by push_late
 
     @property
     def latency_frames(self) -> int:
@@ -168,6 +171,8 @@ class TokenRecovery:
             self.lm.reset()
         self._pending.clear()
         self._n = 0
+        self._lm_base = 0
+        self._lm_used = False
 
     def push(self, tokens: npt.ArrayLike, mask: npt.ArrayLike, meta: object = None) -> list[RecoveredFrame]:
         """Adds one masked frame; returns the RecoveredFrames completed (in
@@ -181,7 +186,42 @@ class TokenRecovery:
         mc = max(self.hold.min_codebooks, min(len(tok), self.lm.dep_q))
         out, n_out = self.hold.process(tok, m, min_codebooks=mc)
         self._pending[t] = (out, m, n_out, len(tok), meta)
+        self._lm_used = True
         return self._complete(self.lm.push(tok, m))
+
+    def warm_up(self) -> None:
+        """Runs the model once on an all-lost frame, then starts a new stream: its first
+        step (moshi's modules set up torch.compile's machinery: 3-5 s on a CPU) happens
+        here, not on a live link's first frame, where it held every frame after it up
+        for as long. Hold: nothing."""
+        if self.lm is not None:
+            n = self.lm.dep_q
+            self.push(np.zeros(n, np.int64), np.zeros(n, np.uint8))
+            self.reset()
+
+    def push_late(self, tokens: npt.ArrayLike, mask: npt.ArrayLike, meta: object = None) -> list[RecoveredFrame]:
+        """A frame that came past its deadline (a live receiver whose model fell
+        behind the playout clock): the model is not run for it. The frames the
+        model still holds leave as hold filled them, then this one, filled by
+        hold; the model starts a new stream with the next frame pushed (its
+        context is lost: counted in late_restarts when it had frames). A model
+        that cannot keep up thus costs hold-filled frames, never a queue.
+        Backend hold: the same as push. ValueError for bad input."""
+        if self.lm is None:
+            return self.push(tokens, mask, meta)
+        tok, m = check_frame(tokens, mask)
+        done = [self._frame(t, *self._pending.pop(t)) for t in sorted(self._pending)]
+        t = self._n
+        self._n += 1
+        mc = max(self.hold.min_codebooks, min(len(tok), self.lm.dep_q))
+        out, n_out = self.hold.process(tok, m, min_codebooks=mc)
+        done.append(self._frame(t, out, m, n_out, len(tok), meta))
+        if self._lm_used:
+            self.lm.reset()
+            self.late_restarts += 1
+        self._lm_base = self._n
+        self._lm_used = False
+        return done
 
     def flush(self) -> list[RecoveredFrame]:
         """End of stream: returns the frames still held (lm), then resets."""
@@ -192,12 +232,12 @@ class TokenRecovery:
     def _complete(self, preds):
         res = []
         for t, pred in preds:
-            out, m, n_out, n_in, meta = self._pending.pop(t)
+            out, m, n_out, n_in, meta = self._pending.pop(t + self._lm_base)
             k = min(n_out, len(pred))
             lost = ~m[:k]
             out = out.copy()
             out[:k][lost] = pred[:k][lost]
-            res.append(self._frame(t, out, m, n_out, n_in, meta))
+            res.append(self._frame(t + self._lm_base, out, m, n_out, n_in, meta))
         return res
 
     @staticmethod
@@ -373,4 +413,6 @@ def make_recovery(backend: str = "hold", max_hold: int = DEFAULT_MAX_HOLD, min_c
                     feed_back=fb, temperature=temperature, top_k=top_k, seed=seed)
     info.update(parameters=count_parameters(lm_model), feed_back=fb,
                 latency_frames=lm.latency_frames)
-    return TokenRecovery(backend, max_hold, min_codebooks, lm=lm, info=info)
+    rec = TokenRecovery(backend, max_hold, min_codebooks, lm=lm, info=info)
+    rec.warm_up()
+    return rec

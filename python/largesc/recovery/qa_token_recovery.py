@@ -198,6 +198,89 @@ class qa_token_recovery(gr_unittest.TestCase):
                     lost[:, -1, 1:] = False
                 self.assertTrue((np.stack(outs)[lost] == pred[lost]).all())
 
+    def test_push_late_exact(self):
+        """push_late (a frame past its deadline): the frames the model holds and this one
+        leave exactly as hold fills them, in order, and the model's next frames are those
+        of a fresh stream; a second late frame in a row restarts nothing more."""
+        rng = np.random.default_rng(4)
+        tok = rng.integers(0, 2048, (24, 8))
+        m = (rng.random((24, 8)) > 0.3).astype(np.uint8)
+        cfg = dict(R.lm_config("tiny"), delays=[0, 0] + [1] * 7)      # the model holds one frame
+        model = R.build_lm(cfg, 5)
+        rec = R.TokenRecovery("lm", lm=R.LMRecovery(model))
+        hold = R.TokenRecovery("hold", min_codebooks=8)                 # the hold the lm backend uses
+        hold_out = [hold.push(tok[t], m[t])[0] for t in range(24)]
+        out = []
+        for t in range(10):
+            out += rec.push(tok[t], m[t])
+        self.assertEqual([f.index for f in out], list(range(9)))       # frame 9 still held
+        late = rec.push_late(tok[10], m[10])
+        self.assertEqual([f.index for f in late], [9, 10])
+        for f in late:
+            self.assertEqual(f.tokens.tolist(), hold_out[f.index].tokens.tolist())
+            self.assertEqual(f.recovered.tolist(), (1 - m[f.index]).tolist())
+        self.assertEqual(rec.late_restarts, 1)
+        after = []
+        for t in range(11, 20):
+            after += rec.push(tok[t], m[t])
+        after += rec.push_late(tok[20], m[20])          # frame 19 held: hold-filled, then 20
+        after += rec.push_late(tok[21], m[21])          # the model had no frame: no restart
+        self.assertEqual(rec.late_restarts, 2)
+        self.assertEqual([f.index for f in after], list(range(11, 22)))
+        rec.lm.close()
+        fresh = R.TokenRecovery("lm", lm=R.LMRecovery(model))           # a new stream from frame 11
+        ref = []
+        for t in range(11, 19):
+            ref += fresh.push(tok[t], m[t])
+        fresh.lm.close()
+        for f, r in zip(after[:8], ref):
+            self.assertEqual(f.tokens.tolist(), r.tokens.tolist(), f.index)
+        for f in after[8:]:
+            self.assertEqual(f.tokens.tolist(), hold_out[f.index].tokens.tolist(), f.index)
+        self.assertFalse(all(f.tokens.tolist() == hold_out[f.index].tokens.tolist() for f in after[:8]))
+        # hold: push_late is push
+        h = R.TokenRecovery("hold", min_codebooks=8)
+        self.assertEqual([f.tokens.tolist() for t in range(3) for f in h.push_late(tok[t], m[t])],
+                         [hold_out[t].tokens.tolist() for t in range(3)])
+        self.assertEqual(h.late_restarts, 0)
+
+    def test_block_deadline(self):
+        """token_recovery deadline_ms: frames whose play_time is older than it are late:
+        counted, marked, filled by hold, the model restarted; frames without play_time or
+        in time are not; nothing is lost or reordered. deadline_ms out of range: refused."""
+        import time
+        rng = np.random.default_rng(6)
+        tok = rng.integers(0, 2048, (40, 8))
+        m = (rng.random((40, 8)) > 0.3).astype(np.uint8)
+        late = {12, 13, 30}
+        far = time.monotonic() + 3600.0                 # in time however slow the machine
+        pdus = []
+        for t in range(40):
+            pdu = frame_pdu(t, tok[t], m[t])
+            if t >= 5:                                  # frames 0..4 have no play_time
+                meta = pmt.dict_add(pmt.car(pdu), pmt.intern("play_time"),
+                                    pmt.from_double(1.0 if t in late else far))
+                pdu = pmt.cons(meta, pmt.cdr(pdu))
+            pdus.append(pdu)
+        blk = largesc.token_recovery("lm", model="tiny", deadline_ms=50)
+        outs = run_block(blk, pdus)
+        self.assertEqual(len(outs), 40)
+        self.assertEqual([pmt.to_uint64(unpack(o)[4]("frame")) for o in outs], list(range(40)))
+        self.assertEqual(blk.frames_late(), 3)
+        self.assertEqual(blk.late_restarts(), 2)        # 13 comes after 12 restarted the model
+        self.assertEqual([t for t, o in enumerate(outs) if pmt.equal(unpack(o)[4]("recovery_late"), pmt.PMT_T)],
+                         sorted(late))
+        hold = R.TokenRecovery("hold", min_codebooks=8)
+        for t, o in enumerate(outs):
+            h = hold.push(tok[t], m[t])[0]
+            if t in late:
+                self.assertEqual(unpack(o)[0].tolist(), h.tokens.tolist(), t)
+            self.assertTrue((unpack(o)[0][m[t] == 1] == tok[t][m[t] == 1]).all())
+        self.assertEqual(largesc.token_recovery("hold", deadline_ms=80).deadline_ms(), 80.0)
+        for bad in (-1, 10001, float("nan"), "80"):
+            with self.assertRaisesRegex(Exception, "deadline_ms"):
+                largesc.token_recovery("hold", deadline_ms=bad)
+
     def test_sampling_seed(self):
         cfg = R.lm_config("tiny")
         model = R.build_lm(cfg, 7)

@@ -5,7 +5,9 @@
 """token_recovery: masked token frames in, complete token frames out. The
 recovery logic is core.py (the recovery package); this file is the GNU Radio glue."""
 
+import math
 import threading
+import time
 
 import numpy as np
 import pmt
@@ -21,6 +23,12 @@ MAX_FRAME = FP.MAX_FRAME_INDEX
 _K_NQ_IN = pmt.intern("n_q_in")
 _K_MALFORMED = pmt.intern("recovery_malformed")
 _K_UNTRAINED = pmt.intern("recovery_untrained")
+_K_PLAY_TIME = pmt.intern("play_time")
+_K_LATE = pmt.intern("recovery_late")
+DEADLINE_RANGE_MS = (0.0, 10000.0)
+# largesc_rx's deadline for a model backend behind its playout clock: one frame (a model
+# may run one frame behind the clock; more and its frames are filled by hold instead)
+LIVE_DEADLINE_MS = 80.0
 
 
 class token_recovery(gr.basic_block):
@@ -50,6 +58,17 @@ class token_recovery(gr.basic_block):
     counted (frames_dropped(), rejections()) and logged; that frame is
     dropped and the block goes on.
 
+    deadline_ms (0 = off): a live receiver's bound on how late the model may run.
+    A frame whose `play_time` (when the playout clock let it go, host monotonic
+    clock; uep_depacketizer notes it) is more than deadline_ms ago when this block
+    takes it is late: the lm/moshi model is not run for it (the frames the model
+    holds leave hold-filled, this one too, and the model starts a new stream with
+    the next frame: recovery.TokenRecovery.push_late), so a model slower than the
+    playout clock costs hold-filled frames, never a growing queue. Counted in
+    frames_late() and late_restarts(); such frames carry `recovery_late` True.
+    Frames without play_time (simulations) are never late. Hold is never slow:
+    its late frames are only counted.
+
     Parameters: see recovery.make_recovery. The lm/moshi-only parameters
     (model, checkpoint, adapter, lora_rank, temperature, top_k, seed,
     feed_back) are refused with the hold backend unless they have their
@@ -59,9 +78,11 @@ class token_recovery(gr.basic_block):
 
     def __init__(self, backend="hold", max_hold=R.DEFAULT_MAX_HOLD, min_codebooks=1, model="",
                  checkpoint="", adapter="", lora_rank=0, temperature=0.0, top_k=0, seed=0,
-                 feed_back="auto", device="auto", threads=0):
+                 feed_back="auto", device="auto", threads=0, deadline_ms=0.0):
         gr.basic_block.__init__(self, name="token_recovery", in_sig=None, out_sig=None)
         threads = P.check_int("threads", threads, 0, 1024)
+        self._deadline_s = P.check_float("deadline_ms", deadline_ms, *DEADLINE_RANGE_MS) / 1000.0
+        self._clock = time.monotonic     # the playout clock's (uep/playout.py)
         if backend != "hold" and threads > 0:
             import torch
             torch.set_num_threads(threads)
@@ -75,6 +96,8 @@ class token_recovery(gr.basic_block):
         self._tokens_lost = self._tokens_recovered = self._codebooks_dropped = 0
         self._restarts = 0
         self._dropped = 0
+        self._late = 0
+        self._niced = self._core.lm is None     # hold: nothing to lower (see _lower_priority)
         self.guard = Guard("token_recovery", self.logger)
         self.message_port_register_in(pmt.intern("in"))
         self.message_port_register_in(pmt.intern("flush"))
@@ -111,6 +134,9 @@ class token_recovery(gr.basic_block):
                 self._frames_in += 1
 
     def _handle_frame(self, msg):
+        if self._deadline_s and not self._niced:
+            self._niced = True
+            self._lower_priority()
         with self._lock:
             malformed = False
             try:
@@ -142,8 +168,36 @@ class token_recovery(gr.basic_block):
             if not malformed:
                 self._last_width = len(tokens)
             self._tokens_lost += int((~mask).sum())
-            out += self._core.push(tokens, mask, meta)
+            if self._is_late(meta):
+                self._late += 1
+                meta = pmt.dict_add(meta, _K_LATE, pmt.PMT_T)
+                out += self._core.push_late(tokens, mask, meta)
+            else:
+                out += self._core.push(tokens, mask, meta)
         self._publish(out)
+
+    def _lower_priority(self):
+        """A model behind a deadline runs at a lower CPU priority (this block's thread,
+        nice 10; Linux): when the CPU is short the codec threads of the process come first
+        and the model's late frames are filled by hold. Not the lowest (19): this thread
+        also fills the late frames, and starved it held the receiver's output up
+        (two-node benchmark, lm on 2 cores: p50 1.7 s at nice 10, 4-5 s at 19, 7 s at 0)."""
+        import os
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+            self.logger.info("recovery model thread at nice 10 (deadline %.0f ms)" % (self._deadline_s * 1000))
+        except (AttributeError, OSError) as e:
+            self.logger.warn(f"could not lower the recovery model thread's priority: {e}")
+
+    def _is_late(self, meta):
+        """True when deadline_ms is on and the frame's play_time is more than it ago."""
+        if not self._deadline_s:
+            return False
+        t = pmt.dict_ref(meta, _K_PLAY_TIME, pmt.PMT_NIL)
+        if not (pmt.is_real(t) or pmt.is_integer(t) or pmt.is_uint64(t)):
+            return False
+        t = pmt.to_double(t)
+        return math.isfinite(t) and self._clock() - t > self._deadline_s
 
     def _publish(self, frames):
         for f in frames:
@@ -206,6 +260,17 @@ class token_recovery(gr.basic_block):
 
     def restarts(self):
         return self._restarts
+
+    def frames_late(self):
+        """Frames taken more than deadline_ms after their play_time (deadline_ms > 0)."""
+        return self._late
+
+    def late_restarts(self):
+        """Model streams restarted because a frame was late (lm/moshi; see deadline_ms)."""
+        return self._core.late_restarts
+
+    def deadline_ms(self):
+        return self._deadline_s * 1000.0
 
     def frames_dropped(self):
         """Frames dropped by an internal error (see rejections())."""

@@ -94,7 +94,7 @@ class playout_clock(gr.basic_block):
             return None
         due = due_frame(now, self.dpk.arrival_ref(self.quantile, self.window), self.target_s)
         if due is not None and due > self.last:
-            self.dpk.play_until(due)
+            self.dpk.play_until(due, now)      # the frames carry play_time = now
             self.last = due
         self.ticks += 1
         return due

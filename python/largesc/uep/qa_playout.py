@@ -60,6 +60,8 @@ class qa_playout(gr_unittest.TestCase):
             pc.tick()
             for f in core.pop():
                 out[f["frame"]] = (round(t, 2), f["tokens"][0] if f["primary"] else None)
+                # the clock notes when it let each frame go (token_recovery's deadline)
+                self.assertEqual(f.get("play_time"), t, f"frame {f['frame']}")
             t = round(t + 0.01, 2)
         return out, core
 
@@ -187,6 +189,42 @@ class qa_playout(gr_unittest.TestCase):
                for i in range(10)]
         self.assertEqual(got, [True] * 5 + [False] * 5)
         self.assertEqual(dpk.counters()["not_pdu"], 1)
+        # each frame the clock let go carries its time then: never before its playout time
+        # (ref + n x 80 ms + target; ref = now here), never decreasing. Frames 5..9 (lost)
+        # only the clock can play out; frames 0..4 may have left with their packets before
+        # the clock's first tick (then without play_time)
+        play = [pmt.to_python(pmt.dict_ref(pmt.car(sink.get_message(i)), pmt.intern("play_time"), pmt.PMT_NIL))
+                for i in range(10)]
+        self.assertTrue(all(isinstance(p, float) for p in play[5:]), play)
+        timed = [(n, p) for n, p in enumerate(play) if p is not None]
+        for n, p in timed:
+            self.assertGreaterEqual(p, now + n * T + TARGET_MS / 1000.0 - 1e-9)
+        self.assertEqual([p for _n, p in timed], sorted(p for _n, p in timed))
+
+    def test_block_play_until_notes_play_time(self):
+        """uep_depacketizer.play_until(n, t) notes t as play_time on the frames it plays out;
+        without t, none (exactly)."""
+        dpk = largesc.uep_depacketizer(1, 8, 125, 0, False)
+        sink = blocks.message_debug()
+        tb = gr.top_block()
+        tb.msg_connect((dpk, "out"), (sink, "store"))
+        dpk.set_clocked(True)
+        tb.start()
+        try:
+            for n in range(3):
+                meta = pmt.dict_add(pmt.make_dict(), pmt.intern("rx_time"), pmt.from_double(50.0 + n * T))
+                b = packet(n)
+                dpk.to_basic_block()._post(pmt.intern("in"), pmt.cons(meta, pmt.init_u8vector(len(b), list(b))))
+            wait_for(lambda: dpk.packets_in() == 3, 20, "packets")
+            dpk.play_until(1, 51.25)
+            dpk.play_until(2)
+            wait_for(lambda: sink.num_messages() == 3, 20, "frames")
+        finally:
+            tb.stop()
+            tb.wait()
+        play = [pmt.to_python(pmt.dict_ref(pmt.car(sink.get_message(i)), pmt.intern("play_time"), pmt.PMT_NIL))
+                for i in range(3)]
+        self.assertEqual(play, [51.25, 51.25, None])
 
     def test_parameters(self):
         core = largesc.depacketizer_core()
