@@ -16,7 +16,9 @@ that must add up exactly, with its two sides.
 
 Other settings: DRAIN (s, default 3), CODEC_MODE (Mimi's step, default exact), JITTER_MS
 (largesc_rx's playout clock, default the block's, 80; 0 = frames leave as packets arrive), TWO_RADIO_PORT,
-RECOVERY (hold, or lm: the tiny LM, UNTRAINED, on the CPU),
+RECOVERY (hold, or lm: the tiny LM, UNTRAINED, on the CPU), TALKERS ("A,B" full duplex, the
+default; "A": B only listens, so the machine carries one encoder and one decoder, the codec load of
+one full-duplex node on its own machine; only A -> B is reported),
 OUTAGE="AT,LEN" (the A -> B signal gone, noise only, from AT s after start for LEN s: latency in
 the first second after it and the 10 s after that).
 
@@ -41,6 +43,7 @@ SETTLE = 5.0                                  # the controller is judged from th
 RUN = os.environ.get("TWO_RADIO_RUN", os.path.join(tempfile.gettempdir(), "largesc-two-radio"))
 FRAME_S = 0.08
 # OUTAGE="AT,LEN": the A -> B signal is gone (noise only) from AT s after start for LEN s
+TALKERS = tuple(r.strip() for r in os.environ.get("TALKERS", "A,B").split(",") if r.strip())  # as common.py
 OUTAGE = tuple(float(x) for x in os.environ["OUTAGE"].split(",")) if os.environ.get("OUTAGE") else None
 
 
@@ -205,6 +208,9 @@ def direction(T, L, t_all, outage=None):
         "decoder frames_in = depacketizer frames_out": [dec["frames_in"], rxc["frames_out"]],
         "audio samples = decoder samples_out": [ll["audio_samples_out"], dec["samples_out"]],
     }
+    if rxc.get("recovery"):
+        checks["recovery frames in = out = depacketizer frames_out"] = [
+            [rxc["recovery"]["frames_in"], rxc["recovery"]["frames_out"]], [rxc["frames_out"]] * 2]
     checks.update(latency_checks(T, L, sent, rxc))
     fb = feedback(T, L, sent, got, t_all)
     lat = latency(T, L, sent, got, t_all, outage)
@@ -224,7 +230,9 @@ def direction(T, L, t_all, outage=None):
         "arrival_jitter_s": jitter(got),
         "feedback": fb,
         "latency_capture_to_playout_s": lat,
-        "depacketizer": {k: v for k, v in rxc.items() if k != "decoder"},
+        "depacketizer": {k: v for k, v in rxc.items() if k not in ("decoder", "recovery")},
+        # token recovery at the listener: frames_late (past the deadline, filled by hold), late_restarts
+        "recovery": rxc.get("recovery"),
         "checks": checks,
     }
 
@@ -401,11 +409,15 @@ def analyse(R, t_launch, t_all, load, outage=None):
                       air_rate_fwd=round(air["fwd"]["rate_through_throttle"], 1),
                       air_rate_rev=round(air["rev"]["rate_through_throttle"], 1),
                       outage=os.environ.get("OUTAGE")),
-        "A->B": direction(A, B, t_all, outage),
-        "B->A": direction(B, A, t_all),
+        "talkers": ",".join(TALKERS),
         "cpu_per_process": cpu,
     }
-    bad = [f"{d}: {k} {v[0]} != {v[1]}" for d in ("A->B", "B->A") for k, v in out[d]["checks"].items() if v[0] != v[1]]
+    dirs = [d for d in ("A->B", "B->A") if d[0] in TALKERS]
+    if "A" in TALKERS:
+        out["A->B"] = direction(A, B, t_all, outage)
+    if "B" in TALKERS:
+        out["B->A"] = direction(B, A, t_all)
+    bad = [f"{d}: {k} {v[0]} != {v[1]}" for d in dirs for k, v in out[d]["checks"].items() if v[0] != v[1]]
     out["checks_failed"] = bad
     return out
 

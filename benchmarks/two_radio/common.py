@@ -21,6 +21,11 @@ CODEC_MODE = os.environ.get("CODEC_MODE", "exact")  # Mimi's step (docs/mimi.md)
 # the receivers' recovery: hold, or lm (the tiny Moshi-architecture LM, UNTRAINED, on the CPU)
 RECOVERY = os.environ.get("RECOVERY", "hold")
 RECOVERY_ARGS = dict(model="tiny", device="cpu") if RECOVERY == "lm" else None
+# who talks: "A,B" (default, full duplex) or "A" (B only listens and sends its loss reports; the
+# machine then carries one encoder and one decoder, what each node's own machine would)
+TALKERS = tuple(r.strip() for r in os.environ.get("TALKERS", "A,B").split(",") if r.strip())
+if not TALKERS or not set(TALKERS) <= {"A", "B"}:
+    raise SystemExit(f"TALKERS must be A,B or A or B, got {os.environ.get('TALKERS')!r}")
 JITTER_MS = float(os.environ.get("JITTER_MS", playout.DEFAULT_TARGET_MS))  # largesc_rx's playout clock; 0 = off
 # TCP ports on 127.0.0.1: TWO_RADIO_PORT and the next three (the GRC examples use 5551..5554)
 _BASE = int(os.environ.get("TWO_RADIO_PORT", "5651"))

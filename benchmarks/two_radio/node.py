@@ -40,7 +40,12 @@ def build(role):
                                  codec_mode=C.CODEC_MODE)
     b["mtx"] = largesc.packet_modem_tx(samp_rate=C.SAMP_RATE, bit_rate=C.BIT_RATE, mode="continuous")
     b["zsink"] = zeromq.push_sink(gr.sizeof_gr_complex, 1, C.addr(tx_leg), 100, False, -1)
-    tb.connect(src, thr, b["tx"])
+    if role in C.TALKERS:
+        tb.connect(src, thr, b["tx"])
+    else:  # a listener only: no audio reaches its encoder (a disabled copy drops it)
+        b["mic_off"] = blocks.copy(gr.sizeof_float)
+        b["mic_off"].set_enabled(False)
+        tb.connect(src, thr, b["mic_off"], b["tx"])
     # valves: closed at the end to stop talking cleanly (what passed them was sent)
     b["voice_valve"], b["fb_valve"] = C.valve(), C.valve()
     tb.msg_connect(b["tx"], "out", b["voice_valve"], "in")
