@@ -16,7 +16,8 @@ that must add up exactly, with its two sides.
 
 Other settings: DRAIN (s, default 3), CODEC_MODE (Mimi's step, default exact), JITTER_MS
 (largesc_rx's playout clock, default the block's, 80; 0 = frames leave as packets arrive), TWO_RADIO_PORT,
-RECOVERY (hold, or lm: the tiny LM, UNTRAINED, on the CPU), TALKERS ("A,B" full duplex, the
+RECOVERY (hold, or lm: the tiny LM, UNTRAINED, on the CPU), CODEC_THREADS (torch threads of each node's
+Mimi, default 1), TALKERS ("A,B" full duplex, the
 default; "A": B only listens, so the machine carries one encoder and one decoder, the codec load of
 one full-duplex node on its own machine; only A -> B is reported),
 OUTAGE="AT,LEN" (the A -> B signal gone, noise only, from AT s after start for LEN s: latency in
@@ -403,7 +404,7 @@ def analyse(R, t_launch, t_all, load, outage=None):
     out = {
         "setup": dict(duration_s=DURATION, drain_s=DRAIN, ebn0_db=EBN0, samp_rate=80000, bit_rate=10000,
                       mode="continuous", budget_bps=1100, weights="random:0 (UNTRAINED codec: not speech quality)",
-                      codec_mode=A["codec_mode"], jitter_buffer_ms=A["jitter_buffer_ms"],
+                      codec_mode=A["codec_mode"], codec_threads=A.get("codec_threads", 1), jitter_buffer_ms=A["jitter_buffer_ms"],
                       recovery=A.get("recovery", "hold"), audio="Debian LibriVox demo clips, looped; B from the middle",
                       startup_s=round(t_all - t_launch, 1), loadavg_start_end=load,
                       air_rate_fwd=round(air["fwd"]["rate_through_throttle"], 1),

@@ -18,6 +18,7 @@ AUDIO_PERIOD = 320  # 20 ms: the period in which a sound card delivers audio
 BUDGET = 1100  # bit/s per direction
 WEIGHTS = "random:0"  # UNTRAINED Mimi: the audio is not speech, says nothing about quality
 CODEC_MODE = os.environ.get("CODEC_MODE", "exact")  # Mimi's step (docs/mimi.md): exact, fast-int8, ...
+CODEC_THREADS = int(os.environ.get("CODEC_THREADS", "1"))  # torch threads of each node's Mimi (largesc_tx/rx threads)
 # the receivers' recovery: hold, or lm (the tiny Moshi-architecture LM, UNTRAINED, on the CPU)
 RECOVERY = os.environ.get("RECOVERY", "hold")
 RECOVERY_ARGS = dict(model="tiny", device="cpu") if RECOVERY == "lm" else None

@@ -36,7 +36,7 @@ def build(role):
     src = blocks.vector_source_f(audio.tolist(), True)
     thr = blocks.throttle(gr.sizeof_float, C.AUDIO_RATE, True)
     thr.set_max_noutput_items(C.AUDIO_PERIOD)  # audio comes in 20 ms periods, as from a sound card
-    b["tx"] = largesc.largesc_tx(sample_rate=C.AUDIO_RATE, budget=C.BUDGET, weights=C.WEIGHTS, threads=1,
+    b["tx"] = largesc.largesc_tx(sample_rate=C.AUDIO_RATE, budget=C.BUDGET, weights=C.WEIGHTS, threads=C.CODEC_THREADS,
                                  codec_mode=C.CODEC_MODE)
     b["mtx"] = largesc.packet_modem_tx(samp_rate=C.SAMP_RATE, bit_rate=C.BIT_RATE, mode="continuous")
     b["zsink"] = zeromq.push_sink(gr.sizeof_gr_complex, 1, C.addr(tx_leg), 100, False, -1)
@@ -56,7 +56,7 @@ def build(role):
     b["mrx"] = largesc.packet_modem_rx(samp_rate=C.SAMP_RATE, bit_rate=C.BIT_RATE)
     b["sorter"] = largesc.packet_sorter()
     b["rx"] = largesc.largesc_rx(sample_rate=C.AUDIO_RATE, weights=C.WEIGHTS, recovery=C.RECOVERY,
-                                 recovery_args=C.RECOVERY_ARGS, threads=1,
+                                 recovery_args=C.RECOVERY_ARGS, threads=C.CODEC_THREADS,
                                  codec_mode=C.CODEC_MODE, start_frame=0, jitter_buffer_ms=C.JITTER_MS)
     b["play"] = C.frame_clock("start", sink=True)
     tb.connect(zsrc, b["mrx"])
@@ -88,7 +88,7 @@ def report(role, b, t0, t1, clean, timeline):
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return {
         "role": role, "t_start": t0, "t_stop": t1, "clean_stop": clean, "jitter_buffer_ms": C.JITTER_MS, "recovery": C.RECOVERY,
-        "codec_mode": C.CODEC_MODE,
+        "codec_mode": C.CODEC_MODE, "codec_threads": C.CODEC_THREADS,
         "cpu_s": ru.ru_utime + ru.ru_stime, "max_rss_mb": ru.ru_maxrss / 1024.0,
         "talk": {
             "encoder_frames_out": tx.frames_out(), "packets_sent": tx.packets_out(),

@@ -376,18 +376,17 @@ class mimi_decoder(gr.sync_block):
         now = time.monotonic()
         while marks and marks[0][0] < written:
             _, idx = marks.popleft()
-            with self._lock:
+            with self._lock:        # one critical section per frame: its times out, the stats in
                 times = self._times.pop(idx, None)
-            if times is None:
-                continue
-            rx, cap = times
-            d = pmt.dict_add(pmt.make_dict(), FP.FRAME, pmt.from_uint64(int(idx)))
-            d = pmt.dict_add(d, K_OUT_TIME, pmt.from_double(now))
-            with self._lock:
+                if times is None:
+                    continue
+                rx, cap = times
                 if rx is not None:
                     self.receive_latency.add(now - rx)
                 if cap is not None:
                     self.capture_latency.add(now - cap)
+            d = pmt.dict_add(pmt.make_dict(), FP.FRAME, pmt.from_uint64(int(idx)))
+            d = pmt.dict_add(d, K_OUT_TIME, pmt.from_double(now))
             if rx is not None:
                 d = pmt.dict_add(d, FP.RX_TIME, pmt.from_double(rx))
                 d = pmt.dict_add(d, K_RX_MS, pmt.from_double(1000.0 * (now - rx)))
