@@ -45,9 +45,27 @@ def _mkldnn_ok():
     return _MKLDNN
 
 
+_MK_LIN = None
+
+
+def _mk_lin():
+    """mkldnn::_linear_pointwise as a TorchScript function: the tracer cannot record
+    its empty Scalar?[] argument from Python, a scripted call it can (traced step)."""
+    global _MK_LIN
+    if _MK_LIN is None:
+        from typing import List, Optional, Union
+
+        def mk_lin(x: torch.Tensor, pw: torch.Tensor, b: Optional[torch.Tensor]) -> torch.Tensor:
+            s: List[Optional[Union[int, float, complex]]] = []
+            return torch.ops.mkldnn._linear_pointwise(x, pw, b, "none", s, "")
+        _MK_LIN = torch.jit.script(mk_lin)
+    return _MK_LIN
+
+
 class _Lin(nn.Module):
     """y = x @ w.T + b on a weight pre-packed for oneDNN (when available and
-    not compiling: inductor's freezing packs the plain weight itself)."""
+    not compiling: inductor's freezing packs the plain weight itself). The
+    packed weight is a buffer, so that a traced step reads it as the module's."""
 
     enable = True          # set False while building a step that will be compiled
 
@@ -56,14 +74,17 @@ class _Lin(nn.Module):
         self.w = _t(w)
         self.b = b
         cpu = self.w.device.type == "cpu"            # oneDNN packing is for the CPU only
-        self.pw = (torch.ops.mkldnn._reorder_linear_weight(self.w, rows)
-                   if self.enable and cpu and _mkldnn_ok() else None)
-        self.packed = self.pw is not None
+        pw = (torch.ops.mkldnn._reorder_linear_weight(self.w, rows)
+              if self.enable and cpu and _mkldnn_ok() else None)
+        self.register_buffer("pw", pw)
+        self.packed = pw is not None
         if self.packed:
             self.w = None          # keep only the packed copy
 
     def forward(self, x):
         if self.packed:
+            if torch.jit.is_tracing():
+                return _mk_lin()(x, self.pw, self.b)
             return torch.ops.mkldnn._linear_pointwise(x, self.pw, self.b, "none", [], "")
         return F.linear(x, self.w, self.b)
 
@@ -213,10 +234,12 @@ class _Layer(nn.Module):
     pass
 
 
-class _Int8Linear:
-    """Dynamic int8 linear (fbgemm, per-channel weights)."""
+class _Int8Linear(nn.Module):
+    """Dynamic int8 linear (fbgemm, per-channel weights). A module, so that a traced
+    step reads its packed weight as the module's."""
 
     def __init__(self, w):
+        super().__init__()
         w = w.detach().float()
         scales = w.abs().amax(dim=1).clamp_min(1e-12) / 127.0
         with warnings.catch_warnings():          # torch >= 2.10 flags quantized tensors as deprecated
@@ -225,7 +248,7 @@ class _Int8Linear:
                                             0, torch.qint8)
             self.packed = torch.ops.quantized.linear_prepack(qw, None)
 
-    def __call__(self, x):
+    def forward(self, x):
         return torch.ops.quantized.linear_dynamic(x, self.packed, True)
 
 
@@ -398,13 +421,16 @@ class _EncNet(nn.Module):
     def state(self):
         return {"ops": [op.state() for op in self.ops], "tr": self.tr.state(), "down": self.down.state()}
 
-    def forward(self, x, st, n_q=None):
+    def features(self, x, st):
+        """Everything before the quantizer (what a traced step runs)."""
         h = x.reshape(-1, 1)
         for op, s in zip(self.ops, st["ops"]):
             h = op(h, s)
         h = self.tr(h, st["tr"])
-        h = self.down(h, st["down"])
-        return self.rvq(h, n_q)
+        return self.down(h, st["down"])
+
+    def forward(self, x, st, n_q=None):
+        return self.rvq(self.features(x, st), n_q)
 
 
 class _DecNet(nn.Module):
@@ -479,6 +505,10 @@ class _Step:
     tensors are reset in place, so a captured graph stays valid."""
 
     compile_mode = os.environ.get("LARGESC_MIMI_COMPILE_MODE", "max-autotune-no-cudagraphs")
+    # exact / fast-int8 on the CPU run a traced step (torch.jit.trace, one per input
+    # length): the same operators on the same weights, bit for bit, run by TorchScript
+    # without the interpreter lock between them (docs/mimi.md); LARGESC_MIMI_TRACE=0: off
+    trace_wanted = os.environ.get("LARGESC_MIMI_TRACE", "1") != "0"
 
     def __init__(self, net_cls, model, mode, cuda_graphs=None):
         if mode not in ("exact", "fast", "fast-int8"):
@@ -497,11 +527,49 @@ class _Step:
         # the CPU runs the same wrapper with graphing disabled (tests).
         self.cuda_graphs = cuda_graphs_wanted(self.device) if cuda_graphs is None else bool(cuda_graphs)
         self.compiled = False          # True once a compiled step has run
-        self.compile_s = 0.0           # time spent in first calls (compile or cache load)
+        self.compile_s = 0.0           # time spent in first calls (compile, cache load or trace)
         self._fns = {}
         self._graphs = {}
         self.st = None
         self.reset()
+        self.traced = {}               # input length -> traced step (see trace_wanted)
+        self.trace = (self.trace_wanted and self.device.type == "cpu" and not self.want_compile
+                      and not self.cuda_graphs)
+        self._leaves, self._spec = torch.utils._pytree.tree_flatten(self.st)
+
+    def _run_net(self, x, st, *args):
+        """The part of the net a traced step covers (the encoder's quantizer runs after it)."""
+        return self.net.features(x, st) if isinstance(self.net, _EncNet) else self.net(x, st)
+
+    def _traced_step(self, x):
+        """The traced step for x's length, traced on a copy of the state (tracing runs the
+        net once); None (and tracing off for good, with a warning) when tracing fails."""
+        n = x.shape[-1]
+        fn = self.traced.get(n)
+        if fn is not None:
+            return fn
+        t = time.perf_counter()
+        step, spec = self._run_net, self._spec
+
+        class _Wrap(nn.Module):
+            def __init__(self, net):
+                super().__init__()
+                self.net = net
+
+            def forward(self, a, *leaves):
+                return step(a, torch.utils._pytree.tree_unflatten(list(leaves), spec))
+        try:
+            with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore", torch.jit.TracerWarning)   # shapes are fixed per trace
+                leaves = [v.clone() for v in self._leaves]
+                fn = torch.jit.trace(_Wrap(self.net), (x.clone(), *leaves), check_trace=False, strict=False)
+        except Exception as e:         # noqa: BLE001 - stay eager, the state is intact
+            warnings.warn(f"Mimi step: tracing failed ({type(e).__name__}: {e}); running it untraced")
+            self.trace = False
+            return None
+        self.traced[n] = fn
+        self.compile_s += time.perf_counter() - t
+        return fn
 
     def reset(self):
         with torch.inference_mode():
@@ -546,6 +614,11 @@ class _Step:
                               f"running the step without graphs")
                 self.cuda_graphs = False
                 self._graphs.clear()
+        if self.trace:
+            fn = self._traced_step(x)
+            if fn is not None:
+                h = fn(x, *self._leaves)
+                return self.net.rvq(h, *args) if isinstance(self.net, _EncNet) else h
         if not self.want_compile:
             return self.net(x, self.st, *args)
         n = x.shape[-1]
@@ -570,6 +643,8 @@ class FastEncoder(_Step):
 
     def __init__(self, model, mode="exact", cuda_graphs=None):
         super().__init__(_EncNet, model, mode, cuda_graphs)
+        if self.trace:          # one frame per call: traced now, not on a live link's first frame
+            self._traced_step(torch.zeros(1, 1, 1920, device=self.device))
 
 
 class FastDecoder(_Step):
@@ -577,3 +652,5 @@ class FastDecoder(_Step):
 
     def __init__(self, model, mode="exact", cuda_graphs=None):
         super().__init__(_DecNet, model, mode, cuda_graphs)
+        if self.trace:
+            self._traced_step(torch.zeros(1, 512, 1, device=self.device))

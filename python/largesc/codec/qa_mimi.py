@@ -327,6 +327,71 @@ class qa_codec(gr_unittest.TestCase):
         self.assertEqual(len(got_a), T * C.FRAME_SIZE)
         self.assertTrue(np.isfinite(got_a).all())
 
+    def test_traced_step_equals_untraced(self):
+        """exact and fast-int8 on the CPU run a traced step (mimi_fast, torch.jit.trace): the
+        same tokens and the same audio, bit for bit, as the untraced step, with n_q changing
+        from call to call, a reset, and a 2-frame call (a second trace); a trace that fails
+        warns and leaves the untraced step, the state intact."""
+        import warnings
+        from gnuradio.largesc.codec import mimi_fast as MF
+        T = 12
+        x = test_signal(T * C.FRAME_SIZE, seed=6)
+        toks = np.random.default_rng(10).integers(0, 2048, (T, 8))
+        n_qs = [8, 32, 1, 5, 8, 16, 3, 32, 8, 2, 8, 8]
+        m, info = model()
+
+        def run(mode):
+            enc = C.MimiStreamingEncoder(m, mode=mode, info=info)
+            dec = C.MimiStreamingDecoder(m, mode=mode, info=info)
+            t, a = [], []
+            for i in range(T - 2):
+                if i == 6:
+                    enc.reset()
+                    dec.reset()
+                t.append(enc.encode(x[i * C.FRAME_SIZE:(i + 1) * C.FRAME_SIZE], n_qs[i])[0])
+                a.append(dec.decode(toks[i:i + 1]))
+            t.append(enc.encode(x[(T - 2) * C.FRAME_SIZE:], 8).ravel())   # two frames in one call
+            a.append(dec.decode(toks[T - 2:]))
+            return t, np.concatenate(a), enc, dec
+
+        saved = MF._Step.trace_wanted
+        for mode in ("exact", "fast-int8"):
+            with self.subTest(mode=mode):
+                try:
+                    MF._Step.trace_wanted = False
+                    ref_t, ref_a, e0, _ = run(mode)
+                finally:
+                    MF._Step.trace_wanted = saved
+                self.assertFalse(e0._fast.trace)
+                got_t, got_a, enc, dec = run(mode)
+                self.assertTrue(enc._fast.trace and dec._fast.trace)
+                self.assertEqual(sorted(enc._fast.traced), [C.FRAME_SIZE, 2 * C.FRAME_SIZE])
+                self.assertEqual(sorted(dec._fast.traced), [1, 2])
+                for a, b in zip(got_t, ref_t):
+                    np.testing.assert_array_equal(a, b)
+                np.testing.assert_array_equal(got_a, ref_a)
+
+        def no_trace(*a, **kw):
+            raise RuntimeError("tracer unavailable (test)")
+        saved_trace = torch.jit.trace
+        torch.jit.trace = no_trace
+        try:
+            with warnings.catch_warnings(record=True) as w:
+                warnings.simplefilter("always")
+                got_t, got_a, enc, _dec = run("exact")
+        finally:
+            torch.jit.trace = saved_trace
+        self.assertTrue(any("tracing failed" in str(i.message) for i in w))
+        self.assertFalse(enc._fast.trace)
+        MF._Step.trace_wanted = False
+        try:
+            ref_t, ref_a, _, _ = run("exact")
+        finally:
+            MF._Step.trace_wanted = saved
+        for a, b in zip(got_t, ref_t):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(got_a, ref_a)
+
     def test_fast_mode_falls_back_without_compiler(self):
         """Mode "fast" where torch.compile cannot work: warns, runs the exact
         uncompiled step, same tokens as eager. (The compiled path itself is
