@@ -196,6 +196,7 @@ RULES = [
     # documented grid of 2 threads x 3 frames-per-call
     (r"benchmarks/mimi_streaming\.py", "run",
      lambda c: opt(opt(opt(opt(c, "--frames", "3"), "--modes", "exact"), "--threads", "1"), "--fpc", "1")),
+    (r"benchmarks/mimi_traced\.py", "run", lambda c: opt(opt(c, "--frames", "2"), "--modes", "fast-int8")),
     # the tiny config only: small100m is the same code at ~100 M parameters
     # (qa_recovery_step checks its layout at tiny sizes)
     (r"benchmarks/recovery_step\.py", "run",
