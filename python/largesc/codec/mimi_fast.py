@@ -567,6 +567,12 @@ class _Step:
             warnings.warn(f"Mimi step: tracing failed ({type(e).__name__}: {e}); running it untraced")
             self.trace = False
             return None
+        # TorchScript profiles and optimises a graph on its first two calls (75-100 ms each
+        # here): made now, on a copy of the state, not on a live link's first frames
+        with torch.inference_mode():
+            leaves = [v.clone() for v in self._leaves]
+            for _ in range(2):
+                fn(x, *leaves)
         self.traced[n] = fn
         self.compile_s += time.perf_counter() - t
         return fn
