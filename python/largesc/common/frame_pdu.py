@@ -51,6 +51,7 @@ UEP_K = pmt.intern("uep_k")
 UEP_COPIES = pmt.intern("uep_copies")
 CAPTURE_TIME = pmt.intern("capture_time")
 RX_TIME = pmt.intern("rx_time")
+PLAY_TIME = pmt.intern("play_time")   # when the playout clock let the frame go (uep_depacketizer)
 
 MAX_FRAME_INDEX = 2 ** 64 - 1
 MAX_TOKEN = CARDINALITY - 1
@@ -187,7 +188,7 @@ def make_frame_pdu(idx, tokens, energy_db=None, vad=None, untrained=False, captu
 
 
 def meta_time(meta, key):
-    """The finite double under `key` (CAPTURE_TIME, RX_TIME) of a PDU's
+    """The finite double under `key` (CAPTURE_TIME, RX_TIME, PLAY_TIME) of a PDU's
     metadata dict, None when absent or not a finite real."""
     if not pmt.is_dict(meta):
         return None

@@ -183,11 +183,16 @@ class TokenRecovery:
         if self.lm is None:
             out, n_out = self.hold.process(tok, m)
             return [self._frame(t, out, m, n_out, len(tok), meta)]
-        mc = max(self.hold.min_codebooks, min(len(tok), self.lm.dep_q))
-        out, n_out = self.hold.process(tok, m, min_codebooks=mc)
+        out, n_out = self._hold_under_lm(tok, m)
         self._pending[t] = (out, m, n_out, len(tok), meta)
         self._lm_used = True
         return self._complete(self.lm.push(tok, m))
+
+    def _hold_under_lm(self, tok, m):
+        """Hold's fill of a frame with the lm backend: the model's codebooks are never dropped
+        (min_codebooks raised to dep_q); the model then overwrites its lost ones."""
+        mc = max(self.hold.min_codebooks, min(len(tok), self.lm.dep_q))
+        return self.hold.process(tok, m, min_codebooks=mc)
 
     def warm_up(self) -> None:
         """Runs the model once on an all-lost frame, then starts a new stream: its first
@@ -213,8 +218,7 @@ class TokenRecovery:
         done = [self._frame(t, *self._pending.pop(t)) for t in sorted(self._pending)]
         t = self._n
         self._n += 1
-        mc = max(self.hold.min_codebooks, min(len(tok), self.lm.dep_q))
-        out, n_out = self.hold.process(tok, m, min_codebooks=mc)
+        out, n_out = self._hold_under_lm(tok, m)
         done.append(self._frame(t, out, m, n_out, len(tok), meta))
         if self._lm_used:
             self.lm.reset()

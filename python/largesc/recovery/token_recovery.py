@@ -5,7 +5,6 @@
 """token_recovery: masked token frames in, complete token frames out. The
 recovery logic is core.py (the recovery package); this file is the GNU Radio glue."""
 
-import math
 import threading
 import time
 
@@ -23,7 +22,6 @@ MAX_FRAME = FP.MAX_FRAME_INDEX
 _K_NQ_IN = pmt.intern("n_q_in")
 _K_MALFORMED = pmt.intern("recovery_malformed")
 _K_UNTRAINED = pmt.intern("recovery_untrained")
-_K_PLAY_TIME = pmt.intern("play_time")
 _K_LATE = pmt.intern("recovery_late")
 DEADLINE_RANGE_MS = (0.0, 10000.0)
 # largesc_rx's deadline for a model backend behind its playout clock: one frame (a model
@@ -193,11 +191,8 @@ class token_recovery(gr.basic_block):
         """True when deadline_ms is on and the frame's play_time is more than it ago."""
         if not self._deadline_s:
             return False
-        t = pmt.dict_ref(meta, _K_PLAY_TIME, pmt.PMT_NIL)
-        if not (pmt.is_real(t) or pmt.is_integer(t) or pmt.is_uint64(t)):
-            return False
-        t = pmt.to_double(t)
-        return math.isfinite(t) and self._clock() - t > self._deadline_s
+        t = FP.meta_time(meta, FP.PLAY_TIME)
+        return t is not None and self._clock() - t > self._deadline_s
 
     def _publish(self, frames):
         for f in frames:
