@@ -15,7 +15,8 @@ that must add up exactly, with its two sides.
     DURATION=60 EBN0=13 .venv/bin/python3 benchmarks/two_radio.py > two_radio.json
 
 Other settings: DRAIN (s, default 3), CODEC_MODE (Mimi's step, default exact), JITTER_MS
-(largesc_rx's playout clock, default the block's, 80; 0 = frames leave as packets arrive), TWO_RADIO_PORT,
+(largesc_rx's playout clock, default the block's, 80; 0 = frames leave as packets arrive), DECODE_LEAD_MS
+(largesc_rx's decode lead, default the block's, 80; 0 = frames leave at their playout time), TWO_RADIO_PORT,
 RECOVERY (hold, or lm: the tiny LM, UNTRAINED, on the CPU), CODEC_THREADS (torch threads of each node's
 Mimi, default 1), TALKERS ("A,B" full duplex, the
 default; "A": B only listens, so the machine carries one encoder and one decoder, the codec load of
@@ -337,9 +338,14 @@ def latency(T, L, sent, got, t_all, outage=None):
     c2o = [(cap_mono[m["frame"]] + off_t - t_all, m["out_time"] - cap_mono[m["frame"]])
            for m in msgs if m["frame"] in cap_mono]
     r2o = [m["receive_to_output_ms"] / 1000.0 for m in msgs if m.get("receive_to_output_ms") is not None]
+    # receive to output in two: the frame's first packet to its playout time (the jitter buffer),
+    # its playout time to its first sample out (recovery and decoder past the decode lead)
+    r2p = [m["play_time"] - m["rx_time"] for m in msgs if m.get("play_time") is not None and m.get("rx_time") is not None]
+    p2o = [m["out_time"] - m["play_time"] for m in msgs if m.get("play_time") is not None]
     out["module"] = dict(
         frames=len(c2o), capture_to_output=dict(**summary([x for _, x in c2o]), slope_ms_per_min=slope_ms_per_min(c2o)),
-        receive_to_output=summary(r2o), tx_capture_to_send_ms=T["tx_latency"],
+        receive_to_output=summary(r2o), receive_to_play_time=summary(r2p), play_time_to_output=summary(p2o),
+        tx_capture_to_send_ms=T["tx_latency"],
         late_packets=msgs[-1].get("late_packets") if msgs else None)
     # a fixed-rate sink (sound card) started with the first frame needs this much buffer never to
     # underrun: the spread of (output time - n x 80 ms) over the frames played from SETTLE s on
@@ -405,6 +411,7 @@ def analyse(R, t_launch, t_all, load, outage=None):
         "setup": dict(duration_s=DURATION, drain_s=DRAIN, ebn0_db=EBN0, samp_rate=80000, bit_rate=10000,
                       mode="continuous", budget_bps=1100, weights="random:0 (UNTRAINED codec: not speech quality)",
                       codec_mode=A["codec_mode"], codec_threads=A.get("codec_threads", 1), jitter_buffer_ms=A["jitter_buffer_ms"],
+                      decode_lead_ms=A.get("decode_lead_ms"),
                       recovery=A.get("recovery", "hold"), audio="Debian LibriVox demo clips, looped; B from the middle",
                       startup_s=round(t_all - t_launch, 1), loadavg_start_end=load,
                       air_rate_fwd=round(air["fwd"]["rate_through_throttle"], 1),

@@ -185,6 +185,15 @@ void uep_depacketizer_impl::play_until(uint64_t frame, double play_time)
     publish_ready();
 }
 
+int64_t uep_depacketizer_impl::play_arrived(uint64_t last, double play_time)
+{
+    std::lock_guard<std::mutex> lock(d_mutex);
+    const int64_t m = d_core.play_arrived(
+        int64_t(std::min<uint64_t>(last, uint64_t(INT64_MAX))), play_time);
+    publish_ready();
+    return m;
+}
+
 double uep_depacketizer_impl::arrival_ref(double q, size_t last) const
 {
     std::lock_guard<std::mutex> lock(d_mutex);

@@ -48,7 +48,13 @@ public:
 
     void flush() override;
     void play_until(uint64_t frame, double play_time) override;
+    int64_t play_arrived(uint64_t last, double play_time) override;
     double arrival_ref(double q = 0.0, size_t last = 0) const override;
+    int64_t next_frame() const override
+    {
+        std::lock_guard<std::mutex> lock(d_mutex);
+        return d_core.next_frame();
+    }
     double newest_rx_time() const override
     {
         std::lock_guard<std::mutex> lock(d_mutex);

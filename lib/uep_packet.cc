@@ -303,7 +303,7 @@ void depacketizer_core::emit_until(int64_t last, double play_time)
         f.frame = uint64_t(d_next);
         f.primary = s.primary;
         f.rx_time = s.rx_time;
-        f.play_time = play_time;
+        f.play_time = play_time - double(last - d_next) * FRAME_SECONDS; // its own slot
         // width: the frame's own K (or the last K seen), widened by any copies
         const unsigned n_q =
             std::max<unsigned>(s.primary ? s.k : d_last_k, unsigned(s.tokens.size()));
@@ -623,6 +623,23 @@ void depacketizer_core::play_until(int64_t frame, double play_time)
 {
     if (d_started)
         emit_until(frame, play_time);
+}
+
+int64_t depacketizer_core::play_arrived(int64_t last, double play_time)
+{
+    if (!d_started)
+        return -1;
+    int64_t m = d_next - 1;
+    while (m < last) {
+        const slot& s = d_ring[size_t(m + 1) & 0xFF];
+        if (s.frame != m + 1 || !s.primary)
+            break;
+        m++;
+    }
+    if (m < d_next)
+        return -1;
+    emit_until(m, play_time - double(last - m) * FRAME_SECONDS);
+    return m;
 }
 
 double depacketizer_core::newest_rx_time() const

@@ -28,6 +28,7 @@ TALKERS = tuple(r.strip() for r in os.environ.get("TALKERS", "A,B").split(",") i
 if not TALKERS or not set(TALKERS) <= {"A", "B"}:
     raise SystemExit(f"TALKERS must be A,B or A or B, got {os.environ.get('TALKERS')!r}")
 JITTER_MS = float(os.environ.get("JITTER_MS", playout.DEFAULT_TARGET_MS))  # largesc_rx's playout clock; 0 = off
+DECODE_LEAD_MS = float(os.environ.get("DECODE_LEAD_MS", playout.DEFAULT_LEAD_MS))  # largesc_rx's decode lead
 # TCP ports on 127.0.0.1: TWO_RADIO_PORT and the next three (the GRC examples use 5551..5554)
 _BASE = int(os.environ.get("TWO_RADIO_PORT", "5651"))
 PORTS = dict(a_to_air=_BASE, air_to_b=_BASE + 1, b_to_air=_BASE + 2, air_to_a=_BASE + 3)

@@ -57,7 +57,8 @@ def build(role):
     b["sorter"] = largesc.packet_sorter()
     b["rx"] = largesc.largesc_rx(sample_rate=C.AUDIO_RATE, weights=C.WEIGHTS, recovery=C.RECOVERY,
                                  recovery_args=C.RECOVERY_ARGS, threads=C.CODEC_THREADS,
-                                 codec_mode=C.CODEC_MODE, start_frame=0, jitter_buffer_ms=C.JITTER_MS)
+                                 codec_mode=C.CODEC_MODE, start_frame=0, jitter_buffer_ms=C.JITTER_MS,
+                                 decode_lead_ms=C.DECODE_LEAD_MS)
     b["play"] = C.frame_clock("start", sink=True)
     tb.connect(zsrc, b["mrx"])
     tb.msg_connect(b["mrx"], "out", b["sorter"], "in")
@@ -77,7 +78,7 @@ def build(role):
     tb.msg_connect(b["fb_valve"], "out", b["mtx"], "in")
     b["rep_log"] = C.msg_logger()
     tb.msg_connect(b["rx"], "feedback", b["rep_log"], "in")
-    b["lat_log"] = C.msg_logger(("frame", "out_time", "rx_time", "receive_to_output_ms", "late_packets"))
+    b["lat_log"] = C.msg_logger(("frame", "out_time", "rx_time", "play_time", "receive_to_output_ms", "late_packets"))
     tb.msg_connect(b["rx"], "latency", b["lat_log"], "in")
     return b
 
@@ -87,7 +88,8 @@ def report(role, b, t0, t1, clean, timeline):
     tx, rx, mtx, mrx, ctl = b["tx"], b["rx"], b["mtx"], b["mrx"], b["tx"].controller
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return {
-        "role": role, "t_start": t0, "t_stop": t1, "clean_stop": clean, "jitter_buffer_ms": C.JITTER_MS, "recovery": C.RECOVERY,
+        "role": role, "t_start": t0, "t_stop": t1, "clean_stop": clean, "jitter_buffer_ms": C.JITTER_MS,
+        "decode_lead_ms": C.DECODE_LEAD_MS, "recovery": C.RECOVERY,
         "codec_mode": C.CODEC_MODE, "codec_threads": C.CODEC_THREADS,
         "cpu_s": ru.ru_utime + ru.ru_stime, "max_rss_mb": ru.ru_maxrss / 1024.0,
         "talk": {

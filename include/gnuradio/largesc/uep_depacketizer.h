@@ -56,13 +56,22 @@ public:
     //! Plays out the frames still waiting for copies.
     virtual void flush() = 0;
     //! Plays out every frame up to `frame` now (the playout clock; see
-    //! depacketizer_core::play_until) and publishes them; play_time (the clock's
-    //! time, seconds; NaN: none) goes into each frame's metadata as `play_time`.
+    //! depacketizer_core::play_until) and publishes them; play_time (when `frame`
+    //! is due to play, seconds; NaN: none; each frame before it 80 ms earlier per
+    //! frame) goes into each frame's metadata as `play_time`.
     virtual void
     play_until(uint64_t frame,
                double play_time = std::numeric_limits<double>::quiet_NaN()) = 0;
+    //! depacketizer_core::play_arrived(): the frames from the next up to `last`
+    //! that have their own packet, in order, are played out and published.
+    //! Returns the last frame played out, -1 if none.
+    virtual int64_t
+    play_arrived(uint64_t last,
+                 double play_time = std::numeric_limits<double>::quiet_NaN()) = 0;
     //! depacketizer_core::arrival_ref(): NaN until a packet with rx_time came.
     virtual double arrival_ref(double q = 0.0, size_t last = 0) const = 0;
+    //! depacketizer_core::next_frame().
+    virtual int64_t next_frame() const = 0;
     //! depacketizer_core::newest_rx_time().
     virtual double newest_rx_time() const = 0;
     //! depacketizer_core::set_clocked(): timed packets wait for play_until().

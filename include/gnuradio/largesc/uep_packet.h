@@ -210,7 +210,7 @@ struct LARGESC_API rx_frame {
     //! arrival time of the first packet that brought any of its tokens (its own
     //! packet or a copy), NaN when none did or packets had no arrival time
     double rx_time = std::numeric_limits<double>::quiet_NaN();
-    //! when the playout clock played it out (play_until's play_time), NaN otherwise
+    //! when the playout clock has it due to play (play_until's play_time), NaN otherwise
     double play_time = std::numeric_limits<double>::quiet_NaN();
 };
 
@@ -332,11 +332,20 @@ public:
     //! Plays out every frame up to `frame` now, whether its packets came or not
     //! (a playout clock: lost frames leave with an all-zero mask; a packet for a
     //! frame already played out is late). Nothing before the first packet.
-    //! play_time (the clock's time now, seconds): noted on the frames it plays out
-    //! (rx_frame::play_time), so that the blocks after it see how long a frame
-    //! waited for them (token_recovery's deadline); NaN: none.
+    //! play_time (seconds on the clock's time base): when `frame` is due to play;
+    //! each frame before it is due 80 ms earlier per frame. Noted on the frames
+    //! it plays out (rx_frame::play_time), so that the blocks after it know when
+    //! each frame must sound (token_recovery's deadline, mimi_decoder's output
+    //! time); NaN: none.
     void play_until(int64_t frame,
                     double play_time = std::numeric_limits<double>::quiet_NaN());
+    //! A playout clock's early release: plays out the frames from the next one up
+    //! to `last` as long as each has its own packet (complete: a copy adds nothing
+    //! to it), stopping at the first that has not; their play times as in
+    //! play_until(last, play_time). Returns the last frame it played out, -1 if
+    //! none (nothing before the first packet).
+    int64_t play_arrived(int64_t last,
+                         double play_time = std::numeric_limits<double>::quiet_NaN());
     //! The playout clock's reference: the q-quantile (0 = the smallest, nearest
     //! rank) of rx_time - frame x 80 ms over the last feedback_window packets
     //! that came with an arrival time and continued the numbering, late ones
@@ -344,6 +353,8 @@ public:
     //! them); NaN before any, or for q outside 0..1.
     //! last > 0: only the newest `last` of those packets count.
     double arrival_ref(double q = 0.0, size_t last = 0) const;
+    //! The next frame to play out (0 before the first packet).
+    int64_t next_frame() const { return d_next; }
     //! The arrival time of the packet that made the newest frame; NaN if it had none.
     double newest_rx_time() const;
     //! With the clock on, a packet that has an arrival time no longer plays

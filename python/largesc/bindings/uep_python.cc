@@ -264,11 +264,29 @@ static void bind_depacketizer_core(py::module& m)
                     play_time.is_none() ? std::nan("") : play_time.cast<double>());
             },
             py::arg("frame"),
-            py::arg("play_time") = py::none())
+            py::arg("play_time") = py::none(),
+            "Plays out every frame up to this index, whether its packets came or not; "
+            "play_time: when this frame is due to play (seconds), each frame before it "
+            "80 ms earlier per frame, noted as their play_time.")
+        .def(
+            "play_arrived",
+            [](depacketizer_core& self, py::object last, py::object play_time) {
+                return self.play_arrived(
+                    int64_t(std::min<uint64_t>(
+                        pc::as_u64("depacketizer_core.play_arrived", "last", last),
+                        uint64_t(INT64_MAX))),
+                    play_time.is_none() ? std::nan("") : play_time.cast<double>());
+            },
+            py::arg("last"),
+            py::arg("play_time") = py::none(),
+            "Plays out the frames from the next up to `last` while each has its own "
+            "packet (the playout clock's early release); play times as play_until's. "
+            "Returns the last frame played out, -1 if none.")
         .def("arrival_ref",
              &depacketizer_core::arrival_ref,
              py::arg("q") = 0.0,
              py::arg("last") = 0)
+        .def("next_frame", &depacketizer_core::next_frame, "The next frame to play out.")
         .def("newest_rx_time", &depacketizer_core::newest_rx_time)
         .def(
             "set_clocked",
@@ -452,11 +470,25 @@ static void bind_uep_depacketizer_block(py::module& m)
             py::arg("frame"),
             py::arg("play_time") = py::none(),
             "Plays out every frame up to this index now (the playout clock); play_time "
-            "(seconds) goes into their metadata as play_time.")
+            "(seconds): when this frame is due to play, each frame before it 80 ms "
+            "earlier per frame, in their metadata as play_time.")
+        .def(
+            "play_arrived",
+            [](uep_depacketizer& self, py::object last, py::object play_time) {
+                return self.play_arrived(
+                    pc::as_u64("uep_depacketizer.play_arrived", "last", last),
+                    play_time.is_none() ? std::nan("") : play_time.cast<double>());
+            },
+            py::arg("last"),
+            py::arg("play_time") = py::none(),
+            "Plays out the frames from the next up to `last` while each has its own "
+            "packet (the playout clock's early release) and publishes them; play times "
+            "as play_until's. Returns the last frame played out, -1 if none.")
         .def("arrival_ref",
              &uep_depacketizer::arrival_ref,
              py::arg("q") = 0.0,
              py::arg("last") = 0)
+        .def("next_frame", &uep_depacketizer::next_frame, "The next frame to play out.")
         .def("newest_rx_time", &uep_depacketizer::newest_rx_time)
         .def(
             "set_clocked",

@@ -25,6 +25,10 @@ from ..common.latency import K_CAP_MS, K_OUT_TIME, K_RX_MS, LatencyStats
 PORT_IN = pmt.intern("in")
 PORT_LATENCY = pmt.intern("latency")
 MAX_TIMED_FRAMES = 4096         # frames waiting for output whose times are kept
+# a frame's audio is held until its play_time (the playout clock's early release) at most
+# this long; a play_time further ahead is not on this host's clock: not held, counted
+MAX_HOLD_S = 1.0                # the playout clock's decode lead is at most 0.5 s
+K_PLAY_TIME = FP.PLAY_TIME
 PORT_SYSTEM = pmt.intern("system")
 K_DONE = pmt.intern("done")
 # posted by the end-of-stream timer to wake work(); ignored as input
@@ -191,7 +195,14 @@ class mimi_decoder(gr.sync_block):
     (uep_depacketizer on a live link) or a capture_time (mimi_encoder), when
     its first sample leaves this block, a PDU whose car is a dict: frame,
     out_time, rx_time and receive_to_output_ms, capture_time and
-    capture_to_output_ms (as known); latency() sums them up (docs/latency.md)."""
+    capture_to_output_ms, play_time (as known); latency() sums them up
+    (docs/latency.md).
+    A frame that comes with a `play_time` (uep_depacketizer's playout clock on
+    a live link) still ahead of the host's monotonic clock is decoded at once
+    and its audio held until then (the clock lets complete frames go early so
+    that the decoding is done when the frame is due: docs/latency.md, "Decode
+    lead"); frames_held() counts them, hold_refused() the play times more
+    than 1 s ahead (not on this clock: not held)."""
 
     def __init__(self, sample_rate=16000, weights="hf", device="auto", threads=0,
                  frames_per_call=1, mode="exact", done_grace_s=1.0, start_frame=None,
@@ -223,6 +234,7 @@ class mimi_decoder(gr.sync_block):
         self.receive_latency = LatencyStats()
         self.capture_latency = LatencyStats()
         self.latency_extra = None       # callable -> {name: int} added to each latency message
+        self.holds = collections.Counter(frames_held=0, hold_refused=0)
         self.message_port_register_in(PORT_IN)
         self.message_port_register_out(PORT_LATENCY)
         self.guard.install(self, "in", self._handle_in)
@@ -253,6 +265,14 @@ class mimi_decoder(gr.sync_block):
     def stats(self):
         return dict(self.playout.stats)
 
+    def frames_held(self):
+        """Frames whose audio waited for their play_time (decoded before it was due)."""
+        return self.holds["frames_held"]
+
+    def hold_refused(self):
+        """Frames whose play_time was more than MAX_HOLD_S ahead: not held."""
+        return self.holds["hold_refused"]
+
     def latency(self):
         """Per-frame latency over the last 125 timed frames (LatencyStats.summary() each):
         receive_to_output, from the frame's rx_time (its first packet's arrival, stamped by
@@ -282,10 +302,11 @@ class mimi_decoder(gr.sync_block):
         times = None
         if item[0] == "frame":
             meta = pmt.car(msg)
-            times = (FP.meta_time(meta, FP.RX_TIME), FP.meta_time(meta, FP.CAPTURE_TIME))
+            times = (FP.meta_time(meta, FP.RX_TIME), FP.meta_time(meta, FP.CAPTURE_TIME),
+                     FP.meta_time(meta, FP.PLAY_TIME))
         with self._lock:
             self._queue.append(item)
-            if times and times != (None, None):
+            if times and times != (None, None, None):
                 self._times[item[1]] = times
                 while len(self._times) > MAX_TIMED_FRAMES:
                     self._times.popitem(last=False)
@@ -353,6 +374,7 @@ class mimi_decoder(gr.sync_block):
         self._drain(len(out))
         n = min(len(out), len(self._pending))
         if n:
+            n = self._until_play_time(self.nitems_written(0), n)
             if not self._tagged and self.untrained:
                 self.add_item_tag(0, self.nitems_written(0), pmt.intern("untrained"), pmt.PMT_T)
                 self._tagged = True
@@ -365,6 +387,32 @@ class mimi_decoder(gr.sync_block):
         # Nothing queued: return 0. The scheduler sleeps until the next message
         # arrives (posting wakes this block's thread), so this does not spin.
         return 0
+
+    def _until_play_time(self, written, n):
+        """How many of the n pending samples (the first is output sample `written`) may leave
+        now: up to the first frame whose play_time is still ahead; when that frame is the
+        first pending sample, waits for its play_time here (at most MAX_HOLD_S)."""
+        for off, idx in self.playout.marks:
+            if off >= written + n:
+                break
+            if off < written:
+                continue
+            with self._lock:
+                times = self._times.get(idx)
+            pt = times[2] if times else None
+            if pt is None:
+                continue
+            wait = pt - time.monotonic()
+            if wait <= 0.0:
+                continue
+            if off > written:
+                return off - written            # the samples before it leave now
+            if wait > MAX_HOLD_S:
+                self.holds["hold_refused"] += 1
+                continue
+            time.sleep(wait)
+            self.holds["frames_held"] += 1
+        return n
 
     def _frames_left(self, written):
         """Latency of each timed frame whose first sample is now out (before sample `written`):
@@ -380,7 +428,9 @@ class mimi_decoder(gr.sync_block):
                 times = self._times.pop(idx, None)
                 if times is None:
                     continue
-                rx, cap = times
+                rx, cap, play = times
+                if rx is None and cap is None:
+                    continue                # a lost frame (its play_time only): nothing to measure
                 if rx is not None:
                     self.receive_latency.add(now - rx)
                 if cap is not None:
@@ -393,6 +443,8 @@ class mimi_decoder(gr.sync_block):
             if cap is not None:
                 d = pmt.dict_add(d, FP.CAPTURE_TIME, pmt.from_double(cap))
                 d = pmt.dict_add(d, K_CAP_MS, pmt.from_double(1000.0 * (now - cap)))
+            if play is not None:
+                d = pmt.dict_add(d, K_PLAY_TIME, pmt.from_double(play))
             if self.latency_extra is not None:
                 for k, v in self.latency_extra().items():
                     d = pmt.dict_add(d, pmt.intern(k), pmt.from_long(int(v)))

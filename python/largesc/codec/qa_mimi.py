@@ -616,6 +616,46 @@ class qa_blocks(gr_unittest.TestCase):
         for f in (0, 1, 3, 5, 9):
             self.assertGreater(float(np.abs(y[f * spf:(f + 1) * spf]).max()), 1e-4, f"frame {f}")
 
+    def test_decoder_holds_audio_until_play_time(self):
+        """Frames with a play_time ahead (the playout clock's decode lead) are decoded at once
+        and leave when due: out_time >= play_time, counted held; a play_time more than
+        MAX_HOLD_S ahead or not a finite number holds nothing; every sample still comes out."""
+        import math
+        toks = list(np.random.default_rng(2).integers(0, 2048, 8))
+        dec = mimi_decoder(16000, weights=SEED, threads=1)
+        snk = blocks.vector_sink_f()
+        lat = blocks.message_debug()
+        tb = gr.top_block()
+        tb.connect(dec, snk)
+        tb.msg_connect((dec, "latency"), (lat, "store"))
+        tb.start()
+        t0 = time.monotonic()
+        play = {0: None, 1: t0 - 1.0, 2: t0 + 0.8, 3: t0 + 0.85, 4: t0 + 100.0, 5: math.nan}
+
+        def pdu(n):
+            meta = pmt.dict_add(pmt.car(make_frame_pdu(n, toks)), pmt.intern("rx_time"), pmt.from_double(t0))
+            if play[n] is not None:
+                meta = pmt.dict_add(meta, pmt.intern("play_time"), pmt.from_double(play[n]))
+            return pmt.cons(meta, pmt.cdr(make_frame_pdu(n, toks)))
+
+        eos = pmt.dict_add(pmt.dict_add(pmt.make_dict(), pmt.intern("eos"), pmt.PMT_T),
+                           pmt.intern("frame"), pmt.from_uint64(6))
+        for n in range(6):
+            dec.to_basic_block()._post(pmt.intern("in"), pdu(n))
+        dec.to_basic_block()._post(pmt.intern("in"), pmt.cons(eos, pmt.init_u16vector(0, [])))
+        tb.wait()
+        self.assertEqual(len(snk.data()), 6 * 1280)
+        msgs = [pmt.to_python(pmt.car(lat.get_message(i))) for i in range(lat.num_messages())]
+        self.assertEqual([m["frame"] for m in msgs], list(range(6)))
+        out = {m["frame"]: m["out_time"] for m in msgs}
+        for n in (2, 3):
+            self.assertGreaterEqual(out[n], play[n], n)
+            self.assertAlmostEqual(msgs[n]["play_time"], play[n], 9)
+        self.assertLess(out[1], play[2])                # frames before the held one leave at once
+        self.assertLess(out[4], play[4] - 99.0)         # 100 s ahead: not on this clock, not held
+        self.assertNotIn("play_time", msgs[5])          # NaN: no play time
+        self.assertEqual((dec.frames_held(), dec.hold_refused()), (2, 1))
+
     def test_codebook_change_in_flowgraph_metadata(self):
         rate = 16000
         x = test_signal(rate * 3, rate=rate)        # 37 frames

@@ -44,12 +44,17 @@ class largesc_rx(gr.hier_block2):
     deadline_ms, LIVE_DEADLINE_MS unless recovery_args sets it): a frame that
     reaches the model more than that after its playout time is filled by hold
     and the model restarts, so a model slower than real time cannot make the
-    latency grow (counters()['recovery'])."""
+    latency grow (counters()['recovery']).
+    decode_lead_ms: with the clock on, a frame whose own packet has come leaves
+    the depacketizer up to this long before its playout time and the decoder
+    holds its audio until then, so recovery and decoding are done when the frame
+    is due (0..500; 0 = every frame leaves at its playout time and the decoding
+    comes on top of the jitter buffer). docs/latency.md, "Decode lead"."""
 
     def __init__(self, sample_rate=16000, delay=1, recovery="hold", weights="hf",
                  require_crc=False, feedback_interval=25, threads=0, codec_mode="exact",
                  recovery_args=None, start_frame=None, device="auto",
-                 jitter_buffer_ms=playout.DEFAULT_TARGET_MS):
+                 jitter_buffer_ms=playout.DEFAULT_TARGET_MS, decode_lead_ms=playout.DEFAULT_LEAD_MS):
         C.check_rate(sample_rate)
         delay = P.check_int("delay", delay, 0, 2)
         P.check_choice("recovery", recovery, RECOVERY)
@@ -66,6 +71,7 @@ class largesc_rx(gr.hier_block2):
         jitter_buffer_ms = P.check_float("jitter_buffer_ms", jitter_buffer_ms, 0.0, 2000.0)
         if 0 < jitter_buffer_ms < 10:
             raise P.ParameterError(f"jitter_buffer_ms must be 0 (no playout clock) or 10..2000, got {jitter_buffer_ms!r}")
+        decode_lead_ms = P.check_float("decode_lead_ms", decode_lead_ms, 0.0, playout.MAX_LEAD_MS)
         gr.hier_block2.__init__(self, "largesc_rx", gr.io_signature(0, 0, 0),
                                 gr.io_signature(1, 1, gr.sizeof_float))
         self.message_port_register_hier_in("in")
@@ -78,7 +84,7 @@ class largesc_rx(gr.hier_block2):
         self.recovery = None
         self.clock = None
         if jitter_buffer_ms:
-            self.clock = playout.playout_clock(self.depacketizer, jitter_buffer_ms)
+            self.clock = playout.playout_clock(self.depacketizer, jitter_buffer_ms, lead_ms=decode_lead_ms)
             self.msg_connect(self, "in", self.clock, "in")
             self.msg_connect(self.clock, "out", self.depacketizer, "in")
         else:
@@ -122,4 +128,7 @@ class largesc_rx(gr.hier_block2):
             c["recovery"] = dict(backend=r.backend(), frames_in=r.frames_in(), frames_out=r.frames_out(),
                                  frames_late=r.frames_late(), late_restarts=r.late_restarts(),
                                  deadline_ms=r.deadline_ms())
+        if self.clock is not None:      # the decode lead: frames let go early, audio held to its time
+            c["playout"] = dict(frames_early=self.clock.early, frames_held=self.decoder.frames_held(),
+                                hold_refused=self.decoder.hold_refused(), lead_ms=1000.0 * self.clock.lead_s)
         return c

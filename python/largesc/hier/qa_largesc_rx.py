@@ -25,15 +25,16 @@ T = 0.08            # seconds per frame
 BEFORE, GAP, AFTER = 20, 38, 10     # frames heard, frames of silence (3.04 s), frames heard
 
 
-def voice_pdus(first_frame, n, first_seq, t0=100.0):
-    """Voice packet PDUs (K 8, one copy) of frames first_frame.., numbered from first_seq,
-    with rx_time = t0 + the frame's time on air; the tokens depend on the frame only."""
+def voice_pdus(first_frame, n, first_seq, t0=100.0, no_copy=()):
+    """Voice packet PDUs (K 8, one copy; none in the packets of the frames in no_copy) of
+    frames first_frame.., numbered from first_seq, with rx_time = t0 + the frame's time on
+    air; the tokens depend on the frame only."""
     tx = largesc.packetizer_core(False)
     out = []
     for i in range(n):
         f = first_frame + i
         tok = np.random.default_rng(f).integers(0, 2048, 8).tolist()
-        b = tx.packetize(first_seq + i, tok, 8, 1 if i else 0, 0)
+        b = tx.packetize(first_seq + i, tok, 8, 1 if i and f not in no_copy else 0, 0)
         meta = pmt.dict_add(pmt.make_dict(), pmt.intern("rx_time"), pmt.from_double(t0 + f * T))
         out.append(pmt.cons(meta, pmt.init_u8vector(len(b), list(b))))
     return out
@@ -109,6 +110,48 @@ class qa_largesc_rx_gaps(gr_unittest.TestCase):
         self.assertAlmostEqual(lat["receive_to_output"]["max_ms"], ms[-1], places=6)
         self.assertAlmostEqual(lat["receive_to_output"]["p50_ms"], ms[len(ms) // 2], places=6)  # rank ceil(17/2) = 9
         self.assertEqual(lat["late_packets"], 0)
+
+    def test_live_clock_decode_lead(self):
+        """A live receiver (playout clock on, default jitter buffer and decode lead) fed packets
+        paced at 80 ms and stamped with this host's clock, frame 5's never (nor its copy): every frame with
+        tokens leaves when due (out_time >= play_time, play_time 80 ms apart), the complete ones
+        let go early (frames_early) and held in the decoder, the lost one played at its time;
+        frames out = frames in, whole frames of audio."""
+        tb = gr.top_block()
+        rx = largesc.largesc_rx(sample_rate=16000, weights=SEED, threads=1, feedback_interval=0, device="cpu")
+        sink = blocks.vector_sink_f()
+        lat = blocks.message_debug()
+        tb.connect(rx, sink)
+        tb.msg_connect(rx, "latency", lat, "store")
+        tb.start()
+        n = 12
+        try:
+            t0 = time.monotonic()
+            for i, pdu in enumerate(voice_pdus(0, n, 0, t0=t0, no_copy=(6,))):
+                time.sleep(max(0.0, t0 + i * T - time.monotonic()))
+                if i != 5:
+                    rx.clock.to_basic_block()._post(pmt.intern("in"), pdu)
+            dep = rx.depacketizer
+            wait_for(lambda: dep.frames_out() == n, 10, "frames played out by the clock")
+            wait_for(lambda: lat.num_messages() == n - 1, 10, "latency messages")
+        finally:
+            tb.stop()
+            tb.wait()
+        got = [pmt.to_python(pmt.car(lat.get_message(i))) for i in range(lat.num_messages())]
+        self.assertEqual([d["frame"] for d in got], [f for f in range(n) if f != 5])
+        for d in got:
+            self.assertGreaterEqual(d["out_time"], d["play_time"], d["frame"])
+        plays = {d["frame"]: d["play_time"] for d in got}
+        for f in range(1, n):
+            if f in plays and f - 1 in plays:
+                self.assertAlmostEqual(plays[f] - plays[f - 1], T, delta=0.02)   # the anchor may move
+        c = rx.counters()
+        self.assertEqual((c["frames_out"], c["frames_primary"], c["late"]), (n, n - 1, 0))
+        self.assertEqual(c["playout"]["lead_ms"], 80.0)
+        self.assertGreaterEqual(c["playout"]["frames_early"], 1)
+        self.assertLessEqual(c["playout"]["frames_early"], n - 1)      # never the lost one
+        self.assertEqual(c["playout"]["hold_refused"], 0)
+        self.assertEqual(len(sink.data()) % SPF, 0)
 
     def test_recovery_deadline(self):
         """With the playout clock on, a model backend gets token_recovery's live deadline

@@ -57,7 +57,7 @@ class token_recovery(gr.basic_block):
     dropped and the block goes on.
 
     deadline_ms (0 = off): a live receiver's bound on how late the model may run.
-    A frame whose `play_time` (when the playout clock let it go, host monotonic
+    A frame whose `play_time` (when the playout clock has it due to play, host monotonic
     clock; uep_depacketizer notes it) is more than deadline_ms ago when this block
     takes it is late: the lm/moshi model is not run for it (the frames the model
     holds leave hold-filled, this one too, and the model starts a new stream with

@@ -9,8 +9,12 @@ recent packets arrived (the depacketizer learns it from the packets' rx_time,
 which packet_sorter stamps; late packets count too, so the clock follows a
 delay that grows). A frame whose packet has not come by then leaves lost
 (the recovery backend fills it); a packet that comes later is counted late and
-dropped. Packets without rx_time (a simulation faster than real time) never
-start the clock: frames then leave as packets arrive. See docs/latency.md."""
+dropped. A frame whose own packet has come may leave up to `lead_ms` before its
+playout time (the decode lead: the decoder works on it while the frame before
+plays, and mimi_decoder holds its audio until the frame's play_time); a frame
+still waiting for its packet or a copy waits until its playout time. Packets
+without rx_time (a simulation faster than real time) never start the clock:
+frames then leave as packets arrive. See docs/latency.md."""
 
 import math
 import threading
@@ -25,6 +29,11 @@ from ..common import params as P
 
 FRAME_S = C.FRAME_MS / 1000.0
 DEFAULT_TARGET_MS = 80.0    # docs/latency.md: the arrival spread past the anchor (measured) and one frame for copies
+# docs/latency.md, "Decode lead": a complete frame may leave this much before its playout time,
+# so that recovery and the decoder are done by then (Mimi's step: 18-30 ms on a busy 2-core host,
+# more when both nodes' codecs want the CPU at once); one frame: from the anchor on
+DEFAULT_LEAD_MS = 80.0
+MAX_LEAD_MS = 500.0
 MAX_SILENCE_S = 60.0        # the clock stops this long after the last packet (as gaps by time)
 # the anchor: frame n arrives by ref + n x 80 ms on 90 % of the recent packets, so a
 # transmitter or path whose delay wanders (a busy host) moves the clock with it
@@ -33,6 +42,11 @@ ANCHOR_QUANTILE = 0.9
 # enough that the late packets of a start-up (the codec's first calls) or of a stall leave
 # the anchor within seconds (with 125 packets the start-up held latency up 100-200 ms for 10 s)
 ANCHOR_WINDOW = 50
+
+
+def play_time(n: int, ref: float, target_s: float) -> float:
+    """When frame n is due to play: ref + n x 80 ms + target_s."""
+    return ref + n * FRAME_S + target_s
 
 
 def due_frame(now: float, ref: float, target_s: float) -> int | None:
@@ -50,12 +64,16 @@ class playout_clock(gr.basic_block):
     play_until()) while the flowgraph runs: every `period` seconds it plays out
     the frames whose time has come. target_ms: the jitter buffer's target delay
     (10..2000 ms) after the anchor: the time by which frames arrive on `quantile`
-    of the recent packets (0.9; 0 = the least delayed packet), the newest `window` of them."""
+    of the recent packets (0.9; 0 = the least delayed packet), the newest `window` of them.
+    lead_ms (0..500): a frame whose own packet has come leaves up to this much before
+    its playout time (`early` counts them); 0 = every frame leaves at its time. Each
+    frame carries its playout time (`play_time`) either way."""
 
     def __init__(self, depacketizer, target_ms=DEFAULT_TARGET_MS, period=0.005, clock=time.monotonic,
-                 quantile=ANCHOR_QUANTILE, window=ANCHOR_WINDOW):
+                 quantile=ANCHOR_QUANTILE, window=ANCHOR_WINDOW, lead_ms=DEFAULT_LEAD_MS):
         gr.basic_block.__init__(self, name="playout_clock", in_sig=None, out_sig=None)
         self.target_s = P.check_float("target_ms", target_ms, 10.0, 2000.0) / 1000.0
+        self.lead_s = P.check_float("lead_ms", lead_ms, 0.0, MAX_LEAD_MS) / 1000.0
         self.period = P.check_float("period", period, 0.001, 0.1)
         self.quantile = P.check_float("quantile", quantile, 0.0, 1.0)
         self.window = P.check_int("window", window, 1, 100000)
@@ -63,6 +81,7 @@ class playout_clock(gr.basic_block):
         self.clock = clock
         self.last = -1              # last frame the clock played out
         self.ticks = 0
+        self.early = 0              # frames played out before their playout time (lead_ms)
         self.off_clock = False      # logged once: rx_time is not on this clock
         self.clocked = None         # what the depacketizer was last told (set_clocked)
         self._stop = threading.Event()
@@ -92,10 +111,19 @@ class playout_clock(gr.basic_block):
                                  f"host's monotonic clock ({now:.3f}); frames leave as packets arrive")
             self.ticks += 1
             return None
-        due = due_frame(now, self.dpk.arrival_ref(self.quantile, self.window), self.target_s)
+        ref = self.dpk.arrival_ref(self.quantile, self.window)
+        due = due_frame(now, ref, self.target_s)
         if due is not None and due > self.last:
-            self.dpk.play_until(due, now)      # the frames carry play_time = now
+            self.dpk.play_until(due, play_time(due, ref, self.target_s))   # each with its play_time
             self.last = due
+        if self.lead_s > 0.0:       # complete frames whose time is less than lead_s away
+            ahead = due_frame(now + self.lead_s, ref, self.target_s)
+            if ahead is not None and ahead > self.last:
+                first = self.dpk.next_frame()
+                got = self.dpk.play_arrived(ahead, play_time(ahead, ref, self.target_s))
+                if got >= first:
+                    self.early += got - first + 1
+                    self.last = max(self.last, got)
         self.ticks += 1
         return due
 

@@ -44,12 +44,14 @@ class qa_playout(gr_unittest.TestCase):
         self.assertEqual(PO.due_frame(100.16 + 5 * T, 100.0, 0.16), 5)
         self.assertEqual(PO.due_frame(100.16 + 5 * T - 1e-3, 100.0, 0.16), 4)
 
-    def script(self, arrivals, until):
+    def script(self, arrivals, until, lead_ms=0.0):
         """Runs a core with the clock on: arrivals = [(time, packet bytes)], the clock ticks
-        every 10 ms up to `until`. Returns ({frame: (tick time it left, token or None)}, core)."""
+        every 10 ms up to `until`. Returns ({frame: (tick time it left, token or None,
+        play_time)}, core, clock)."""
         core = largesc.depacketizer_core(delay=1)
         clk = clock()
-        pc = PO.playout_clock(core, TARGET_MS, clock=clk, quantile=0.0)   # anchored on the least delayed
+        pc = PO.playout_clock(core, TARGET_MS, clock=clk, quantile=0.0,   # anchored on the least delayed
+                              lead_ms=lead_ms)
         out, arrivals = {}, sorted(arrivals, key=lambda a: a[0])
         t, i = 100.0, 0
         while t <= until:
@@ -59,11 +61,13 @@ class qa_playout(gr_unittest.TestCase):
             clk.t = t
             pc.tick()
             for f in core.pop():
-                out[f["frame"]] = (round(t, 2), f["tokens"][0] if f["primary"] else None)
-                # the clock notes when it let each frame go (token_recovery's deadline)
-                self.assertEqual(f.get("play_time"), t, f"frame {f['frame']}")
+                out[f["frame"]] = (round(t, 2), f["tokens"][0] if f["primary"] else None, f.get("play_time"))
+                # each frame carries its playout time (token_recovery's deadline, the decoder's
+                # hold): without a lead the clock lets it go at the first tick at or after it
+                if not lead_ms:
+                    self.assertTrue(-1e-9 <= t - f["play_time"] < 0.0101, (f["frame"], t, f["play_time"]))
             t = round(t + 0.01, 2)
-        return out, core
+        return out, core, pc
 
     def test_scripted_arrivals(self):
         arr = [(100.0 + n * T + 0.02, packet(n)) for n in range(10)]   # 20 ms of air delay
@@ -76,7 +80,7 @@ class qa_playout(gr_unittest.TestCase):
         # the transmitter restarts at frame 60's time with seq 0
         arr += [(100.0 + (60 + i) * T + 0.02, packet(60 + i, seq=i)) for i in range(6)]
         until = 100.0 + 70 * T + 0.3
-        out, core = self.script(arr, until)
+        out, core, _ = self.script(arr, until)
         ref = 100.0 + 12 * T + 0.02 - 0.05 - 12 * T       # the least delayed arrival: frame 12's
         self.assertAlmostEqual(core.arrival_ref(), ref, 9)
         last = PO.due_frame(until, ref, TARGET_MS / 1000.0)
@@ -93,11 +97,58 @@ class qa_playout(gr_unittest.TestCase):
         for n in range(14, last + 1):
             want = ref + n * T + TARGET_MS / 1000.0
             self.assertTrue(want <= out[n][0] < want + 0.0101, (n, out[n][0], want))
+            self.assertAlmostEqual(out[n][2], want, 9)          # and carries that time
         c = core.counters()
         self.assertEqual(c["late"], 3)              # frame 5's packet, and 60's and 61's
         self.assertEqual(c["restarts"], 1)
         self.assertEqual(c["packets_accepted"], 10 - 1 + 2 + 5 + 4)
         self.assertEqual(c["packets_in"], c["packets_accepted"] + c["late"] + c["held"])
+
+    def test_decode_lead(self):
+        """lead_ms 120 (more than a frame, so that a frame waits for the lost one before it):
+        a complete frame leaves at the first tick at which its packet is in, the frame before
+        has left and its playout time is at most 120 ms away; a frame without its packet waits
+        for its playout time; every frame carries its playout time. Frame 6 never comes,
+        frame 9 comes 20 ms before its playout time, frame 12 30 ms after it (late)."""
+        ref, target = 100.02, TARGET_MS / 1000.0
+        arr = [(100.0 + n * T + 0.02, packet(n)) for n in range(16) if n not in (6, 9, 12)]
+        arr += [(PO.play_time(9, ref, target) - 0.02, packet(9)),
+                (PO.play_time(12, ref, target) + 0.03, packet(12))]
+        out, core, pc = self.script(arr, 101.40, lead_ms=120.0)
+        self.assertAlmostEqual(core.arrival_ref(), ref, 9)
+        left = {n: round(100.06 + n * T, 2) for n in range(16)}       # playout time - 120 ms
+        left.update({6: 100.66, 7: 100.66,          # 6 lost: at its time; 7 waited for it
+                     9: 100.88, 10: 100.88,         # 9 when it came; 10 waited for it
+                     12: 101.14, 13: 101.14})       # 12 lost at its time (its packet late); 13 after it
+        self.assertEqual(sorted(out), list(range(16)))
+        for n in range(16):
+            self.assertEqual(out[n][:2], (left[n], None if n in (6, 12) else n), n)
+            self.assertAlmostEqual(out[n][2], PO.play_time(n, ref, target), 9)
+        self.assertEqual(pc.early, 14)              # all but the two lost
+        c = core.counters()
+        self.assertEqual((c["late"], c["frames_out"], c["frames_primary"]), (1, 16, 14))
+
+    def test_play_arrived(self):
+        """depacketizer_core.play_arrived(last, t): frames from the next while each has its own
+        packet, up to last; play times t - 80 ms per frame before last; -1 when none."""
+        core = largesc.depacketizer_core(delay=1)
+        self.assertEqual(core.play_arrived(5, 1.0), -1)              # nothing before the first packet
+        core.set_clocked(True)                      # timed packets wait for the clock
+        for n in (0, 1, 2, 4):
+            core.push(packet(n), 10.0 + n * T)
+        self.assertEqual(core.next_frame(), 0)
+        self.assertEqual(core.play_arrived(1, 20.0), 1)               # 0 and 1, not 2 (past last)
+        self.assertEqual(core.play_arrived(9, 20.0), 2)               # 2; 3 has not come
+        got = core.pop()
+        self.assertEqual([f["frame"] for f in got], [0, 1, 2])
+        for f, want in zip(got, (20.0 - T, 20.0, 20.0 - 7 * T)):
+            self.assertAlmostEqual(f["play_time"], want, 9)
+        self.assertEqual((core.play_arrived(9, 20.0), core.next_frame()), (-1, 3))
+        core.play_until(3, 30.0)                                      # 3 leaves lost
+        self.assertEqual(core.play_arrived(4), 4)                     # then 4; no time: none noted
+        got = core.pop()
+        self.assertEqual([(f["frame"], f["primary"]) for f in got], [(3, False), (4, True)])
+        self.assertNotIn("play_time", got[1])
 
     def test_transmitter_stall_is_late_not_a_restart(self):
         """The transmitter stalls 1.2 s, then sends its backlog at once: the frames whose time
@@ -107,7 +158,7 @@ class qa_playout(gr_unittest.TestCase):
         burst = 100.0 + 25 * T + 0.02                      # frames 10..25 (captured by then) arrive now
         arr += [(burst + 0.001 * i, packet(n)) for i, n in enumerate(range(10, 26))]
         arr += [(100.0 + n * T + 0.02, packet(n)) for n in range(26, 40)]
-        out, core = self.script(arr, 100.0 + 40 * T + 0.3)
+        out, core, _ = self.script(arr, 100.0 + 40 * T + 0.3)
         ref = 100.02
         due_at_burst = PO.due_frame(burst, ref, TARGET_MS / 1000.0)   # frames played before the burst
         self.assertEqual(due_at_burst, 23)
@@ -202,8 +253,8 @@ class qa_playout(gr_unittest.TestCase):
         self.assertEqual([p for _n, p in timed], sorted(p for _n, p in timed))
 
     def test_block_play_until_notes_play_time(self):
-        """uep_depacketizer.play_until(n, t) notes t as play_time on the frames it plays out;
-        without t, none (exactly)."""
+        """uep_depacketizer.play_until(n, t) notes t as frame n's play_time, 80 ms less per
+        frame before it; play_arrived plays the frames whose packet came; without t, none."""
         dpk = largesc.uep_depacketizer(1, 8, 125, 0, False)
         sink = blocks.message_debug()
         tb = gr.top_block()
@@ -217,14 +268,16 @@ class qa_playout(gr_unittest.TestCase):
                 dpk.to_basic_block()._post(pmt.intern("in"), pmt.cons(meta, pmt.init_u8vector(len(b), list(b))))
             wait_for(lambda: dpk.packets_in() == 3, 20, "packets")
             dpk.play_until(1, 51.25)
-            dpk.play_until(2)
+            self.assertEqual(dpk.next_frame(), 2)
+            self.assertEqual(dpk.play_arrived(5), 2)
             wait_for(lambda: sink.num_messages() == 3, 20, "frames")
         finally:
             tb.stop()
             tb.wait()
         play = [pmt.to_python(pmt.dict_ref(pmt.car(sink.get_message(i)), pmt.intern("play_time"), pmt.PMT_NIL))
                 for i in range(3)]
-        self.assertEqual(play, [51.25, 51.25, None])
+        self.assertAlmostEqual(play[0], 51.25 - T, 9)     # each frame before n: 80 ms earlier
+        self.assertEqual(play[1:], [51.25, None])
 
     def test_parameters(self):
         core = largesc.depacketizer_core()
@@ -234,6 +287,11 @@ class qa_playout(gr_unittest.TestCase):
         for bad in (-0.1, 1.1, float("nan")):
             with self.assertRaisesRegex(ValueError, "quantile"):
                 PO.playout_clock(core, 160, quantile=bad)
+        for bad in (-1, 501, float("nan")):
+            with self.assertRaisesRegex(ValueError, "lead_ms"):
+                PO.playout_clock(core, 160, lead_ms=bad)
+            with self.assertRaisesRegex(ValueError, "decode_lead_ms"):
+                largesc.largesc_rx(weights="random:1", decode_lead_ms=bad)
         with self.assertRaisesRegex(ValueError, "jitter_buffer_ms must be 0 .no playout clock. or 10..2000"):
             largesc.largesc_rx(weights="random:1", jitter_buffer_ms=5)
 
