@@ -14,7 +14,9 @@ that must add up exactly, with its two sides.
 
     DURATION=60 EBN0=13 .venv/bin/python3 benchmarks/two_radio.py > two_radio.json
 
-Other settings: DRAIN (s, default 3), CODEC_MODE (Mimi's step, default exact), JITTER_MS
+Other settings: DRAIN (s, default 3), TALK_AFTER (s after its node's flowgraph started that each
+talker starts talking, default 2: a radio that is on before the call; 0 = at once, and the first
+second carries the processes' warm-up), CODEC_MODE (Mimi's step, default exact), JITTER_MS
 (largesc_rx's playout clock, default the block's, 80; 0 = frames leave as packets arrive), DECODE_LEAD_MS
 (largesc_rx's decode lead, default the block's, 80; 0 = frames leave at their playout time), TWO_RADIO_PORT,
 RECOVERY (hold, or lm: the tiny LM, UNTRAINED, on the CPU), CODEC_THREADS (torch threads of each node's
@@ -416,7 +418,7 @@ def analyse(R, t_launch, t_all, load, outage=None):
                       startup_s=round(t_all - t_launch, 1), loadavg_start_end=load,
                       air_rate_fwd=round(air["fwd"]["rate_through_throttle"], 1),
                       air_rate_rev=round(air["rev"]["rate_through_throttle"], 1),
-                      outage=os.environ.get("OUTAGE")),
+                      outage=os.environ.get("OUTAGE"), talk_after_s=A.get("talk_after_s")),
         "talkers": ",".join(TALKERS),
         "cpu_per_process": cpu,
     }

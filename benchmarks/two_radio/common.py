@@ -27,6 +27,10 @@ RECOVERY_ARGS = dict(model="tiny", device="cpu") if RECOVERY == "lm" else None
 TALKERS = tuple(r.strip() for r in os.environ.get("TALKERS", "A,B").split(",") if r.strip())
 if not TALKERS or not set(TALKERS) <= {"A", "B"}:
     raise SystemExit(f"TALKERS must be A,B or A or B, got {os.environ.get('TALKERS')!r}")
+# the talkers start talking this long after their node's flowgraph started: a radio that is on
+# before the call (0 = from the start: the first 4-5 frames then wait 0.1-0.6 s for the freshly
+# started processes, and the playout clock anchors on them; docs/latency.md)
+TALK_AFTER_S = float(os.environ.get("TALK_AFTER", "2"))
 JITTER_MS = float(os.environ.get("JITTER_MS", playout.DEFAULT_TARGET_MS))  # largesc_rx's playout clock; 0 = off
 DECODE_LEAD_MS = float(os.environ.get("DECODE_LEAD_MS", playout.DEFAULT_LEAD_MS))  # largesc_rx's decode lead
 # TCP ports on 127.0.0.1: TWO_RADIO_PORT and the next three (the GRC examples use 5551..5554)

@@ -41,7 +41,11 @@ def build(role):
     b["mtx"] = largesc.packet_modem_tx(samp_rate=C.SAMP_RATE, bit_rate=C.BIT_RATE, mode="continuous")
     b["zsink"] = zeromq.push_sink(gr.sizeof_gr_complex, 1, C.addr(tx_leg), 100, False, -1)
     if role in C.TALKERS:
-        tb.connect(src, thr, b["tx"])
+        if C.TALK_AFTER_S > 0:      # the first TALK_AFTER_S seconds of audio never reach the encoder
+            b["ptt"] = blocks.skiphead(gr.sizeof_float, int(C.TALK_AFTER_S * C.AUDIO_RATE))
+            tb.connect(src, thr, b["ptt"], b["tx"])
+        else:
+            tb.connect(src, thr, b["tx"])
     else:  # a listener only: no audio reaches its encoder (a disabled copy drops it)
         b["mic_off"] = blocks.copy(gr.sizeof_float)
         b["mic_off"].set_enabled(False)
@@ -89,7 +93,7 @@ def report(role, b, t0, t1, clean, timeline):
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return {
         "role": role, "t_start": t0, "t_stop": t1, "clean_stop": clean, "jitter_buffer_ms": C.JITTER_MS,
-        "decode_lead_ms": C.DECODE_LEAD_MS, "recovery": C.RECOVERY,
+        "decode_lead_ms": C.DECODE_LEAD_MS, "talk_after_s": C.TALK_AFTER_S, "recovery": C.RECOVERY,
         "codec_mode": C.CODEC_MODE, "codec_threads": C.CODEC_THREADS,
         "cpu_s": ru.ru_utime + ru.ru_stime, "max_rss_mb": ru.ru_maxrss / 1024.0,
         "talk": {
