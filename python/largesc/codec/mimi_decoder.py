@@ -28,7 +28,6 @@ MAX_TIMED_FRAMES = 4096         # frames waiting for output whose times are kept
 # a frame's audio is held until its play_time (the playout clock's early release) at most
 # this long; a play_time further ahead is not on this host's clock: not held, counted
 MAX_HOLD_S = 1.0                # the playout clock's decode lead is at most 0.5 s
-K_PLAY_TIME = FP.PLAY_TIME
 PORT_SYSTEM = pmt.intern("system")
 K_DONE = pmt.intern("done")
 # posted by the end-of-stream timer to wake work(); ignored as input
@@ -444,7 +443,7 @@ class mimi_decoder(gr.sync_block):
                 d = pmt.dict_add(d, FP.CAPTURE_TIME, pmt.from_double(cap))
                 d = pmt.dict_add(d, K_CAP_MS, pmt.from_double(1000.0 * (now - cap)))
             if play is not None:
-                d = pmt.dict_add(d, K_PLAY_TIME, pmt.from_double(play))
+                d = pmt.dict_add(d, FP.PLAY_TIME, pmt.from_double(play))
             if self.latency_extra is not None:
                 for k, v in self.latency_extra().items():
                     d = pmt.dict_add(d, pmt.intern(k), pmt.from_long(int(v)))
