@@ -18,7 +18,8 @@ Other settings: DRAIN (s, default 3), TALK_AFTER (s after its node's flowgraph s
 talker starts talking, default 2: a radio that is on before the call; 0 = at once, and the first
 second carries the processes' warm-up), CODEC_MODE (Mimi's step, default exact), JITTER_MS
 (largesc_rx's playout clock, default the block's, 80; 0 = frames leave as packets arrive), DECODE_LEAD_MS
-(largesc_rx's decode lead, default the block's, 80; 0 = frames leave at their playout time), TWO_RADIO_PORT,
+(largesc_rx's decode lead, default the block's, 80; 0 = frames leave at their playout time), FIXED_RATE
+(largesc_rx's fixed_rate_output, default 1; 0 = each frame leaves at its playout time), TWO_RADIO_PORT,
 RECOVERY (hold, or lm: the tiny LM, UNTRAINED, on the CPU), CODEC_THREADS (torch threads of each node's
 Mimi, default 1), TALKERS ("A,B" full duplex, the
 default; "A": B only listens, so the machine carries one encoder and one decoder, the codec load of
@@ -30,6 +31,7 @@ The codec is the UNTRAINED random-weight Mimi: the audio is not speech and says 
 quality. Per-run files (each process's JSON and log) go to $TWO_RADIO_RUN (default
 /tmp/largesc-two-radio); `benchmarks/two_radio/README.md` and docs/two_radio.md have the figures."""
 
+import bisect
 import json
 import os
 import statistics as st
@@ -46,6 +48,7 @@ DRAIN = float(os.environ.get("DRAIN", "3"))   # seconds between "stop talking" a
 SETTLE = 5.0                                  # the controller is judged from this many seconds on
 RUN = os.environ.get("TWO_RADIO_RUN", os.path.join(tempfile.gettempdir(), "largesc-two-radio"))
 FRAME_S = 0.08
+AUDIO_RATE = 16000                            # the nodes' audio rate (two_radio/common.py)
 # OUTAGE="AT,LEN": the A -> B signal is gone (noise only) from AT s after start for LEN s
 TALKERS = tuple(r.strip() for r in os.environ.get("TALKERS", "A,B").split(",") if r.strip())  # as common.py
 OUTAGE = tuple(float(x) for x in os.environ["OUTAGE"].split(",")) if os.environ.get("OUTAGE") else None
@@ -210,7 +213,9 @@ def direction(T, L, t_all, outage=None):
         "depacketizer: in = accepted + dup + late + malformed + held": [
             rxc["packets_in"], rxc["packets_accepted"] + rxc["duplicates"] + rxc["late"] + rxc["malformed"] + rxc["held"]],
         "decoder frames_in = depacketizer frames_out": [dec["frames_in"], rxc["frames_out"]],
-        "audio samples = decoder samples_out": [ll["audio_samples_out"], dec["samples_out"]],
+        "audio samples = decoder samples_out + fixed-rate slips (in - out)": [
+            ll["audio_samples_out"], dec["samples_out"] + rxc.get("playout", {}).get("samples_inserted", 0)
+            - rxc.get("playout", {}).get("samples_dropped", 0)],
     }
     if rxc.get("recovery"):
         checks["recovery frames in = out = depacketizer frames_out"] = [
@@ -322,9 +327,17 @@ def latency(T, L, sent, got, t_all, outage=None):
     off_t = T["clock_offset"]
     cap_mono = {m[0]: m[1] for m in T["sent_meta"] if m[0] is not None and m[1] is not None}
     cap = {i: c + off_t for i, c in cap_mono.items()}
-    play = L["playout_start_times"]
+    # when each frame's first sample reached L's output: the decoder's out_sample (the output
+    # sample it became: the fixed-rate stream slips) on L's output clock
+    starts = [c[0] for c in L["output_calls"]]
+    play = {}
+    for m in L["latency_msgs"]:
+        if m and m.get("frame") is not None and m.get("out_sample") is not None and starts:
+            k = bisect.bisect_right(starts, m["out_sample"]) - 1
+            if k >= 0:
+                play[m["frame"]] = L["output_calls"][k][1]
     sent_t = {i: t for t, i in sent}
-    idx = [i for i in range(len(play)) if i in got and i in sent_t and i in cap]
+    idx = [i for i in sorted(play) if i in got and i in sent_t and i in cap]
     if len(idx) < 2:
         return {}
     lat = [(cap[i] - t_all, play[i] - cap[i]) for i in idx]
@@ -344,15 +357,22 @@ def latency(T, L, sent, got, t_all, outage=None):
     # its playout time to its first sample out (recovery and decoder past the decode lead)
     r2p = [m["play_time"] - m["rx_time"] for m in msgs if m.get("play_time") is not None and m.get("rx_time") is not None]
     p2o = [m["out_time"] - m["play_time"] for m in msgs if m.get("play_time") is not None]
+    # the fixed-rate output: its line against the playout clock, and the decoder's lateness on it
+    p2d = [m["due_time"] - m["play_time"] for m in msgs if m.get("due_time") is not None]
+    d2o = [m["out_time"] - m["due_time"] for m in msgs if m.get("due_time") is not None]
     out["module"] = dict(
         frames=len(c2o), capture_to_output=dict(**summary([x for _, x in c2o]), slope_ms_per_min=slope_ms_per_min(c2o)),
         receive_to_output=summary(r2o), receive_to_play_time=summary(r2p), play_time_to_output=summary(p2o),
+        play_time_to_due=summary(p2d), due_to_output=summary(d2o),
         tx_capture_to_send_ms=T["tx_latency"],
         late_packets=msgs[-1].get("late_packets") if msgs else None)
     # a fixed-rate sink (sound card) started with the first frame needs this much buffer never to
     # underrun: the spread of (output time - n x 80 ms) over the frames played from SETTLE s on
-    steady = [play[n] - n * FRAME_S for n in range(len(play)) if play[n] - t_all >= SETTLE]
-    out["sink_buffer_needed_ms"] = round(1000 * (max(steady) - min(steady)), 1) if steady else None
+    # needs this much buffer never to underrun: each piece of the output stream (as the listener's
+    # sink took it) is due at line + its first sample / 16 kHz; the line is the stream's median
+    # (a piece that came early, such as a slip's samples, only fills the buffer); from SETTLE s on
+    steady = [t - n0 / AUDIO_RATE for n0, t in L["output_calls"] if t - t_all >= SETTLE]
+    out["sink_buffer_needed_ms"] = round(1000 * (max(steady) - st.median(steady)), 1) if steady else None
     if outage:
         o0, o1 = outage
         after = [(cap[i] - o1, play[i] - cap[i]) for i in idx if cap[i] >= o1]
@@ -360,7 +380,7 @@ def latency(T, L, sent, got, t_all, outage=None):
             start_s=round(o0 - t_all, 2), length_s=round(o1 - o0, 2),
             first_second_after=summary([x for t, x in after if t < 1.0]),
             next_10_s=summary([x for t, x in after if 1.0 <= t < 11.0]),
-            frames_lost=sum(1 for i in range(len(play)) if i in sent_t and i not in got and o0 <= cap.get(i, 0) < o1))
+            frames_lost=sum(1 for i in sent_t if i not in got and o0 <= cap.get(i, 0) < o1))
     return out
 
 

@@ -33,6 +33,7 @@ if not TALKERS or not set(TALKERS) <= {"A", "B"}:
 TALK_AFTER_S = float(os.environ.get("TALK_AFTER", "2"))
 JITTER_MS = float(os.environ.get("JITTER_MS", playout.DEFAULT_TARGET_MS))  # largesc_rx's playout clock; 0 = off
 DECODE_LEAD_MS = float(os.environ.get("DECODE_LEAD_MS", playout.DEFAULT_LEAD_MS))  # largesc_rx's decode lead
+FIXED_RATE = os.environ.get("FIXED_RATE", "1") != "0"      # largesc_rx's fixed_rate_output
 # TCP ports on 127.0.0.1: TWO_RADIO_PORT and the next three (the GRC examples use 5551..5554)
 _BASE = int(os.environ.get("TWO_RADIO_PORT", "5651"))
 PORTS = dict(a_to_air=_BASE, air_to_b=_BASE + 1, b_to_air=_BASE + 2, air_to_a=_BASE + 3)
@@ -95,12 +96,15 @@ class frame_clock(gr.sync_block):
         self.sink = sink
         self.n = 0
         self.times = []
+        self.calls = []     # (first sample, time) of each work call: the time of any sample
 
     def work(self, ins, outs):
         x = ins[0]
         k = len(x)
         t = time.time()
         n0, n1 = self.n, self.n + k
+        if k:
+            self.calls.append((n0, t))
         if self.mark == "end":
             # frames i with (i+1)*FRAME in (n0, n1]
             i_lo = n0 // FRAME

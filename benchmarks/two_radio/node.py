@@ -62,7 +62,7 @@ def build(role):
     b["rx"] = largesc.largesc_rx(sample_rate=C.AUDIO_RATE, weights=C.WEIGHTS, recovery=C.RECOVERY,
                                  recovery_args=C.RECOVERY_ARGS, threads=C.CODEC_THREADS,
                                  codec_mode=C.CODEC_MODE, start_frame=0, jitter_buffer_ms=C.JITTER_MS,
-                                 decode_lead_ms=C.DECODE_LEAD_MS)
+                                 decode_lead_ms=C.DECODE_LEAD_MS, fixed_rate_output=C.FIXED_RATE)
     b["play"] = C.frame_clock("start", sink=True)
     tb.connect(zsrc, b["mrx"])
     tb.msg_connect(b["mrx"], "out", b["sorter"], "in")
@@ -82,7 +82,8 @@ def build(role):
     tb.msg_connect(b["fb_valve"], "out", b["mtx"], "in")
     b["rep_log"] = C.msg_logger()
     tb.msg_connect(b["rx"], "feedback", b["rep_log"], "in")
-    b["lat_log"] = C.msg_logger(("frame", "out_time", "rx_time", "play_time", "receive_to_output_ms", "late_packets"))
+    b["lat_log"] = C.msg_logger(("frame", "out_time", "out_sample", "due_time", "rx_time", "play_time", "receive_to_output_ms",
+                                      "late_packets"))
     tb.msg_connect(b["rx"], "latency", b["lat_log"], "in")
     return b
 
@@ -93,7 +94,8 @@ def report(role, b, t0, t1, clean, timeline):
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return {
         "role": role, "t_start": t0, "t_stop": t1, "clean_stop": clean, "jitter_buffer_ms": C.JITTER_MS,
-        "decode_lead_ms": C.DECODE_LEAD_MS, "talk_after_s": C.TALK_AFTER_S, "recovery": C.RECOVERY,
+        "decode_lead_ms": C.DECODE_LEAD_MS, "fixed_rate_output": C.FIXED_RATE, "talk_after_s": C.TALK_AFTER_S,
+        "recovery": C.RECOVERY,
         "codec_mode": C.CODEC_MODE, "codec_threads": C.CODEC_THREADS,
         "cpu_s": ru.ru_utime + ru.ru_stime, "max_rss_mb": ru.ru_maxrss / 1024.0,
         "talk": {
@@ -134,6 +136,7 @@ def report(role, b, t0, t1, clean, timeline):
         "tx_latency": mtx.tx_latency(),
         "tx_lateness": mtx.framer.lateness(),
         "playout_start_times": b["play"].times,
+        "output_calls": b["play"].calls,
         "timeline": timeline,
     }
 
@@ -162,8 +165,9 @@ def main():
             rx.clock.stop()
         last, since = None, time.time()
         while time.time() < end:
-            d = rx.decoder.stats()
-            now = (d["frames_in"], rx.depacketizer.frames_out(), d["samples_out"], b["play"].n)
+            d, slips = rx.decoder.stats(), rx.decoder.rate_stats()     # the fixed-rate stream's slips
+            out = d["samples_out"] + slips.get("samples_inserted", 0) - slips.get("samples_dropped", 0)
+            now = (d["frames_in"], rx.depacketizer.frames_out(), out, b["play"].n)
             if now != last:
                 last, since = now, time.time()
             elif now[0] == now[1] and now[2] == now[3] and time.time() - since >= quiet:

@@ -74,8 +74,9 @@ class qa_two_radio(gr_unittest.TestCase):
             self.assertTrue(all(0 <= s < L["talk"]["reports_sent"] for s in seqs))
             self.assertEqual(T["listen"]["sorter"]["feedback_out"], len(seqs))
             self.assertEqual(T["talk"]["controller"]["feedback_in"], len(seqs))
-            dec = L["listen"]["rx_counters"]["decoder"]
-            self.assertEqual(L["listen"]["audio_samples_out"], dec["samples_out"])
+            dec, slips = rxc["decoder"], rxc["playout"]     # the fixed-rate output's slips
+            self.assertEqual(L["listen"]["audio_samples_out"],
+                             dec["samples_out"] + slips["samples_inserted"] - slips["samples_dropped"])
             self.assertEqual(dec["frames_in"], rxc["frames_out"])
 
     def test_latency_fields_present_and_in_order(self):
@@ -98,6 +99,12 @@ class qa_two_radio(gr_unittest.TestCase):
             self.assertEqual(frames, sorted(set(frames)))
             outs = [m["out_time"] for m in msgs]
             self.assertEqual(outs, sorted(outs))
+            # one output stream: each frame's first sample further on than the one before's, by
+            # 80 ms of samples give or take the fixed-rate output's slips (at most half a frame out)
+            at = [m["out_sample"] for m in msgs]
+            self.assertTrue(all(b - a >= (g - f) * 1280 - 640 * (g - f) for (f, a), (g, b) in
+                                zip(zip(frames, at), zip(frames[1:], at[1:]))), listener)
+            self.assertTrue(all(m["due_time"] is not None for m in msgs))
             for m in msgs:
                 self.assertGreater(m["out_time"], m["rx_time"])
                 self.assertAlmostEqual(m["receive_to_output_ms"], 1000 * (m["out_time"] - m["rx_time"]), places=6)

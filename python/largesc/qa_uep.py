@@ -734,6 +734,16 @@ class qa_gaps_by_time(gr_unittest.TestCase):
         for bad in ("now", True, 10 ** 400):
             with self.assertRaisesRegex(ValueError, "rx_time must be a number of seconds or None"):
                 largesc.depacketizer_core().push(before[0][0], bad)
+        # the playout clock's calls: the same rule for play_time, on the core and the block
+        for obj, name in ((largesc.depacketizer_core(delay=1), "depacketizer_core"),
+                          (largesc.uep_depacketizer(1, 8, 125, 0, False), "uep_depacketizer")):
+            for call in ("play_until", "play_arrived"):
+                for bad in ("now", True, 10 ** 400):
+                    with self.subTest(obj=name, call=call, bad=bad), self.assertRaisesRegex(
+                            ValueError, f"{name}.{call}: play_time must be a number of seconds or None"):
+                        getattr(obj, call)(0, bad)
+                with self.assertRaisesRegex(ValueError, f"{name}.{call}: .* must be an integer in 0..2\\^64-1"):
+                    getattr(obj, call)(-1, None)
 
     def test_block_reads_rx_time_from_metadata(self):
         """uep_depacketizer takes rx_time from the PDU metadata: a restart after a 3 s

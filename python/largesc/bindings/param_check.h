@@ -14,6 +14,7 @@
 #define INCLUDED_LARGESC_PARAM_CHECK_H
 
 #include <pybind11/pybind11.h>
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -102,6 +103,34 @@ inline uint64_t as_u64(const char* block, const char* name, py::handle v)
         fail(block, name, want, v);
     }
     return uint64_t(x);
+}
+
+//! A frame index for the cores' int64 frames: an integer in 0..2^64-1 (as_u64),
+//! clamped to INT64_MAX (a frame that far ahead is never reached).
+inline int64_t as_frame(const char* block, const char* name, py::handle v)
+{
+    return int64_t(std::min<uint64_t>(as_u64(block, name, v), uint64_t(INT64_MAX)));
+}
+
+//! A time in seconds or None: None -> NaN (no time); an int or float (numpy
+//! included; not bool, not str) as a double. NaN and infinities pass as they
+//! are: the cores take a time that is not finite for no time.
+inline double as_opt_time(const char* block, const char* name, py::handle v)
+{
+    if (v.is_none())
+        return std::nan("");
+    const char* want = "a number of seconds or None";
+    if (PyBool_Check(v.ptr()) || is_numpy_bool(v) || py::isinstance<py::str>(v) ||
+        !(PyFloat_Check(v.ptr()) || PyIndex_Check(v.ptr()) || PyNumber_Check(v.ptr())))
+        fail(block, name, want, v);
+    PyObject* f = PyNumber_Float(v.ptr());
+    if (!f) { // an int too large for a double, or no __float__
+        PyErr_Clear();
+        fail(block, name, want, v);
+    }
+    const double x = PyFloat_AsDouble(f);
+    Py_DECREF(f);
+    return x;
 }
 
 //! A finite real number (int, float or numpy number; not bool) in [lo, hi].

@@ -222,23 +222,8 @@ static void bind_depacketizer_core(py::module& m)
             [](depacketizer_core& self, const py::bytes& data, py::object rx_time) {
                 std::string s = data;
                 // None: no time; NaN or infinite: no time either (the core ignores it)
-                double t = std::nan("");
-                if (!rx_time.is_none()) {
-                    if (PyBool_Check(rx_time.ptr()) ||
-                        !(PyFloat_Check(rx_time.ptr()) || PyLong_Check(rx_time.ptr())))
-                        pc::fail("depacketizer_core.push",
-                                 "rx_time",
-                                 "a number of seconds or None",
-                                 rx_time);
-                    t = PyFloat_AsDouble(rx_time.ptr());
-                    if (PyErr_Occurred()) { // an int too large for a double
-                        PyErr_Clear();
-                        pc::fail("depacketizer_core.push",
-                                 "rx_time",
-                                 "a number of seconds or None",
-                                 rx_time);
-                    }
-                }
+                const double t =
+                    pc::as_opt_time("depacketizer_core.push", "rx_time", rx_time);
                 return std::string(parse_status_name(
                     self.push(reinterpret_cast<const uint8_t*>(s.data()), s.size(), t)));
             },
@@ -258,10 +243,9 @@ static void bind_depacketizer_core(py::module& m)
             "play_until",
             [](depacketizer_core& self, py::object frame, py::object play_time) {
                 self.play_until(
-                    int64_t(std::min<uint64_t>(
-                        pc::as_u64("depacketizer_core.play_until", "frame", frame),
-                        uint64_t(INT64_MAX))),
-                    play_time.is_none() ? std::nan("") : play_time.cast<double>());
+                    pc::as_frame("depacketizer_core.play_until", "frame", frame),
+                    pc::as_opt_time(
+                        "depacketizer_core.play_until", "play_time", play_time));
             },
             py::arg("frame"),
             py::arg("play_time") = py::none(),
@@ -272,10 +256,9 @@ static void bind_depacketizer_core(py::module& m)
             "play_arrived",
             [](depacketizer_core& self, py::object last, py::object play_time) {
                 return self.play_arrived(
-                    int64_t(std::min<uint64_t>(
-                        pc::as_u64("depacketizer_core.play_arrived", "last", last),
-                        uint64_t(INT64_MAX))),
-                    play_time.is_none() ? std::nan("") : play_time.cast<double>());
+                    pc::as_frame("depacketizer_core.play_arrived", "last", last),
+                    pc::as_opt_time(
+                        "depacketizer_core.play_arrived", "play_time", play_time));
             },
             py::arg("last"),
             py::arg("play_time") = py::none(),
@@ -464,8 +447,9 @@ static void bind_uep_depacketizer_block(py::module& m)
             "play_until",
             [](uep_depacketizer& self, py::object frame, py::object play_time) {
                 self.play_until(pc::as_u64("uep_depacketizer.play_until", "frame", frame),
-                                play_time.is_none() ? std::nan("")
-                                                    : play_time.cast<double>());
+                                pc::as_opt_time("uep_depacketizer.play_until",
+                                                "play_time",
+                                                play_time));
             },
             py::arg("frame"),
             py::arg("play_time") = py::none(),
@@ -477,7 +461,8 @@ static void bind_uep_depacketizer_block(py::module& m)
             [](uep_depacketizer& self, py::object last, py::object play_time) {
                 return self.play_arrived(
                     pc::as_u64("uep_depacketizer.play_arrived", "last", last),
-                    play_time.is_none() ? std::nan("") : play_time.cast<double>());
+                    pc::as_opt_time(
+                        "uep_depacketizer.play_arrived", "play_time", play_time));
             },
             py::arg("last"),
             py::arg("play_time") = py::none(),

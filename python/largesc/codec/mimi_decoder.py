@@ -20,7 +20,7 @@ from ..common import params as P
 from ..common.frame_pdu import MAX_FRAME_INDEX, MalformedFrame
 from . import weights as W
 from ..common.guard import Guard
-from ..common.latency import K_CAP_MS, K_OUT_TIME, K_RX_MS, LatencyStats
+from ..common.latency import K_CAP_MS, K_DUE_TIME, K_OUT_SAMPLE, K_OUT_TIME, K_RX_MS, LatencyStats
 
 PORT_IN = pmt.intern("in")
 PORT_LATENCY = pmt.intern("latency")
@@ -28,6 +28,17 @@ MAX_TIMED_FRAMES = 4096         # frames waiting for output whose times are kept
 # a frame's audio is held until its play_time (the playout clock's early release) at most
 # this long; a play_time further ahead is not on this host's clock: not held, counted
 MAX_HOLD_S = 1.0                # the playout clock's decode lead is at most 0.5 s
+# fixed-rate output (FixedRateOutput, docs/latency.md "Fixed-rate output"): the stream may be
+# this much ahead of a frame's play_time before it slips later (samples inserted) ...
+SLIP_IN_S = 0.010
+# ... and this much behind before it slips earlier (samples dropped, at most half a frame each)
+SLIP_OUT_S = 0.040
+# after a slip the frame is due this long after its play_time (a lost frame leaves the
+# playout clock at its play_time and is then recovered and decoded)
+SLIP_TO_S = 0.010
+# a frame due this much later than the stream (the clock restarted after a silence): a new stream
+RESYNC_S = 0.5
+FADE_S = 0.002                  # the ramp at each slip's edges
 PORT_SYSTEM = pmt.intern("system")
 K_DONE = pmt.intern("done")
 # posted by the end-of-stream timer to wake work(); ignored as input
@@ -171,6 +182,65 @@ class FramePlayout:
         return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
 
 
+class FixedRateOutput:
+    """The decoder's output as one fixed-rate stream, as a sound card plays it (no scheduler,
+    no clock: the caller gives the times).
+
+    Output sample `pos` is due at t0 + (pos - w0) / rate. Each frame that comes with a
+    play_time (the playout clock's time for it) is placed on that line by
+    frame(pos, play_time, frame_len), pos being the output sample its first sample
+    would take:
+      play_time more than SLIP_IN_S after its due time (the clock's schedule moved later:
+        a busy path): `insert` samples go out before the frame, which is then due
+        SLIP_TO_S after its play_time (the stream never waits for a frame: no underrun);
+      play_time more than SLIP_OUT_S before its due time (the schedule moved earlier):
+        `drop` samples of the frame's start are cut (at most half the frame), so the
+        stream catches up by that much;
+      otherwise the frame is due where the stream puts it.
+    The first frame, and one due more than RESYNC_S later than the stream (the clock
+    restarted after a silence), start the line at its play_time (`resyncs`).
+    frame() returns (insert, drop, due time of the frame's first output sample)."""
+
+    def __init__(self, rate, slip_in_s=SLIP_IN_S, slip_out_s=SLIP_OUT_S, slip_to_s=SLIP_TO_S,
+                 resync_s=RESYNC_S):
+        if not rate > 0:
+            raise ValueError(f"rate must be > 0, got {rate!r}")
+        self.rate = float(rate)
+        self.slip_in_s = P.check_float("slip_in_s", slip_in_s, 0.0, 1.0)
+        self.slip_out_s = P.check_float("slip_out_s", slip_out_s, 0.0, 1.0)
+        self.slip_to_s = P.check_float("slip_to_s", slip_to_s, 0.0, self.slip_out_s)
+        self.resync_s = P.check_float("resync_s", resync_s, self.slip_in_s, 60.0)
+        self.t0 = None
+        self.w0 = 0
+        self.counts = collections.Counter(slips_in=0, samples_inserted=0, slips_out=0,
+                                          samples_dropped=0, resyncs=0)
+
+    def due(self, pos):
+        """When output sample pos is due (None before the first frame)."""
+        return None if self.t0 is None else self.t0 + (pos - self.w0) / self.rate
+
+    def frame(self, pos, play_time, frame_len):
+        """(insert, drop, due) for the frame whose first sample would be output sample pos."""
+        d = None if self.t0 is None else play_time - self.due(pos)
+        if d is None or d > self.resync_s:
+            if d is not None:
+                self.counts["resyncs"] += 1
+            self.t0, self.w0 = play_time, pos
+            return 0, 0, play_time
+        if d > self.slip_in_s:
+            k = int(round((d + self.slip_to_s) * self.rate))
+            self.counts["slips_in"] += 1
+            self.counts["samples_inserted"] += k
+            return k, 0, self.due(pos + k)
+        if -d > self.slip_out_s:
+            k = min(int(round((-d - self.slip_to_s) * self.rate)), frame_len // 2)
+            if k > 0:
+                self.counts["slips_out"] += 1
+                self.counts["samples_dropped"] += k
+            return 0, max(k, 0), self.due(pos)
+        return 0, 0, self.due(pos)
+
+
 class mimi_decoder(gr.sync_block):
     """Streaming Mimi decoder (see docs/mimi.md).
 
@@ -201,11 +271,20 @@ class mimi_decoder(gr.sync_block):
     and its audio held until then (the clock lets complete frames go early so
     that the decoding is done when the frame is due: docs/latency.md, "Decode
     lead"); frames_held() counts them, hold_refused() the play times more
-    than 1 s ahead (not on this clock: not held)."""
+    than 1 s ahead (not on this clock: not held).
+    fixed_rate=True (largesc_rx on a live clock): the frames with a play_time leave
+    as one stream at the output rate on the host's clock, as a sound card takes it
+    (FixedRateOutput): each frame is due where the stream puts it; when the playout
+    clock's schedule has moved more than SLIP_IN_S later or SLIP_OUT_S earlier than
+    the stream, the stream slips (samples inserted before the frame, or up to half
+    of its first samples cut, 2 ms ramps at the edges) instead of stalling or
+    piling up. The sample count then differs from frames x 0.08 s by the slips
+    (rate_stats()); each latency message carries out_sample, the output sample the
+    frame's first sample became, and due_time, when the stream had it due."""
 
     def __init__(self, sample_rate=16000, weights="hf", device="auto", threads=0,
                  frames_per_call=1, mode="exact", done_grace_s=1.0, start_frame=None,
-                 max_gap=DEFAULT_MAX_GAP):
+                 max_gap=DEFAULT_MAX_GAP, fixed_rate=False):
         gr.sync_block.__init__(self, name="mimi_decoder", in_sig=None, out_sig=[np.float32])
         C.check_rate(sample_rate)
         P.check_str("weights", weights)
@@ -234,6 +313,11 @@ class mimi_decoder(gr.sync_block):
         self.capture_latency = LatencyStats()
         self.latency_extra = None       # callable -> {name: int} added to each latency message
         self.holds = collections.Counter(frames_held=0, hold_refused=0)
+        fixed_rate = P.check_bool("fixed_rate", fixed_rate)
+        self.rate_out = FixedRateOutput(self.playout.sample_rate) if fixed_rate else None
+        self._shift = 0                 # output sample index - FramePlayout offset (the slips)
+        self._placed = None             # (frame, due time) of the frame fixed_rate placed last
+        self._last = 0.0                # the last sample out (the slips' ramps start there)
         self.message_port_register_in(PORT_IN)
         self.message_port_register_out(PORT_LATENCY)
         self.guard.install(self, "in", self._handle_in)
@@ -378,6 +462,7 @@ class mimi_decoder(gr.sync_block):
                 self.add_item_tag(0, self.nitems_written(0), pmt.intern("untrained"), pmt.PMT_T)
                 self._tagged = True
             out[:n] = self._pending[:n]
+            self._last = float(self._pending[n - 1])
             self._pending = self._pending[n:]
             self._frames_left(self.nitems_written(0) + n)
             return n
@@ -389,23 +474,47 @@ class mimi_decoder(gr.sync_block):
 
     def _until_play_time(self, written, n):
         """How many of the n pending samples (the first is output sample `written`) may leave
-        now: up to the first frame whose play_time is still ahead; when that frame is the
-        first pending sample, waits for its play_time here (at most MAX_HOLD_S)."""
-        for off, idx in self.playout.marks:
-            if off >= written + n:
+        now: up to the first frame whose play_time is still ahead (with fixed_rate: up to the
+        first frame with a play_time not yet placed); when that frame is the first pending
+        sample, waits for its time here (at most MAX_HOLD_S). With fixed_rate the frame is
+        first placed on the output stream (FixedRateOutput): samples inserted before it leave
+        first, or its first samples are cut."""
+        marks = self.playout.marks
+        for i, (off, idx) in enumerate(marks):
+            pos = off + self._shift
+            if pos >= written + n:
                 break
-            if off < written:
+            if pos < written:
                 continue
             with self._lock:
                 times = self._times.get(idx)
             pt = times[2] if times else None
             if pt is None:
                 continue
+            if self.rate_out is not None:
+                if pos > written:
+                    return pos - written        # the samples before it leave now
+                if self._placed is None or self._placed[0] != idx:
+                    ins, drop, due = self.rate_out.frame(pos, pt, self.playout.spf)
+                    self._placed = (idx, due)
+                    with self._lock:
+                        if idx in self._times:      # its latency message says when it was due
+                            self._times[idx] = self._times[idx][:3] + (due,)
+                    if ins:
+                        self._shift += ins      # this frame and the ones after it move later
+                        self._pending = np.concatenate([self._fill(ins), self._fade_in(self._pending, 0.0)])
+                        return min(ins, n)
+                    if drop:
+                        self._shift -= drop     # the frames after it move earlier
+                        marks[i] = (off + drop, idx)
+                        self._pending = self._fade_in(self._pending[drop:], self._last)
+                        n = min(n, len(self._pending))
+                pt = self._placed[1]
             wait = pt - time.monotonic()
             if wait <= 0.0:
                 continue
-            if off > written:
-                return off - written            # the samples before it leave now
+            if pos > written:
+                return pos - written            # the samples before it leave now
             if wait > MAX_HOLD_S:
                 self.holds["hold_refused"] += 1
                 continue
@@ -413,21 +522,44 @@ class mimi_decoder(gr.sync_block):
             self.holds["frames_held"] += 1
         return n
 
+    def _fill(self, k):
+        """k samples put in by a slip: the last sample out ramped to zero, then silence."""
+        a = np.zeros(k, dtype=np.float32)
+        m = min(k, max(1, int(FADE_S * self.playout.sample_rate)))
+        a[:m] = self._last * np.linspace(1.0, 0.0, m, endpoint=False, dtype=np.float32)
+        return a
+
+    def _fade_in(self, x, start):
+        """x with its first FADE_S ramped from `start` (the sample before it) to x itself."""
+        m = min(len(x), max(1, int(FADE_S * self.playout.sample_rate)))
+        if m == 0:
+            return x
+        x = x.copy()
+        w = np.linspace(0.0, 1.0, m, endpoint=False, dtype=np.float32)
+        x[:m] = start * (1.0 - w) + x[:m] * w
+        return x
+
+    def rate_stats(self):
+        """Fixed-rate output (fixed_rate=True): slips_in, samples_inserted, slips_out,
+        samples_dropped, resyncs; {} without it."""
+        return dict(self.rate_out.counts) if self.rate_out is not None else {}
+
     def _frames_left(self, written):
         """Latency of each timed frame whose first sample is now out (before sample `written`):
         counted, and published on `latency` (frame, out_time, rx_time and receive_to_output_ms,
         capture_time and capture_to_output_ms as known, plus latency_extra()'s fields)."""
         marks = self.playout.marks
-        if not marks or marks[0][0] >= written:
+        if not marks or marks[0][0] + self._shift >= written:
             return
         now = time.monotonic()
-        while marks and marks[0][0] < written:
-            _, idx = marks.popleft()
+        while marks and marks[0][0] + self._shift < written:
+            off, idx = marks.popleft()
             with self._lock:        # one critical section per frame: its times out, the stats in
                 times = self._times.pop(idx, None)
                 if times is None:
                     continue
-                rx, cap, play = times
+                rx, cap, play = times[:3]
+                due = times[3] if len(times) > 3 else None
                 if rx is None and cap is None:
                     continue                # a lost frame (its play_time only): nothing to measure
                 if rx is not None:
@@ -436,6 +568,7 @@ class mimi_decoder(gr.sync_block):
                     self.capture_latency.add(now - cap)
             d = pmt.dict_add(pmt.make_dict(), FP.FRAME, pmt.from_uint64(int(idx)))
             d = pmt.dict_add(d, K_OUT_TIME, pmt.from_double(now))
+            d = pmt.dict_add(d, K_OUT_SAMPLE, pmt.from_uint64(int(off + self._shift)))
             if rx is not None:
                 d = pmt.dict_add(d, FP.RX_TIME, pmt.from_double(rx))
                 d = pmt.dict_add(d, K_RX_MS, pmt.from_double(1000.0 * (now - rx)))
@@ -444,6 +577,8 @@ class mimi_decoder(gr.sync_block):
                 d = pmt.dict_add(d, K_CAP_MS, pmt.from_double(1000.0 * (now - cap)))
             if play is not None:
                 d = pmt.dict_add(d, FP.PLAY_TIME, pmt.from_double(play))
+            if due is not None:
+                d = pmt.dict_add(d, K_DUE_TIME, pmt.from_double(due))
             if self.latency_extra is not None:
                 for k, v in self.latency_extra().items():
                     d = pmt.dict_add(d, pmt.intern(k), pmt.from_long(int(v)))

@@ -21,6 +21,8 @@ import pmt
 
 # the keys of a latency message (mimi_decoder / largesc_rx `latency` port, link_monitor input)
 K_OUT_TIME = pmt.intern("out_time")
+K_OUT_SAMPLE = pmt.intern("out_sample")     # the output sample the frame's first sample became
+K_DUE_TIME = pmt.intern("due_time")         # when the fixed-rate output stream had that sample due
 K_RX_MS = pmt.intern("receive_to_output_ms")
 K_CAP_MS = pmt.intern("capture_to_output_ms")
 LATE_PACKETS = "late_packets"

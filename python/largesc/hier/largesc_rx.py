@@ -26,7 +26,8 @@ class largesc_rx(gr.hier_block2):
     `latency` (out) one message per timed frame as it leaves (mimi_decoder's
     latency port plus late_packets; link_monitor's `latency` input).
     Output: float audio at `sample_rate`, exactly sample_rate x 0.08 samples
-    per frame from the first packet received, lost frames included.
+    per frame from the first packet received, lost frames included (with the
+    playout clock and fixed_rate_output, plus or minus its slips).
 
     delay: playout delay in frames (0..2) = the transmitter's max_offset.
     recovery: 'hold', 'lm' or 'moshi' (see docs/recovery.md), or 'none'.
@@ -49,12 +50,19 @@ class largesc_rx(gr.hier_block2):
     the depacketizer up to this long before its playout time and the decoder
     holds its audio until then, so recovery and decoding are done when the frame
     is due (0..500; 0 = every frame leaves at its playout time and the decoding
-    comes on top of the jitter buffer). docs/latency.md, "Decode lead"."""
+    comes on top of the jitter buffer). docs/latency.md, "Decode lead".
+    fixed_rate_output: with the clock on, the audio leaves as one stream at a fixed
+    rate on the host's clock, as a sound card takes it: when the clock's schedule
+    moves (its anchor follows the packets' arrival), the stream slips by inserting
+    or cutting a few ms at a frame's start instead of stalling (mimi_decoder
+    fixed_rate, counters()['playout']); False = each frame leaves at its own playout
+    time. docs/latency.md, "Fixed-rate output"."""
 
     def __init__(self, sample_rate=16000, delay=1, recovery="hold", weights="hf",
                  require_crc=False, feedback_interval=25, threads=0, codec_mode="exact",
                  recovery_args=None, start_frame=None, device="auto",
-                 jitter_buffer_ms=playout.DEFAULT_TARGET_MS, decode_lead_ms=playout.DEFAULT_LEAD_MS):
+                 jitter_buffer_ms=playout.DEFAULT_TARGET_MS, decode_lead_ms=playout.DEFAULT_LEAD_MS,
+                 fixed_rate_output=True):
         C.check_rate(sample_rate)
         delay = P.check_int("delay", delay, 0, 2)
         P.check_choice("recovery", recovery, RECOVERY)
@@ -72,6 +80,7 @@ class largesc_rx(gr.hier_block2):
         if 0 < jitter_buffer_ms < 10:
             raise P.ParameterError(f"jitter_buffer_ms must be 0 (no playout clock) or 10..2000, got {jitter_buffer_ms!r}")
         decode_lead_ms = P.check_float("decode_lead_ms", decode_lead_ms, 0.0, playout.MAX_LEAD_MS)
+        fixed_rate_output = P.check_bool("fixed_rate_output", fixed_rate_output)
         gr.hier_block2.__init__(self, "largesc_rx", gr.io_signature(0, 0, 0),
                                 gr.io_signature(1, 1, gr.sizeof_float))
         self.message_port_register_hier_in("in")
@@ -80,7 +89,8 @@ class largesc_rx(gr.hier_block2):
         self.message_port_register_hier_out("latency")
         self.depacketizer = _core.uep_depacketizer(delay, 8, 125, feedback_interval, require_crc)
         self.decoder = mimi_decoder(sample_rate=sample_rate, weights=weights, device=device,
-                                    threads=threads, mode=codec_mode, start_frame=start_frame)
+                                    threads=threads, mode=codec_mode, start_frame=start_frame,
+                                    fixed_rate=bool(jitter_buffer_ms) and fixed_rate_output)
         self.recovery = None
         self.clock = None
         if jitter_buffer_ms:
@@ -130,5 +140,6 @@ class largesc_rx(gr.hier_block2):
                                  deadline_ms=r.deadline_ms())
         if self.clock is not None:      # the decode lead: frames let go early, audio held to its time
             c["playout"] = dict(frames_early=self.clock.early, frames_held=self.decoder.frames_held(),
-                                hold_refused=self.decoder.hold_refused(), lead_ms=1000.0 * self.clock.lead_s)
+                                hold_refused=self.decoder.hold_refused(), lead_ms=1000.0 * self.clock.lead_s,
+                                **self.decoder.rate_stats())
         return c

@@ -237,10 +237,12 @@ def _run_graph(g, n_audio, out_rate, stall_timeout):
     """Runs the flowgraph until every frame is played out. On any exception
     (a PacingTimeout, a KeyboardInterrupt or the SIGTERM of a campaign) the
     flowgraph is stopped and waited for before it goes on: a top block
-    destroyed while its threads run can hang the process. Returns (frames
-    encoded, samples expected, audio out)."""
-    g.tb.start()
+    destroyed while its threads run can hang the process. That includes an
+    exception out of start() itself: a signal handled while a Python block's
+    start() runs raises there, after other blocks' threads have started.
+    Returns (frames encoded, samples expected, audio out)."""
     try:
+        g.tb.start()
         n, want = _wait_played_out(g, n_audio, out_rate, stall_timeout)
     except BaseException:
         g.tb.stop()

@@ -12,6 +12,7 @@ catches packets lost outside the channel."""
 import multiprocessing as mp
 import threading
 import time
+import types
 
 import numpy as np
 import pmt
@@ -104,6 +105,34 @@ def _run_links(q, repeats, seed):
 
 
 class qa_link(gr_unittest.TestCase):
+
+    def test_signal_as_start_returns_stops_the_flowgraph(self):
+        """A signal handled the moment tb.start() returns (SIGTERM of a campaign just as its
+        flowgraph's threads appear) raises in _run_graph before it waits: the flowgraph is
+        still stopped and waited for (a top block destroyed with its threads running can hang
+        the process), and the exception goes on."""
+        tb = gr.top_block()
+        tb.connect(blocks.null_source(gr.sizeof_float), blocks.throttle(gr.sizeof_float, 16000),
+                   blocks.null_sink(gr.sizeof_float))
+        calls = []
+
+        def start():
+            tb.start()
+            calls.append("start")
+            raise KeyboardInterrupt     # what the signal handler raises there
+
+        def stop():
+            calls.append("stop")
+            tb.stop()
+
+        def wait():
+            calls.append("wait")
+            tb.wait()
+
+        g = types.SimpleNamespace(tb=types.SimpleNamespace(start=start, stop=stop, wait=wait))
+        with self.assertRaises(KeyboardInterrupt):
+            link._run_graph(g, 16000, 16000, 1.0)
+        self.assertEqual(calls, ["start", "stop", "wait"])
 
     def test_drain_condition_is_exact_under_load(self):
         """Hundreds of short packet paths, the last packets lost or not, on a
