@@ -32,10 +32,11 @@ MAX_HOLD_S = 1.0                # the playout clock's decode lead is at most 0.5
 # this much ahead of a frame's play_time before it slips later (samples inserted) ...
 SLIP_IN_S = 0.010
 # ... and this much behind before it slips earlier (samples dropped, at most half a frame each)
-SLIP_OUT_S = 0.040
-# after a slip the frame is due this long after its play_time (a lost frame leaves the
-# playout clock at its play_time and is then recovered and decoded)
-SLIP_TO_S = 0.010
+SLIP_OUT_S = 0.030
+# after a slip the frame is due this long after its play_time (0: at it; docs/latency.md,
+# "Fixed-rate output": 10/30/0 put the line 4-6 ms after the play times on the p50 of a
+# 10-minute run, 10/40/10 put it 11-15 ms after, with a third fewer slips)
+SLIP_TO_S = 0.0
 # a frame due this much later than the stream (the clock restarted after a silence): a new stream
 RESYNC_S = 0.5
 FADE_S = 0.002                  # the ramp at each slip's edges
@@ -194,8 +195,8 @@ class FixedRateOutput:
         a busy path): `insert` samples go out before the frame, which is then due
         SLIP_TO_S after its play_time (the stream never waits for a frame: no underrun);
       play_time more than SLIP_OUT_S before its due time (the schedule moved earlier):
-        `drop` samples of the frame's start are cut (at most half the frame), so the
-        stream catches up by that much;
+        `drop` samples of the frame's start are cut (at most half the frame) to bring
+        it SLIP_TO_S after its play_time;
       otherwise the frame is due where the stream puts it.
     The first frame, and one due more than RESYNC_S later than the stream (the clock
     restarted after a silence), start the line at its play_time (`resyncs`).
