@@ -371,7 +371,9 @@ def latency(T, L, sent, got, t_all, outage=None):
     # needs this much buffer never to underrun: each piece of the output stream (as the listener's
     # sink took it) is due at line + its first sample / 16 kHz; the line is the stream's median
     # (a piece that came early, such as a slip's samples, only fills the buffer); from SETTLE s on
-    steady = [t - n0 / AUDIO_RATE for n0, t in L["output_calls"] if t - t_all >= SETTLE]
+    # until the talker stopped talking (then the call ends: the clock stops, the last frames flush)
+    t_end = T["talk"].get("t_mute") or float("inf")
+    steady = [t - n0 / AUDIO_RATE for n0, t in L["output_calls"] if t - t_all >= SETTLE and t <= t_end]
     out["sink_buffer_needed_ms"] = round(1000 * (max(steady) - st.median(steady)), 1) if steady else None
     if outage:
         o0, o1 = outage
