@@ -135,6 +135,11 @@ class qa_largesc_rx_gaps(gr_unittest.TestCase):
             dep = rx.depacketizer
             wait_for(lambda: dep.frames_out() == n, 10, "frames played out by the clock")
             wait_for(lambda: lat.num_messages() == n - 1, 10, "latency messages")
+
+            def samples():      # every frame's samples, the fixed-rate output's slips included
+                p = rx.decoder.rate_stats()
+                return n * SPF + p["samples_inserted"] - p["samples_dropped"]
+            wait_for(lambda: len(sink.data()) >= samples(), 10, "the last frame's samples at the sink")
         finally:
             tb.stop()
             tb.wait()
