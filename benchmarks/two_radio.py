@@ -9,8 +9,9 @@ Runs DURATION seconds after all three are up, then both nodes stop talking (valv
 drains for DRAIN seconds, everything stops, and one JSON object is printed: per direction the frames
 encoded, packets sent, delivered, lost, the frames decoded, the loss rate measured by matching every
 sent packet, feedback reports sent, delivered and lost, the controller's loss estimate against the
-measured loss, capture-to-playout latency per frame, CPU per process, and `checks`: every count
-that must add up exactly, with its two sides.
+measured loss, capture-to-playout latency per frame, CPU per process, the machine's CPU over the
+talk (`machine_cpu`: its busy cores, the benchmark's, anything else's, the hypervisor's steal), and
+`checks`: every count that must add up exactly, with its two sides.
 
     DURATION=60 EBN0=13 .venv/bin/python3 benchmarks/two_radio.py > two_radio.json
 
@@ -95,6 +96,59 @@ def loadavg():
         return f.read().split()[:3]
 
 
+def cpu_snapshot(procs):
+    """(time, the machine's CPU jiffies {busy, idle, steal}, {role: the process's jiffies}) from
+    /proc; None where /proc is not there (not Linux)."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        own = {}
+        for r, p in procs.items():
+            with open(f"/proc/{p.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            own[r] = int(fields[11]) + int(fields[12])          # utime + stime
+    except (OSError, ValueError, IndexError):
+        return None
+    idle = v[3] + v[4]                                          # idle + iowait
+    steal = v[7] if len(v) > 7 else 0
+    return time.time(), dict(busy=sum(v[:8]) - idle - steal, idle=idle, steal=steal), own
+
+
+def machine_load(a, b):
+    """Cores in use over the run, between two cpu_snapshot()s: by the machine, by the
+    benchmark's processes, by anything else on the machine, and taken by the hypervisor
+    (steal): a run with other_cores well above 0 shared the machine."""
+    if a is None or b is None or b[0] <= a[0]:
+        return None
+    hz = os.sysconf("SC_CLK_TCK")
+    dt = b[0] - a[0]
+    busy = (b[1]["busy"] - a[1]["busy"]) / hz / dt
+    ours = sum(b[2][r] - a[2][r] for r in a[2]) / hz / dt
+    return dict(cores=os.cpu_count(), seconds=round(dt, 1), busy_cores=round(busy, 2),
+                benchmark_cores=round(ours, 2), other_cores=round(max(0.0, busy - ours), 2),
+                steal_cores=round((b[1]["steal"] - a[1]["steal"]) / hz / dt, 2))
+
+
+def machine_cpu(snaps):
+    """machine_load() over the whole list of cpu_snapshot()s (one a second), with `per_minute`:
+    the same for each minute (a last part under 10 s left out): was the machine shared, and when."""
+    marks = [x for x in snaps if x is not None]
+    if len(marks) < 2:
+        return None
+    out = machine_load(marks[0], marks[-1])
+    if out is not None:
+        out["per_minute"] = []
+        t0, a = marks[0][0], marks[0]
+        for b in marks[1:]:
+            if b[0] - a[0] >= 60.0 - 0.5 or b is marks[-1]:
+                m = machine_load(a, b)
+                if m is not None and b[0] - a[0] >= 10.0:
+                    m.pop("cores")
+                    out["per_minute"].append(dict(minute=round((a[0] - t0) / 60.0), **m))
+                a = b
+    return out
+
+
 def kill(procs):
     for p in procs.values():
         if p.poll() is None:
@@ -103,22 +157,28 @@ def kill(procs):
 
 def run():
     """The whole run; returns ({role: its JSON}, t_launch, t_all_ready, loadavg, outage (start, end)
-    wall times or None)."""
+    wall times or None, machine_load() over the talk)."""
     t_launch = time.time()
     procs, t_all = launch()
     stop = os.path.join(RUN, "stop")
     load0 = loadavg()
+    snaps = [cpu_snapshot(procs)]                 # the machine's CPU, every second of the talk
+
+    def wait_until(t):
+        while time.time() < t:
+            time.sleep(min(1.0, max(0.0, t - time.time())))
+            snaps.append(cpu_snapshot(procs))
     outage = None
     try:
         if OUTAGE:                                # A -> B loses its signal for a while (air.py)
             at, length = OUTAGE
-            time.sleep(at)
+            wait_until(time.time() + at)
             open(stop + ".outage", "w").close()
             o0 = time.time()
-            time.sleep(length)
+            wait_until(o0 + length)
             os.remove(stop + ".outage")
             outage = (o0, time.time())
-        time.sleep(max(0.0, t_all + DURATION - time.time()))
+        wait_until(t_all + DURATION)
         open(stop + ".mute", "w").close()        # both nodes stop talking
         time.sleep(DRAIN)                         # what was sent crosses the air
         open(stop, "w").close()
@@ -134,7 +194,7 @@ def run():
     for r in procs:
         with open(os.path.join(RUN, r + ".json")) as f:
             R[r] = json.load(f)
-    return R, t_launch, t_all, [load0, load1], outage
+    return R, t_launch, t_all, [load0, load1], outage, machine_cpu(snaps)
 
 
 # ------------------------------------------------------------------ analysis
@@ -348,6 +408,9 @@ def latency(T, L, sent, got, t_all, outage=None):
         w = [b[i] - a[i] for i in idx]
         parts[name] = dict(p50=rnd(st.median(w), 3), p95=rnd(pct(w, .95), 3))
     out = dict(frames=len(lat), **summary(v), slope_ms_per_min=slope_ms_per_min(lat), parts=parts)
+    if DURATION >= 120:     # a soak: each minute (by capture time from the start), to see when it moved
+        out["per_minute"] = [dict(minute=k, frames=len(w), **summary(w)) for k, w in enumerate(
+            [x for t, x in lat if k * 60 <= t < (k + 1) * 60] for k in range(int(max(t for t, _ in lat) // 60) + 1)) if w]
     # the module alone: capture_time (T's encoder) to out_time (L's decoder), one clock
     msgs = [m for m in L["latency_msgs"] if m and m.get("frame") is not None]
     c2o = [(cap_mono[m["frame"]] + off_t - t_all, m["out_time"] - cap_mono[m["frame"]])
@@ -367,8 +430,7 @@ def latency(T, L, sent, got, t_all, outage=None):
         tx_capture_to_send_ms=T["tx_latency"],
         late_packets=msgs[-1].get("late_packets") if msgs else None)
     # a fixed-rate sink (sound card) started with the first frame needs this much buffer never to
-    # underrun: the spread of (output time - n x 80 ms) over the frames played from SETTLE s on
-    # needs this much buffer never to underrun: each piece of the output stream (as the listener's
+    # underrun: each piece of the output stream (as the listener's
     # sink took it) is due at line + its first sample / 16 kHz; the line is the stream's median
     # (a piece that came early, such as a slip's samples, only fills the buffer); from SETTLE s on
     # until the talker stopped talking (then the call ends: the clock stops, the last frames flush)
@@ -423,7 +485,7 @@ def latency_checks(T, L, sent, rxc):
     }
 
 
-def analyse(R, t_launch, t_all, load, outage=None):
+def analyse(R, t_launch, t_all, load, outage=None, machine=None):
     A, B, air = R["A"], R["B"], R["air"]
     ons = [t for t, off in air.get("outages", []) if off]
     offs = [t for t, off in air.get("outages", []) if not off]
@@ -443,6 +505,7 @@ def analyse(R, t_launch, t_all, load, outage=None):
                       outage=os.environ.get("OUTAGE"), talk_after_s=A.get("talk_after_s")),
         "talkers": ",".join(TALKERS),
         "cpu_per_process": cpu,
+        "machine_cpu": machine,
     }
     dirs = [d for d in ("A->B", "B->A") if d[0] in TALKERS]
     if "A" in TALKERS:
@@ -455,8 +518,8 @@ def analyse(R, t_launch, t_all, load, outage=None):
 
 
 def main():
-    R, t_launch, t_all, load, outage = run()
-    out = analyse(R, t_launch, t_all, load, outage)
+    R, t_launch, t_all, load, outage, machine = run()
+    out = analyse(R, t_launch, t_all, load, outage, machine)
     print(json.dumps(out, indent=1))
     return 1 if out["checks_failed"] else 0
 

@@ -8,6 +8,7 @@ listen: ZMQ pull from the air -> packet_modem_rx -> packet_sorter: voice -> larg
         feedback -> largesc_tx's controller.
 Writes one JSON file of counters and logs when stopped (stop file or SIGTERM)."""
 
+import gc
 import os
 import resource
 import sys
@@ -138,12 +139,28 @@ def report(role, b, t0, t1, clean, timeline):
         "playout_start_times": b["play"].times,
         "output_calls": b["play"].calls,
         "timeline": timeline,
+        "gc_pauses": b["gc"],
     }
+
+
+def gc_pauses():
+    """Records each garbage collection: (time, generation, seconds). A collection holds the
+    interpreter lock, so every Python block (the codec's included) waits for it."""
+    log, start = [], [0.0]
+
+    def cb(phase, info):
+        if phase == "start":
+            start[0] = time.perf_counter()
+        else:
+            log.append((time.time(), info["generation"], time.perf_counter() - start[0]))
+    gc.callbacks.append(cb)
+    return log
 
 
 def main():
     role, out, stopfile = sys.argv[1], sys.argv[2], sys.argv[3]  # stopfile + ".mute": stop talking
     b = build(role)
+    b["gc"] = gc_pauses()
     b["clock_offset"] = time.time() - time.monotonic()
     ctl = b["tx"].controller
     timeline = []
@@ -165,9 +182,8 @@ def main():
             rx.clock.stop()
         last, since = None, time.time()
         while time.time() < end:
-            d, slips = rx.decoder.stats(), rx.decoder.rate_stats()     # the fixed-rate stream's slips
-            out = d["samples_out"] + slips.get("samples_inserted", 0) - slips.get("samples_dropped", 0)
-            now = (d["frames_in"], rx.depacketizer.frames_out(), out, b["play"].n)
+            now = (rx.decoder.stats()["frames_in"], rx.depacketizer.frames_out(), rx.decoder.stream_samples(),
+                   b["play"].n)
             if now != last:
                 last, since = now, time.time()
             elif now[0] == now[1] and now[2] == now[3] and time.time() - since >= quiet:

@@ -46,6 +46,18 @@ class qa_two_radio(gr_unittest.TestCase):
         for d in ("A->B", "B->A"):
             self.assertGreaterEqual(len(self.out[d]["checks"]), 15)
 
+    def test_machine_cpu_adds_up(self):
+        """The machine's CPU over the talk: the benchmark's processes (two codecs each) use
+        some of it, everything else is the rest, and nothing exceeds the cores."""
+        m = self.out["machine_cpu"]
+        self.assertEqual(m["cores"], os.cpu_count())
+        self.assertGreater(m["seconds"], 15.0)
+        self.assertGreater(m["benchmark_cores"], 0.2)
+        self.assertLessEqual(m["busy_cores"], m["cores"] + 0.05)
+        self.assertLessEqual(m["benchmark_cores"], m["busy_cores"] + 0.05)   # a part of the machine's use
+        self.assertGreaterEqual(m["other_cores"], 0.0)
+        self.assertGreaterEqual(m["steal_cores"], 0.0)
+
     def test_speech_crosses_both_ways(self):
         for d in ("A->B", "B->A"):
             x = self.out[d]

@@ -545,6 +545,14 @@ class mimi_decoder(gr.sync_block):
         samples_dropped, resyncs; {} without it."""
         return dict(self.rate_out.counts) if self.rate_out is not None else {}
 
+    def stream_samples(self):
+        """Samples of the output stream so far, made or put out: the frames' samples
+        (stats()['samples_out']) plus the fixed-rate slips' inserted samples less the
+        dropped ones."""
+        c = self.rate_out.counts if self.rate_out is not None else {}
+        return (self.playout.stats["samples_out"] + c.get("samples_inserted", 0)
+                - c.get("samples_dropped", 0))
+
     def _frames_left(self, written):
         """Latency of each timed frame whose first sample is now out (before sample `written`):
         counted, and published on `latency` (frame, out_time, rx_time and receive_to_output_ms,

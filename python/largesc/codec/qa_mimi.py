@@ -725,6 +725,7 @@ class qa_blocks(gr_unittest.TestCase):
         self.assertEqual(dec.rate_stats(), dict(slips_in=1, samples_inserted=800, slips_out=1,
                                                 samples_dropped=640, resyncs=0))
         self.assertEqual(len(out), 6 * spf + 800 - 640)
+        self.assertEqual(dec.stream_samples(), len(out))
         self.assertEqual([m["frame"] for m in msgs], list(range(6)))
         self.assertEqual([m["out_sample"] for m in msgs], [0, 1280, 2560, 4640, 5920, 7200])
         due = [t0, t0 + 0.08, t0 + 0.16, t0 + 0.29, t0 + 0.37, t0 + 0.45]
