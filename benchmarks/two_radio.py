@@ -20,7 +20,8 @@ talker starts talking, default 2: a radio that is on before the call; 0 = at onc
 second carries the processes' warm-up), CODEC_MODE (Mimi's step, default exact), JITTER_MS
 (largesc_rx's playout clock, default the block's, 80; 0 = frames leave as packets arrive), DECODE_LEAD_MS
 (largesc_rx's decode lead, default the block's, 80; 0 = frames leave at their playout time), FIXED_RATE
-(largesc_rx's fixed_rate_output, default 1; 0 = each frame leaves at its playout time), TWO_RADIO_PORT,
+(largesc_rx's fixed_rate_output, default 1; 0 = each frame leaves at its playout time), PRIME_MS
+(largesc_rx's output_prime_ms, default 0: silence ahead of the stream for a sound card), TWO_RADIO_PORT,
 RECOVERY (hold, or lm: the tiny LM, UNTRAINED, on the CPU), CODEC_THREADS (torch threads of each node's
 Mimi, default 1), TALKERS ("A,B" full duplex, the
 default; "A": B only listens, so the machine carries one encoder and one decoder, the codec load of
@@ -97,27 +98,31 @@ def loadavg():
 
 
 def cpu_snapshot(procs):
-    """(time, the machine's CPU jiffies {busy, idle, steal}, {role: the process's jiffies}) from
-    /proc; None where /proc is not there (not Linux)."""
+    """(time, the machine's CPU jiffies {busy, idle, steal} and the benchmark processes' major
+    page faults {majflt}, {role: the process's jiffies}) from /proc; None where /proc is not
+    there (not Linux)."""
     try:
         with open("/proc/stat") as f:
             v = [int(x) for x in f.readline().split()[1:]]
-        own = {}
+        own, majflt = {}, 0
         for r, p in procs.items():
             with open(f"/proc/{p.pid}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
             own[r] = int(fields[11]) + int(fields[12])          # utime + stime
+            majflt += int(fields[9])                            # pages read back from disk
     except (OSError, ValueError, IndexError):
         return None
     idle = v[3] + v[4]                                          # idle + iowait
     steal = v[7] if len(v) > 7 else 0
-    return time.time(), dict(busy=sum(v[:8]) - idle - steal, idle=idle, steal=steal), own
+    return time.time(), dict(busy=sum(v[:8]) - idle - steal, idle=idle, steal=steal, majflt=majflt), own
 
 
 def machine_load(a, b):
     """Cores in use over the run, between two cpu_snapshot()s: by the machine, by the
     benchmark's processes, by anything else on the machine, and taken by the hypervisor
-    (steal): a run with other_cores well above 0 shared the machine."""
+    (steal): a run with other_cores well above 0 shared the machine; and the benchmark
+    processes' major page faults (code or data the kernel had dropped, read back from disk:
+    each one stalls its thread)."""
     if a is None or b is None or b[0] <= a[0]:
         return None
     hz = os.sysconf("SC_CLK_TCK")
@@ -126,7 +131,8 @@ def machine_load(a, b):
     ours = sum(b[2][r] - a[2][r] for r in a[2]) / hz / dt
     return dict(cores=os.cpu_count(), seconds=round(dt, 1), busy_cores=round(busy, 2),
                 benchmark_cores=round(ours, 2), other_cores=round(max(0.0, busy - ours), 2),
-                steal_cores=round((b[1]["steal"] - a[1]["steal"]) / hz / dt, 2))
+                steal_cores=round((b[1]["steal"] - a[1]["steal"]) / hz / dt, 2),
+                major_faults=b[1]["majflt"] - a[1]["majflt"])
 
 
 def machine_cpu(snaps):
@@ -273,9 +279,9 @@ def direction(T, L, t_all, outage=None):
         "depacketizer: in = accepted + dup + late + malformed + held": [
             rxc["packets_in"], rxc["packets_accepted"] + rxc["duplicates"] + rxc["late"] + rxc["malformed"] + rxc["held"]],
         "decoder frames_in = depacketizer frames_out": [dec["frames_in"], rxc["frames_out"]],
-        "audio samples = decoder samples_out + fixed-rate slips (in - out)": [
-            ll["audio_samples_out"], dec["samples_out"] + rxc.get("playout", {}).get("samples_inserted", 0)
-            - rxc.get("playout", {}).get("samples_dropped", 0)],
+        "audio samples = decoder samples_out + fixed-rate primes + slips (in - out)": [
+            ll["audio_samples_out"], dec["samples_out"] + rxc.get("playout", {}).get("samples_primed", 0)
+            + rxc.get("playout", {}).get("samples_inserted", 0) - rxc.get("playout", {}).get("samples_dropped", 0)],
     }
     if rxc.get("recovery"):
         checks["recovery frames in = out = depacketizer frames_out"] = [
@@ -437,6 +443,10 @@ def latency(T, L, sent, got, t_all, outage=None):
     t_end = T["talk"].get("t_mute") or float("inf")
     steady = [t - n0 / AUDIO_RATE for n0, t in L["output_calls"] if t - t_all >= SETTLE and t <= t_end]
     out["sink_buffer_needed_ms"] = round(1000 * (max(steady) - st.median(steady)), 1) if steady else None
+    # a sound card started by the stream's first sample (the output prime, if any, is in the
+    # stream), with this much more audio in its buffer than the stream gave it (a larger prime)
+    out["sink_underruns_by_extra_buffer_ms"] = {
+        str(ms): card_underruns(L["output_calls"], t_end, ms / 1000.0) for ms in SINK_EXTRA_MS}
     if outage:
         o0, o1 = outage
         after = [(cap[i] - o1, play[i] - cap[i]) for i in idx if cap[i] >= o1]
@@ -446,6 +456,31 @@ def latency(T, L, sent, got, t_all, outage=None):
             next_10_s=summary([x for t, x in after if 1.0 <= t < 11.0]),
             frames_lost=sum(1 for i in sent_t if i not in got and o0 <= cap.get(i, 0) < o1))
     return out
+
+
+SINK_EXTRA_MS = (0, 50, 100, 150, 200, 300)
+
+
+def card_underruns(calls, t_end, extra_s=0.0, tol_s=0.002):
+    """A fixed-rate sink (a sound card) fed the listener's output pieces [(first sample, time
+    taken)] until t_end: it starts playing with the first piece, extra_s later, and plays
+    sample n at T + n / AUDIO_RATE. A piece taken more than tol_s after its first sample was
+    due underruns it; the card then plays on from when the piece came (ALSA's recovery), so
+    T moves later by the gap and the next underrun needs a later piece still. Returns the
+    underruns' count, their total (the delay the card added over the call) and the largest."""
+    T, gaps = None, []
+    for n0, t in calls:
+        if t > t_end:
+            break
+        if T is None:
+            T = t - n0 / AUDIO_RATE + extra_s
+            continue
+        late = t - (T + n0 / AUDIO_RATE)
+        if late > tol_s:
+            gaps.append(late)
+            T += late
+    return dict(count=len(gaps), total_ms=round(1000 * sum(gaps), 1),
+                max_ms=round(1000 * max(gaps), 1) if gaps else 0.0)
 
 
 def summary(v):
@@ -497,7 +532,8 @@ def analyse(R, t_launch, t_all, load, outage=None, machine=None):
         "setup": dict(duration_s=DURATION, drain_s=DRAIN, ebn0_db=EBN0, samp_rate=80000, bit_rate=10000,
                       mode="continuous", budget_bps=1100, weights="random:0 (UNTRAINED codec: not speech quality)",
                       codec_mode=A["codec_mode"], codec_threads=A.get("codec_threads", 1), jitter_buffer_ms=A["jitter_buffer_ms"],
-                      decode_lead_ms=A.get("decode_lead_ms"),
+                      decode_lead_ms=A.get("decode_lead_ms"), fixed_rate_output=A.get("fixed_rate_output"),
+                      output_prime_ms=A.get("output_prime_ms"),
                       recovery=A.get("recovery", "hold"), audio="Debian LibriVox demo clips, looped; B from the middle",
                       startup_s=round(t_all - t_launch, 1), loadavg_start_end=load,
                       air_rate_fwd=round(air["fwd"]["rate_through_throttle"], 1),

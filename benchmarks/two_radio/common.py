@@ -34,6 +34,7 @@ TALK_AFTER_S = float(os.environ.get("TALK_AFTER", "2"))
 JITTER_MS = float(os.environ.get("JITTER_MS", playout.DEFAULT_TARGET_MS))  # largesc_rx's playout clock; 0 = off
 DECODE_LEAD_MS = float(os.environ.get("DECODE_LEAD_MS", playout.DEFAULT_LEAD_MS))  # largesc_rx's decode lead
 FIXED_RATE = os.environ.get("FIXED_RATE", "1") != "0"      # largesc_rx's fixed_rate_output
+PRIME_MS = float(os.environ.get("PRIME_MS", "0")) if FIXED_RATE else 0.0  # largesc_rx's output_prime_ms
 # TCP ports on 127.0.0.1: TWO_RADIO_PORT and the next three (the GRC examples use 5551..5554)
 _BASE = int(os.environ.get("TWO_RADIO_PORT", "5651"))
 PORTS = dict(a_to_air=_BASE, air_to_b=_BASE + 1, b_to_air=_BASE + 2, air_to_a=_BASE + 3)

@@ -63,7 +63,8 @@ def build(role):
     b["rx"] = largesc.largesc_rx(sample_rate=C.AUDIO_RATE, weights=C.WEIGHTS, recovery=C.RECOVERY,
                                  recovery_args=C.RECOVERY_ARGS, threads=C.CODEC_THREADS,
                                  codec_mode=C.CODEC_MODE, start_frame=0, jitter_buffer_ms=C.JITTER_MS,
-                                 decode_lead_ms=C.DECODE_LEAD_MS, fixed_rate_output=C.FIXED_RATE)
+                                 decode_lead_ms=C.DECODE_LEAD_MS, fixed_rate_output=C.FIXED_RATE,
+                                 output_prime_ms=C.PRIME_MS)
     b["play"] = C.frame_clock("start", sink=True)
     tb.connect(zsrc, b["mrx"])
     tb.msg_connect(b["mrx"], "out", b["sorter"], "in")
@@ -95,7 +96,8 @@ def report(role, b, t0, t1, clean, timeline):
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return {
         "role": role, "t_start": t0, "t_stop": t1, "clean_stop": clean, "jitter_buffer_ms": C.JITTER_MS,
-        "decode_lead_ms": C.DECODE_LEAD_MS, "fixed_rate_output": C.FIXED_RATE, "talk_after_s": C.TALK_AFTER_S,
+        "decode_lead_ms": C.DECODE_LEAD_MS, "fixed_rate_output": C.FIXED_RATE, "output_prime_ms": C.PRIME_MS,
+        "talk_after_s": C.TALK_AFTER_S,
         "recovery": C.RECOVERY,
         "codec_mode": C.CODEC_MODE, "codec_threads": C.CODEC_THREADS,
         "cpu_s": ru.ru_utime + ru.ru_stime, "max_rss_mb": ru.ru_maxrss / 1024.0,

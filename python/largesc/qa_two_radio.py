@@ -57,6 +57,11 @@ class qa_two_radio(gr_unittest.TestCase):
         self.assertLessEqual(m["benchmark_cores"], m["busy_cores"] + 0.05)   # a part of the machine's use
         self.assertGreaterEqual(m["other_cores"], 0.0)
         self.assertGreaterEqual(m["steal_cores"], 0.0)
+        self.assertGreaterEqual(m["major_faults"], 0)
+        # per minute: the same figures over consecutive parts of the talk that add up to it
+        self.assertGreaterEqual(len(m["per_minute"]), 1)
+        self.assertAlmostEqual(sum(x["seconds"] for x in m["per_minute"]), m["seconds"], delta=0.2)
+        self.assertEqual(sum(x["major_faults"] for x in m["per_minute"]), m["major_faults"])
 
     def test_speech_crosses_both_ways(self):
         for d in ("A->B", "B->A"):

@@ -40,6 +40,9 @@ SLIP_TO_S = 0.0
 # a frame due this much later than the stream (the clock restarted after a silence): a new stream
 RESYNC_S = 0.5
 FADE_S = 0.002                  # the ramp at each slip's edges
+# output_prime_ms: silence put out ahead of each new stream (a sound card starts with it in its
+# buffer and rides out the host's late frames), at most this much
+MAX_PRIME_S = 0.5
 PORT_SYSTEM = pmt.intern("system")
 K_DONE = pmt.intern("done")
 # posted by the end-of-stream timer to wake work(); ignored as input
@@ -199,11 +202,16 @@ class FixedRateOutput:
         it SLIP_TO_S after its play_time;
       otherwise the frame is due where the stream puts it.
     The first frame, and one due more than RESYNC_S later than the stream (the clock
-    restarted after a silence), start the line at its play_time (`resyncs`).
+    restarted after a silence), start the line at its play_time (`resyncs`); with
+    prime_s > 0, prime_s of silence goes in before such a frame (`primes`,
+    `samples_primed`, `last_prime` the samples of the last call's), to leave with it
+    when it is due (the caller waits for that): a sound card started by the stream then
+    plays everything prime_s after the line, so a frame that comes up to prime_s late
+    does not underrun it.
     frame() returns (insert, drop, due time of the frame's first output sample)."""
 
     def __init__(self, rate, slip_in_s=SLIP_IN_S, slip_out_s=SLIP_OUT_S, slip_to_s=SLIP_TO_S,
-                 resync_s=RESYNC_S):
+                 resync_s=RESYNC_S, prime_s=0.0):
         if not rate > 0:
             raise ValueError(f"rate must be > 0, got {rate!r}")
         self.rate = float(rate)
@@ -211,10 +219,12 @@ class FixedRateOutput:
         self.slip_out_s = P.check_float("slip_out_s", slip_out_s, 0.0, 1.0)
         self.slip_to_s = P.check_float("slip_to_s", slip_to_s, 0.0, self.slip_out_s)
         self.resync_s = P.check_float("resync_s", resync_s, self.slip_in_s, 60.0)
+        self.prime = int(round(P.check_float("prime_s", prime_s, 0.0, MAX_PRIME_S) * self.rate))
         self.t0 = None
         self.w0 = 0
+        self.last_prime = 0
         self.counts = collections.Counter(slips_in=0, samples_inserted=0, slips_out=0,
-                                          samples_dropped=0, resyncs=0)
+                                          samples_dropped=0, resyncs=0, primes=0, samples_primed=0)
 
     def due(self, pos):
         """When output sample pos is due (None before the first frame)."""
@@ -223,11 +233,16 @@ class FixedRateOutput:
     def frame(self, pos, play_time, frame_len):
         """(insert, drop, due) for the frame whose first sample would be output sample pos."""
         d = None if self.t0 is None else play_time - self.due(pos)
+        self.last_prime = 0
         if d is None or d > self.resync_s:
             if d is not None:
                 self.counts["resyncs"] += 1
-            self.t0, self.w0 = play_time, pos
-            return 0, 0, play_time
+            k = self.last_prime = self.prime     # on the line before the frame, out with it
+            if k:
+                self.counts["primes"] += 1
+                self.counts["samples_primed"] += k
+            self.t0, self.w0 = play_time, pos + k
+            return k, 0, play_time
         if d > self.slip_in_s:
             k = int(round((d + self.slip_to_s) * self.rate))
             self.counts["slips_in"] += 1
@@ -285,7 +300,7 @@ class mimi_decoder(gr.sync_block):
 
     def __init__(self, sample_rate=16000, weights="hf", device="auto", threads=0,
                  frames_per_call=1, mode="exact", done_grace_s=1.0, start_frame=None,
-                 max_gap=DEFAULT_MAX_GAP, fixed_rate=False):
+                 max_gap=DEFAULT_MAX_GAP, fixed_rate=False, output_prime_ms=0.0):
         gr.sync_block.__init__(self, name="mimi_decoder", in_sig=None, out_sig=[np.float32])
         C.check_rate(sample_rate)
         P.check_str("weights", weights)
@@ -315,7 +330,11 @@ class mimi_decoder(gr.sync_block):
         self.latency_extra = None       # callable -> {name: int} added to each latency message
         self.holds = collections.Counter(frames_held=0, hold_refused=0)
         fixed_rate = P.check_bool("fixed_rate", fixed_rate)
-        self.rate_out = FixedRateOutput(self.playout.sample_rate) if fixed_rate else None
+        prime = P.check_float("output_prime_ms", output_prime_ms, 0.0, 1000.0 * MAX_PRIME_S)
+        if prime and not fixed_rate:
+            raise P.ParameterError(f"output_prime_ms={output_prime_ms!r} needs fixed_rate=True (the prime goes "
+                                   f"out ahead of the fixed-rate stream's line); use 0 without it")
+        self.rate_out = FixedRateOutput(self.playout.sample_rate, prime_s=prime / 1000.0) if fixed_rate else None
         self._shift = 0                 # output sample index - FramePlayout offset (the slips)
         self._placed = None             # (frame, due time) of the frame fixed_rate placed last
         self._last = 0.0                # the last sample out (the slips' ramps start there)
@@ -504,6 +523,10 @@ class mimi_decoder(gr.sync_block):
                     if ins:
                         self._shift += ins      # this frame and the ones after it move later
                         self._pending = np.concatenate([self._fill(ins), self._fade_in(self._pending, 0.0)])
+                        if self.rate_out.last_prime:    # a new stream's prime leaves with its frame, when
+                            now = time.monotonic()          # that is due: a card it starts lags the line
+                            if now < due <= now + MAX_HOLD_S:
+                                time.sleep(due - now)
                         return min(ins, n)
                     if drop:
                         self._shift -= drop     # the frames after it move earlier
@@ -542,15 +565,15 @@ class mimi_decoder(gr.sync_block):
 
     def rate_stats(self):
         """Fixed-rate output (fixed_rate=True): slips_in, samples_inserted, slips_out,
-        samples_dropped, resyncs; {} without it."""
+        samples_dropped, resyncs, primes, samples_primed; {} without it."""
         return dict(self.rate_out.counts) if self.rate_out is not None else {}
 
     def stream_samples(self):
         """Samples of the output stream so far, made or put out: the frames' samples
-        (stats()['samples_out']) plus the fixed-rate slips' inserted samples less the
-        dropped ones."""
+        (stats()['samples_out']) plus the fixed-rate output's primes and slips' inserted
+        samples less the dropped ones."""
         c = self.rate_out.counts if self.rate_out is not None else {}
-        return (self.playout.stats["samples_out"] + c.get("samples_inserted", 0)
+        return (self.playout.stats["samples_out"] + c.get("samples_primed", 0) + c.get("samples_inserted", 0)
                 - c.get("samples_dropped", 0))
 
     def _frames_left(self, written):

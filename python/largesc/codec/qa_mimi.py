@@ -51,6 +51,19 @@ def frame_meta(msg):
     return pmt.to_python(pmt.car(msg))
 
 
+class arrival_sink(gr.sync_block):
+    """Takes floats; notes (first sample index, host monotonic time) of each call: when each
+    piece of the stream arrived, as a sound card would see it."""
+
+    def __init__(self):
+        gr.sync_block.__init__(self, name="arrival_sink", in_sig=[np.float32], out_sig=None)
+        self.calls = []
+
+    def work(self, input_items, output_items):
+        self.calls.append((self.nitems_read(0), time.monotonic()))
+        return len(input_items[0])
+
+
 class qa_weights(gr_unittest.TestCase):
 
     def test_spec_parsing(self):
@@ -684,8 +697,25 @@ class qa_blocks(gr_unittest.TestCase):
         self.assertEqual(r.frame(9120, t + 1.17, 1280), (0, 0, t + 1.17))      # 600 ms later: new line
         self.assertAlmostEqual(r.due(9120 + 1280), t + 1.25, 9)
         self.assertEqual(dict(r.counts), dict(slips_in=1, samples_inserted=800, slips_out=1,
-                                              samples_dropped=640, resyncs=1))
-        for kw in (dict(slip_in_s=-0.1), dict(slip_to_s=0.05), dict(resync_s=0.001)):
+                                              samples_dropped=640, resyncs=1, primes=0, samples_primed=0))
+        # primed (a sound card's start buffer): 100 ms of silence before the first frame and
+        # before the frame that starts a new line, ahead of the line; the rest as above
+        r = FixedRateOutput(16000, prime_s=0.1)
+        self.assertEqual(r.frame(0, t, 1280), (1600, 0, t))                    # out with the frame, at t
+        self.assertEqual(r.last_prime, 1600)
+        self.assertAlmostEqual(r.due(1600), t, 9)
+        self.assertAlmostEqual(r.due(0), t - 0.1, 9)                            # the prime: due before
+        self.assertEqual(r.frame(2880, t + 0.08, 1280), (0, 0, t + 0.08))       # on the line
+        self.assertEqual(r.last_prime, 0)
+        ins, drop, due = r.frame(4160, t + 0.21, 1280)                          # 50 ms later: a slip
+        self.assertEqual((ins, drop), (800, 0))
+        self.assertAlmostEqual(due, t + 0.21, 9)
+        self.assertEqual(r.frame(6240, t + 0.9, 1280), (1600, 0, t + 0.9))    # new line: primed again
+        self.assertAlmostEqual(r.due(6240 + 1600), t + 0.9, 9)
+        self.assertEqual(dict(r.counts), dict(slips_in=1, samples_inserted=800, slips_out=0,
+                                              samples_dropped=0, resyncs=1, primes=2, samples_primed=3200))
+        for kw in (dict(slip_in_s=-0.1), dict(slip_to_s=0.05), dict(resync_s=0.001), dict(prime_s=-0.01),
+                   dict(prime_s=0.6)):
             with self.assertRaises(ValueError, msg=kw):
                 FixedRateOutput(16000, **kw)
         with self.assertRaises(ValueError):
@@ -699,12 +729,15 @@ class qa_blocks(gr_unittest.TestCase):
         toks = list(np.random.default_rng(3).integers(0, 2048, 8))
         rate, spf = 16000, 1280
 
-        def run(fixed, play):
-            dec = mimi_decoder(rate, weights=SEED, threads=1, fixed_rate=fixed)
+        def run(fixed, play, prime_ms=0.0):
+            dec = mimi_decoder(rate, weights=SEED, threads=1, fixed_rate=fixed, output_prime_ms=prime_ms)
             snk, lat, tb = blocks.vector_sink_f(), blocks.message_debug(), gr.top_block()
+            dec.arrivals = arrival_sink()
             tb.connect(dec, snk)
+            tb.connect(dec, dec.arrivals)
             tb.msg_connect((dec, "latency"), (lat, "store"))
             tb.start()
+            play = play() if callable(play) else play   # times from now (the decoder is built)
             for n in range(len(play)):
                 meta = pmt.car(make_frame_pdu(n, toks))
                 if play[n] is not None:
@@ -723,7 +756,7 @@ class qa_blocks(gr_unittest.TestCase):
         play = [t0, t0 + 0.08, t0 + 0.16, t0 + 0.29, t0 + 0.36, t0 + 0.39]
         dec, out, msgs = run(True, play)
         self.assertEqual(dec.rate_stats(), dict(slips_in=1, samples_inserted=800, slips_out=1,
-                                                samples_dropped=640, resyncs=0))
+                                                samples_dropped=640, resyncs=0, primes=0, samples_primed=0))
         self.assertEqual(len(out), 6 * spf + 800 - 640)
         self.assertEqual(dec.stream_samples(), len(out))
         self.assertEqual([m["frame"] for m in msgs], list(range(6)))
@@ -739,6 +772,31 @@ class qa_blocks(gr_unittest.TestCase):
         np.testing.assert_array_equal(out[4640 + f:7200], ref[3 * spf + f:5 * spf])  # frames 3, 4 whole
         np.testing.assert_array_equal(out[7200 + f:], ref[5 * spf + 640 + f:])      # frame 5 from its 640th
         self.assertTrue(np.all(np.abs(out[4640:4640 + f]) <= np.abs(ref[3 * spf:3 * spf + f]) + 1e-6))
+        # primed for a sound card: 100 ms of silence ahead of the first frame, the frames on
+        # their line after it, exactly the plain decoder's but for the first frame's fade-in
+        start = []
+
+        def times():    # frame 0 due 0.3 s after the flowgraph started: decoded well before
+            start.append(time.monotonic() + 0.3)
+            return [start[0] + 0.08 * n for n in range(4)]
+        dec, out, msgs = run(True, times, prime_ms=100.0)
+        t0 = start[0]
+        self.assertEqual(dec.rate_stats(), dict(slips_in=0, samples_inserted=0, slips_out=0, samples_dropped=0,
+                                                resyncs=0, primes=1, samples_primed=1600))
+        self.assertEqual(len(out), 1600 + 4 * spf)
+        self.assertEqual(dec.stream_samples(), len(out))
+        self.assertEqual([m["out_sample"] for m in msgs], [1600 + spf * n for n in range(4)])
+        for n, m in enumerate(msgs):
+            self.assertGreaterEqual(m["out_time"], t0 + 0.08 * n, n)
+            self.assertAlmostEqual(m["due_time"], t0 + 0.08 * n, 6)
+        np.testing.assert_array_equal(out[:1600], 0.0)
+        np.testing.assert_array_equal(out[1600 + f:], ref[f:4 * spf])
+        # the prime left with frame 0, when it was due (not when frame 0 was decoded, 0.3 s
+        # before): a card started by it plays frame 0 100 ms after its time on the line
+        self.assertEqual(dec.arrivals.calls[0][0], 0)
+        self.assertGreaterEqual(dec.arrivals.calls[0][1], t0)
+        with self.assertRaisesRegex(ValueError, "needs fixed_rate=True"):
+            mimi_decoder(rate, weights=SEED, threads=1, output_prime_ms=50.0)
 
     def test_codebook_change_in_flowgraph_metadata(self):
         rate = 16000

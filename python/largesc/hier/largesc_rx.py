@@ -56,13 +56,20 @@ class largesc_rx(gr.hier_block2):
     moves (its anchor follows the packets' arrival), the stream slips by inserting
     or cutting a few ms at a frame's start instead of stalling (mimi_decoder
     fixed_rate, counters()['playout']); False = each frame leaves at its own playout
-    time. docs/latency.md, "Fixed-rate output"."""
+    time. docs/latency.md, "Fixed-rate output".
+    output_prime_ms: with the fixed-rate output, this much silence goes out ahead of
+    the stream when it starts (and when it starts again after a silence), so that a
+    sound card begins with that much audio in its buffer and does not underrun when
+    the host delivers a frame up to that late; it adds as much to what the listener
+    hears after the output (0..500, default 0: for a WAV file or a sink that buffers by
+    itself; 100-150 for a sound card on a busy host). docs/latency.md, "Sound card
+    prime"."""
 
     def __init__(self, sample_rate=16000, delay=1, recovery="hold", weights="hf",
                  require_crc=False, feedback_interval=25, threads=0, codec_mode="exact",
                  recovery_args=None, start_frame=None, device="auto",
                  jitter_buffer_ms=playout.DEFAULT_TARGET_MS, decode_lead_ms=playout.DEFAULT_LEAD_MS,
-                 fixed_rate_output=True):
+                 fixed_rate_output=True, output_prime_ms=0.0):
         C.check_rate(sample_rate)
         delay = P.check_int("delay", delay, 0, 2)
         P.check_choice("recovery", recovery, RECOVERY)
@@ -81,6 +88,10 @@ class largesc_rx(gr.hier_block2):
             raise P.ParameterError(f"jitter_buffer_ms must be 0 (no playout clock) or 10..2000, got {jitter_buffer_ms!r}")
         decode_lead_ms = P.check_float("decode_lead_ms", decode_lead_ms, 0.0, playout.MAX_LEAD_MS)
         fixed_rate_output = P.check_bool("fixed_rate_output", fixed_rate_output)
+        output_prime_ms = P.check_float("output_prime_ms", output_prime_ms, 0.0, 500.0)
+        if output_prime_ms and not (jitter_buffer_ms and fixed_rate_output):
+            raise P.ParameterError(f"output_prime_ms={output_prime_ms!r} needs the fixed-rate output (a jitter "
+                                   f"buffer and fixed_rate_output=True); use 0 without it")
         gr.hier_block2.__init__(self, "largesc_rx", gr.io_signature(0, 0, 0),
                                 gr.io_signature(1, 1, gr.sizeof_float))
         self.message_port_register_hier_in("in")
@@ -90,7 +101,8 @@ class largesc_rx(gr.hier_block2):
         self.depacketizer = _core.uep_depacketizer(delay, 8, 125, feedback_interval, require_crc)
         self.decoder = mimi_decoder(sample_rate=sample_rate, weights=weights, device=device,
                                     threads=threads, mode=codec_mode, start_frame=start_frame,
-                                    fixed_rate=bool(jitter_buffer_ms) and fixed_rate_output)
+                                    fixed_rate=bool(jitter_buffer_ms) and fixed_rate_output,
+                                    output_prime_ms=output_prime_ms)
         self.recovery = None
         self.clock = None
         if jitter_buffer_ms:

@@ -117,9 +117,10 @@ class qa_largesc_rx_gaps(gr_unittest.TestCase):
         paced at 80 ms and stamped with this host's clock, frame 5's never (nor its copy): every frame with
         tokens leaves when due (out_time >= play_time, play_time 80 ms apart), the complete ones
         let go early (frames_early) and held in the decoder, the lost one played at its time;
-        frames out = frames in, whole frames of audio."""
+        frames out = frames in, whole frames of audio after a 100 ms sound card prime."""
         tb = gr.top_block()
-        rx = largesc.largesc_rx(sample_rate=16000, weights=SEED, threads=1, feedback_interval=0, device="cpu")
+        rx = largesc.largesc_rx(sample_rate=16000, weights=SEED, threads=1, feedback_interval=0, device="cpu",
+                                output_prime_ms=100.0)
         sink = blocks.vector_sink_f()
         lat = blocks.message_debug()
         tb.connect(rx, sink)
@@ -138,7 +139,7 @@ class qa_largesc_rx_gaps(gr_unittest.TestCase):
 
             def samples():      # every frame's samples, the fixed-rate output's slips included
                 p = rx.decoder.rate_stats()
-                return n * SPF + p["samples_inserted"] - p["samples_dropped"]
+                return n * SPF + p["samples_primed"] + p["samples_inserted"] - p["samples_dropped"]
             wait_for(lambda: len(sink.data()) >= samples(), 10, "the last frame's samples at the sink")
         finally:
             tb.stop()
@@ -148,7 +149,7 @@ class qa_largesc_rx_gaps(gr_unittest.TestCase):
         for d in got:   # the fixed-rate stream may put a frame up to SLIP_IN_S before its play_time
             self.assertGreaterEqual(d["out_time"], d["play_time"] - SLIP_IN_S, d["frame"])
         outs = [d["out_sample"] for d in got]   # the output sample each became: one stream
-        self.assertEqual(outs[0], 0)
+        self.assertEqual(outs[0], 1600)                 # after the prime's 100 ms
         for a, b in zip(outs, outs[1:]):
             self.assertTrue(SPF // 2 <= b - a <= 2 * SPF + RESYNC_S * 16000, (a, b))
         plays = {d["frame"]: d["play_time"] for d in got}
@@ -162,8 +163,9 @@ class qa_largesc_rx_gaps(gr_unittest.TestCase):
         self.assertLessEqual(c["playout"]["frames_early"], n - 1)      # never the lost one
         self.assertEqual(c["playout"]["hold_refused"], 0)
         p = c["playout"]
-        self.assertEqual(len(sink.data()), n * SPF + p["samples_inserted"] - p["samples_dropped"])
-        self.assertEqual(p["resyncs"], 0)
+        self.assertEqual(len(sink.data()), n * SPF + p["samples_primed"] + p["samples_inserted"] - p["samples_dropped"])
+        self.assertEqual((p["resyncs"], p["primes"], p["samples_primed"]), (0, 1, 1600))
+        np.testing.assert_array_equal(np.array(sink.data()[:1600]), 0.0)
 
     def test_recovery_deadline(self):
         """With the playout clock on, a model backend gets token_recovery's live deadline

@@ -294,6 +294,12 @@ class qa_playout(gr_unittest.TestCase):
                 largesc.largesc_rx(weights="random:1", decode_lead_ms=bad)
         with self.assertRaisesRegex(ValueError, "jitter_buffer_ms must be 0 .no playout clock. or 10..2000"):
             largesc.largesc_rx(weights="random:1", jitter_buffer_ms=5)
+        for bad in (-1, 501, float("nan")):
+            with self.assertRaisesRegex(ValueError, "output_prime_ms"):
+                largesc.largesc_rx(weights="random:1", output_prime_ms=bad)
+        for kw in (dict(jitter_buffer_ms=0), dict(fixed_rate_output=False)):   # the prime needs the fixed rate
+            with self.assertRaisesRegex(ValueError, "output_prime_ms=100.0 needs the fixed-rate output"):
+                largesc.largesc_rx(weights="random:1", output_prime_ms=100.0, **kw)
 
 
 if __name__ == "__main__":
