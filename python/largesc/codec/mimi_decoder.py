@@ -40,8 +40,8 @@ SLIP_TO_S = 0.0
 # a frame due this much later than the stream (the clock restarted after a silence): a new stream
 RESYNC_S = 0.5
 FADE_S = 0.002                  # the ramp at each slip's edges
-# output_prime_ms: silence put out ahead of each new stream (a sound card starts with it in its
-# buffer and rides out the host's late frames), at most this much
+# output_prime_ms: silence that starts each new stream (a sound card started by it keeps that
+# much in its buffer and rides out the host's late frames), at most this much
 MAX_PRIME_S = 0.5
 PORT_SYSTEM = pmt.intern("system")
 K_DONE = pmt.intern("done")
@@ -296,7 +296,12 @@ class mimi_decoder(gr.sync_block):
     of its first samples cut, 2 ms ramps at the edges) instead of stalling or
     piling up. The sample count then differs from frames x 0.08 s by the slips
     (rate_stats()); each latency message carries out_sample, the output sample the
-    frame's first sample became, and due_time, when the stream had it due."""
+    frame's first sample became, and due_time, when the stream had it due.
+    output_prime_ms (with fixed_rate, 0..500, default 0): that much silence goes into the
+    stream when it starts (and starts again after a silence) and leaves with the first
+    frame when that frame is due, so that a sound card started by the stream plays it all
+    that much after the line and rides out a frame up to that late (docs/latency.md,
+    "Sound card prime")."""
 
     def __init__(self, sample_rate=16000, weights="hf", device="auto", threads=0,
                  frames_per_call=1, mode="exact", done_grace_s=1.0, start_frame=None,
