@@ -21,7 +21,9 @@ second carries the processes' warm-up), CODEC_MODE (Mimi's step, default exact),
 (largesc_rx's playout clock, default the block's, 80; 0 = frames leave as packets arrive), DECODE_LEAD_MS
 (largesc_rx's decode lead, default the block's, 80; 0 = frames leave at their playout time), FIXED_RATE
 (largesc_rx's fixed_rate_output, default 1; 0 = each frame leaves at its playout time), PRIME_MS
-(largesc_rx's output_prime_ms, default 0: silence ahead of the stream for a sound card), TWO_RADIO_PORT,
+(largesc_rx's output_prime_ms, default 0: silence ahead of the stream for a sound card), NICE (the
+processes' niceness, default 0; -10 lets other jobs on the machine yield to the link: needs root or
+CAP_SYS_NICE), TWO_RADIO_PORT,
 RECOVERY (hold, or lm: the tiny LM, UNTRAINED, on the CPU), CODEC_THREADS (torch threads of each node's
 Mimi, default 1), TALKERS ("A,B" full duplex, the
 default; "A": B only listens, so the machine carries one encoder and one decoder, the codec load of
@@ -54,6 +56,9 @@ AUDIO_RATE = 16000                            # the nodes' audio rate (two_radio
 # OUTAGE="AT,LEN": the A -> B signal is gone (noise only) from AT s after start for LEN s
 TALKERS = tuple(r.strip() for r in os.environ.get("TALKERS", "A,B").split(",") if r.strip())  # as common.py
 OUTAGE = tuple(float(x) for x in os.environ["OUTAGE"].split(",")) if os.environ.get("OUTAGE") else None
+# NICE=-10: the three processes run at that niceness (below 0 needs root or CAP_SYS_NICE), so that
+# other jobs on the machine yield to the link; 0 (the default) leaves them as they are
+NICE = int(os.environ.get("NICE", "0"))
 
 
 def pct(v, q):
@@ -82,7 +87,8 @@ def launch():
         out = [os.path.join(RUN, role + ".json"), stop]
         argv = [PY, os.path.join(HERE, script)] + (args[:1] + out if role != "air" else out + args)
         log = open(os.path.join(RUN, role + ".log"), "w")
-        procs[role] = subprocess.Popen(argv, cwd=HERE, env=env, stdout=log, stderr=subprocess.STDOUT)
+        procs[role] = subprocess.Popen(argv, cwd=HERE, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                       preexec_fn=(lambda: os.nice(NICE)) if NICE else None)
     while not all(os.path.exists(os.path.join(RUN, r + ".ready")) for r in procs):
         for r, p in procs.items():
             if p.poll() is not None:
@@ -533,7 +539,7 @@ def analyse(R, t_launch, t_all, load, outage=None, machine=None):
                       mode="continuous", budget_bps=1100, weights="random:0 (UNTRAINED codec: not speech quality)",
                       codec_mode=A["codec_mode"], codec_threads=A.get("codec_threads", 1), jitter_buffer_ms=A["jitter_buffer_ms"],
                       decode_lead_ms=A.get("decode_lead_ms"), fixed_rate_output=A.get("fixed_rate_output"),
-                      output_prime_ms=A.get("output_prime_ms"),
+                      output_prime_ms=A.get("output_prime_ms"), nice=NICE,
                       recovery=A.get("recovery", "hold"), audio="Debian LibriVox demo clips, looped; B from the middle",
                       startup_s=round(t_all - t_launch, 1), loadavg_start_end=load,
                       air_rate_fwd=round(air["fwd"]["rate_through_throttle"], 1),
