@@ -87,8 +87,13 @@ def launch():
         out = [os.path.join(RUN, role + ".json"), stop]
         argv = [PY, os.path.join(HERE, script)] + (args[:1] + out if role != "air" else out + args)
         log = open(os.path.join(RUN, role + ".log"), "w")
-        procs[role] = subprocess.Popen(argv, cwd=HERE, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                       preexec_fn=(lambda: os.nice(NICE)) if NICE else None)
+        try:
+            procs[role] = subprocess.Popen(argv, cwd=HERE, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                           preexec_fn=(lambda: os.nice(NICE)) if NICE else None)
+        except (subprocess.SubprocessError, OSError) as e:
+            kill(procs)
+            sys.exit(f"cannot start {role} at NICE={NICE} ({e}): a niceness below 0 needs root or "
+                     f"CAP_SYS_NICE; leave NICE at 0")
     while not all(os.path.exists(os.path.join(RUN, r + ".ready")) for r in procs):
         for r, p in procs.items():
             if p.poll() is not None:
