@@ -316,6 +316,11 @@ class mimi_decoder(gr.sync_block):
         self.done_grace_s = P.check_float("done_grace_s", done_grace_s, 0.0, MAX_DONE_GRACE_S)
         P.check_optional_int("start_frame", start_frame, 0, MAX_FRAME_INDEX)
         P.check_int("max_gap", max_gap, 0, MAX_GAP_LIMIT)
+        fixed_rate = P.check_bool("fixed_rate", fixed_rate)
+        prime = P.check_float("output_prime_ms", output_prime_ms, 0.0, 1000.0 * MAX_PRIME_S)
+        if prime and not fixed_rate:
+            raise P.ParameterError(f"output_prime_ms={output_prime_ms!r} needs fixed_rate=True (the prime goes "
+                                   f"out ahead of the fixed-rate stream's line); use 0 without it")
         C.set_threads(threads)
         model, info = W.load_mimi(weights, device=device)
         self.codec = C.MimiStreamingDecoder(model, mode=mode, info=info)
@@ -334,11 +339,6 @@ class mimi_decoder(gr.sync_block):
         self.capture_latency = LatencyStats()
         self.latency_extra = None       # callable -> {name: int} added to each latency message
         self.holds = collections.Counter(frames_held=0, hold_refused=0)
-        fixed_rate = P.check_bool("fixed_rate", fixed_rate)
-        prime = P.check_float("output_prime_ms", output_prime_ms, 0.0, 1000.0 * MAX_PRIME_S)
-        if prime and not fixed_rate:
-            raise P.ParameterError(f"output_prime_ms={output_prime_ms!r} needs fixed_rate=True (the prime goes "
-                                   f"out ahead of the fixed-rate stream's line); use 0 without it")
         self.rate_out = FixedRateOutput(self.playout.sample_rate, prime_s=prime / 1000.0) if fixed_rate else None
         self._shift = 0                 # output sample index - FramePlayout offset (the slips)
         self._placed = None             # (frame, due time) of the frame fixed_rate placed last

@@ -9,7 +9,7 @@ from gnuradio import gr
 from .. import largesc_python as _core
 from ..codec import mimi_codec as C
 from ..common import params as P
-from ..codec.mimi_decoder import mimi_decoder
+from ..codec.mimi_decoder import MAX_PRIME_S, mimi_decoder
 from ..common.frame_pdu import MAX_FRAME_INDEX
 from ..common.latency import LATE_PACKETS
 from ..uep import playout
@@ -88,7 +88,7 @@ class largesc_rx(gr.hier_block2):
             raise P.ParameterError(f"jitter_buffer_ms must be 0 (no playout clock) or 10..2000, got {jitter_buffer_ms!r}")
         decode_lead_ms = P.check_float("decode_lead_ms", decode_lead_ms, 0.0, playout.MAX_LEAD_MS)
         fixed_rate_output = P.check_bool("fixed_rate_output", fixed_rate_output)
-        output_prime_ms = P.check_float("output_prime_ms", output_prime_ms, 0.0, 500.0)
+        output_prime_ms = P.check_float("output_prime_ms", output_prime_ms, 0.0, 1000.0 * MAX_PRIME_S)
         if output_prime_ms and not (jitter_buffer_ms and fixed_rate_output):
             raise P.ParameterError(f"output_prime_ms={output_prime_ms!r} needs the fixed-rate output (a jitter "
                                    f"buffer and fixed_rate_output=True); use 0 without it")
