@@ -99,6 +99,19 @@ class qa_grc(gr_unittest.TestCase):
                 errs = [e for e in errors_of(fg) if "not connected" not in e[1]]
                 self.assertEqual(errs, [])
 
+    def test_sound_card_prime_shows_with_fixed_rate_output(self):
+        """"Sound card prime" is shown in the properties exactly when the block's fixed-rate
+        output is on (a hide expression that compares a bool to a string hides it for good)."""
+        for block_id, flag, default in (("largesc_largesc_rx", "fixed_rate_output", "True"),
+                                        ("largesc_mimi_decoder", "fixed_rate", "False")):
+            fg = self.platform.make_flow_graph()
+            b = fg.new_block(block_id)
+            self.assertEqual(b.params[flag].get_value(), default)
+            for value, hide in (("True", "none"), ("False", "all")):
+                b.params[flag].set_value(value)
+                b.rewrite()
+                self.assertEqual(b.params["output_prime_ms"].hide, hide, (block_id, value))
+
     def test_examples_load_without_error(self):
         grcs = example_files()
         self.assertGreaterEqual(len(grcs), 9)
